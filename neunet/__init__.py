@@ -1,0 +1,41 @@
+"""neunet: point-neuron network simulation from Python, and sweeps of it across machines.
+
+Public names are imported lazily, so light users (the coordinator, the store reader) never
+load numba.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it.
+_LAZY = {
+    "parameters": "neunet.params",
+    "gen_neu": "neunet.interface",
+    "simulate": "neunet.interface",
+    "Result": "neunet.result",
+    "task_generator": "neunet.tasks",
+    "TaskGenerator": "neunet.tasks",
+    "Task": "neunet.tasks",
+    "grid": "neunet.tasks",
+    "zipped": "neunet.tasks",
+    "time_cost": "neunet.tasks",
+    "open_run": "neunet.store",
+    "run": "neunet.executors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neunet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
