@@ -1,0 +1,488 @@
+"""The run directory of a sweep: SQLite index + one .npz per task; RunStore writes, open_run reads.
+
+Layout (docs/design.md)::
+
+    RUN_DIR/
+      index.sqlite     table `tasks` (one row per task) and table `meta` (key -> JSON value)
+      data/<tid>.npz   bulk data a task kept (numpy .npz, written atomically)
+
+`RunStore` is the single writer (the coordinator, or an executor); every method commits with
+``synchronous=FULL`` in WAL mode before returning, so a crash never loses what a method
+reported as done. `open_run` is the reader: a read-only connection that works while a sweep is
+running and gives a pandas DataFrame (`table`, `query`), one task's `Result` (`load`) and
+the failures grouped by reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neunet.result import Result
+
+# File name of the index inside a run directory.
+INDEX_NAME = "index.sqlite"
+# Folder (inside a run directory) holding one .npz per task with kept data.
+DATA_DIR = "data"
+# Task states, as in the seed.
+STATES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished", "failed")
+# Columns of `tasks` other than tid / params / summary that set_status may change.
+FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "started", "finished",
+          "failure_class", "reason", "data_file", "data_bytes")
+# Columns of table() that come first, in this order.
+TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "real_s",
+                 "started", "finished", "failure_class", "reason", "data_file")
+# Seconds a connection waits for a lock held by another connection.
+BUSY_TIMEOUT_S = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tid TEXT NOT NULL UNIQUE,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'not-assigned',
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    est_cost REAL,
+    est_s REAL,
+    real_s REAL,
+    started REAL,
+    finished REAL,
+    failure_class TEXT,
+    reason TEXT,
+    data_file TEXT,
+    data_bytes INTEGER,
+    summary TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class StoreError(Exception):
+    """A run directory that cannot be opened or read, or a bad request to it."""
+
+
+class NoDataError(StoreError, LookupError):
+    """The task exists but has no kept bulk data (filtered out, failed or not finished)."""
+
+
+# ----------------------------------------------------------------------------------------
+# Encoding helpers shared by writers and the reader
+
+
+def _json_default(value):
+    """JSON encoder fallback: numpy scalars/arrays, scipy.sparse, paths."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "tocoo"):  # scipy.sparse, without importing scipy
+        coo = value.tocoo()
+        return {"sparse_shape": list(coo.shape), "row": coo.row.tolist(),
+                "col": coo.col.tolist(), "data": coo.data.tolist()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot store a {type(value).__name__} in the run index")
+
+
+def to_json(value) -> str:
+    """Encode parameters or a summary as JSON text (numpy-aware, NaN/inf allowed)."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def encode_arrays(kept: dict) -> bytes:
+    """Encode kept arrays as the bytes of an .npz file (what `load` reads back).
+
+    Parameters
+    ----------
+    kept : dict
+        Name -> array (numeric dtypes only; object arrays are refused: no pickle).
+
+    Returns
+    -------
+    bytes
+        An uncompressed numpy .npz archive.
+    """
+    arrays = {}
+    for name, value in kept.items():
+        arr = np.asarray(value)
+        if arr.dtype.hasobject:
+            raise StoreError(f"kept array {name!r} has dtype object; only numeric data is stored")
+        arrays[str(name)] = arr
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def decode_arrays(data) -> dict:
+    """Decode .npz bytes or a path written by `encode_arrays` into a dict of arrays."""
+    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    with np.load(source, allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def _task_row(task) -> tuple:
+    """(tid, params JSON, est_cost, est_s) from a Task or a dict with tid/pm/est_cost/est_s."""
+    if isinstance(task, dict):
+        tid, pm = task["tid"], task["pm"]
+        est_cost, est_s = task.get("est_cost"), task.get("est_s")
+    else:
+        tid, pm = task.tid, task.pm
+        times = list(getattr(task, "time", None) or []) + [None, None]
+        est_cost, est_s = times[0], times[1]
+    if not isinstance(tid, str) or not tid:
+        raise StoreError(f"task id must be a non-empty string, got {tid!r}")
+    return (tid, to_json(dict(pm)), _float_or_none(est_cost), _float_or_none(est_s))
+
+
+def _float_or_none(value):
+    return None if value is None else float(value)
+
+
+# ----------------------------------------------------------------------------------------
+# Writer
+
+
+class RunStore:
+    """The single writer of a run directory; every method is durable when it returns.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Directory to create or reopen (restart of the same sweep).
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.run_dir / INDEX_NAME, timeout=BUSY_TIMEOUT_S,
+                                   isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self):
+        """Close the connection (the files stay consistent whether or not this is called)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _write(self, sql: str, rows=None, many=False):
+        """Run one statement (or executemany) in its own committed transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = (self._db.executemany(sql, rows) if many
+                       else self._db.execute(sql, rows or ()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return cur.rowcount
+
+    def sync_tasks(self, tasks) -> tuple[int, int, int]:
+        """Make the index know every task; new ones start as 'not-assigned'.
+
+        Parameters
+        ----------
+        tasks : list of Task or dict
+            Objects with `tid`, `pm` and `time` ([est_cost, est_s, ...]), or dicts with keys
+            tid, pm, est_cost, est_s.
+
+        Returns
+        -------
+        (kept, new, missing) : tuple of int
+            Tasks already in the index, tasks inserted, and tasks in the index that are not
+            in `tasks` (left untouched, with their results).
+        """
+        rows = {}
+        for task in tasks:
+            row = _task_row(task)
+            rows[row[0]] = row
+        with self._lock:
+            known = {r[0] for r in self._db.execute("SELECT tid FROM tasks")}
+        new_rows = [row for tid, row in rows.items() if tid not in known]
+        self._write("INSERT INTO tasks (tid, params, est_cost, est_s) VALUES (?, ?, ?, ?)",
+                    new_rows, many=True)
+        kept = len(rows) - len(new_rows)
+        return kept, len(new_rows), len(known) - kept
+
+    def set_status(self, tid: str, status: str, **fields):
+        """Set a task's state and any of the columns in `FIELDS` (worker, attempts, ...)."""
+        if status not in STATES:
+            raise StoreError(f"unknown task state {status!r} (states: {', '.join(STATES)})")
+        bad = sorted(set(fields) - set(FIELDS))
+        if bad:
+            raise StoreError(f"unknown task field(s) {', '.join(bad)} (fields: {', '.join(FIELDS)})")
+        fields["status"] = status
+        names = list(fields)
+        sql = f"UPDATE tasks SET {', '.join(n + ' = ?' for n in names)} WHERE tid = ?"
+        if self._write(sql, [fields[n] for n in names] + [tid]) != 1:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+
+    def data_path(self, tid: str) -> Path:
+        """Where the kept data of task `tid` lives (rename a finished temp file there)."""
+        if not tid or "/" in tid or "\\" in tid or tid.startswith("."):
+            raise StoreError(f"task id {tid!r} cannot name a data file")
+        return self.run_dir / DATA_DIR / f"{tid}.npz"
+
+    def write_data(self, tid: str, kept: dict) -> Path:
+        """Write `kept` atomically (temp file, fsync, rename) to `data_path(tid)`; return it."""
+        path = self.data_path(tid)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(encode_arrays(kept))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def record_result(self, tid: str, summary: dict, real_s, worker, data_file=None):
+        """Mark a task finished, with its summary statistics and its data file (or None)."""
+        rel, size = None, None
+        if data_file is not None:
+            path = Path(data_file)
+            path = path if path.is_absolute() else self.run_dir / path
+            size = path.stat().st_size
+            try:
+                rel = path.relative_to(self.run_dir).as_posix()
+            except ValueError:
+                rel = str(path)
+        sql = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
+               "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
+               "reason = NULL WHERE tid = ?")
+        row = (to_json(dict(summary or {})), _float_or_none(real_s),
+               None if worker is None else str(worker), rel, size, time.time(), tid)
+        if self._write(sql, row) != 1:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+
+    def _select(self, sql: str, args=()) -> list:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def unfinished(self, include_failed: bool = True) -> list[str]:
+        """Tids not finished (optionally also not failed), most expensive estimate first."""
+        skip = ("finished",) if include_failed else ("finished", "failed")
+        marks = ", ".join("?" * len(skip))
+        sql = (f"SELECT tid FROM tasks WHERE status NOT IN ({marks}) "
+               "ORDER BY est_cost IS NULL, est_cost DESC, seq")
+        return [r[0] for r in self._select(sql, skip)]
+
+    def finished(self) -> set[str]:
+        """Tids of finished tasks."""
+        return {r[0] for r in self._select("SELECT tid FROM tasks WHERE status = 'finished'")}
+
+    def statuses(self) -> dict[str, str]:
+        """Tid -> state, for every task."""
+        return dict(self._select("SELECT tid, status FROM tasks"))
+
+    def set_meta(self, key: str, value):
+        """Store a JSON-encodable value under `key` (e.g. the filter spec, the TASKS.py path)."""
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (str(key), to_json(value)))
+
+    def get_meta(self, key: str, default=None):
+        """The value stored under `key`, or `default`."""
+        rows = self._select("SELECT value FROM meta WHERE key = ?", (str(key),))
+        return json.loads(rows[0][0]) if rows else default
+
+
+# ----------------------------------------------------------------------------------------
+# Reader
+
+
+def _flat_value(value):
+    """A table cell for one parameter: scalars as they are, lists as tuples, matrices as text."""
+    if isinstance(value, list):
+        if all(not isinstance(v, (list, dict)) for v in value):
+            return tuple(value)
+        digest = hashlib.sha256(to_json(value).encode()).hexdigest()[:8]
+        inner = len(value[0]) if isinstance(value[0], list) else "?"
+        return f"matrix {len(value)}x{inner} #{digest}"
+    if isinstance(value, dict):
+        return f"{{{', '.join(sorted(value))}}} #" + hashlib.sha256(
+            to_json(value).encode()).hexdigest()[:8]
+    return value
+
+
+def alias(name: str) -> str:
+    """The identifier form of a column name: `neuron-model` -> `neuron_model`."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
+
+
+class Run:
+    """A read-only view of a run directory (use `open_run`)."""
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        index = self.run_dir / INDEX_NAME
+        if not index.is_file():
+            raise StoreError(f"{self.run_dir} is not a run directory (no {INDEX_NAME})")
+        self._index = index
+        self._params_cache: dict[str, dict] = {}
+
+    def __repr__(self):
+        return f"open_run({str(self.run_dir)!r})"
+
+    def _connect(self):
+        uri = f"{self._index.resolve().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+            db.execute("SELECT 1 FROM tasks LIMIT 1")
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read {self._index}: {err}") from None
+        return db
+
+    def _rows(self, sql: str, args=()) -> list:
+        db = self._connect()
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def _params(self, tid: str, text: str) -> dict:
+        pm = self._params_cache.get(tid)
+        if pm is None:
+            pm = self._params_cache[tid] = json.loads(text)
+        return pm
+
+    def table(self):
+        """All tasks as a pandas DataFrame, one row per task, in the order they were added.
+
+        Columns: tid, status, worker, attempts, est_cost, est_s, real_s, started, finished
+        (UNIX s), failure_class, reason, data_file, then one column per parameter (lists as
+        tuples, matrices as a short text with a content hash), then one column per summary
+        statistic (NaN where a task has none yet).
+        """
+        import pandas as pd
+
+        sql = f"SELECT {', '.join(TABLE_COLUMNS)}, params, summary FROM tasks ORDER BY seq"
+        rows = self._rows(sql)
+        n_fixed = len(TABLE_COLUMNS)
+        fixed = pd.DataFrame([r[:n_fixed] for r in rows], columns=list(TABLE_COLUMNS))
+        params = [self._params(r[0], r[n_fixed]) for r in rows]
+        pcols = pd.DataFrame.from_records(
+            [{k: _flat_value(v) for k, v in pm.items()} for pm in params], index=fixed.index)
+        stats = pd.DataFrame.from_records(
+            [json.loads(r[n_fixed + 1]) if r[n_fixed + 1] else {} for r in rows],
+            index=fixed.index)
+        pcols = pcols[[c for c in pcols.columns if c not in fixed.columns]]
+        stats = stats[[c for c in stats.columns if c not in fixed.columns
+                       and c not in pcols.columns]].astype(float)
+        return pd.concat([fixed, pcols, stats], axis=1)
+
+    def query(self, expr: str, table=None):
+        """Rows of `table()` matching a pandas query expression.
+
+        Column names with hyphens can be written with underscores (`neuron_model ==
+        'HH-GH'`) or in backticks (`` `neuron-model` == 'HH-GH' ``).
+        """
+        df = self.table() if table is None else table
+        extra = {alias(c): df[c] for c in df.columns if alias(c) != c and alias(c) not in df}
+        work = df.assign(**extra) if extra else df
+        try:
+            picked = work.query(expr)
+        except Exception as err:  # pandas raises many kinds; one clear message
+            raise StoreError(f"bad query {expr!r}: {err}") from None
+        return df.loc[picked.index]
+
+    def params(self, tid: str) -> dict:
+        """The parameters of task `tid`."""
+        rows = self._rows("SELECT params FROM tasks WHERE tid = ?", (tid,))
+        if not rows:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        return self._params(tid, rows[0][0])
+
+    def summary(self, tid: str) -> dict:
+        """The summary statistics of task `tid` ({} when it has none yet)."""
+        rows = self._rows("SELECT summary FROM tasks WHERE tid = ?", (tid,))
+        if not rows:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        return json.loads(rows[0][0]) if rows[0][0] else {}
+
+    def load(self, tid: str) -> Result:
+        """The kept data of task `tid` as a `Result` (reads only that task's file).
+
+        Raises
+        ------
+        NoDataError
+            When the task kept no bulk data (filtered out, failed or not finished yet).
+        StoreError
+            When there is no such task.
+        """
+        rows = self._rows("SELECT params, status, data_file FROM tasks WHERE tid = ?", (tid,))
+        if not rows:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        text, status, data_file = rows[0]
+        if not data_file:
+            why = ("its filter dropped the bulk data" if status == "finished"
+                   else f"it is {status}")
+            raise NoDataError(f"task {tid} has no kept data: {why}")
+        path = Path(data_file)
+        path = path if path.is_absolute() else self.run_dir / path
+        try:
+            arrays = decode_arrays(path)
+        except (OSError, ValueError) as err:
+            raise StoreError(f"cannot read data of task {tid} ({path}): {err}") from None
+        return Result.from_arrays(arrays, pm=self._params(tid, text),
+                                  paths={k: str(path) for k in arrays})
+
+    def failures(self):
+        """Failed tasks grouped by reason: DataFrame reason, failure_class, count, tids."""
+        import pandas as pd
+
+        rows = self._rows("SELECT reason, failure_class, tid FROM tasks "
+                          "WHERE status = 'failed' ORDER BY seq")
+        groups: dict[tuple, list] = {}
+        for reason, klass, tid in rows:
+            groups.setdefault((reason or "", klass or ""), []).append(tid)
+        records = [{"reason": r, "failure_class": k, "count": len(t), "tids": t}
+                   for (r, k), t in groups.items()]
+        df = pd.DataFrame(records, columns=["reason", "failure_class", "count", "tids"])
+        return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+    def counts(self) -> dict[str, int]:
+        """Number of tasks in each state."""
+        return dict(self._rows("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+
+    def meta(self, key: str | None = None, default=None):
+        """All meta values as a dict, or the value under `key` (or `default`)."""
+        if key is None:
+            return {k: json.loads(v) for k, v in self._rows("SELECT key, value FROM meta")}
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def __len__(self):
+        return self._rows("SELECT COUNT(*) FROM tasks")[0][0]
+
+
+def open_run(run_dir) -> Run:
+    """Open a run directory for reading (also while its sweep is still running).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The coordinator's `--run-dir`.
+
+    Returns
+    -------
+    Run
+        With `.table()`, `.query(expr)`, `.load(tid)`, `.failures()`, `.counts()`, `.meta()`.
+    """
+    return Run(run_dir)
