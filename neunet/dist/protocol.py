@@ -1,0 +1,208 @@
+"""Wire format of the sweep runner: length-prefixed msgpack frames; the only module touching bytes.
+
+A frame is a 4-byte big-endian body length followed by a msgpack body. Reading a frame reads
+exactly that many bytes (never "whatever recv returned", the seed's broken-message bug), and a
+length over the limit, a stream ending inside a frame, or a body that is not a known message
+raises `ProtocolError` with the reason, so the caller closes that one connection. numpy arrays
+travel as msgpack extension types (dtype, shape, raw bytes); nothing is ever pickled.
+
+Every message is a dict with a type field ``"t"``; `MESSAGES` lists the types and the fields
+each must carry. Large results are sent as one ``result`` header, ``chunk`` frames of at most
+`CHUNK_BYTES`, and an ``end`` frame, so neither side holds a whole result in memory.
+"""
+from __future__ import annotations
+
+import struct
+
+import msgpack
+import numpy as np
+
+# Frame header: unsigned 32-bit big-endian body length.
+HEADER = struct.Struct("!I")
+# Default largest accepted frame body (bytes).
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+# Largest frame accepted before a connection has authenticated (bytes).
+PREAUTH_FRAME_BYTES = 64 * 1024
+# Size of the data chunks a result file is streamed in (bytes).
+CHUNK_BYTES = 4 * 1024 * 1024
+# msgpack extension type code of a numpy array.
+EXT_NDARRAY = 42
+# dtype kinds allowed on the wire: bool, ints, floats, complex, bytes, unicode.
+_DTYPE_KINDS = set("biufcSU")
+# Protocol version, checked in the handshake.
+VERSION = 1
+
+# Message type -> {field: python type(s)} that must be present.
+MESSAGES = {
+    # handshake (see auth.py)
+    "challenge": {"nonce": bytes, "version": int},
+    "hello": {"worker": str, "name": str, "slots": int, "cnonce": bytes, "mac": bytes,
+              "running": list, "held": list},
+    "welcome": {"mac": bytes, "heartbeat_s": (int, float)},
+    # worker -> coordinator
+    "request": {"n": int},
+    "heartbeat": {"slots": list},
+    "state": {"tid": str, "state": str},
+    "result": {"tid": str, "summary": dict, "real_s": (int, float), "size": int},
+    "chunk": {"tid": str, "data": bytes},
+    "end": {"tid": str},
+    "failed": {"tid": str, "error": str, "kind": str, "real_s": (int, float)},
+    "released": {"tids": list},
+    "bye": {},
+    # coordinator -> worker
+    "tasks": {"tasks": list},
+    "ack": {"tid": str},
+    "cancel": {"tid": str},
+    "shutdown": {"mode": str},
+    # coordinator/worker -> slot process and back
+    "run": {"tid": str, "pm": dict, "out": str},
+    "ready": {},
+    "done": {"tid": str, "summary": dict, "real_s": (int, float), "size": int},
+    "error": {"tid": str, "error": str},
+}
+
+
+class ProtocolError(Exception):
+    """A frame or message that breaks the protocol; the connection carrying it is closed."""
+
+
+def _default(obj):
+    if isinstance(obj, np.ndarray):
+        return _pack_array(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    raise TypeError(f"cannot send {type(obj).__name__} over the wire")
+
+
+def _pack_array(arr: np.ndarray) -> msgpack.ExtType:
+    if arr.dtype.kind not in _DTYPE_KINDS:
+        raise TypeError(f"cannot send arrays of dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr)
+    head = msgpack.packb([arr.dtype.str, list(arr.shape)])
+    return msgpack.ExtType(EXT_NDARRAY, HEADER.pack(len(head)) + head + arr.tobytes())
+
+
+def _ext_hook(code: int, data: bytes):
+    if code != EXT_NDARRAY:
+        raise ProtocolError(f"unknown extension type {code}")
+    try:
+        (n,) = HEADER.unpack_from(data)
+        dtype_str, shape = msgpack.unpackb(data[4:4 + n])
+        dtype = np.dtype(dtype_str)
+        if dtype.kind not in _DTYPE_KINDS:
+            raise ValueError(f"dtype {dtype} not allowed")
+        arr = np.frombuffer(data, dtype=dtype, offset=4 + n)
+        return arr.reshape([int(s) for s in shape])
+    except ProtocolError:
+        raise
+    except Exception as exc:  # any malformed array header or size mismatch
+        raise ProtocolError(f"bad array in message: {exc}") from None
+
+
+def pack(msg: dict) -> bytes:
+    """Encode one message as a complete frame (header + body).
+
+    Parameters
+    ----------
+    msg : dict
+        A message with a type field ``"t"``; numpy arrays allowed anywhere inside.
+
+    Returns
+    -------
+    bytes
+        The frame.
+    """
+    body = msgpack.packb(msg, default=_default, use_bin_type=True)
+    return HEADER.pack(len(body)) + body
+
+
+def unpack(body: bytes) -> dict:
+    """Decode and validate one frame body; raise `ProtocolError` if it is not a valid message."""
+    try:
+        msg = msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=True)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"body is not valid msgpack: {exc}") from None
+    validate(msg)
+    return msg
+
+
+def validate(msg) -> None:
+    """Check a decoded message against `MESSAGES`; raise `ProtocolError` naming the fault."""
+    if not isinstance(msg, dict):
+        raise ProtocolError(f"message is a {type(msg).__name__}, not a map")
+    kind = msg.get("t")
+    fields = MESSAGES.get(kind) if isinstance(kind, str) else None
+    if fields is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    for name, types in fields.items():
+        value = msg.get(name)
+        if not isinstance(value, types) or isinstance(value, bool) and types is int:
+            raise ProtocolError(f"message {kind!r}: field {name!r} missing or of wrong type")
+
+
+def _check_length(n: int, max_bytes: int) -> None:
+    if n > max_bytes:
+        raise ProtocolError(f"frame of {n} bytes exceeds the limit of {max_bytes} bytes")
+
+
+async def read_message(reader, max_bytes: int = MAX_FRAME_BYTES) -> dict | None:
+    """Read one message from an asyncio StreamReader.
+
+    Returns None on a clean end of stream between frames; raises `ProtocolError` for an
+    oversize, truncated or invalid frame.
+    """
+    import asyncio
+    try:
+        head = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise ProtocolError("stream ended inside a frame header") from None
+    (n,) = HEADER.unpack(head)
+    _check_length(n, max_bytes)
+    try:
+        body = await reader.readexactly(n)
+    except asyncio.IncompleteReadError as exc:
+        raise ProtocolError(f"truncated frame: {len(exc.partial)} of {n} bytes") from None
+    return unpack(body)
+
+
+def send_message(writer, msg: dict) -> None:
+    """Queue one message on an asyncio StreamWriter (the caller awaits ``drain()``)."""
+    writer.write(pack(msg))
+
+
+def read_message_sync(stream, max_bytes: int = MAX_FRAME_BYTES) -> dict | None:
+    """Read one message from a binary file object (a pipe); None at a clean end of stream."""
+    head = _read_exactly(stream, HEADER.size)
+    if not head:
+        return None
+    if len(head) < HEADER.size:
+        raise ProtocolError("stream ended inside a frame header")
+    (n,) = HEADER.unpack(head)
+    _check_length(n, max_bytes)
+    body = _read_exactly(stream, n)
+    if len(body) < n:
+        raise ProtocolError(f"truncated frame: {len(body)} of {n} bytes")
+    return unpack(body)
+
+
+def write_message_sync(stream, msg: dict) -> None:
+    """Write one message to a binary file object and flush it."""
+    stream.write(pack(msg))
+    stream.flush()
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)

@@ -1,0 +1,134 @@
+"""Framing and message coding of the sweep runner (neunet.dist.protocol)."""
+import asyncio
+import io
+import socket
+
+import msgpack
+import numpy as np
+import pytest
+
+from neunet.dist import protocol as P
+
+
+def _reader_with(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+def _read(data: bytes, **kw):
+    async def run():
+        return await P.read_message(_reader_with(data), **kw)
+    return asyncio.run(run())
+
+
+def test_round_trip_with_arrays_of_several_dtypes():
+    arrays = {"volt": np.random.default_rng(1).normal(size=(3, 7)),
+              "ras": np.zeros((0, 2)), "i": np.arange(5, dtype=np.int32),
+              "b": np.array([True, False]), "f": np.asfortranarray(np.ones((2, 3)))}
+    msg = {"t": "result", "tid": "abc", "summary": {"x": 1.5, "arr": arrays}, "real_s": 0.1,
+           "size": 0}
+    back = _read(P.pack(msg))
+    for k, a in arrays.items():
+        got = back["summary"]["arr"][k]
+        assert got.dtype == a.dtype and got.shape == a.shape and np.array_equal(got, a)
+
+
+def test_two_frames_split_at_every_byte_are_read_whole():
+    # the seed's bug: a message arriving in pieces must never be read broken
+    frames = P.pack({"t": "ack", "tid": "a" * 100}) + P.pack({"t": "request", "n": 3})
+
+    async def run():
+        reader = asyncio.StreamReader()
+        for i in range(len(frames)):
+            reader.feed_data(frames[i:i + 1])
+        reader.feed_eof()
+        return [await P.read_message(reader) for _ in range(3)]
+
+    a, b, end = asyncio.run(run())
+    assert a == {"t": "ack", "tid": "a" * 100} and b == {"t": "request", "n": 3}
+    assert end is None
+
+
+def test_large_frame_over_a_real_socket_pair():
+    data = np.random.default_rng(0).bytes(5_000_000)
+
+    async def run():
+        a, b = socket.socketpair()
+        r1, w1 = await asyncio.open_connection(sock=a)
+        r2, w2 = await asyncio.open_connection(sock=b)
+        P.send_message(w1, {"t": "chunk", "tid": "x", "data": data})
+        send = asyncio.ensure_future(w1.drain())
+        got = await P.read_message(r2)
+        await send
+        w1.close(); w2.close()
+        return got
+
+    assert asyncio.run(run())["data"] == data
+
+
+def test_oversize_frame_is_refused_before_reading_the_body():
+    frame = P.HEADER.pack(10_000) + b"x" * 10
+    with pytest.raises(P.ProtocolError, match="exceeds the limit of 1000"):
+        _read(frame, max_bytes=1000)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (P.pack({"t": "ack", "tid": "x"})[:-2], "truncated frame"),
+    (b"\x00\x00", "inside a frame header"),
+    (P.HEADER.pack(3) + b"\xc1\xc1\xc1", "not valid msgpack"),
+    (P.HEADER.pack(1) + msgpack.packb(7), "not a map"),
+])
+def test_truncated_or_garbage_frames_raise_protocol_error(data, reason):
+    with pytest.raises(P.ProtocolError, match=reason):
+        _read(data)
+
+
+@pytest.mark.parametrize("msg, reason", [
+    ({"t": "nope"}, "unknown message type"),
+    ({"n": 1}, "unknown message type"),
+    ({"t": "request"}, "field 'n'"),
+    ({"t": "request", "n": "3"}, "field 'n'"),
+    ({"t": "request", "n": True}, "field 'n'"),
+])
+def test_messages_missing_fields_or_of_unknown_type_are_refused(msg, reason):
+    body = msgpack.packb(msg)
+    with pytest.raises(P.ProtocolError, match=reason):
+        _read(P.HEADER.pack(len(body)) + body)
+
+
+def test_object_arrays_and_unknown_objects_cannot_be_sent_or_received():
+    with pytest.raises(TypeError):
+        P.pack({"t": "ack", "tid": "x", "a": np.array([object()])})
+    with pytest.raises(TypeError):
+        P.pack({"t": "ack", "tid": "x", "a": object()})
+    head = msgpack.packb(["|O", [1]])
+    ext = msgpack.ExtType(P.EXT_NDARRAY, P.HEADER.pack(len(head)) + head + b"\0" * 8)
+    body = msgpack.packb({"t": "ack", "tid": "x", "a": ext})
+    with pytest.raises(P.ProtocolError, match="bad array"):
+        _read(P.HEADER.pack(len(body)) + body)
+    ext = msgpack.ExtType(7, b"")
+    body = msgpack.packb({"t": "ack", "tid": "x", "a": ext})
+    with pytest.raises(P.ProtocolError, match="unknown extension"):
+        _read(P.HEADER.pack(len(body)) + body)
+
+
+def test_array_whose_bytes_do_not_match_its_shape_is_refused():
+    head = msgpack.packb(["<f8", [4]])
+    ext = msgpack.ExtType(P.EXT_NDARRAY, P.HEADER.pack(len(head)) + head + b"\0" * 8)
+    body = msgpack.packb({"t": "ack", "tid": "x", "a": ext})
+    with pytest.raises(P.ProtocolError, match="bad array"):
+        _read(P.HEADER.pack(len(body)) + body)
+
+
+def test_sync_pipe_functions_round_trip_and_detect_truncation():
+    buf = io.BytesIO()
+    P.write_message_sync(buf, {"t": "ready"})
+    P.write_message_sync(buf, {"t": "error", "tid": "a", "error": "boom"})
+    buf.seek(0)
+    assert P.read_message_sync(buf) == {"t": "ready"}
+    assert P.read_message_sync(buf)["error"] == "boom"
+    assert P.read_message_sync(buf) is None
+    with pytest.raises(P.ProtocolError, match="truncated"):
+        P.read_message_sync(io.BytesIO(P.HEADER.pack(5) + b"ab"))
