@@ -1,0 +1,373 @@
+"""Runs a sweep on a dask.distributed cluster, writing the same run directory as the coordinator.
+
+The client side (`run_on_dask`) is the run directory's single writer: it syncs the tasks into
+`RunStore`, submits the unfinished ones most expensive first (Dask priorities from the
+`time_cost` estimate), and records each result as it arrives. The worker side
+(`run_task`) is a module function, so Dask ships only a reference to it plus the parameter
+dict; it simulates, applies the smart filter on the Dask worker, and returns the summary and
+the kept arrays already encoded as `.npz` bytes (the store's own format), so only the reduced
+data travels. Dask is an optional extra: without it `DaskNotInstalled` says what to install.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+
+# Dask event topic on which workers report a task's `simulating`/`filtering` state.
+STATE_TOPIC = "neunet-task-state"
+# Prefix of the Dask keys of neunet tasks (key = prefix + tid + attempt).
+KEY_PREFIX = "neunet-"
+# Seconds to wait for finished futures before draining state events and reporting progress.
+POLL_S = 0.05
+# Message of the error raised when dask.distributed cannot be imported.
+INSTALL_HINT = ("the Dask executor needs dask.distributed, which is not installed: "
+                "pip install neunet[dask]")
+
+
+class DaskNotInstalled(ImportError):
+    """dask.distributed is not importable (install the `neunet[dask]` extra)."""
+
+
+def import_distributed():
+    """Import and return `distributed`, or raise `DaskNotInstalled` with the install hint."""
+    try:
+        import distributed
+    except ImportError:
+        raise DaskNotInstalled(INSTALL_HINT) from None
+    return distributed
+
+
+# ----------------------------------------------------------------------------- worker side
+
+def _report_state(tid: str, state: str) -> None:
+    """Tell the client (through the scheduler's event log) that `tid` entered `state`.
+
+    The scheduler adds the worker's address to the message as ``worker``.
+    """
+    try:
+        from distributed import get_worker
+        get_worker().log_event(STATE_TOPIC, {"tid": tid, "state": state})
+    except (ImportError, ValueError):
+        pass  # not inside a Dask worker (called directly): nothing to report to
+
+
+def run_task(pm: dict, filter_spec: dict | None, tid: str, report_states: bool = True) -> dict:
+    """Simulate one task on a Dask worker and reduce its data with the smart filter.
+
+    Parameters
+    ----------
+    pm : dict
+        The task's parameters.
+    filter_spec : dict or None
+        A spec from `neunet.filters.compile_filter` (None: keep everything).
+    tid : str
+        The task id (only used for state reports).
+    report_states : bool
+        Log `simulating`/`filtering` events for the client's progress and the store.
+
+    Returns
+    -------
+    dict
+        ``summary`` (dict of floats), ``data`` (`.npz` bytes from `store.encode_arrays`, or
+        None when the filter dropped the bulk data), ``real_s`` (simulation + filter seconds)
+        and ``worker`` (the Dask worker's address).
+    """
+    from neunet import filters, store
+    from neunet.interface import simulate
+
+    t0_s = time.perf_counter()
+    if report_states:
+        _report_state(tid, "simulating")
+    result = simulate(pm)
+    if report_states:
+        _report_state(tid, "filtering")
+    summary, kept = filters.apply_filter(filter_spec, result, pm)
+    data = store.encode_arrays(kept) if kept is not None else None
+    return {"summary": _plain_summary(summary), "data": data,
+            "real_s": time.perf_counter() - t0_s, "worker": _worker_name()}
+
+
+def _plain_summary(summary: dict) -> dict:
+    """Summary values as plain Python floats (numpy scalars become floats)."""
+    return {str(k): (float(v) if hasattr(v, "__float__") and not isinstance(v, bool) else v)
+            for k, v in summary.items()}
+
+
+def _worker_name() -> str:
+    """The Dask worker's address (host:pid when not inside a worker)."""
+    try:
+        from distributed import get_worker
+        return "dask:" + get_worker().address
+    except (ImportError, ValueError):
+        return f"local:{os.getpid()}"
+
+
+# ----------------------------------------------------------------------------- client side
+
+@dataclass
+class _Sweep:
+    """Book-keeping of one `run_on_dask` call (client side, main thread only)."""
+
+    store: object
+    by_tid: dict
+    filter_spec: dict | None
+    retries: int
+    report_states: bool
+    nonce: str = ""                                # makes this run's Dask keys unique
+    attempts: dict = field(default_factory=dict)   # tid -> attempts made in this run
+    key_tid: dict = field(default_factory=dict)    # Dask key -> tid
+    on_worker: dict = field(default_factory=dict)  # worker address -> tid it last reported
+    done: set = field(default_factory=set)         # tids finished or failed in this run
+    failed: set = field(default_factory=set)       # tids failed in this run
+    submitted: list = field(default_factory=list)  # tids in submission order (all attempts)
+    already: int = 0                               # tasks finished before this run
+
+    def counts(self) -> dict:
+        """Progress figures: total, finished, failed, running, queued, submitted."""
+        running = len({tid for tid in self.on_worker.values() if tid not in self.done})
+        finished = self.already + len(self.done) - len(self.failed)
+        pending = len(self.by_tid) - self.already - len(self.done)
+        return {"total": len(self.by_tid), "finished": finished, "failed": len(self.failed),
+                "running": running, "queued": pending - running,
+                "submitted": len(self.submitted)}
+
+
+def _priorities(tasks) -> dict:
+    """tid -> Dask priority: dense rank of the estimated cost, most expensive highest."""
+    costs = sorted({_est_cost(t) for t in tasks})
+    rank = {c: i for i, c in enumerate(costs)}
+    return {t.tid: rank[_est_cost(t)] for t in tasks}
+
+
+def _est_cost(task) -> float:
+    """The task's estimated cost (Task.time[0]), computing time_cost when missing."""
+    tm = getattr(task, "time", None)
+    if tm and tm[0] is not None:
+        return float(tm[0])
+    from neunet.tasks import time_cost
+    return float(time_cost(task.pm)[0])
+
+
+def _submit(client, sweep: _Sweep, tids: list, priority: int) -> list:
+    """Submit `tids` (all of one priority) as one `client.map` call; return the futures."""
+    from neunet.dist import dask_exec  # this module, by reference (Dask pickles the name)
+    keys, pms = [], []
+    for tid in tids:
+        n = sweep.attempts.get(tid, 0) + 1
+        sweep.attempts[tid] = n
+        key = f"{KEY_PREFIX}{tid}-{sweep.nonce}-{n}"
+        sweep.key_tid[key] = tid
+        keys.append(key)
+        pms.append(sweep.by_tid[tid].pm)
+        sweep.store.set_status(tid, "assigned", attempts=n, worker="dask")
+    sweep.submitted.extend(tids)
+    n_tids = len(tids)
+    return client.map(dask_exec.run_task, pms, [sweep.filter_spec] * n_tids, tids,
+                      [sweep.report_states] * n_tids, key=keys, priority=priority,
+                      pure=False, retries=0)
+
+
+def _submit_all(client, sweep: _Sweep, tids: list) -> list:
+    """Submit tasks grouped by priority, most expensive group first; return the futures."""
+    prio = _priorities([sweep.by_tid[t] for t in tids])
+    groups: dict = {}
+    for tid in tids:
+        groups.setdefault(prio[tid], []).append(tid)
+    futures = []
+    for p in sorted(groups, reverse=True):
+        futures.extend(_submit(client, sweep, groups[p], p))
+    return futures
+
+
+def _write_data(store, tid: str, data: bytes) -> str:
+    """Write a task's `.npz` bytes atomically (temp file, fsync, rename); return the path."""
+    final = os.fspath(store.data_path(tid))
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def _record_success(sweep: _Sweep, tid: str, out: dict) -> None:
+    """Store one task's result (data file first, then the index row)."""
+    data_file = _write_data(sweep.store, tid, out["data"]) if out["data"] is not None else None
+    sweep.store.record_result(tid, out["summary"], out["real_s"], out["worker"], data_file)
+    sweep.done.add(tid)
+
+
+def _failure_class(exc: BaseException) -> str:
+    """`lost-worker` when Dask gave up after losing workers, `fault` otherwise."""
+    return "lost-worker" if type(exc).__name__ == "KilledWorker" else "fault"
+
+
+def _handle_error(client, sweep: _Sweep, tid: str, exc: BaseException, ac) -> None:
+    """Retry a failed attempt while the budget lasts, else mark the task failed."""
+    reason = f"{type(exc).__name__}: {exc}".strip()
+    if sweep.attempts[tid] <= sweep.retries:
+        prio = _priorities([sweep.by_tid[tid]])[tid]
+        ac.update(_submit(client, sweep, [tid], prio))
+        return
+    sweep.store.set_status(tid, "failed", failure_class=_failure_class(exc),
+                           reason=reason[:4000], attempts=sweep.attempts[tid],
+                           finished=time.time())
+    sweep.done.add(tid)
+    sweep.failed.add(tid)
+
+
+def _handle_batch(client, sweep: _Sweep, batch, ac) -> None:
+    """Record each (future, result) pair of a finished batch."""
+    for future, res in batch:
+        tid = sweep.key_tid.pop(future.key)
+        if tid in sweep.done:
+            continue  # a late duplicate: the task is already stored
+        if future.status == "finished":
+            _record_success(sweep, tid, res)
+        elif future.status == "error":
+            _handle_error(client, sweep, tid, res[1], ac)
+        else:  # cancelled (e.g. the scheduler restarted): try again within the budget
+            _handle_error(client, sweep, tid, RuntimeError(f"Dask future {future.status}"), ac)
+        future.release()
+
+
+def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
+    """Write the `simulating`/`filtering` states workers reported into the store."""
+    while True:
+        try:
+            _, msg = events.get_nowait()
+        except queue.Empty:
+            return
+        tid, state, worker = msg.get("tid"), msg.get("state"), msg.get("worker")
+        if tid not in sweep.by_tid or state not in ("simulating", "filtering"):
+            continue
+        sweep.on_worker[worker] = tid
+        if tid in sweep.done:
+            continue  # the result overtook the state report
+        fields = {"started": time.time(), "worker": f"dask:{worker}"} \
+            if state == "simulating" else {}
+        sweep.store.set_status(tid, state, **fields)
+
+
+def _connect(distributed, client_or_address):
+    """Return (client, owned): a Client for an address string, or the caller's client."""
+    if isinstance(client_or_address, distributed.Client):
+        return client_or_address, False
+    address = getattr(client_or_address, "scheduler_address", client_or_address)
+    if not isinstance(address, str) or not address:
+        raise ValueError(f"expected a dask.distributed.Client or a scheduler address such as "
+                         f"tcp://host:8786, got {client_or_address!r}")
+    try:
+        return distributed.Client(address, timeout="20s"), True
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
+    """Sync the tasks into the store; return the sweep state and the tids to submit."""
+    tasks = list(tasks)
+    by_tid = {t.tid: t for t in tasks}
+    store.sync_tasks(tasks)
+    store.set_meta("executor", "dask")
+    finished = store.finished()
+    sweep = _Sweep(store=store, by_tid=by_tid, filter_spec=filter_spec, retries=retries,
+                   report_states=report_states, nonce=os.urandom(4).hex())
+    sweep.already = sum(1 for tid in by_tid if tid in finished)
+    return sweep, [tid for tid in by_tid if tid not in finished]
+
+
+def _loop(client, distributed, sweep: _Sweep, todo: list, progress) -> None:
+    """Submit `todo`, then record results as they arrive until every task is done."""
+    events: queue.Queue = queue.Queue()
+    if sweep.report_states:
+        client.subscribe_topic(STATE_TOPIC, events.put)
+    ac = distributed.as_completed(_submit_all(client, sweep, todo), with_results=True,
+                                  raise_errors=False)
+    try:
+        _drain(client, sweep, ac, events, progress)
+    except BaseException:
+        client.cancel(list(ac.futures))  # ctrl-c or a store error: leave no work behind
+        raise
+    finally:
+        if sweep.report_states:
+            client.unsubscribe_topic(STATE_TOPIC)
+
+
+def _drain(client, sweep: _Sweep, ac, events: queue.Queue, progress) -> None:
+    """Record finished futures and reported states until `ac` is exhausted."""
+    last = None
+    while not ac.is_empty():
+        batch = ac.next_batch(block=False)
+        if batch:
+            _handle_batch(client, sweep, batch, ac)
+        else:
+            time.sleep(POLL_S)
+        _drain_states(sweep, events)
+        counts = sweep.counts()
+        if progress is not None and counts != last:
+            progress(counts)
+            last = counts
+
+
+def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2,
+                progress=None, report_states: bool = True) -> int:
+    """Run a sweep on a dask.distributed cluster, recording it in a neunet run directory.
+
+    Tasks already finished in `run_dir` are not submitted again; the others are submitted
+    most expensive first (Dask priority = rank of the estimated cost), each with a Dask key
+    made of its tid, a per-call nonce and the attempt number (``pure=False``), so a restart
+    never collides with an earlier run's keys. Dask itself reschedules the tasks of lost workers; a task that raises
+    is resubmitted up to `retries` times, then marked failed with the reason.
+
+    Parameters
+    ----------
+    tasks : list of neunet.tasks.Task
+        The sweep (objects with ``tid``, ``pm`` and ``time`` = [est_cost, est_s, real_s]).
+    filter_spec : dict or None
+        Compiled smart filter (`neunet.filters.compile_filter`), applied on the Dask workers.
+    run_dir : str or path
+        The run directory (created if needed; resumed if it holds the same tasks).
+    client_or_address : dask.distributed.Client or str
+        A connected client, or a scheduler address such as ``tcp://scheduler:8786`` (the
+        client is then created here and closed at the end).
+    retries : int
+        Extra attempts for a task whose simulation raises.
+    progress : callable, optional
+        Called with a dict (total, finished, failed, running, queued, submitted) whenever
+        those figures change.
+    report_states : bool
+        Workers report `simulating`/`filtering` through Dask's event log (one small message
+        each), so the run directory shows them as the coordinator's does.
+
+    Returns
+    -------
+    int
+        Exit status: 0 when every task finished, 1 when some failed.
+
+    Raises
+    ------
+    DaskNotInstalled
+        When dask.distributed is not installed (`pip install neunet[dask]`).
+    """
+    distributed = import_distributed()
+    from neunet.store import RunStore
+
+    if int(retries) < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    with RunStore(run_dir) as store:
+        sweep, todo = _start(store, tasks, filter_spec, int(retries), report_states)
+        if progress is not None:
+            progress(sweep.counts())
+        if not todo:
+            return 0
+        client, owned = _connect(distributed, client_or_address)
+        try:
+            _loop(client, distributed, sweep, todo, progress)
+        finally:
+            if owned:
+                client.close()
+    return 1 if sweep.failed else 0
