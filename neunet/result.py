@@ -100,6 +100,8 @@ class Result(Sequence):
     @property
     def t_ms(self) -> np.ndarray:
         """Sample times of the volt/conductance/gate columns (ms after warm-up)."""
+        if "t_ms" in self.extra:  # kept data windowed or down-sampled by a filter
+            return np.asarray(self.extra["t_ms"])
         k = self.volt.shape[1]
         pm = self.pm or {}
         stv = float(pm.get("stv") or pm.get("dt") or 1.0)

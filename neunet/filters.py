@@ -1,0 +1,444 @@
+"""The smart filter: its schema, its safe predicate language, and the worker-side data reduction.
+
+A sweep's TASKS.py may define ``filter``, plain data::
+
+    filter = {
+        "stats": ["mean_rate", "cv_isi", "chi"],   # summaries to compute (default: all)
+        "keep_if": "mean_rate > 5 and cv_isi < 1.5",  # keep bulk data only when true
+        "keep": ["ras", "volt"],                    # which arrays to keep (default: all)
+        "neurons": [1, 2],                          # 1-based ids kept (default: all)
+        "window_ms": [100, 500],                    # time window kept (default: all)
+        "downsample": 4,                            # every 4th sample of volt-like arrays
+        "fano_window_ms": 50,                       # option of the `fano` statistic
+    }
+
+A string is short for ``{"keep_if": string}``. Summaries are always computed and kept.
+`compile_filter` validates this and returns a spec (a plain msgpack-safe dict, the predicate
+as a small tree); `apply_filter` runs on the worker and returns (summary, kept arrays or None).
+Predicates allow names (summary statistics, parameters with ``-`` written ``_``, and ``n`` =
+number of neurons), numbers, strings, ``True``/``False``, ``+ - * / // % **``, comparisons
+(chained too), ``and``, ``or``, ``not`` and parentheses; nothing else is ever evaluated.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import operator
+
+import numpy as np
+
+from neunet import summary as _summary
+from neunet.result import Result
+
+# Keys a filter dict may have.
+FILTER_KEYS = ("stats", "keep_if", "keep", "neurons", "window_ms", "downsample",
+               "fano_window_ms")
+# Arrays a filter may keep (Result keys; "ion-gate" is accepted for "ion_gate").
+KEEPABLE = ("volt", "ras", "isi", "conductance", "ion_gate", "poisson")
+# Arrays with samples along their last axis (windowed and down-sampled).
+SAMPLED = ("volt", "conductance", "ion_gate")
+# Prefix of the per-neuron statistic arrays added to kept data (e.g. "pn_rate_hz").
+PER_NEURON_PREFIX = "pn_"
+# Version of the spec format, checked by apply_filter.
+SPEC_VERSION = 1
+
+# Binary operators of the language: AST class -> (token, function).
+_BINOPS = {ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub),
+           ast.Mult: ("*", operator.mul), ast.Div: ("/", operator.truediv),
+           ast.FloorDiv: ("//", operator.floordiv), ast.Mod: ("%", operator.mod),
+           ast.Pow: ("**", operator.pow)}
+# Comparison operators: AST class -> (token, function).
+_CMPOPS = {ast.Lt: ("<", operator.lt), ast.LtE: ("<=", operator.le),
+           ast.Gt: (">", operator.gt), ast.GtE: (">=", operator.ge),
+           ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne)}
+# Token -> function, for evaluation of a compiled tree.
+_FUNCS = {tok: fn for tok, fn in list(_BINOPS.values()) + list(_CMPOPS.values())}
+# Upper bound of |exponent| in `**`, so a predicate cannot make a huge number.
+_MAX_EXPONENT = 1000
+# Longest predicate text accepted.
+_MAX_EXPR_CHARS = 2000
+
+
+class FilterError(ValueError):
+    """An invalid filter (with the position of the error in a predicate) or a failed one."""
+
+
+def _suggest(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ----------------------------------------------------------------------------------------
+# The predicate language
+
+
+def _where(expr: str, node) -> str:
+    lead = len(expr) - len(expr.lstrip())
+    col = getattr(node, "col_offset", 0) + 1 + lead
+    return f"keep_if {expr!r}, column {col}"
+
+
+def _tree(node, expr: str):
+    """Translate one whitelisted AST node into a plain list tree; refuse everything else."""
+    if isinstance(node, ast.BoolOp):
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        return [op] + [_tree(v, expr) for v in node.values]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
+        op = {ast.Not: "not", ast.USub: "neg", ast.UAdd: "pos"}[type(node.op)]
+        return [op, _tree(node.operand, expr)]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return ["bin", _BINOPS[type(node.op)][0], _tree(node.left, expr),
+                _tree(node.right, expr)]
+    if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
+        return (["cmp", [_CMPOPS[type(o)][0] for o in node.ops], _tree(node.left, expr)]
+                + [_tree(c, expr) for c in node.comparators])
+    if isinstance(node, ast.Name):
+        return ["name", node.id]
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float, str, bool):
+        return ["const", node.value]
+    raise FilterError(f"{_where(expr, node)}: {_describe(node)} is not allowed (only names, "
+                      "numbers, strings, arithmetic, comparisons, and/or/not)")
+
+
+def _describe(node) -> str:
+    kinds = {ast.Call: "a function call", ast.Attribute: "attribute access",
+             ast.Subscript: "indexing", ast.Lambda: "lambda", ast.List: "a list",
+             ast.Tuple: "a tuple", ast.Dict: "a dict", ast.IfExp: "if-else",
+             ast.Compare: "this comparison ('in'/'is')", ast.Constant: "this constant"}
+    for kind, text in kinds.items():
+        if isinstance(node, kind):
+            return text
+    return f"'{type(node).__name__}'"
+
+
+def parse_predicate(expr: str) -> list:
+    """Parse a predicate into a plain tree (nested lists).
+
+    Raises
+    ------
+    FilterError
+        With the column of the first offending character.
+    """
+    if not isinstance(expr, str) or not expr.strip():
+        raise FilterError("keep_if must be a non-empty string expression")
+    if len(expr) > _MAX_EXPR_CHARS:
+        raise FilterError(f"keep_if is longer than {_MAX_EXPR_CHARS} characters")
+    if "\n" in expr.strip() or "\r" in expr:
+        raise FilterError("keep_if must be a single line")
+    try:
+        node = ast.parse(expr.strip(), mode="eval").body
+        return _tree(node, expr)
+    except SyntaxError as err:
+        lead = len(expr) - len(expr.lstrip())
+        if err.offset:
+            col, msg = err.offset + lead, err.msg
+        else:  # Python reports offset 0 when the input ends too early
+            col, msg = len(expr.rstrip()) + 1, "unexpected end of expression"
+        raise FilterError(f"keep_if {expr!r}, column {col}: invalid syntax ({msg})") from None
+    except (RecursionError, MemoryError):
+        raise FilterError(f"keep_if {expr!r}: too deeply nested") from None
+
+
+def tree_names(tree) -> set[str]:
+    """Names used by a compiled predicate."""
+    if tree[0] == "name":
+        return {tree[1]}
+    if tree[0] == "const":
+        return set()
+    parts = tree[2:] if tree[0] in ("bin", "cmp") else tree[1:]
+    return set().union(*(tree_names(p) for p in parts))
+
+
+def _as_number(value, what):
+    if isinstance(value, (bool, int, float)):
+        return value
+    raise FilterError(f"{what} needs numbers, got {value!r}")
+
+
+def evaluate(tree, names: dict):
+    """Evaluate a compiled predicate tree with the values in `names`."""
+    op = tree[0]
+    if op == "const":
+        return tree[1]
+    if op == "name":
+        if tree[1] not in names:
+            raise FilterError(f"unknown name {tree[1]!r} in keep_if{_suggest(tree[1], names)}")
+        return names[tree[1]]
+    if op == "and":
+        return all(bool(evaluate(t, names)) for t in tree[1:])
+    if op == "or":
+        return any(bool(evaluate(t, names)) for t in tree[1:])
+    if op == "not":
+        return not evaluate(tree[1], names)
+    if op in ("neg", "pos"):
+        value = _as_number(evaluate(tree[1], names), f"unary {op}")
+        return -value if op == "neg" else +value
+    if op == "bin":
+        return _binary(tree[1], evaluate(tree[2], names), evaluate(tree[3], names))
+    if op == "cmp":
+        values = [evaluate(t, names) for t in tree[2:]]
+        try:
+            return _compare(tree[1], values)
+        except TypeError:
+            raise FilterError(f"cannot compare {values!r} with {tree[1]!r}") from None
+    raise FilterError(f"corrupt predicate tree node {op!r}")
+
+
+def _binary(tok, left, right):
+    left, right = _as_number(left, f"'{tok}'"), _as_number(right, f"'{tok}'")
+    if tok == "**" and abs(right) > _MAX_EXPONENT:
+        raise FilterError(f"exponent {right} too large in keep_if")
+    try:
+        return _FUNCS[tok](left, right)
+    except ZeroDivisionError:
+        return math.nan
+    except OverflowError:
+        return math.inf
+
+
+def _compare(toks, values):
+    for tok, left, right in zip(toks, values, values[1:]):
+        if tok not in ("==", "!=") and (isinstance(left, str) != isinstance(right, str)):
+            raise FilterError(f"cannot order {left!r} and {right!r} with '{tok}'")
+        if isinstance(left, (list, tuple)) or isinstance(right, (list, tuple)):
+            raise FilterError(f"cannot compare a per-neuron list with '{tok}'")
+        if not _FUNCS[tok](left, right):
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------
+# Compiling a user filter
+
+
+def _check_stats(stats) -> list:
+    if stats is None:
+        return list(_summary.STATS)
+    if isinstance(stats, str) or not all(isinstance(s, str) for s in stats):
+        raise FilterError("stats must be a list of statistic names")
+    for name in stats:
+        if name not in _summary.STATS:
+            raise FilterError(f"unknown statistic {name!r}{_suggest(name, _summary.STATS)}; "
+                              f"known: {', '.join(_summary.STATS)}")
+    return list(dict.fromkeys(stats))
+
+
+def _check_keep(keep) -> list | None:
+    if keep is None:
+        return None
+    if isinstance(keep, str):
+        keep = [keep]
+    out = []
+    for name in keep:
+        key = "ion_gate" if name == "ion-gate" else name
+        if key not in KEEPABLE:
+            raise FilterError(f"cannot keep {name!r}{_suggest(name, KEEPABLE)}; "
+                              f"keepable: {', '.join(KEEPABLE)}")
+        out.append(key)
+    return out
+
+
+def _check_neurons(neurons) -> list | None:
+    if neurons is None:
+        return None
+    if isinstance(neurons, (int, np.integer)):
+        neurons = [neurons]
+    ids = []
+    for nid in neurons:
+        if isinstance(nid, bool) or not isinstance(nid, (int, np.integer)) or nid < 1:
+            raise FilterError(f"neurons must be 1-based neuron ids, got {nid!r}")
+        ids.append(int(nid))
+    if not ids:
+        raise FilterError("neurons must name at least one neuron")
+    return ids
+
+
+def _check_window(window) -> list | None:
+    if window is None:
+        return None
+    try:
+        start, end = (float(w) for w in window)
+    except (TypeError, ValueError):
+        raise FilterError(f"window_ms must be [start, end] in ms, got {window!r}") from None
+    if not start < end:
+        raise FilterError(f"window_ms start must be below end, got {window!r}")
+    return [start, end]
+
+
+def _check_positive(value, key, integer):
+    if value is None:
+        return None
+    ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or value <= 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise FilterError(f"{key} must be {kind}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def compile_filter(user_filter, param_names=None) -> dict | None:
+    """Validate a TASKS.py `filter` and turn it into a spec for `apply_filter`.
+
+    Parameters
+    ----------
+    user_filter : dict, str or None
+        The filter (see the module docstring); a string is a `keep_if` predicate.
+    param_names : iterable of str, optional
+        Parameter names the predicate may use (hyphens as underscores are accepted too).
+        When given, unknown names are refused here instead of on the worker.
+
+    Returns
+    -------
+    dict or None
+        A msgpack-safe spec, or None when there is no filter.
+
+    Raises
+    ------
+    FilterError
+        On any invalid part, with the column of an error in the predicate.
+    """
+    if user_filter is None:
+        return None
+    if isinstance(user_filter, str):
+        user_filter = {"keep_if": user_filter}
+    if not isinstance(user_filter, dict):
+        raise FilterError(f"filter must be a dict or a predicate string, "
+                          f"not {type(user_filter).__name__}")
+    for key in user_filter:
+        if key not in FILTER_KEYS:
+            raise FilterError(f"unknown filter key {key!r}{_suggest(key, FILTER_KEYS)}; "
+                              f"keys: {', '.join(FILTER_KEYS)}")
+    f = user_filter
+    spec = {"version": SPEC_VERSION, "stats": _check_stats(f.get("stats")),
+            "keep_if": None, "tree": None, "keep": _check_keep(f.get("keep")),
+            "neurons": _check_neurons(f.get("neurons")),
+            "window_ms": _check_window(f.get("window_ms")),
+            "downsample": _check_positive(f.get("downsample"), "downsample", True),
+            "fano_window_ms": _check_positive(f.get("fano_window_ms"), "fano_window_ms",
+                                              False)}
+    if f.get("keep_if") is not None:
+        spec["keep_if"] = f["keep_if"]
+        spec["tree"] = parse_predicate(f["keep_if"])
+        _check_names(spec, param_names)
+    return spec
+
+
+def _check_names(spec, param_names):
+    known = set(spec["stats"]) | {"n"}
+    if param_names is not None:
+        known |= {_summary_alias(p) for p in param_names} | set(param_names)
+    for name in sorted(tree_names(spec["tree"])):
+        if name in _summary.STATS and name not in spec["stats"]:
+            raise FilterError(f"keep_if uses {name!r}, which is not in stats")
+        if param_names is not None and name not in known:
+            col = spec["keep_if"].find(name) + 1
+            raise FilterError(f"keep_if {spec['keep_if']!r}, column {col}: unknown name "
+                              f"{name!r}{_suggest(name, known)}")
+
+
+def _summary_alias(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
+
+
+# ----------------------------------------------------------------------------------------
+# Applying a spec on the worker
+
+
+def _names(summary: dict, pm: dict, n: int) -> dict:
+    names = {"n": n}
+    for key, value in (pm or {}).items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        names[_summary_alias(key)] = value
+        names[key] = value
+    names.update(summary)
+    return names
+
+
+def keep_decision(spec, summary: dict, pm: dict, n: int) -> bool:
+    """Whether the bulk data of a task is kept under `spec`."""
+    if spec is None or spec.get("tree") is None:
+        return True
+    try:
+        return bool(evaluate(spec["tree"], _names(summary, pm, n)))
+    except FilterError as err:
+        raise FilterError(f"keep_if {spec.get('keep_if')!r}: {err}") from None
+
+
+def reduce_arrays(spec, result, pm=None) -> dict:
+    """The arrays of `result` reduced as `spec` says (keep, neurons, window, downsample).
+
+    Adds ``neuron_ids`` (1-based ids of the kept rows) when neurons are selected and
+    ``t_ms`` (times of the kept samples) when samples are windowed or down-sampled.
+    """
+    spec = spec or {}
+    arrays = result.to_arrays()
+    keep = spec.get("keep") or [k for k in KEEPABLE if k in arrays]
+    kept = {k: arrays[k] for k in keep if k in arrays}
+    ids = spec.get("neurons")
+    if ids:
+        rows = np.array([i - 1 for i in ids if i <= result.n], dtype=np.int64)
+        for key in SAMPLED + ("isi",):
+            if key in kept:
+                kept[key] = kept[key][rows]
+        if "ras" in kept:
+            kept["ras"] = kept["ras"][np.isin(kept["ras"][:, 0], np.asarray(ids, float))]
+        kept["neuron_ids"] = rows + 1
+    _reduce_samples(spec, result, kept, pm)
+    return {k: np.ascontiguousarray(v) for k, v in kept.items()}
+
+
+def _reduce_samples(spec, result, kept, pm=None):
+    window, step = spec.get("window_ms"), spec.get("downsample") or 1
+    if window is not None and "ras" in kept:
+        t = kept["ras"][:, 1]
+        kept["ras"] = kept["ras"][(t >= window[0]) & (t <= window[1])]
+    if window is None and step == 1:
+        return
+    if not any(k in kept for k in SAMPLED) or "volt" not in result:
+        return
+    t_ms = result.t_ms if result.pm is not None else Result(result.to_arrays(), pm=pm).t_ms
+    idx = np.arange(t_ms.size)
+    if window is not None:
+        idx = idx[(t_ms >= window[0]) & (t_ms <= window[1])]
+    idx = idx[::step]
+    for key in SAMPLED:
+        if key in kept:
+            kept[key] = kept[key][..., idx]
+    kept["t_ms"] = t_ms[idx]
+
+
+def apply_filter(spec, result, pm=None):
+    """Summarize one result and decide what of it travels back (runs on the worker).
+
+    Parameters
+    ----------
+    spec : dict or None
+        From `compile_filter` (None: all statistics, keep everything).
+    result : Result
+        The simulation's outputs.
+    pm : dict, optional
+        Its parameters (default: ``result.pm``).
+
+    Returns
+    -------
+    summary : dict
+        Statistic name -> float; always returned.
+    kept : dict or None
+        Arrays to store (reduced; plus per-neuron statistics ``pn_*``), or None when the
+        predicate dropped the bulk data.
+    """
+    pm = pm if pm is not None else (result.pm or {})
+    spec = spec or {}
+    if spec and spec.get("version", SPEC_VERSION) != SPEC_VERSION:
+        raise FilterError(f"filter spec version {spec.get('version')} is not {SPEC_VERSION}")
+    options = {"fano_window_ms": spec.get("fano_window_ms")}
+    stats = _summary.summarize(result, pm, stats=spec.get("stats"), **options)
+    n = _summary.n_neurons(result, pm)
+    if not keep_decision(spec, stats, pm, n):
+        return stats, None
+    kept = reduce_arrays(spec, result, pm)
+    window = spec.get("fano_window_ms") or _summary.FANO_WINDOW_MS
+    for name, values in _summary.per_neuron(result, pm, window).items():
+        kept[PER_NEURON_PREFIX + name] = np.asarray(values, dtype=float)
+    return stats, kept

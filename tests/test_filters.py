@@ -1,0 +1,177 @@
+"""Tests of neunet.filters: schema validation, the safe predicate language, data reduction."""
+import math
+
+import msgpack
+import numpy as np
+import pytest
+
+from neunet import filters
+from neunet.filters import FilterError, apply_filter, compile_filter, parse_predicate
+from neunet.result import Result
+from neunet.store import encode_arrays
+
+PM = {"neuron-model": "HH-GH", "pr": 0.2, "ps": 0.01, "t": 1000.0, "nE": 3, "nI": 1,
+      "stv": 0.5, "dt": 0.5}
+
+
+def _result(rate_hz=20.0, n=4, t_ms=1000.0, stv=0.5, seed=0):
+    rng = np.random.default_rng(seed)
+    spikes = []
+    for nid in range(1, n + 1):
+        times = np.sort(rng.uniform(0, t_ms, int(rate_hz * t_ms / 1000)))
+        spikes += [(nid, t) for t in times]
+    ras = np.array(sorted(spikes, key=lambda s: s[1]), dtype=float)
+    k = int(t_ms / stv)
+    arrays = {"volt": rng.normal(size=(n, k)), "ras": ras, "isi": np.full(n, 1000 / rate_hz)}
+    return Result.from_arrays(arrays, pm=dict(PM, t=t_ms, stv=stv, nE=n, nI=0))
+
+
+def test_no_filter_keeps_everything_with_all_stats():
+    assert compile_filter(None) is None
+    res = _result()
+    summary, kept = apply_filter(None, res, res.pm)
+    assert set(summary) == {"mean_rate", "cv_isi", "fano", "chi", "v_mean", "v_std", "n_spikes"}
+    assert summary["mean_rate"] == pytest.approx(20.0)
+    assert np.array_equal(kept["volt"], res.volt) and np.array_equal(kept["ras"], res.ras)
+    assert kept["pn_rate_hz"].shape == (4,)
+
+
+def test_predicate_keeps_and_drops():
+    spec = compile_filter({"keep_if": "mean_rate > 5 and cv_isi < 1.5"})
+    summary, kept = apply_filter(spec, _result(rate_hz=20), PM)
+    assert kept is not None and summary["mean_rate"] > 5
+    summary, kept = apply_filter(spec, _result(rate_hz=2), PM)
+    assert kept is None and summary["mean_rate"] == pytest.approx(2.0)  # summary still there
+
+
+def test_predicate_over_parameters_and_string_shorthand():
+    spec = compile_filter("neuron_model == 'HH-GH' and pr < 0.4 and n == 4")
+    assert apply_filter(spec, _result(), dict(PM))[1] is not None
+    assert apply_filter(spec, _result(), dict(PM, pr=0.5))[1] is None
+    assert apply_filter(spec, _result(), dict(PM, **{"neuron-model": "LIF-G"}))[1] is None
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ("1 + 2 * 3 == 7", True), ("2 ** 3 - 1 > 6", True), ("7 // 2 == 3 and 7 % 2 == 1", True),
+    ("0 < mean_rate < 100", True), ("0 < mean_rate < 10", False), ("not mean_rate > 5", False),
+    ("mean_rate < 5 or v_std > 0", True), ("-mean_rate < 0", True),
+    ("mean_rate / 0 > 1", False), ("(mean_rate - 20) * 0 == 0", True),
+    ("True and 'a' != 'b'", True), ("chi != chi", False),
+])
+def test_expression_semantics(expr, expected):
+    spec = compile_filter({"keep_if": expr})
+    assert (apply_filter(spec, _result(rate_hz=20), PM)[1] is not None) is expected
+
+
+def test_nan_statistic_never_satisfies_a_comparison():
+    spec = compile_filter({"keep_if": "cv_isi < 100"})
+    silent = Result.from_arrays({"volt": np.zeros((2, 10)), "ras": np.zeros((0, 2))},
+                                pm=dict(PM, nE=2, nI=0))
+    summary, kept = apply_filter(spec, silent, silent.pm)
+    assert math.isnan(summary["cv_isi"]) and kept is None
+
+
+@pytest.mark.parametrize("expr, col, what", [
+    ("mean_rate >", 12, "invalid syntax"),
+    ("mean_rate > 5 and", 18, "invalid syntax"),
+    ("__import__('os').system('true')", 1, "function call"),
+    ("mean_rate > 5 and open('x')", 19, "function call"),
+    ("mean_rate.real > 1", 1, "attribute"),
+    ("pr[0] > 1", 1, "indexing"),
+    ("neuron_model in ('HH-GH',)", 1, "in"),
+    ("(lambda: 1)() == 1", 1, "function call"),
+    ("mean_rate if 1 else 2", 1, "if-else"),
+    ("  1 + x.y", 7, "attribute"),
+    ("mean_rate > 5; import os", 14, "invalid syntax"),
+])
+def test_bad_expressions_are_refused_with_position(expr, col, what):
+    with pytest.raises(FilterError, match=f"column {col}:.*{what}"):
+        compile_filter({"keep_if": expr})
+
+
+def test_unknown_names_refused_at_compile_time_when_params_known():
+    with pytest.raises(FilterError, match=r"column 19: unknown name 'prr' \(did you mean 'pr'"):
+        compile_filter({"keep_if": "mean_rate > 1 and prr < 2"}, param_names=PM)
+    spec = compile_filter({"keep_if": "neuron_model == 'HH-GH'"}, param_names=PM)
+    assert spec["tree"] == ["cmp", ["=="], ["name", "neuron_model"], ["const", "HH-GH"]]
+    with pytest.raises(FilterError, match="unknown name 'prr'"):  # without names: on apply
+        apply_filter(compile_filter("prr < 2"), _result(), PM)
+    with pytest.raises(FilterError, match="not in stats"):
+        compile_filter({"stats": ["mean_rate"], "keep_if": "chi > 0.5"})
+
+
+@pytest.mark.parametrize("bad, what", [
+    ({"keep_iff": "x"}, "unknown filter key 'keep_iff' .did you mean 'keep_if'"),
+    ({"stats": ["mean_rat"]}, "unknown statistic 'mean_rat' .did you mean 'mean_rate'"),
+    ({"stats": "mean_rate"}, "stats must be a list"),
+    ({"keep": ["volts"]}, "cannot keep 'volts' .did you mean 'volt'"),
+    ({"neurons": [0]}, "1-based"), ({"neurons": []}, "at least one"),
+    ({"window_ms": [5, 1]}, "below end"), ({"window_ms": 3}, r"\[start, end\]"),
+    ({"downsample": 0}, "positive integer"), ({"downsample": 1.5}, "positive integer"),
+    ({"fano_window_ms": -1}, "positive number"), ({"keep_if": ""}, "non-empty"),
+    ({"keep_if": "1 +\n 2"}, "single line"), (42, "must be a dict"),
+    ({"keep_if": "2 ** 100000 > 1"}, None),
+])
+def test_bad_filters_are_refused(bad, what):
+    if what is None:  # valid to compile, refused when evaluated
+        with pytest.raises(FilterError, match="exponent"):
+            apply_filter(compile_filter(bad), _result(), PM)
+        return
+    with pytest.raises(FilterError, match=what):
+        compile_filter(bad)
+
+
+def test_deeply_nested_expression_is_refused_cleanly():
+    with pytest.raises(FilterError):
+        compile_filter({"keep_if": "(" * 1500 + "1" + ")" * 1500})
+
+
+def test_reduction_neurons_window_downsample():
+    res = _result(n=4, t_ms=1000.0, stv=0.5)
+    spec = compile_filter({"keep": ["volt", "ras"], "neurons": [2, 4],
+                           "window_ms": [100, 500], "downsample": 4})
+    _, kept = apply_filter(spec, res, res.pm)
+    assert set(kept) >= {"volt", "ras", "neuron_ids", "t_ms"} and "isi" not in kept
+    assert list(kept["neuron_ids"]) == [2, 4]
+    t_ms = res.t_ms
+    idx = np.flatnonzero((t_ms >= 100) & (t_ms <= 500))[::4]
+    assert np.array_equal(kept["volt"], res.volt[[1, 3]][:, idx])
+    assert np.array_equal(kept["t_ms"], t_ms[idx]) and kept["t_ms"][0] == 100.0
+    ras = kept["ras"]
+    assert set(ras[:, 0]) <= {2.0, 4.0} and ras[:, 1].min() >= 100 and ras[:, 1].max() <= 500
+    expected = res.ras[np.isin(res.ras[:, 0], [2, 4]) & (res.ras[:, 1] >= 100)
+                       & (res.ras[:, 1] <= 500)]
+    assert np.array_equal(ras, expected)
+    loaded = Result.from_arrays(kept, pm=res.pm)
+    assert np.array_equal(loaded.t_ms, kept["t_ms"])  # Result honours the kept sample times
+    full = len(encode_arrays(apply_filter(None, res, res.pm)[1]))
+    assert len(encode_arrays(kept)) < full / 5
+
+
+def test_raster_only():
+    _, kept = apply_filter(compile_filter({"keep": "ras"}), _result(), PM)
+    assert {k for k in kept if not k.startswith("pn_")} == {"ras"}
+
+
+def test_spec_is_msgpack_safe_and_equivalent():
+    spec = compile_filter({"keep_if": "mean_rate > 5 and not (chi >= 0.9) or pr == 0.2",
+                           "neurons": [1], "window_ms": [0, 10], "downsample": 2})
+    back = msgpack.unpackb(msgpack.packb(spec), raw=False)
+    assert back == spec
+    res = _result()
+    s1, k1 = apply_filter(spec, res, PM)
+    s2, k2 = apply_filter(back, res, PM)
+    assert s1 == s2 and set(k1) == set(k2)
+
+
+def test_fano_window_option_reaches_the_statistic():
+    res = _result(rate_hz=50)
+    s100, _ = apply_filter(compile_filter({"stats": ["fano"]}), res, res.pm)
+    s10, _ = apply_filter(compile_filter({"stats": ["fano"], "fano_window_ms": 10}), res, res.pm)
+    assert set(s100) == {"fano"} and s100["fano"] != s10["fano"]
+
+
+def test_parse_predicate_tree_shape():
+    assert parse_predicate("a < b <= 3") == ["cmp", ["<", "<="], ["name", "a"], ["name", "b"],
+                                             ["const", 3]]
+    assert filters.tree_names(parse_predicate("x + y * 2 > z and not w")) == {"x", "y", "z", "w"}
