@@ -1,0 +1,27 @@
+"""neunet.sim: the gen_neu-compatible simulator (CLI in __main__, in-process API in api).
+
+``simulate`` and ``SimInputError`` are imported lazily so that importing this package (and
+``python -m neunet.sim --help``) does not load numba.
+"""
+from __future__ import annotations
+
+import importlib
+
+# Public name -> module defining it.
+_LAZY = {"simulate": "neunet.sim.api", "SimInputError": "neunet.sim.options",
+         "parse_argv": "neunet.sim.options"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neunet.sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

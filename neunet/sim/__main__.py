@@ -1,0 +1,73 @@
+"""The gen_neu-compatible command line: ``python -m neunet.sim`` / ``neunet-sim``.
+
+Exit codes: 0 success; 2 bad input or a simulation error (one line ``neunet-sim: error:
+...`` on stderr); 1 unexpected internal error (one line, no traceback); 130 interrupted.
+numba and the engine are imported only after the options are valid, so ``--help`` and
+input errors are fast.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from neunet.sim.options import SimInputError, SimOptions, parse_argv
+
+# Program name in messages.
+PROG = "neunet-sim"
+
+
+def _fail(message: str, code: int) -> int:
+    text = " ".join(str(message).split()) or "(no message)"
+    print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
+    return code
+
+
+def _echo(opts: SimOptions) -> None:
+    for name, value in vars(opts).items():
+        if value is not None and value is not False:
+            print(f"{name} = {value}")
+    print(f"n_steps = {opts.n_steps}, steps_per_sample = {opts.steps_per_sample}, "
+          f"t_warmup (aligned) = {opts.aligned_warmup_ms!r}", flush=True)
+
+
+def _run(opts: SimOptions) -> None:
+    from neunet.sim import api, io
+
+    paths = api.output_paths(opts)
+    progress = (io.Progress(opts.n_steps * opts.dt_ms, sys.stderr) if opts.verbose
+                else None)
+    sink = io.FileSink(paths, opts.t_ms, progress)
+    try:
+        t0 = time.perf_counter()
+        api.run_options(opts, sink, record=tuple(paths))
+        run_s = time.perf_counter() - t0
+    finally:
+        sink.close()
+    if opts.verbose_echo:
+        print(api.spike_count_summary(sink.spike_counts), flush=True)
+    if opts.timing:
+        print(f"timing: run {run_s:.6f} s (engine.run incl. event generation and output)",
+              file=sys.stderr, flush=True)
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        opts = parse_argv(argv)
+        if opts.verbose_echo:
+            _echo(opts)
+        _run(opts)
+    except SimInputError as e:
+        return _fail(e, 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as e:  # noqa: BLE001 - one line instead of a traceback
+        if type(e).__name__ == "SimulationError":
+            return _fail(f"simulation failed: {e}", 2)
+        return _fail(f"internal error: {type(e).__name__}: {e}", 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

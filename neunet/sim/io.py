@@ -1,0 +1,444 @@
+"""gen_neu file formats: network/event/initial-state readers and the output sinks (spec 3, 4).
+
+Readers raise ``SimInputError`` with the file (and line) at fault. Sinks implement the
+engine's ``Sink`` protocol: ``FileSink`` streams gen_neu's files chunk by chunk (flushed, so
+a live plot can follow the volt file), ``ArraySink`` keeps numpy arrays for the in-process
+API.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from neunet.sim.options import SimInputError
+
+
+def _read_text(path, what):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError as e:
+        raise SimInputError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def _rows(path, what, lines, first_lineno, min_fields, max_fields):
+    """Split lines into fields; every line must have min..max fields (errors name the line)."""
+    rows = [line.split() for line in lines]
+    for k, row in enumerate(rows):
+        if not min_fields <= len(row) <= max_fields:
+            want = (f"{min_fields}" if min_fields == max_fields
+                    else f"{min_fields} to {max_fields}")
+            raise SimInputError(f"{what} {path}:{first_lineno + k}: expected {want} fields, "
+                                f"got {lines[k].strip()!r}")
+    return rows
+
+
+def _column(path, what, rows, col, linenos, kind):
+    """Column `col` of `rows` as int64 or float64; a bad entry names its line (linenos[k])."""
+    try:
+        return np.array([r[col] for r in rows], dtype=kind)
+    except ValueError:
+        for k, r in enumerate(rows):
+            try:
+                float(r[col]) if kind is np.float64 else int(r[col], 10)
+            except ValueError:
+                raise SimInputError(f"{what} {path}:{linenos[k]}: bad number "
+                                    f"{r[col]!r}") from None
+        raise
+
+
+def _edges_to_csr(n, post, pre, w):
+    """CSR by presynaptic neuron, dropping the diagonal, zero and non-finite weights."""
+    keep = (post != pre) & np.isfinite(w) & (w != 0)
+    post, pre, w = post[keep], pre[keep], w[keep]
+    order = np.lexsort((post, pre))
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(pre, minlength=n), out=ptr[1:])
+    return ptr, post[order].astype(np.int64), w[order].astype(np.float64)
+
+
+def _read_full_matrix(path, n):
+    text = _read_text(path, "network file")
+    try:
+        a = np.array(text.split(), dtype=np.float64)
+    except ValueError:
+        bad = next(t for t in text.split() if not _is_float(t))
+        raise SimInputError(f"network file {path}: bad number {bad!r}") from None
+    if a.size != n * n:
+        raise SimInputError(f"network file {path} has {a.size} numbers, expected n*n = "
+                            f"{n * n} for n = {n} neurons (use --sparse-net for 'i j a' "
+                            "lines)")
+    post, pre = np.nonzero(a.reshape(n, n))
+    return _edges_to_csr(n, post, pre, a.reshape(n, n)[post, pre])
+
+
+def _is_float(tok):
+    try:
+        float(tok)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_sparse(path, n):
+    what = "sparse network file"
+    lines = _read_text(path, "network file").splitlines()
+    start = 1 if lines and lines[0].lstrip()[:1] in ("#", "%") else 0
+    linenos, rows = [], []
+    for k in range(start, len(lines)):
+        row = lines[k].split()
+        if not row:
+            continue
+        if len(row) != 3:
+            raise SimInputError(f"{what} {path}:{k + 1}: expected 'i j a', got "
+                                f"{lines[k].strip()!r}")
+        linenos.append(k + 1)
+        rows.append(row)
+    post = _column(path, what, rows, 0, linenos, np.int64)
+    pre = _column(path, what, rows, 1, linenos, np.int64)
+    w = _column(path, what, rows, 2, linenos, np.float64)
+    for idx in (post, pre):
+        bad = np.flatnonzero((idx < 1) | (idx > n))
+        if bad.size:
+            raise SimInputError(f"{what} {path}:{linenos[bad[0]]}: neuron index "
+                                f"{idx[bad[0]]} outside 1..{n}")
+    post, pre = post - 1, pre - 1
+    if post.size:   # duplicated (i, j) pairs are summed
+        key, inverse = np.unique(pre * n + post, return_inverse=True)
+        w = np.bincount(inverse, weights=w)
+        pre, post = key // n, key % n
+    return _edges_to_csr(n, post, pre, w)
+
+
+def read_net(net: str, n: int, sparse: bool = False):
+    """Read the --net option into CSR by presynaptic neuron (spec 3.1).
+
+    Parameters
+    ----------
+    net : str
+        ``"-"`` all-to-all, ``"--"`` ring, or a file path.
+    n : int
+        Number of neurons.
+    sparse : bool
+        The file holds ``i j a`` lines (1-based post i, pre j).
+
+    Returns
+    -------
+    post_ptr, post_idx, post_w : ndarray
+        int64 (n+1,), int64, float64: the post neurons of pre j are
+        ``post_idx[post_ptr[j]:post_ptr[j+1]]`` with weights A[i][j].
+    """
+    if net == "-":
+        pre, post = np.divmod(np.arange(n * n, dtype=np.int64), n)
+        return _edges_to_csr(n, post, pre, np.ones(n * n))
+    if net == "--":
+        pre = np.arange(n, dtype=np.int64)
+        return _edges_to_csr(n, (pre + 1) % n, pre, np.ones(n))
+    if not os.path.isfile(net):
+        raise SimInputError(f"network file {net} not found")
+    return _read_sparse(net, n) if sparse else _read_full_matrix(net, n)
+
+
+def read_initial_state(path: str, n: int, n_var: int) -> np.ndarray:
+    """Read --initial-state-path: n_var numbers per neuron, neuron after neuron -> (n, n_var)."""
+    text = _read_text(path, "initial state file")
+    try:
+        a = np.array(text.split(), dtype=np.float64)
+    except ValueError:
+        bad = next(t for t in text.split() if not _is_float(t))
+        raise SimInputError(f"initial state file {path}: bad number {bad!r}") from None
+    if a.size != n * n_var:
+        raise SimInputError(f"initial state file {path} has {a.size} numbers, expected "
+                            f"{n} neurons x {n_var} state variables = {n * n_var}")
+    if not np.all(np.isfinite(a)):
+        raise SimInputError(f"initial state file {path} holds a non-finite number")
+    return a.reshape(n, n_var)
+
+
+def read_events(path: str, n: int, default_strength) -> tuple:
+    """Read --input-event-path lines ``id time [strength]`` (spec 3.3).
+
+    Parameters
+    ----------
+    path : str
+    n : int
+        Number of neurons (ids must be 1..n).
+    default_strength : array_like (n,)
+        Strength of lines without one (the neuron's --ps).
+
+    Returns
+    -------
+    ids, times, strengths : ndarray
+        File order; ids 0-based.
+    """
+    text = _read_text(path, "event file")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line.rstrip("\r") for line in lines]
+    rows = _rows(path, "event file", lines, 1, 2, 3)
+    linenos = range(1, len(rows) + 1)
+    ids = _column(path, "event file", rows, 0, linenos, np.int64)
+    times = _column(path, "event file", rows, 1, linenos, np.float64)
+    strengths = np.asarray(default_strength, dtype=np.float64)[np.clip(ids - 1, 0, n - 1)]
+    idx = np.flatnonzero([len(r) == 3 for r in rows])
+    if idx.size:
+        strengths[idx] = _column(path, "event file", [rows[k] for k in idx], 2, idx + 1,
+                                 np.float64)
+    _check_events(path, n, ids, times, strengths)
+    return ids - 1, times, strengths
+
+
+def _check_events(path, n, ids, times, strengths):
+    bad = np.flatnonzero((ids < 1) | (ids > n))
+    if bad.size:
+        raise SimInputError(f"event file {path}:{bad[0] + 1}: neuron id {ids[bad[0]]} "
+                            f"outside 1..{n}")
+    bad = np.flatnonzero(~np.isfinite(times) | ~np.isfinite(strengths))
+    if bad.size:
+        raise SimInputError(f"event file {path}:{bad[0] + 1}: time and strength must be "
+                            "finite")
+    order = np.argsort(ids, kind="stable")
+    same = ids[order][1:] == ids[order][:-1]
+    back = np.flatnonzero(same & (times[order][1:] < times[order][:-1]))
+    if back.size:
+        k = order[back[0] + 1]
+        raise SimInputError(f"event file {path}:{k + 1}: events of neuron {ids[k]} are not "
+                            f"in time order ({times[k]!r} after {times[order[back[0]]]!r})")
+
+
+def output_order(t_ends, ids, times):
+    """Permutation putting a chunk's events in --output-poisson-path order (step, neuron)."""
+    step = np.searchsorted(t_ends, times, side="right")
+    return np.lexsort((ids, step))
+
+
+class FileEventSource:
+    """EventSource of --input-event-path events (see engine.EventSource).
+
+    Parameters
+    ----------
+    n : int
+    ids, times, strengths : ndarray
+        Events (ids 0-based), each neuron's in time order.
+    on_events : callable or None
+        ``on_events(ids, times, strengths)`` with each chunk's events in output order.
+    """
+
+    def __init__(self, n, ids, times, strengths, on_events=None):
+        self.n = n
+        order = np.argsort(times, kind="stable")   # keeps each neuron's file order
+        self._ids, self._times = ids[order], times[order]
+        self._strengths = strengths[order]
+        self._next = 0
+        self._on_events = on_events
+
+    def take(self, t_ends):
+        """Not yet consumed events with time < t_ends[-1], as CSR (ptr, times, strengths)."""
+        stop = int(np.searchsorted(self._times, t_ends[-1], side="left"))
+        sl = slice(self._next, max(stop, self._next))
+        self._next = sl.stop
+        ids, times, strengths = self._ids[sl], self._times[sl], self._strengths[sl]
+        if self._on_events is not None:
+            o = output_order(np.asarray(t_ends), ids, times)
+            self._on_events(ids[o], times[o], strengths[o])
+        order = np.argsort(ids, kind="stable")
+        ptr = np.zeros(self.n + 1, np.int64)
+        np.cumsum(np.bincount(ids, minlength=self.n), out=ptr[1:])
+        return ptr, times[order], strengths[order]
+
+
+def _open_output(path, mode):
+    """Open an output file, creating its directory; failures are input errors."""
+    try:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        return open(path, mode)
+    except OSError as e:
+        raise SimInputError(f"cannot write output file {path}: {e.strerror}") from None
+
+
+def format_ras(ids, times) -> str:
+    """Raster lines ``id<TAB>time`` (id 1-based, %.17g) for 0-based `ids`."""
+    return "".join("%d\t%.17g\n" % (i + 1, t) for i, t in zip(ids.tolist(), times.tolist()))
+
+
+def format_isi(t_ms, spike_counts) -> str:
+    """ISI file text: T/count per neuron (``inf`` when silent), each followed by a TAB."""
+    return "".join(("%.17g\t" % (t_ms / c)) if c else "inf\t" for c in spike_counts.tolist())
+
+
+def format_events(ids, times, strengths) -> str:
+    """--output-poisson-path lines ``id<TAB>time<TAB>strength`` for 0-based `ids`."""
+    return "".join("%d\t%.17g\t%.17g\n" % (i + 1, t, s)
+                   for i, t, s in zip(ids.tolist(), times.tolist(), strengths.tolist()))
+
+
+class Progress:
+    """One-line updating progress display: simulated ms, % done, elapsed, ETA.
+
+    Parameters
+    ----------
+    total_ms : float
+        Simulated time at the end of the run (warm-up included).
+    stream : file
+        Where to draw (stderr by default).
+    min_interval_s : float
+        Redraw at most this often.
+    """
+
+    def __init__(self, total_ms, stream=None, min_interval_s=0.1):
+        self.total_ms = total_ms
+        self.stream = stream or sys.stderr
+        self.min_interval_s = min_interval_s
+        self.start_s = time.perf_counter()
+        self._last_s = -1e9
+
+    def update(self, t_ms, force=False):
+        """Redraw for simulated time `t_ms` (rate-limited unless `force`)."""
+        now = time.perf_counter()
+        if not force and now - self._last_s < self.min_interval_s:
+            return
+        self._last_s = now
+        elapsed = now - self.start_s
+        frac = min(max(t_ms / self.total_ms, 0.0), 1.0) if self.total_ms > 0 else 1.0
+        eta = f"{elapsed * (1 - frac) / frac:7.1f} s" if frac > 0 else "      ? s"
+        self.stream.write(f"\r{t_ms:12.1f} / {self.total_ms:.1f} ms {100 * frac:5.1f} %  "
+                          f"elapsed {elapsed:7.1f} s  ETA {eta}")
+        self.stream.flush()
+
+    def close(self):
+        """Draw the final state and end the line."""
+        self.update(self.total_ms, force=True)
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+class FileSink:
+    """Sink writing gen_neu's output files; every chunk is written and flushed at once.
+
+    Parameters
+    ----------
+    paths : dict
+        Output kind ("volt", "ras", "isi", "conductance", "ion_gate", "poisson") -> path
+        (kinds absent or None are not written).
+    t_ms : float
+        The --t value (the ISI file divides by it).
+    progress : Progress or None
+    """
+
+    def __init__(self, paths, t_ms, progress=None):
+        self.t_ms = t_ms
+        self.progress_display = progress
+        self.spike_counts = None
+        self._files = {}
+        for kind, path in paths.items():
+            if path is not None:
+                binary = kind in ("volt", "conductance", "ion_gate")
+                self._files[kind] = _open_output(path, "wb" if binary else "w")
+
+    def _write(self, kind, data):
+        f = self._files.get(kind)
+        if f is not None and data is not None:
+            f.write(data if isinstance(data, str) else
+                    np.ascontiguousarray(data, dtype="<f8").tobytes())
+            f.flush()
+
+    def samples(self, volt, cond, gate):
+        """Append rows to the volt, conductance and ion-gate files."""
+        self._write("volt", volt)
+        self._write("conductance", cond)
+        self._write("ion_gate", gate)
+
+    def spikes(self, ids, times):
+        """Append raster lines."""
+        if len(ids):
+            self._write("ras", format_ras(np.asarray(ids), np.asarray(times)))
+
+    def events(self, ids, times, strengths):
+        """Append --output-poisson-path lines (the event sources' on_events callback)."""
+        if len(ids):
+            self._write("poisson", format_events(ids, times, strengths))
+
+    def progress(self, t_ms):
+        """Update the progress display, if any."""
+        if self.progress_display is not None:
+            self.progress_display.update(t_ms)
+
+    def finish(self, spike_counts):
+        """Write the ISI file."""
+        self.spike_counts = np.asarray(spike_counts)
+        self._write("isi", format_isi(self.t_ms, self.spike_counts))
+        if self.progress_display is not None:
+            self.progress_display.close()
+
+    def close(self):
+        """Close every file (also after a failure)."""
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+
+
+class ArraySink:
+    """Sink keeping outputs as numpy arrays (shapes of docs/design.md, simulator outputs).
+
+    Parameters
+    ----------
+    n : int
+    t_ms : float
+        The --t value (for "isi").
+    outputs : iterable of str
+        Keys to keep: volt, ras, isi, conductance, ion_gate, poisson.
+    """
+
+    def __init__(self, n, t_ms, outputs):
+        self.n, self.t_ms, self.outputs = n, t_ms, set(outputs)
+        self._chunks = {k: [] for k in ("volt", "conductance", "ion_gate", "ras", "poisson")}
+        self.spike_counts = None
+
+    def samples(self, volt, cond, gate):
+        """Keep sample rows."""
+        for kind, rows in (("volt", volt), ("conductance", cond), ("ion_gate", gate)):
+            if kind in self.outputs and rows is not None:
+                self._chunks[kind].append(np.array(rows, dtype=np.float64))
+
+    def spikes(self, ids, times):
+        """Keep raster entries (1-based ids)."""
+        if "ras" in self.outputs and len(ids):
+            self._chunks["ras"].append(np.column_stack([np.asarray(ids) + 1.0, times]))
+
+    def events(self, ids, times, strengths):
+        """Keep input events (the event sources' on_events callback)."""
+        if "poisson" in self.outputs and len(ids):
+            self._chunks["poisson"].append(np.column_stack([ids + 1.0, times, strengths]))
+
+    def progress(self, t_ms):
+        """No display in memory."""
+
+    def finish(self, spike_counts):
+        """Remember the spike counts (for "isi")."""
+        self.spike_counts = np.asarray(spike_counts)
+
+    def result(self) -> dict:
+        """The requested outputs as a dict of arrays."""
+        out = {}
+        widths = {"volt": 1, "conductance": 2, "ion_gate": 3}
+        for kind, width in widths.items():
+            if kind in self.outputs:
+                rows = (np.concatenate(self._chunks[kind]) if self._chunks[kind]
+                        else np.empty((0, width * self.n)))
+                k = rows.shape[0]
+                arr = rows.reshape(k, self.n, width).transpose(1, 2, 0)
+                out[kind] = np.ascontiguousarray(arr[:, 0, :] if width == 1 else arr)
+        for kind, width in (("ras", 2), ("poisson", 3)):
+            if kind in self.outputs:
+                out[kind] = (np.concatenate(self._chunks[kind]) if self._chunks[kind]
+                             else np.empty((0, width)))
+        if "isi" in self.outputs:
+            counts = self.spike_counts.astype(np.float64)
+            with np.errstate(divide="ignore"):
+                out["isi"] = np.where(counts > 0, self.t_ms / counts, np.inf)
+        return out

@@ -1,0 +1,232 @@
+"""Poisson input exactly as gen_neu draws it: MT19937, C++ seed_seq, event chunks (spec 6).
+
+The generator state is an int64 array of 625 entries: the 624 32-bit words and, last, the
+position of the next word. Events are generated step by step over the engine's step end
+times, neuron by neuron, with the start-up draws and the refill-by-12 order of spec 6.3, so
+that the draws do not depend on the dynamics and a whole chunk can be produced at once.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Number of 32-bit words in the MT19937 state.
+MT_N = 624
+# Events generated per refill of a neuron's queue (spec 6.3).
+REFILL = 12
+# 2**32 and 2**64 as doubles (uniform from two 32-bit outputs).
+_TWO32 = 4294967296.0
+_TWO64 = 18446744073709551616.0
+# Largest double below 1 (std::generate_canonical's clamp).
+_BELOW_ONE = 1.0 - 2.0**-53
+# Mask of a 32-bit word.
+_M32 = 0xFFFFFFFF
+
+
+@njit(cache=True)
+def mt_legacy_state(seed):
+    """MT19937 state after the classic init_genrand(seed) (numpy RandomState(seed))."""
+    mt = np.empty(MT_N + 1, np.int64)
+    mt[0] = seed & _M32
+    for i in range(1, MT_N):
+        prev = mt[i - 1]
+        mt[i] = (1812433253 * (prev ^ (prev >> 30)) + i) & _M32
+    mt[MT_N] = MT_N
+    return mt
+
+
+@njit(cache=True)
+def mt_seed_seq_state(words):
+    """MT19937 state seeded through C++11 std::seed_seq(words) (spec 6.2)."""
+    n, s = MT_N, words.size
+    b = np.full(n, 0x8B8B8B8B, np.int64)
+    p, q = 306, 317
+    m = max(s + 1, n)
+    for k in range(m):
+        x = b[k % n] ^ b[(k + p) % n] ^ b[(k - 1) % n]
+        r1 = (1664525 * (x ^ (x >> 27))) & _M32
+        if k == 0:
+            r2 = (r1 + s) & _M32
+        elif k <= s:
+            r2 = (r1 + k % n + words[k - 1]) & _M32
+        else:
+            r2 = (r1 + k % n) & _M32
+        b[(k + p) % n] = (b[(k + p) % n] + r1) & _M32
+        b[(k + q) % n] = (b[(k + q) % n] + r2) & _M32
+        b[k % n] = r2
+    for k in range(m, m + n):
+        x = (b[k % n] + b[(k + p) % n] + b[(k - 1) % n]) & _M32
+        r3 = (1566083941 * (x ^ (x >> 27))) & _M32
+        r4 = (r3 - k % n) & _M32
+        b[(k + p) % n] ^= r3
+        b[(k + q) % n] ^= r4
+        b[k % n] = r4
+    mt = np.empty(n + 1, np.int64)
+    mt[:n] = b
+    mt[n] = n
+    return mt
+
+
+@njit(cache=True)
+def _mt_twist(mt):
+    for i in range(MT_N):
+        y = (mt[i] & 0x80000000) | (mt[(i + 1) % MT_N] & 0x7FFFFFFF)
+        v = mt[(i + 397) % MT_N] ^ (y >> 1)
+        if y & 1:
+            v ^= 0x9908B0DF
+        mt[i] = v
+    mt[MT_N] = 0
+
+
+@njit(cache=True)
+def mt_next(mt):
+    """Next 32-bit MT19937 output (as int64); advances the state in place."""
+    if mt[MT_N] >= MT_N:
+        _mt_twist(mt)
+    y = mt[mt[MT_N]]
+    mt[MT_N] += 1
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9D2C5680
+    y ^= (y << 15) & 0xEFC60000
+    y ^= y >> 18
+    return y
+
+
+@njit(cache=True)
+def mt_raw(mt, count):
+    """`count` consecutive 32-bit outputs (for tests against numpy's MT19937)."""
+    out = np.empty(count, np.int64)
+    for i in range(count):
+        out[i] = mt_next(mt)
+    return out
+
+
+@njit(cache=True)
+def exp_draw(mt, rate):
+    """Exponential interval -log(1 - U)/rate, U from two outputs (low word first)."""
+    a = float(mt_next(mt))
+    b = float(mt_next(mt))
+    u = (a + b * _TWO32) / _TWO64
+    if u >= 1.0:
+        u = _BELOW_ONE
+    return -math.log(1.0 - u) / rate
+
+
+@njit(cache=True)
+def _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len, count):
+    """Append `count` events to neuron j's queue, earliest source first (ties: I first)."""
+    for _ in range(count):
+        k = q_len[j]
+        if next_t[j, 0] < next_t[j, 1]:
+            q_t[j, k] = next_t[j, 0]
+            q_s[j, k] = str_e[j]
+            next_t[j, 0] += exp_draw(mt, rate_e[j])
+        else:
+            q_t[j, k] = next_t[j, 1]
+            q_s[j, k] = -str_i[j]
+            next_t[j, 1] += exp_draw(mt, rate_i[j])
+        q_len[j] = k + 1
+
+
+@njit(cache=True)
+def poisson_start(mt, rate_e, rate_i, str_e, str_i):
+    """Start-up draws (spec 6.3 step 1). Returns (next_t (n, 2), q_t, q_s, q_head, q_len)."""
+    n = rate_e.size
+    next_t = np.full((n, 2), np.inf)
+    q_t = np.empty((n, REFILL))
+    q_s = np.empty((n, REFILL))
+    q_head = np.zeros(n, np.int64)
+    q_len = np.zeros(n, np.int64)
+    for j in range(n):
+        if rate_e[j] > 0:
+            next_t[j, 0] = exp_draw(mt, rate_e[j])
+        if rate_i[j] > 0:
+            next_t[j, 1] = exp_draw(mt, rate_i[j])
+        if rate_e[j] > 0 or rate_i[j] > 0:
+            _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len, 1)
+    return next_t, q_t, q_s, q_head, q_len
+
+
+@njit(cache=True)
+def _grow(a, size):
+    b = np.empty(max(2 * a.size, size), a.dtype)
+    b[: a.size] = a
+    return b
+
+
+@njit(cache=True)
+def poisson_chunk(mt, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_head, q_len,
+                  t_ends):
+    """Consume the events of the steps ending at `t_ends` (spec 6.3 step 2).
+
+    Returns (ids, times, strengths) in the reference's output order: per step, per neuron
+    in index order, per neuron in time order. Queue arrays are updated in place.
+    """
+    cap = 1024
+    ids = np.empty(cap, np.int64)
+    ts = np.empty(cap)
+    ss = np.empty(cap)
+    k = 0
+    n = rate_e.size
+    for t_end in t_ends:
+        for j in range(n):
+            while q_len[j] > 0 and q_t[j, q_head[j]] < t_end:
+                if k == ids.size:
+                    ids, ts, ss = _grow(ids, k), _grow(ts, k), _grow(ss, k)
+                ids[k], ts[k], ss[k] = j, q_t[j, q_head[j]], q_s[j, q_head[j]]
+                k += 1
+                q_head[j] += 1
+                if q_head[j] == q_len[j]:
+                    q_head[j] = 0
+                    q_len[j] = 0
+                    _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len,
+                            REFILL)
+    return ids[:k], ts[:k], ss[:k]
+
+
+def seeded_state(seed) -> np.ndarray:
+    """MT19937 state for `seed`: None -> legacy seed 1; a sequence of words -> seed_seq."""
+    if seed is None:
+        return mt_legacy_state(1)
+    return mt_seed_seq_state(np.asarray(seed, dtype=np.int64))
+
+
+def events_to_csr(n, ids, times, strengths):
+    """Group events (already in per-neuron time order) by neuron: (ptr, times, strengths)."""
+    order = np.argsort(ids, kind="stable")
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(ids, minlength=n), out=ptr[1:])
+    return ptr, times[order], strengths[order]
+
+
+class PoissonSource:
+    """EventSource of gen_neu's Poisson input (see engine.EventSource).
+
+    Parameters
+    ----------
+    rate_e, rate_i, str_e, str_i : array_like (n,)
+        Per-neuron rates (1/ms) and strengths (>= 0; inhibitory events carry -str_i).
+    seed : None or sequence of int
+        None: legacy seed 1 (the reference without --seed); else the seed_seq words.
+    on_events : callable or None
+        Called as ``on_events(ids, times, strengths)`` with each chunk's events in the
+        reference's --output-poisson-path order (ids 0-based).
+    """
+
+    def __init__(self, rate_e, rate_i, str_e, str_i, seed=None, on_events=None):
+        self._params = tuple(np.ascontiguousarray(a, dtype=np.float64)
+                             for a in (rate_e, rate_i, str_e, str_i))
+        self.n = self._params[0].size
+        self._mt = seeded_state(seed)
+        self._queues = poisson_start(self._mt, *self._params)
+        self._on_events = on_events
+
+    def take(self, t_ends):
+        """Events of the steps ending at `t_ends`, as CSR by neuron (ptr, times, strengths)."""
+        t_ends = np.ascontiguousarray(t_ends, dtype=np.float64)
+        ids, times, strengths = poisson_chunk(self._mt, *self._params, *self._queues, t_ends)
+        if self._on_events is not None:
+            self._on_events(ids, times, strengths)
+        return events_to_csr(self.n, ids, times, strengths)
