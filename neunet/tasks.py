@@ -1,0 +1,385 @@
+"""Tasks of a sweep: task_generator, Task (tid = parameter hash), grid/zipped, time_cost, task files.
+
+A `Task` is one parameter set with a deterministic id (`params.param_hash`), a status among
+the seed's states, the workers it was assigned to, its time estimate and, once finished, its
+data. `task_generator` multiplies a prototype parameter set by masks as the original
+interface did; `grid` and `zipped` are shortcuts. `time_cost` is the cost model of the
+simulator spec (section 11) with constants measured on this engine
+(`neunet/cost_constants.py`, written by `benchmarks/calibrate_cost.py`). Light: no numba.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from neunet import cost_constants, params
+
+# The seed's task states, in their usual order.
+STATUSES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished",
+            "failed")
+# Task file format tag and version.
+TASK_FILE_FORMAT, TASK_FILE_VERSION = "neunet-tasks", 1
+# Wildcard that matches any value in a task_generator mask.
+ANY = "*"
+
+
+class Task:
+    """One simulation of a sweep.
+
+    Parameters
+    ----------
+    pm : Mapping
+        Parameters (validated; the task id is their hash).
+    status : str
+        One of `STATUSES`.
+    assigned_to : list, optional
+        Workers the task was given to (several with speculative copies).
+    time : list, optional
+        ``[estimated cost, estimated seconds, real seconds]``; estimated from `time_cost`
+        when not given.
+    data : object, optional
+        The result, once finished.
+    """
+
+    __slots__ = ("tid", "pm", "status", "assigned_to", "time", "data")
+
+    def __init__(self, pm, status="not-assigned", assigned_to=None, time=None, data=None,
+                 tid=None):
+        validated = params.validate(pm)
+        if status not in STATUSES:
+            raise ValueError(f"unknown task status {status!r}{params.suggest(status, STATUSES)}")
+        self.pm = _filled(pm)
+        self.tid = params.hash_validated(validated)
+        if tid is not None and tid != self.tid:
+            raise ValueError(f"task id {tid!r} does not match its parameters (hash {self.tid!r}); "
+                             f"the file was edited or written by another neunet version")
+        self.status = status
+        self.assigned_to = list(assigned_to or [])
+        self.time = list(time) if time is not None else [*_time_cost(validated), None]
+        self.data = data
+
+    def to_dict(self) -> dict:
+        """Plain (JSON/msgpack-safe) form; `data` is included only if it is plain itself."""
+        out = {"tid": self.tid, "pm": params.plain(self.pm), "status": self.status,
+               "assigned_to": list(self.assigned_to), "time": list(self.time)}
+        if self.data is not None:
+            try:
+                json.dumps(self.data, allow_nan=True)
+                out["data"] = self.data
+            except TypeError:
+                pass
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Task":
+        """Rebuild a task from `to_dict` output (checks that tid matches the parameters)."""
+        return cls(d["pm"], status=d.get("status", "not-assigned"),
+                   assigned_to=d.get("assigned_to"), time=d.get("time"), data=d.get("data"),
+                   tid=d.get("tid"))
+
+    def __repr__(self):
+        return (f"Task({self.tid}, {self.pm.get('neuron-model')}, status={self.status!r}, "
+                f"est_s={self.time[1]!r})")
+
+    def __eq__(self, other):
+        return isinstance(other, Task) and self.tid == other.tid
+
+    def __hash__(self):
+        return hash(self.tid)
+
+
+def _filled(pm) -> dict:
+    """The user's values with the defaults filled in for missing keys."""
+    out = params.parameters()
+    out.update(pm)
+    return out
+
+
+def _match_value(value):
+    """A hashable form of a parameter value for mask matching (1 == 1.0, arrays by content)."""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return ("bool", bool(value))
+    if np.ndim(value) == 0 and not params._is_sparse(value):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return repr(value)
+    if params._is_sparse(value):
+        return ("sparse", params.matrix_digest(value))
+    return ("array", np.shape(value), np.asarray(value, dtype=float).tobytes())
+
+
+class TaskGenerator:
+    """Multiplies a prototype parameter set into many (the seed's ``task_generator``).
+
+    Parameters
+    ----------
+    pm : Mapping
+        The prototype; `pms` starts as ``[copy of pm]``.
+    """
+
+    def __init__(self, pm):
+        params.validate(pm)
+        self.pms = [dict(pm)]
+
+    def add(self, masks, target, values):
+        """Replace `target` by each of `values` in every set matching one of `masks`.
+
+        A mask matches a parameter set when every key of the mask has the same value in the
+        set (``'*'`` matches anything); a set matched with k values becomes k sets in place.
+
+        Returns
+        -------
+        TaskGenerator
+            self, so calls can be chained.
+        """
+        self._check_key(target)
+        values = list(values)
+        index = self._mask_index(list(masks))
+        expanded = []
+        for pm in self.pms:
+            if self._matches(pm, index):
+                expanded.extend(dict(pm, **{target: v}) for v in values)
+            else:
+                expanded.append(pm)
+        self.pms = expanded
+        return self
+
+    def grid(self, **axes):
+        """Replace every set by the Cartesian product of the axes (``neuron_model=`` spells
+        ``'neuron-model'``). Returns self."""
+        axes = {self._check_key(_key(k)): list(v) for k, v in axes.items()}
+        combos = list(itertools.product(*axes.values()))
+        self.pms = [dict(pm, **dict(zip(axes, combo))) for pm in self.pms for combo in combos]
+        return self
+
+    def zip(self, **axes):
+        """Replace every set by one set per position of the axes (all of equal length).
+        Returns self."""
+        axes = {self._check_key(_key(k)): list(v) for k, v in axes.items()}
+        lengths = {len(v) for v in axes.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"zipped axes must have equal lengths, got "
+                             f"{ {k: len(v) for k, v in axes.items()} }")
+        rows = list(zip(*axes.values()))
+        self.pms = [dict(pm, **dict(zip(axes, row))) for pm in self.pms for row in rows]
+        return self
+
+    def generate(self) -> list:
+        """Validate every parameter set and return the `Task` list (duplicates collapse)."""
+        tasks, seen = [], set()
+        for i, pm in enumerate(self.pms):
+            try:
+                task = Task(pm)
+            except params.ParameterError as exc:
+                raise params.ParameterError(f"parameter set {i}: {exc}") from None
+            if task.tid not in seen:
+                seen.add(task.tid)
+                tasks.append(task)
+        return tasks
+
+    def __len__(self):
+        return len(self.pms)
+
+    @staticmethod
+    def _check_key(key):
+        if key not in params.KEYS:
+            raise params.ParameterError(f"unknown parameter {key!r}"
+                                        f"{params.suggest(key, params.KEYS)}")
+        return key
+
+    def _mask_index(self, masks):
+        """Group masks by their set of non-wildcard keys: {keys: set of value tuples}."""
+        index = {}
+        for mask in masks:
+            for key in mask:
+                self._check_key(key)
+            keys = tuple(sorted(k for k, v in mask.items() if not _is_any(v)))
+            index.setdefault(keys, set()).add(tuple(_match_value(mask[k]) for k in keys))
+        return index
+
+    @staticmethod
+    def _matches(pm, index) -> bool:
+        defaults = params.parameters() if any(
+            k not in pm for keys in index for k in keys) else pm
+        for keys, wanted in index.items():
+            got = tuple(_match_value(pm[k] if k in pm else defaults[k]) for k in keys)
+            if got in wanted:
+                return True
+        return False
+
+
+def _is_any(value) -> bool:
+    return isinstance(value, str) and value == ANY
+
+
+def _key(name: str) -> str:
+    """Keyword spelling to parameter key: ``neuron_model`` -> ``'neuron-model'``."""
+    if name in params.KEYS:
+        return name
+    hyphen = name.replace("_", "-")
+    return hyphen if hyphen in params.KEYS else name
+
+
+# The seed's name.
+task_generator = TaskGenerator
+
+
+def grid(pm, **axes) -> list:
+    """Tasks for the Cartesian product of the axes, e.g. ``grid(pm, pr=[0.1, 0.2], nE=[1, 10])``."""
+    return TaskGenerator(pm).grid(**axes).generate()
+
+
+def zipped(pm, **axes) -> list:
+    """Tasks taking the i-th value of every axis together (axes of equal length)."""
+    return TaskGenerator(pm).zip(**axes).generate()
+
+
+# ---------------------------------------------------------------- task files
+
+def save_tasks(path, tasks) -> None:
+    """Write tasks to a file, JSON (``.json``) or msgpack (``.msgpack``/``.mpk``), atomically."""
+    path = Path(path)
+    body = {"format": TASK_FILE_FORMAT, "version": TASK_FILE_VERSION,
+            "tasks": [t.to_dict() for t in tasks]}
+    if path.suffix in (".msgpack", ".mpk"):
+        import msgpack
+        data = msgpack.packb(body, use_bin_type=True)
+    elif path.suffix == ".json":
+        data = json.dumps(body, allow_nan=True).encode()
+    else:
+        raise ValueError(f"task file {path}: use a .json, .msgpack or .mpk extension")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def load_tasks(path) -> list:
+    """Read tasks written by `save_tasks`."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if path.suffix in (".msgpack", ".mpk"):
+        import msgpack
+        body = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    elif path.suffix == ".json":
+        body = json.loads(raw)
+    else:
+        raise ValueError(f"task file {path}: use a .json, .msgpack or .mpk extension")
+    if not isinstance(body, dict) or body.get("format") != TASK_FILE_FORMAT:
+        raise ValueError(f"{path} is not a neunet task file")
+    return [Task.from_dict(d) for d in body["tasks"]]
+
+
+# ---------------------------------------------------------------- cost model
+
+def time_cost(pm) -> tuple[float, float]:
+    """Estimated cost of one simulation: (quiet steps, seconds on this engine).
+
+    The cost is the spec's number of quiet steps Q (section 11) for the method; the
+    seconds apply the constants measured by `benchmarks/calibrate_cost.py`.
+
+    Parameters
+    ----------
+    pm : Mapping
+        Parameters.
+
+    Returns
+    -------
+    (float, float)
+        (Q, estimated seconds).
+    """
+    return _time_cost(params.validate(pm))
+
+
+def _time_cost(pm_v) -> tuple[float, float]:
+    feats = cost_features(pm_v)
+    c = cost_constants.COEFFS
+    model_s = cost_constants.SECONDS_PER_STEP[feats["model"]]
+    seconds = (model_s * (feats["grid"] + c["event"] * feats["event"]
+                          + c["ssc"] * feats["ssc"] + c["delay"] * feats["delay"])
+               + c["step"] * feats["steps"] + c["syn"] * feats["syn"]
+               + c["sample"] * feats["samples"] + c["fixed"])
+    return float(feats["Q"]), float(seconds)
+
+
+def _mean_rate(value, n) -> float:
+    return float(np.sum(value)) / n if isinstance(value, list) else float(value)
+
+
+def density(net, n: int) -> float:
+    """Edge density (edges / (n(n-1))) of a validated net value."""
+    if n < 2:
+        return 0.0
+    if isinstance(net, str):
+        if net == "-":
+            return 1.0
+        if net == "--":
+            return 1.0 / (n - 1)
+        return _file_density(net, os.path.getmtime(net), n)
+    return len(params._edges(net)[0]) / (n * (n - 1))
+
+
+# Density of net files already read: (path, mtime, n) -> density.
+_DENSITY_CACHE: dict = {}
+
+
+def _file_density(path, mtime, n) -> float:
+    key = (path, mtime, n)
+    if key not in _DENSITY_CACHE:
+        try:
+            with open(path) as f:
+                text = f.read()
+            lines = [ln for ln in text.splitlines() if ln.strip() and ln[0] not in "#%"]
+            if all(len(ln.split()) == 3 for ln in lines) and len(lines) != n:
+                edges = len(lines)            # sparse triplets
+            else:
+                values = np.array(text.split()[:n * n], dtype=float).reshape(n, n)
+                edges = len(params._edges(values)[0])
+            _DENSITY_CACHE[key] = edges / (n * (n - 1))
+        except (OSError, ValueError):
+            _DENSITY_CACHE[key] = 1.0
+    return _DENSITY_CACHE[key]
+
+
+def firing_guess(pm_v) -> float:
+    """Guess of the mean firing rate (1/ms) from the mean input conductance.
+
+    Uses the model's synaptic time constants to turn Poisson input into a mean
+    conductance and the measured rate curve of the model family (cost_constants).
+    """
+    n = pm_v["nE"] + pm_v["nI"]
+    base = cost_constants.BASE_MODEL[pm_v["neuron-model"]]
+    tau_e, tau_i = cost_constants.TAU_PRODUCT[base]
+    drive = (_mean_rate(pm_v["pr"], n) * _mean_rate(pm_v["ps"], n) * tau_e
+             - _mean_rate(pm_v["pri"], n) * _mean_rate(pm_v["psi"], n) * tau_i)
+    table = cost_constants.RATE_CURVE[base]
+    drives, rates = np.array(table["drive"]), np.array(table["rate"])
+    return float(np.interp(max(drive, 0.0), drives, rates))
+
+
+def cost_features(pm_v) -> dict:
+    """The terms of the cost model for a validated mapping (see `time_cost`)."""
+    n = pm_v["nE"] + pm_v["nI"]
+    total_ms = pm_v["t"] + pm_v["t-warming-up"]
+    dt = pm_v["dt"]
+    r = _mean_rate(pm_v["pr"], n) + _mean_rate(pm_v["pri"], n)
+    f = firing_guess(pm_v)
+    sp = density(pm_v["net"], n)
+    method = pm_v["simulation-method"]
+    if method == "auto":
+        method = "big-delay" if pm_v["synaptic-delay"] is not None else "SSC"
+    phi = max(0.0, 1.0 - n * f * dt / 4)
+    spikes = total_ms * n * f
+    feats = {"model": pm_v["neuron-model"], "steps": total_ms / dt, "grid": n * total_ms / dt,
+             "event": total_ms * n * r, "syn": spikes * n * sp,
+             "ssc": spikes * n * (2 + phi * r * dt) if method == "SSC" else 0.0,
+             "delay": spikes * n * sp if method == "big-delay" else 0.0,
+             "samples": n * pm_v["t"] / pm_v["stv"]}
+    feats["Q"] = feats["grid"] + feats["event"] + feats["ssc"] + feats["delay"]
+    return feats
