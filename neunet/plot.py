@@ -1,0 +1,338 @@
+"""Plots of results and sweeps (raster, voltage, sweep), the live voltage plot, and the CLI.
+
+matplotlib is imported only when a plot is made; without a display (no DISPLAY/WAYLAND_DISPLAY
+on Linux, and no MPLBACKEND chosen) the Agg backend is used, so everything also works headless.
+Each function returns the matplotlib Figure. From the shell::
+
+    python -m neunet.plot RUN_DIR --x pr --y mean_rate [--hue neuron-model] -o sweep.png
+    python -m neunet.plot RUN_DIR --raster TID -o raster.png
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import time
+
+import numpy as np
+
+# Neurons shown by voltage() and LiveVoltage when none are chosen.
+DEFAULT_NEURONS = 4
+# Fewest seconds between two redraws of a live plot on an interactive backend.
+LIVE_REDRAW_S = 0.2
+
+
+def _plt():
+    """Import pyplot, choosing Agg when there is no display."""
+    import matplotlib
+
+    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+                and not os.environ.get("WAYLAND_DISPLAY"))
+    if headless and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def is_interactive() -> bool:
+    """Whether the current matplotlib backend shows windows."""
+    import matplotlib
+
+    return matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo",
+                                                    "template", "pgf")
+
+
+def _neuron_ids(result) -> np.ndarray:
+    """1-based ids of the rows of result.volt (a filter may have kept only some neurons)."""
+    extra = getattr(result, "extra", {}) or {}
+    if "neuron_ids" in extra:
+        return np.asarray(extra["neuron_ids"], dtype=int)
+    return np.arange(1, result.volt.shape[0] + 1)
+
+
+def raster(result, ax=None, title=None):
+    """Spike raster: one dot per spike, neuron id against time (ms).
+
+    Parameters
+    ----------
+    result : Result
+        With `ras` data.
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
+    ras = np.asarray(result.ras, dtype=float).reshape(-1, 2)
+    ax.scatter(ras[:, 1], ras[:, 0], s=4, marker="|", color="k", linewidths=1)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("neuron")
+    if ras.size:
+        ax.set_ylim(0.5, ras[:, 0].max() + 0.5)
+    ax.set_title(title or f"raster: {len(ras)} spikes")
+    return fig
+
+
+def voltage(result, neurons=None, ax=None, title=None):
+    """Voltage traces against time.
+
+    Parameters
+    ----------
+    result : Result
+        With `volt` data.
+    neurons : int or list of int, optional
+        1-based neuron ids (default: the first few).
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
+    ids = _neuron_ids(result)
+    wanted = ids[:DEFAULT_NEURONS] if neurons is None else np.atleast_1d(neurons).astype(int)
+    missing = [int(i) for i in wanted if i not in ids]
+    if missing:
+        raise ValueError(f"neuron(s) {missing} not in this result (it has {ids.tolist()})")
+    t_ms = result.t_ms
+    for nid in wanted:
+        ax.plot(t_ms, result.volt[int(np.flatnonzero(ids == nid)[0])], lw=0.8,
+                label=f"neuron {nid}")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("V")
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title(title or "voltage")
+    return fig
+
+
+def _as_table(run):
+    """A DataFrame from a Run, a DataFrame, or a run directory path."""
+    if hasattr(run, "table"):
+        return run.table()
+    if isinstance(run, (str, os.PathLike)):
+        from neunet.store import open_run
+
+        return open_run(run).table()
+    return run
+
+
+def _check_column(df, name, what):
+    if name not in df.columns:
+        alt = {c.replace("-", "_"): c for c in df.columns}
+        if name in alt:
+            return alt[name]
+        close = difflib.get_close_matches(name, list(df.columns), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"no column {name!r} for {what}{hint}")
+    return name
+
+
+def sweep(run, x="pr", y="mean_rate", hue="neuron-model", ax=None, title=None):
+    """One line per `hue` value: `y` against `x` over the finished tasks of a sweep.
+
+    Parameters
+    ----------
+    run : Run, DataFrame or path
+        `open_run(...)`, its `table()` (or a query of it), or a run directory.
+    x, y : str
+        Column names (hyphens may be written as underscores).
+    hue : str or None
+        Column whose values get one line each (None: one line).
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    df = _as_table(run)
+    x, y = _check_column(df, x, "x"), _check_column(df, y, "y")
+    hue = _check_column(df, hue, "hue") if hue else None
+    if "status" in df.columns:
+        df = df[df["status"] == "finished"]
+    df = df[df[y].notna()]
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.5))
+    groups = df.groupby(hue, sort=True) if hue else [(None, df)]
+    for key, part in groups:
+        part = part.sort_values(x)
+        label = None if hue is None else f"{hue} = {key[0] if isinstance(key, tuple) else key}"
+        ax.plot(part[x].to_numpy(), part[y].to_numpy(), marker="o", ms=3, lw=1, label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if hue is not None and len(df):
+        ax.legend(fontsize="small")
+    ax.set_title(title or f"{y} vs {x} ({len(df)} finished tasks)")
+    return fig
+
+
+class LiveVoltage:
+    """A voltage plot that grows while a simulation runs (`gen_neu(pm, 'v live')`).
+
+    `update` is called a few times per second with the rows written so far; `close` draws
+    the final result. Works on any backend: on a non-interactive one (Agg) the figure is
+    kept up to date without windows and can be saved. `points` records how many samples
+    were plotted at each update.
+
+    Parameters
+    ----------
+    pm : dict
+        The simulation's parameters (for the time axis: stv, output-first-data-point).
+    neurons : list of int, optional
+        1-based ids to show (default: the first few).
+    save_path : str, optional
+        Where `close` saves the final frame.
+    """
+
+    def __init__(self, pm, neurons=None, save_path=None):
+        self.pm = dict(pm or {})
+        self.neurons = None if neurons is None else [int(i) for i in np.atleast_1d(neurons)]
+        self.save_path = save_path
+        self.points: list[int] = []
+        self.fig = None
+        self._lines = []
+        self._last_draw = 0.0
+        stv = float(self.pm.get("stv") or self.pm.get("dt") or 1.0)
+        self._stv_ms = stv
+        self._t0_ms = 0.0 if self.pm.get("output-first-data-point") else stv
+
+    def _setup(self, n: int):
+        plt = _plt()
+        self.fig, self.ax = plt.subplots(figsize=(8, 4))
+        ids = self.neurons or list(range(1, min(n, DEFAULT_NEURONS) + 1))
+        self._rows = [i - 1 for i in ids if 1 <= i <= n]
+        self._lines = [self.ax.plot([], [], lw=0.8, label=f"neuron {r + 1}")[0]
+                       for r in self._rows]
+        self.ax.set_xlabel("time (ms)")
+        self.ax.set_ylabel("V")
+        t_end = float(self.pm.get("t") or 1.0)
+        self.ax.set_xlim(0, t_end)
+        self.ax.legend(loc="upper right", fontsize="small")
+        self.ax.set_title("voltage (live)")
+        if is_interactive():
+            plt.show(block=False)
+
+    def update(self, volt_so_far):
+        """Plot the rows so far: `volt_so_far` is (n, K), K growing between calls."""
+        volt = np.asarray(volt_so_far, dtype=float)
+        if volt.ndim != 2:
+            raise ValueError(f"update needs an (n, K) array, got shape {volt.shape}")
+        if self.fig is None:
+            self._setup(volt.shape[0])
+        t_ms = self._t0_ms + self._stv_ms * np.arange(volt.shape[1])
+        for line, row in zip(self._lines, self._rows):
+            line.set_data(t_ms, volt[row])
+        if volt.size:
+            lo, hi = float(np.nanmin(volt[self._rows])), float(np.nanmax(volt[self._rows]))
+            pad = 0.05 * (hi - lo) or 1.0
+            self.ax.set_ylim(lo - pad, hi + pad)
+        self.points.append(int(volt.shape[1]))
+        self._redraw()
+
+    def _redraw(self, force=False):
+        now = time.monotonic()
+        if not is_interactive() or (not force and now - self._last_draw < LIVE_REDRAW_S):
+            return
+        self._last_draw = now
+        self.fig.canvas.draw_idle()
+        self.fig.canvas.flush_events()
+
+    def close(self, result=None):
+        """Draw the final traces (from `result.volt` when given); save if `save_path` is set."""
+        if result is not None and "volt" in result:
+            self.update(result.volt)
+        if self.fig is None:
+            return None
+        self.ax.set_title("voltage")
+        self._redraw(force=True)
+        if self.save_path:
+            self.fig.savefig(self.save_path)
+        return self.fig
+
+    def save(self, path):
+        """Save the current frame to `path`."""
+        if self.fig is None:
+            raise ValueError("nothing plotted yet")
+        self.fig.savefig(path)
+
+
+# ----------------------------------------------------------------------------------------
+# Command line
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m neunet.plot",
+                                description="Plot a sweep's summary (or one task's raster).")
+    p.add_argument("run_dir", help="run directory (the coordinator's --run-dir)")
+    p.add_argument("--x", default="pr", help="column on the x axis (default pr)")
+    p.add_argument("--y", default="mean_rate", help="column on the y axis (default mean_rate)")
+    p.add_argument("--hue", default="neuron-model",
+                   help="one line per value of this column (default neuron-model; '' for none)")
+    p.add_argument("--query", default=None, help="pandas query selecting the tasks to plot")
+    p.add_argument("--raster", metavar="TID", default=None,
+                   help="plot the raster of this task instead of the sweep")
+    p.add_argument("--voltage", metavar="TID", default=None,
+                   help="plot the voltage of this task instead of the sweep")
+    p.add_argument("-o", "--output", default="sweep.png", help="image file (default sweep.png)")
+    return p
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _usage_error(parser):
+    def error(message):
+        raise _UsageError(message)
+    parser.error = error
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of `python -m neunet.plot`; returns the exit status."""
+    parser = _usage_error(_parser())
+    try:
+        args = parser.parse_args(argv)
+        fig = _cli_figure(args)
+        fig.savefig(args.output, dpi=120)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except (_UsageError, ValueError, LookupError, OSError) as err:
+        print(f"neunet.plot: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cli_figure(args):
+    from neunet.store import StoreError, open_run
+
+    try:
+        run = open_run(args.run_dir)
+        if args.raster or args.voltage:
+            tid = args.raster or args.voltage
+            res = run.load(tid)
+            return raster(res, title=f"task {tid}") if args.raster else voltage(res)
+        df = run.query(args.query) if args.query else run.table()
+    except StoreError as err:
+        raise ValueError(str(err)) from None
+    if df.empty:
+        raise ValueError("no tasks to plot")
+    return sweep(df, x=args.x, y=args.y, hue=args.hue or None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Tests of neunet.plot: every plot renders to PNG under Agg, the CLI, and the live plot."""
+import os
+import subprocess
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from neunet import plot  # noqa: E402
+from neunet.filters import apply_filter, compile_filter  # noqa: E402
+from neunet.result import Result  # noqa: E402
+from neunet.store import RunStore  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _result(n=3, k=400, stv=0.25):
+    rng = np.random.default_rng(0)
+    ras = np.array([[1 + i % n, 0.1 * i] for i in range(300)], dtype=float)
+    volt = np.cumsum(rng.normal(size=(n, k)), axis=1)
+    return Result.from_arrays({"volt": volt, "ras": ras, "isi": np.ones(n)},
+                              pm={"t": k * stv, "stv": stv, "nE": n, "nI": 0})
+
+
+def _png(fig, path):
+    fig.savefig(path)
+    data = open(path, "rb").read()
+    assert data.startswith(PNG_MAGIC) and len(data) > 2000
+    return data
+
+
+def _sweep_dir(tmp_path):
+    store = RunStore(tmp_path / "run")
+    tasks = [{"tid": f"{m[:2]}{i}", "pm": {"neuron-model": m, "pr": p, "t": 100.0},
+              "est_cost": 1.0, "est_s": 1.0}
+             for m in ("HH-GH", "LIF-GH") for i, p in enumerate((0.1, 0.2, 0.3, 0.4))]
+    store.sync_tasks(tasks)
+    res = _result()
+    for j, t in enumerate(tasks[:-1]):
+        summary, kept = apply_filter(None, res, res.pm)
+        summary["mean_rate"] = 10.0 * j
+        store.record_result(t["tid"], summary, 0.1, "w", store.write_data(t["tid"], kept))
+    store.close()
+    return tmp_path / "run"
+
+
+def test_raster_and_voltage_render(tmp_path):
+    res = _result()
+    _png(plot.raster(res), tmp_path / "r.png")
+    fig = plot.voltage(res, neurons=[1, 3])
+    assert len(fig.axes[0].lines) == 2
+    np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), res.volt[2])
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_xdata(), res.t_ms)
+    _png(fig, tmp_path / "v.png")
+    with pytest.raises(ValueError, match=r"neuron\(s\) \[7\] not in this result"):
+        plot.voltage(res, neurons=7)
+
+
+def test_voltage_of_filtered_data_uses_kept_ids_and_times(tmp_path):
+    res = _result(n=4)
+    spec = compile_filter({"neurons": [2, 4], "window_ms": [10, 50], "downsample": 2})
+    _, kept = apply_filter(spec, res, res.pm)
+    small = Result.from_arrays(kept, pm=res.pm)
+    fig = plot.voltage(small, neurons=4)
+    line = fig.axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), kept["t_ms"])
+    np.testing.assert_array_equal(line.get_ydata(), kept["volt"][1])
+    _png(fig, tmp_path / "v.png")
+
+
+def test_sweep_from_run_dataframe_and_path(tmp_path):
+    run_dir = _sweep_dir(tmp_path)
+    from neunet.store import open_run
+
+    run = open_run(run_dir)
+    fig = plot.sweep(run, x="pr", y="mean_rate", hue="neuron-model")
+    lines = fig.axes[0].lines
+    assert [len(l.get_xdata()) for l in lines] == [4, 3]  # one unfinished LIF-GH task
+    np.testing.assert_array_equal(lines[0].get_ydata(), [0.0, 10.0, 20.0, 30.0])
+    _png(fig, tmp_path / "s.png")
+    fig = plot.sweep(run.query("neuron_model == 'LIF-GH'"), x="pr", y="mean_rate", hue=None)
+    assert len(fig.axes[0].lines) == 1
+    _png(plot.sweep(str(run_dir), hue="neuron_model"), tmp_path / "s2.png")
+    with pytest.raises(ValueError, match="no column 'mean_rat' for y .did you mean 'mean_rate'"):
+        plot.sweep(run, y="mean_rat")
+
+
+def test_cli_writes_sweep_and_raster(tmp_path):
+    run_dir = _sweep_dir(tmp_path)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = tmp_path / "sweep.png"
+    cmd = [sys.executable, "-m", "neunet.plot", str(run_dir), "--x", "pr", "--y", "mean_rate",
+           "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    ras = tmp_path / "raster.png"
+    proc = subprocess.run([sys.executable, "-m", "neunet.plot", str(run_dir), "--raster", "HH0",
+                           "-o", str(ras)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert ras.read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{tmp}/nowhere"], "not a run directory"),
+    (["{run}", "--y", "rate"], "no column 'rate'"),
+    (["{run}", "--raster", "nope"], "no task 'nope'"),
+    (["{run}", "--raster", "LI3"], "has no kept data"),
+    (["{run}", "--query", "pr >"], "bad query"),
+    (["{run}", "--bogus"], "unrecognized arguments"),
+])
+def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
+    run_dir = _sweep_dir(tmp_path)
+    argv = [a.format(tmp=tmp_path, run=run_dir) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "neunet.plot", *argv, "-o",
+                           str(tmp_path / "x.png")], capture_output=True, text=True,
+                          env=dict(os.environ, MPLBACKEND="Agg"), timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_live_voltage_grows_and_saves_final_frame(tmp_path):
+    res = _result(n=2, k=400)
+    live = plot.LiveVoltage(res.pm, save_path=tmp_path / "live.png")
+    for k in (50, 120, 260):
+        live.update(res.volt[:, :k])
+        assert len(live.fig.axes[0].lines[0].get_xdata()) == k
+    fig = live.close(res)
+    assert live.points == [50, 120, 260, 400]
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_xdata(), res.t_ms)
+    assert (tmp_path / "live.png").read_bytes().startswith(PNG_MAGIC)
+    with pytest.raises(ValueError, match=r"\(n, K\)"):
+        live.update(np.zeros(3))
