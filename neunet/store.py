@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+# Statement of record_result(s): the summary, timings and data file of a finished task.
+_RESULT_SQL = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
+               "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
+               "reason = NULL WHERE tid = ?")
+
+
 class StoreError(Exception):
     """A run directory that cannot be opened or read, or a bad request to it."""
 
@@ -225,16 +231,22 @@ class RunStore:
 
     def set_status(self, tid: str, status: str, **fields):
         """Set a task's state and any of the columns in `FIELDS` (worker, attempts, ...)."""
+        sql, args = self._status_sql(tid, status, fields)
+        if self._write(sql, args) != 1:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+
+    @staticmethod
+    def _status_sql(tid, status, fields) -> tuple[str, list]:
         if status not in STATES:
             raise StoreError(f"unknown task state {status!r} (states: {', '.join(STATES)})")
         bad = sorted(set(fields) - set(FIELDS))
         if bad:
-            raise StoreError(f"unknown task field(s) {', '.join(bad)} (fields: {', '.join(FIELDS)})")
-        fields["status"] = status
-        names = list(fields)
+            raise StoreError(f"unknown task field(s) {', '.join(bad)} "
+                             f"(fields: {', '.join(FIELDS)})")
+        fields = dict(fields, status=status)
+        names = sorted(fields)
         sql = f"UPDATE tasks SET {', '.join(n + ' = ?' for n in names)} WHERE tid = ?"
-        if self._write(sql, [fields[n] for n in names] + [tid]) != 1:
-            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        return sql, [fields[n] for n in names] + [tid]
 
     def data_path(self, tid: str) -> Path:
         """Where the kept data of task `tid` lives (rename a finished temp file there)."""
@@ -253,8 +265,7 @@ class RunStore:
         os.replace(tmp, path)
         return path
 
-    def record_result(self, tid: str, summary: dict, real_s, worker, data_file=None):
-        """Mark a task finished, with its summary statistics and its data file (or None)."""
+    def _result_row(self, tid, summary, real_s, worker, data_file) -> tuple:
         rel, size = None, None
         if data_file is not None:
             path = Path(data_file)
@@ -264,13 +275,47 @@ class RunStore:
                 rel = path.relative_to(self.run_dir).as_posix()
             except ValueError:
                 rel = str(path)
-        sql = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
-               "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
-               "reason = NULL WHERE tid = ?")
-        row = (to_json(dict(summary or {})), _float_or_none(real_s),
-               None if worker is None else str(worker), rel, size, time.time(), tid)
-        if self._write(sql, row) != 1:
+        return (to_json(dict(summary or {})), _float_or_none(real_s),
+                None if worker is None else str(worker), rel, size, time.time(), tid)
+
+    def record_result(self, tid: str, summary: dict, real_s, worker, data_file=None):
+        """Mark a task finished, with its summary statistics and its data file (or None)."""
+        row = self._result_row(tid, summary, real_s, worker, data_file)
+        if self._write(_RESULT_SQL, row) != 1:
             raise StoreError(f"no task {tid!r} in {self.run_dir}")
+
+    def record_results(self, results) -> None:
+        """`record_result` for many tasks in one durable transaction (one fsync).
+
+        Parameters
+        ----------
+        results : iterable of tuple
+            (tid, summary, real_s, worker, data_file) per task.
+        """
+        rows = [self._result_row(*r) for r in results]
+        if rows and self._write(_RESULT_SQL, rows, many=True) != len(rows):
+            raise StoreError(f"some of {len(rows)} results name no task in {self.run_dir}")
+
+    def set_statuses(self, updates) -> None:
+        """`set_status` for many tasks in one durable transaction.
+
+        Parameters
+        ----------
+        updates : iterable of (tid, status, fields dict)
+        """
+        groups: dict[tuple, list] = {}
+        for tid, status, fields in updates:
+            sql, args = self._status_sql(tid, status, dict(fields or {}))
+            groups.setdefault(sql, []).append(args)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in groups.items():
+                    self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def _select(self, sql: str, args=()) -> list:
         with self._lock:

@@ -236,3 +236,21 @@ def test_reported_write_survives_sigkill(tmp_path):
     assert len(done) >= last + 1
     assert json.loads(json.dumps(open_run(run_dir).summary(f"t{last:04d}"))) == {
         "mean_rate": float(last)}
+
+
+def test_batch_writes(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks([_task(i) for i in range(4)])
+    store.set_statuses([("t0000", "simulating", {"worker": "a"}),
+                        ("t0001", "assigned", {"worker": "b", "attempts": 2}),
+                        ("t0002", "filtering", None)])
+    store.record_results([("t0000", {"mean_rate": 1.0}, 0.5, "a", None),
+                          ("t0003", {"mean_rate": 3.0}, 0.5, "b",
+                           store.write_data("t0003", _arrays()))])
+    df = open_run(tmp_path / "run").table().set_index("tid")
+    assert list(df["status"]) == ["finished", "assigned", "filtering", "finished"]
+    assert df.loc["t0001", "attempts"] == 2 and df.loc["t0003", "data_file"] == "data/t0003.npz"
+    with pytest.raises(StoreError, match="unknown task state"):
+        store.set_statuses([("t0000", "bad", {})])
+    with pytest.raises(StoreError, match="name no task"):
+        store.record_results([("zzz", {}, 0.1, "a", None)])
