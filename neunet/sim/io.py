@@ -28,6 +28,10 @@ def _rows(path, what, lines, first_lineno, min_fields, max_fields):
     """Split lines into fields; every line must have min..max fields (errors name the line)."""
     rows = [line.split() for line in lines]
     for k, row in enumerate(rows):
+        if not row or row[0][0] in "#%":
+            kind = "blank line" if not row else "comment line"
+            raise SimInputError(f"{what} {path}:{first_lineno + k}: {kind} (not allowed; "
+                                "one 'id time [strength]' per line)")
         if not min_fields <= len(row) <= max_fields:
             want = (f"{min_fields}" if min_fields == max_fields
                     else f"{min_fields} to {max_fields}")

@@ -1,0 +1,140 @@
+"""neunet.sim.options: gen_neu argv/INI parsing, defaults, derived step counts, every error."""
+import math
+
+import pytest
+
+from neunet.sim.options import (SUPPORTED_MODELS, SimInputError, build_parser, parse_argv,
+                                read_parameter_file)
+
+BASE = ["--neuron-model", "HH-GH", "--net", "-"]
+
+
+def test_defaults_and_auto_method():
+    o = parse_argv(BASE)
+    assert (o.model, o.method, o.nE, o.nI, o.n) == ("HH-GH", "SSC", 1, 0, 1)
+    assert (o.t_ms, o.dt_ms, o.stv_ms, o.t_warmup_ms) == (1000.0, 0.03125, 0.03125, 0.0)
+    assert o.seed is None and o.threshold is None and o.refractory_ms is None
+    assert parse_argv(BASE + ["--synaptic-delay", "1"]).method == "big-delay"
+    assert o.n_steps == 32000 and o.steps_per_sample == 1
+
+
+def test_equals_form_list_options_and_ring():
+    o = parse_argv(["--neuron-model=LIF-GH", "--net=--", "--nE=3", "--nI", "2",
+                    "--pr", "1", "2", "--ps=0.5", "--seed", "7", "42", "--scee=0.1"])
+    assert o.net == "--" and o.model == "LIF-GH" and o.n == 5
+    assert o.per_neuron("pr") == [1.0, 2.0, 0.0, 0.0, 0.0]
+    assert o.per_neuron("ps") == [0.5] * 5 and o.ps_given
+    assert o.per_neuron("pri") == [0.0] * 5
+    assert o.seed == (7, 42) and o.scee == 0.1
+    assert parse_argv(["--net", "--", "--neuron-model", "LIF-G"]).net == "--"
+    # extra per-neuron values are ignored (reference behaviour)
+    assert parse_argv(BASE + ["--pr", "1", "2", "3"]).per_neuron("pr") == [1.0]
+
+
+def test_negative_values_and_flags():
+    o = parse_argv(BASE + ["--set-threshold", "-5", "--extI", "-2.5", "--no-threshold",
+                           "--reference-quirks", "--output-first-data-point", "-v",
+                           "-o", "v.dat"])
+    assert o.threshold == math.inf and o.ext_current == -2.5
+    assert o.quirks and o.first_row and o.verbose and o.volt_path == "v.dat"
+    assert parse_argv(BASE + ["--set-threshold", "-5"]).threshold == -5.0
+
+
+def test_step_counts_follow_the_float_rules():
+    o = parse_argv(BASE + ["--t", "0.3", "--dt", "0.1", "--stv", "0.1"])
+    assert o.n_steps == 2                     # floor(0.3/0.1) in floating point
+    o = parse_argv(BASE + ["--t", "20", "--t-warming-up", "5.1", "--dt", "0.25",
+                           "--stv", "0.5"])
+    assert o.aligned_warmup_ms == 5.0 and o.n_steps == 100 and o.steps_per_sample == 2
+    assert parse_argv(BASE + ["--dt", "0.1", "--stv", "0.2"]).steps_per_sample == 2
+
+
+def test_seed_auto_gives_two_words():
+    seed = parse_argv(BASE + ["--seed", "auto"]).seed
+    assert len(seed) == 2 and all(0 <= v < 2**32 for v in seed)
+
+
+def test_parameter_file_and_command_line_precedence(tmp_path):
+    ini = tmp_path / "p.ini"
+    ini.write_text("# comment\nneuron-model = LIF-G\nnet = -\nnE = 4\npr = 1\npr = 2\n"
+                   "ps = 0.1 0.2\nsparse-net=\nt = 50   # trailing comment\n")
+    o = parse_argv(["--parameter-path", str(ini), "--t", "20"])
+    assert o.model == "LIF-G" and o.nE == 4 and o.sparse_net
+    assert o.pr == [1.0, 2.0] and o.ps == [0.1, 0.2] and o.t_ms == 20.0
+    assert read_parameter_file(str(ini))[:2] == ["--neuron-model", "LIF-G"]
+    bad = tmp_path / "bad.ini"
+    bad.write_text("neuron-model HH-GH\n")
+    with pytest.raises(SimInputError, match=r"bad.ini:1"):
+        parse_argv(["--parameter-path", str(bad)])
+    bad.write_text("neuron-modl = HH-GH\n")
+    with pytest.raises(SimInputError, match="unknown option --neuron-modl in .*did you mean"):
+        parse_argv(["--parameter-path", str(bad)])
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "missing required option --neuron-model"),
+    (["--neuron-model", "HH-GH"], "missing required option --net"),
+    (["--neuron-model", "HH-GHH", "--net", "-"], "did you mean HH-GH"),
+    (["--neuron-model", "DIF_single_GH", "--net", "-"], "did you mean DIF-single-GH"),
+    (["--neuron-model", "Hawkes-GH", "--net", "-"], "not supported by neunet"),
+    (["--neuron-model", "HH-GH-cont-syn", "--net", "-"], "not supported by neunet"),
+    (BASE + ["--simulation-method", "SSC-Sparse2"], "not supported by neunet"),
+    (BASE + ["--simulation-method", "big-net-delay"], "not supported by neunet"),
+    (BASE + ["--simulation-method", "smple"], "did you mean simple"),
+    (BASE + ["--tau-g-path", "x"], "--tau-g-path is not supported by neunet"),
+    (BASE + ["--neuron-const-path", "x"], "not supported by neunet"),
+    (BASE + ["--force-spike-list", "x"], "not supported by neunet"),
+    (BASE + ["--synaptic-net-delay", "x"], "not supported by neunet"),
+    (BASE + ["--dt", "0.1", "--stv", "0.3"], "multiple of --dt"),
+    (BASE + ["--t", "0"], "--t must be a positive"),
+    (BASE + ["--dt", "-1"], "--dt must be a positive"),
+    (BASE + ["--stv", "0"], "--stv must be a positive"),
+    (BASE + ["--dt", "0.5", "--stv", "0.25"], "must not be smaller"),
+    (BASE + ["--t", "1", "--stv", "2", "--dt", "1"], "must not exceed --t"),
+    (BASE + ["--t-warming-up", "-1"], "--t-warming-up"),
+    (BASE + ["--nE", "0"], "no neurons"),
+    (BASE + ["--nE", "-2"], ">= 0"),
+    (BASE + ["--nE", "1.5"], "invalid int"),
+    (BASE + ["--pr", "-1"], "--pr values must be finite and >= 0"),
+    (BASE + ["--psi", "1", "x"], "invalid float value: 'x'"),
+    (BASE + ["--pri", "nan"], "--pri values"),
+    (BASE + ["--seed", "1.5"], "--seed takes unsigned 32-bit integers"),
+    (BASE + ["--seed", str(2**32)], "outside"),
+    (BASE + ["--seed", "auto", "3"], "--seed takes"),
+    (["--neuron-model", "HH-GH-extI", "--net", "-"], "needs --extI"),
+    (BASE + ["--synaptic-delay", "0.03125"], "must be larger than --dt"),
+    (BASE + ["--synaptic-delay", "1", "--simulation-method", "simple"], "needs the big-delay"),
+    (BASE + ["--simulation-method", "big-delay"], "needs --synaptic-delay"),
+    (["--neuron-model", "DIF-single-GH", "--net", "-", "--synaptic-delay", "1"],
+     "cannot be simulated with method big-delay"),
+    (BASE + ["--scce", "1"], "unknown option --scce"),
+    (BASE + ["stray"], "unexpected argument 'stray'"),
+    (["--neuron-model", "HH-GH", "--net", "/no/such/net.txt"], "not found"),
+    (BASE + ["--input-event-path", "/no/such/ev.txt"], "not found"),
+    (BASE + ["--refractory-time", "-1"], "--refractory-time"),
+    (BASE + ["--parameter-path", "/no/such.ini"], "cannot read --parameter-path"),
+])
+def test_errors(args, message):
+    with pytest.raises(SimInputError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        parse_argv(args)
+
+
+def test_every_supported_model_parses():
+    for model in SUPPORTED_MODELS:
+        extra = ["--extI", "1"] if model.endswith("extI") else []
+        assert parse_argv(["--neuron-model", model, "--net", "-", *extra]).model == model
+
+
+def test_help_mentions_every_gen_neu_flag():
+    text = build_parser().format_help()
+    for flag in ("--neuron-model", "--simulation-method", "--net", "--sparse-net", "--nE",
+                 "--nI", "--scee", "--scie", "--scei", "--scii", "--pr", "--ps", "--pri",
+                 "--psi", "--seed", "--t", "--dt", "--stv", "--t-warming-up",
+                 "--refractory-time", "--set-threshold", "--no-threshold",
+                 "--initial-state-path", "--input-event-path", "--parameter-path",
+                 "--current-sine-amp", "--current-sine-freq", "--extI", "--synaptic-delay",
+                 "--volt-path", "--ras-path", "--isi-path", "--conductance-path",
+                 "--ion-gate-path", "--output-poisson-path", "--output-first-data-point",
+                 "--verbose", "--verbose-echo", "--reference-quirks", "--tau-g-path"):
+        assert flag in text, flag
+    assert "--timing" not in text
