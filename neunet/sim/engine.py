@@ -1,0 +1,314 @@
+"""The simulation engine: Problem, model tables and run(problem, events, sink) in chunks of steps.
+
+The contract with options/io/api (docs/design.md) is the block below: ``Problem``,
+``EventSource``, ``Sink``, ``MODELS``, ``n_state_vars``, ``default_state``,
+``supported_methods``, ``run`` and ``SimulationError``. ``run`` advances the network chunk by
+chunk through the numba kernels (``kernels_*.py``): one ``events.take`` per chunk, then the
+kernel, then ``sink.samples/spikes/progress``; ``sink.finish`` at the end.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+
+@dataclass
+class Problem:
+    """Everything the engine needs for one run (options.py has validated and resolved it)."""
+    model: str            # exact gen_neu model name, e.g. "HH-GH-sine", "LIF-G", "DIF-single-GH"
+    method: str           # "simple" | "SSC" | "big-delay"  (options.py has resolved "auto")
+    nE: int
+    nI: int
+    post_ptr: np.ndarray  # int64 (n+1,): CSR by PREsynaptic neuron j (0-based) ...
+    post_idx: np.ndarray  # int64: ... its postsynaptic neurons i (diagonal already dropped)
+    post_w: np.ndarray    # float64: weight A[i][j] of each edge
+    scee: float
+    scie: float
+    scei: float
+    scii: float
+    dt: float             # ms
+    t_warmup: float       # ms, already aligned to floor(tw/dt)*dt
+    n_steps: int          # floor((T + t_w)/dt) computed in floating point
+    steps_per_sample: int  # m = int(stv/dt + 0.1)
+    T: float              # --t in ms (the ISI file divides by it)
+    delay: float = 0.0            # big-delay constant delay (ms), > dt
+    threshold: float | None = None    # --set-threshold (None: model default); +inf for --no-threshold
+    refractory: float | None = None   # --refractory-time (None: model default)
+    sine_amp: float = 0.0         # -sine models: amplitude
+    sine_freq: float = 0.0        # -sine models: frequency (kHz)
+    ext_current: float = 0.0                        # -extI models
+    initial_state: np.ndarray | None = None         # (n, n_var) in the model's state order
+    quirks: bool = False          # --reference-quirks
+    first_row: bool = False       # --output-first-data-point
+    record_conductance: bool = False
+    record_ion_gate: bool = False
+
+
+class EventSource(Protocol):      # implemented by S2
+    """Input events, handed out chunk by chunk."""
+    n: int
+
+    def take(self, t_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All not yet consumed input events with time < t_ends[-1], removed from the source, as
+        CSR by neuron: ptr int64 (n+1,), times float64, strengths float64 (each neuron's events
+        in time order; strength >= 0 excitatory, < 0 inhibitory of magnitude |s|). t_ends are the
+        end times of the chunk's steps, which the engine computes by repeated addition
+        t <- t + dt from 0 exactly as the reference does. (A Poisson source uses t_ends to draw in
+        the reference's order and to write the --output-poisson-path file.)"""
+
+
+class Sink(Protocol):             # implemented by S2
+    """Receiver of the outputs."""
+
+    def samples(self, volt, cond, gate) -> None:
+        """Rows of output: volt (rows, n); cond (rows, 2n) gE_1, gI_1, gE_2, ... or None;
+        gate (rows, 3n) h_1, m_1, n_1, h_2, ... or None (None also for non-HH models)."""
+
+    def spikes(self, ids, times) -> None:
+        """Raster lines in output order: ids int64 0-based, times float64 (ms minus t_w)."""
+
+    def progress(self, t_ms: float) -> None:
+        """Simulated time reached (ms, warm-up included)."""
+
+    def finish(self, spike_counts) -> None:
+        """int64 (n,) spike counts after warm-up (for the ISI file)."""
+
+
+class SimulationError(Exception):
+    """Runtime failure of a simulation, e.g. "Multiple spikes in one dt"."""
+
+
+class ModelInfo(NamedTuple):
+    """What the engine knows about one model name."""
+    kid: int                # model id in the kernels (kernels_neuron.LIF_G ...)
+    rows: tuple             # internal state row of each variable, in the model's state order
+    current: int            # kernels_neuron.CUR_* kind of external current
+    threshold: float        # default threshold
+    refractory: float       # default refractory period (ms); unused by HH
+    methods: tuple          # supported methods
+
+
+# Internal rows (V, h, m, n, gE, gI, HE, HI) of each state layout.
+_ROWS_LIF_G, _ROWS_LIF_GH = (0, 4, 5), (0, 4, 5, 6, 7)
+# Internal rows of the HH-G and HH-GH layouts.
+_ROWS_HH_G, _ROWS_HH_GH = (0, 1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5, 6, 7)
+# Methods of the network models, and of DIF-single-GH (no delay).
+_ALL_METHODS, _NO_DELAY = ("simple", "SSC", "big-delay"), ("simple", "SSC")
+# Default HH state V, h, m, n (resting point).
+HH_REST = (2.7756626542950876e-04, 5.9611104634682788e-01, 5.2934217620863984e-02,
+           3.1768116757978115e-01)
+
+
+def _hh(kid, rows, cur):
+    return ModelInfo(kid, rows, cur, 65.0, 0.0, _ALL_METHODS)
+
+
+# Supported model names -> model info.
+MODELS = {
+    "LIF-G": ModelInfo(0, _ROWS_LIF_G, 0, 1.0, 2.0, _ALL_METHODS),
+    "LIF-GH": ModelInfo(1, _ROWS_LIF_GH, 0, 1.0, 2.0, _ALL_METHODS),
+    "DIF-single-GH": ModelInfo(2, _ROWS_LIF_GH, 0, 1.0, 2.0, _NO_DELAY),
+    "HH-G": _hh(3, _ROWS_HH_G, 0), "HH-GH": _hh(4, _ROWS_HH_GH, 0),
+    "HH-PT-GH": _hh(5, _ROWS_HH_GH, 0), "HH-FT-GH": _hh(6, _ROWS_HH_GH, 0),
+    "HH-G-sine": _hh(3, _ROWS_HH_G, 1), "HH-GH-sine": _hh(4, _ROWS_HH_GH, 1),
+    "HH-PT-GH-sine": _hh(5, _ROWS_HH_GH, 1), "HH-FT-GH-sine": _hh(6, _ROWS_HH_GH, 1),
+    "HH-G-extI": _hh(3, _ROWS_HH_G, 2), "HH-GH-extI": _hh(4, _ROWS_HH_GH, 2),
+}
+# Method name -> kernel method id (kernels_methods.M_*).
+METHOD_IDS = {"simple": 0, "SSC": 1, "big-delay": 2}
+# Wall time one chunk of steps should take (s): progress updates several times a second.
+CHUNK_TARGET_S = 0.2
+# Bounds on the number of steps per chunk.
+CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 20
+
+
+def n_state_vars(model: str) -> int:
+    """Number of state variables per neuron (columns of an initial-state array)."""
+    return len(MODELS[model].rows)
+
+
+def default_state(model: str, n: int) -> np.ndarray:
+    """Default initial state, shape (n, n_state_vars(model)), in the model's state order."""
+    info = MODELS[model]
+    state = np.zeros((n, len(info.rows)))
+    if info.kid >= 3:
+        state[:, :4] = HH_REST
+    return state
+
+
+def supported_methods(model: str) -> tuple[str, ...]:
+    """Simulation methods the engine supports for this model."""
+    return MODELS[model].methods
+
+
+def _internal_state(problem: Problem, info: ModelInfo, n: int) -> np.ndarray:
+    """State as the kernels hold it: (8, n), rows V, h, m, n, gE, gI, HE, HI."""
+    given = problem.initial_state
+    state = default_state(problem.model, n) if given is None else np.asarray(given, float)
+    if state.shape != (n, len(info.rows)):
+        raise ValueError(f"initial state has shape {state.shape}, expected {(n, len(info.rows))}")
+    S = np.zeros((8, n))
+    for col, row in enumerate(info.rows):
+        S[row] = state[:, col]
+    return S
+
+
+def _params(problem: Problem, info: ModelInfo, n: int) -> tuple[np.ndarray, int]:
+    """Float parameter vector of the kernels (kernels_neuron.P_*) and the current kind."""
+    thr = info.threshold if problem.threshold is None else problem.threshold
+    tref = info.refractory if problem.refractory is None else problem.refractory
+    par = np.array([thr, tref, problem.sine_amp, problem.sine_freq, problem.ext_current, n],
+                   dtype=np.float64)
+    cur = info.current
+    if cur == 1 and info.kid == 5 and problem.quirks:
+        cur = 0                      # QUIRK: HH-PT-GH-sine ignores the sine current
+    return par, cur
+
+
+def _check(problem: Problem) -> ModelInfo:
+    """Refuse what the kernels cannot run (options.py normally caught it already)."""
+    if problem.model not in MODELS:
+        raise ValueError(f"unsupported neuron model {problem.model!r}")
+    info = MODELS[problem.model]
+    if problem.method not in info.methods:
+        raise ValueError(f"model {problem.model} does not support method {problem.method!r}")
+    if problem.method == "big-delay" and not problem.delay > problem.dt:
+        raise SimulationError("Delay too small for this simulator")
+    return info
+
+
+def _chunk_plan(t_ms, first_step, k, problem, post_count):
+    """End times (repeated addition) and sample row of each of the next k steps."""
+    t_ends = np.empty(k)
+    rows = np.full(k, -1, np.int64)
+    after = np.empty(k, bool)
+    m, n_rows = problem.steps_per_sample, 0
+    for j in range(k):
+        t_ms = t_ms + problem.dt
+        t_ends[j] = t_ms
+        after[j] = (first_step + j + 1) * problem.dt > problem.t_warmup
+        if after[j]:
+            post_count += 1
+            if post_count % m == 0:
+                rows[j] = n_rows
+                n_rows += 1
+    return t_ends, rows, after, post_count, n_rows
+
+
+class _State:
+    """Mutable per-run arrays handed to the kernel chunk after chunk."""
+
+    def __init__(self, problem: Problem, info: ModelInfo):
+        n = problem.nE + problem.nI
+        self.n = n
+        self.S = _internal_state(problem, info, n)
+        self.rc = np.zeros(n)
+        self.flag = np.zeros(n, np.int8)
+        self.par, self.cur = _params(problem, info, n)
+        self.sc = np.array([problem.scee, problem.scie, problem.scei, problem.scii], float)
+        cap = 16 if problem.method == "big-delay" else 1
+        self.q = (np.zeros((n, cap)), np.zeros((n, cap)), np.zeros((n, cap), np.int64))
+        self.q_head, self.q_cnt = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.rec_c = problem.record_conductance
+        self.rec_g = problem.record_ion_gate and info.kid >= 3
+        self.counts = np.zeros(n, np.int64)
+
+    def rows(self, k):
+        """Output row arrays for k rows (dummies when not recorded)."""
+        n = self.n
+        return (np.empty((k, n)), np.empty((k if self.rec_c else 0, 2 * n)),
+                np.empty((k if self.rec_g else 0, 3 * n)))
+
+    def emit_rows(self, sink, volt, cond, gate):
+        """Send sample rows to the sink."""
+        if volt.shape[0]:
+            sink.samples(volt, cond if self.rec_c else None, gate if self.rec_g else None)
+
+
+def _first_row(st: _State, sink) -> None:
+    """The t = 0 row of --output-first-data-point."""
+    volt, cond, gate = st.rows(1)
+    from neunet.sim.kernels_methods import write_row
+    write_row(st.S, 0, volt, cond, gate, st.rec_c, st.rec_g)
+    st.emit_rows(sink, volt, cond, gate)
+
+
+def _run_kernel(problem, info, st, t_ms, t_ends, rows, n_rows, ev):
+    """One chunk through kernels_methods.run_chunk; returns the raster lines and rows."""
+    from neunet.sim.kernels_methods import run_chunk
+    ptr, times, strengths = (np.ascontiguousarray(ev[0], np.int64),
+                             np.ascontiguousarray(ev[1], np.float64),
+                             np.ascontiguousarray(ev[2], np.float64))
+    volt, cond, gate = st.rows(n_rows)
+    out = run_chunk(METHOD_IDS[problem.method], info.kid, st.cur, bool(problem.quirks), st.par,
+                    float(problem.dt), st.S, st.rc, st.flag, float(t_ms), t_ends, ptr, times,
+                    strengths, int(problem.nE), problem.post_ptr, problem.post_idx,
+                    problem.post_w, st.sc, float(problem.delay), st.q[0], st.q[1], st.q[2],
+                    st.q_head, st.q_cnt, rows, volt, cond, gate, st.rec_c, st.rec_g)
+    status, n_done, n_out, out_k, out_i, out_t, q_t, q_s, q_r = out
+    st.q = (q_t, q_s, q_r)
+    if status:
+        what = "Multiple spikes in one dt" if status == 1 else "Too many spikes in one time step"
+        raise SimulationError(f"{what} (near t = {t_ends[min(n_done, len(t_ends) - 1)]:.6g} ms)")
+    return out_k[:n_out], out_i[:n_out], out_t[:n_out], volt, cond, gate
+
+
+def run(problem: Problem, events: EventSource, sink: Sink) -> None:
+    """Simulate `problem` with input from `events`, streaming outputs to `sink`.
+
+    Parameters
+    ----------
+    problem : Problem
+        The validated run description.
+    events : EventSource
+        Input events; ``take`` is called once per chunk of steps.
+    sink : Sink
+        Receives sample rows, raster lines and progress per chunk, then ``finish``.
+
+    Raises
+    ------
+    SimulationError
+        On runtime failures such as "Multiple spikes in one dt".
+    """
+    info = _check(problem)
+    st = _State(problem, _as_arrays(problem, info))
+    if problem.first_row:
+        _first_row(st, sink)
+    t_ms, step, post_count, chunk = 0.0, 0, 0, 16
+    while step < problem.n_steps:
+        k = min(chunk, problem.n_steps - step)
+        t_ends, rows, after, post_count, n_rows = _chunk_plan(t_ms, step, k, problem, post_count)
+        ev = events.take(t_ends)
+        t0 = time.perf_counter()
+        out_k, out_i, out_t, volt, cond, gate = _run_kernel(problem, info, st, t_ms, t_ends,
+                                                            rows, n_rows, ev)
+        elapsed = time.perf_counter() - t0
+        keep = after[out_k]
+        ids = out_i[keep]
+        np.add.at(st.counts, ids, 1)
+        st.emit_rows(sink, volt, cond, gate)
+        if ids.size:
+            sink.spikes(ids, out_t[keep] - problem.t_warmup)
+        t_ms, step = t_ends[-1], step + k
+        sink.progress(float(t_ms))
+        chunk = _next_chunk(chunk, k, elapsed)
+    sink.finish(st.counts)
+
+
+def _next_chunk(chunk: int, k: int, elapsed_s: float) -> int:
+    """Steps for the next chunk so that it takes about CHUNK_TARGET_S."""
+    if k < chunk:
+        return chunk
+    want = int(CHUNK_TARGET_S * k / max(elapsed_s, 1e-6))
+    return max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, 4 * chunk, want))
+
+
+def _as_arrays(problem: Problem, info: ModelInfo) -> ModelInfo:
+    """Make the network arrays contiguous with the kernels' dtypes (in place on problem)."""
+    problem.post_ptr = np.ascontiguousarray(problem.post_ptr, np.int64)
+    problem.post_idx = np.ascontiguousarray(problem.post_idx, np.int64)
+    problem.post_w = np.ascontiguousarray(problem.post_w, np.float64)
+    return info

@@ -1,0 +1,225 @@
+"""Numba quiet steps of one neuron (LIF and HH families) and evolving a neuron through its events.
+
+A quiet step advances neuron i over h ms with no input inside the interval (spec 7.2, 8.4, 8.5)
+and returns the local spike time (>= 0) or -1. ``evolve`` takes the neuron's pending input
+events with time < b in order (quiet step to each, then the increment) and finishes with a
+quiet step to b, appending found spikes (absolute time, id) to a buffer.
+"""
+from numba import njit
+
+from neunet.sim.kernels_neuron import (
+    DBL_MIN, HH_FT, HH_PT, LIF_NEAR, LIF_VRESET, P_THRESH, P_TREF, RGE, RGI, RH, RHE, RHI,
+    RM, RN, RV, CUR_SINE, advance_cond, cond_coefs, ext_current, hermite_peak, hermite_root,
+    hh_f, inject, inject_rows, is_hh, lif_f)
+
+
+@njit(cache=True, inline='always')
+def lif_rk4(S, i, h, model, cfh):
+    """Mixed RK4 of V over h (conductances exact, advanced in place): returns (v0, v1, k1)."""
+    v0 = S[RV, i]
+    k1 = lif_f(model, v0, S[RGE, i], S[RGI, i])
+    advance_cond(S, i, cfh)
+    ge, gi = S[RGE, i], S[RGI, i]
+    k2 = lif_f(model, v0 + 0.5 * h * k1, ge, gi)
+    k3 = lif_f(model, v0 + 0.5 * h * k2, ge, gi)
+    advance_cond(S, i, cfh)
+    k4 = lif_f(model, v0 + h * k3, S[RGE, i], S[RGI, i])
+    return v0, v0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4), k1
+
+
+@njit(cache=True)
+def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks):
+    """Local spike time of an active LIF step (threshold crossing or near-threshold peak), or -1."""
+    cand = v0 <= th and v1 > th
+    if not cand and v0 > LIF_NEAR and k1 > 0.0:
+        a = (v1 - v0 - k1 * h) / (h * h)
+        if a < 0.0:
+            tv = -k1 / (2.0 * a)
+            cand = 0.0 < tv < h and v0 - k1 * k1 / (4.0 * a) >= th
+    if not cand:
+        return -1.0
+    d1 = lif_f(model, v1, S[RGE, i], S[RGI, i])
+    return hermite_root(v0, v1, k1, d1, th, h, quirks)
+
+
+@njit(cache=True)
+def lif_active(S, rc, i, h, model, par, quirks, cfh):
+    """Active LIF step with reset and wake-up inside the step: (local spike time or -1, err)."""
+    v0, v1, k1 = lif_rk4(S, i, h, model, cfh)
+    ts = lif_spike_time(S, i, model, v0, v1, k1, par[P_THRESH], h, quirks)
+    if ts < 0.0:
+        S[RV, i] = v1
+        return -1.0, 0
+    r = h - ts + DBL_MIN
+    S[RV, i] = LIF_VRESET
+    tref = par[P_TREF]
+    if r < tref:
+        rc[i] = r
+        return ts, 0
+    e = r - tref
+    rc[i] = 0.0
+    advance_cond(S, i, cond_coefs(model, -e, quirks))
+    v0, v1, k1 = lif_rk4(S, i, e, model, cond_coefs(model, 0.5 * e, quirks))
+    if lif_spike_time(S, i, model, v0, v1, k1, par[P_THRESH], e, quirks) >= 0.0:
+        return ts, 1
+    S[RV, i] = v1
+    return ts, 0
+
+
+@njit(cache=True)
+def lif_quiet(S, rc, i, h, model, par, quirks, cfh):
+    """LIF quiet step of length h > 0 including the refractory logic (spec 8.4)."""
+    r = rc[i]
+    if r > 0.0:
+        q = par[P_TREF] - r
+        if q < h:
+            advance_cond(S, i, cond_coefs(model, q, quirks))
+            rc[i] = 0.0
+            ts, err = lif_active(S, rc, i, h - q, model, par, quirks,
+                                 cond_coefs(model, 0.5 * (h - q), quirks))
+            if ts >= 0.0 and not quirks:
+                ts += q
+            return ts, err
+        advance_cond(S, i, cond_coefs(model, h, quirks))
+        rc[i] = r + h
+        return -1.0, 0
+    return lif_active(S, rc, i, h, model, par, quirks, cfh)
+
+
+@njit(cache=True, inline='always')
+def hh_rk4(S, i, t0, h, cur_kind, par, cfh):
+    """Mixed RK4 of V, h, m, n over h (conductances exact): returns (v0, v1, k1v, I at t0+h)."""
+    v0, x0, y0, z0 = S[RV, i], S[RH, i], S[RM, i], S[RN, i]
+    c0 = ext_current(cur_kind, par, i, t0)
+    ch = ext_current(cur_kind, par, i, t0 + 0.5 * h)
+    c1 = ext_current(cur_kind, par, i, t0 + h)
+    a1, b1, d1, e1 = hh_f(v0, x0, y0, z0, S[RGE, i], S[RGI, i], c0)
+    advance_cond(S, i, cfh)
+    ge, gi = S[RGE, i], S[RGI, i]
+    hh2 = 0.5 * h
+    a2, b2, d2, e2 = hh_f(v0 + hh2 * a1, x0 + hh2 * b1, y0 + hh2 * d1, z0 + hh2 * e1, ge, gi, ch)
+    a3, b3, d3, e3 = hh_f(v0 + hh2 * a2, x0 + hh2 * b2, y0 + hh2 * d2, z0 + hh2 * e2, ge, gi, ch)
+    advance_cond(S, i, cfh)
+    a4, b4, d4, e4 = hh_f(v0 + h * a3, x0 + h * b3, y0 + h * d3, z0 + h * e3,
+                          S[RGE, i], S[RGI, i], c1)
+    h6 = h / 6.0
+    v1 = v0 + h6 * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
+    S[RV, i] = v1
+    S[RH, i] = x0 + h6 * (b1 + 2.0 * b2 + 2.0 * b3 + b4)
+    S[RM, i] = y0 + h6 * (d1 + 2.0 * d2 + 2.0 * d3 + d4)
+    S[RN, i] = z0 + h6 * (e1 + 2.0 * e2 + 2.0 * e3 + e4)
+    return v0, v1, a1, c1
+
+
+@njit(cache=True)
+def hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks):
+    """Local spike time of an HH quiet step already taken (state at its end), or -1."""
+    th = par[P_THRESH]
+    if model == HH_PT:
+        if not (v0 >= th and k1 >= 0.0):
+            return -1.0
+    elif model == HH_FT:
+        if not (v0 > th >= v1):
+            return -1.0
+    elif not (v0 < th <= v1):
+        return -1.0
+    if quirks and cur_kind == CUR_SINE:
+        c1 = ext_current(cur_kind, par, i, t0)
+    d1 = hh_f(v1, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], c1)[0]
+    if model == HH_PT:
+        if d1 >= 0.0:
+            return -1.0
+        return hermite_peak(v0, v1, k1, d1, h, quirks)
+    return hermite_root(v0, v1, k1, d1, th, h, quirks)
+
+
+@njit(cache=True)
+def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
+    """One quiet step of neuron i from absolute time t0 over h: (local spike time or -1, err).
+
+    cf_dt are the propagator coefficients over dt/2, reused when h == dt. Zero or negative h
+    changes nothing.
+    """
+    if not h > 0.0:
+        return -1.0, 0
+    cfh = cf_dt if h == dt else cond_coefs(model, 0.5 * h, quirks)
+    if is_hh(model):
+        v0, v1, k1, c1 = hh_rk4(S, i, t0, h, cur_kind, par, cfh)
+        ts = hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks)
+        if flag[i]:
+            flag[i] = 0
+            ts = -1.0
+        return ts, 0
+    return lif_quiet(S, rc, i, h, model, par, quirks, cfh)
+
+
+@njit(cache=True)
+def force_reset(S, rc, flag, i, model):
+    """Forced reset (SSC): LIF V := reset and refractory; HH only sets the just-forced flag."""
+    if is_hh(model):
+        flag[i] = 1
+    else:
+        S[RV, i] = LIF_VRESET
+        rc[i] = DBL_MIN
+
+
+@njit(cache=True)
+def evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks,
+           dt, cf_dt, buf_t, buf_i, nb):
+    """Evolve neuron i from a to b through its pending events (< b); spikes appended to buf.
+
+    Returns (new buffer count, err); err 1 = "Multiple spikes in one dt".
+    """
+    t = a
+    k = cur[i]
+    stop = ev_ptr[i + 1]
+    while k < stop and ev_t[k] < b:
+        e = ev_t[k]
+        ts, err = quiet(S, rc, flag, i, t, e - t, model, cur_kind, par, quirks, dt, cf_dt)
+        if ts >= 0.0:
+            buf_t[nb] = t + ts
+            buf_i[nb] = i
+            nb += 1
+        if err:
+            cur[i] = k
+            return nb, err
+        if e > t:
+            t = e
+        inject(S, i, ev_s[k], model)
+        k += 1
+    cur[i] = k
+    ts, err = quiet(S, rc, flag, i, t, b - t, model, cur_kind, par, quirks, dt, cf_dt)
+    if ts >= 0.0:
+        buf_t[nb] = t + ts
+        buf_i[nb] = i
+        nb += 1
+    return nb, err
+
+
+@njit(cache=True)
+def sort_spikes(buf_t, buf_i, nb):
+    """Insertion sort of the first nb buffered spikes by (time, id)."""
+    for a in range(1, nb):
+        t, j = buf_t[a], buf_i[a]
+        b = a - 1
+        while b >= 0 and (buf_t[b] > t or (buf_t[b] == t and buf_i[b] > j)):
+            buf_t[b + 1] = buf_t[b]
+            buf_i[b + 1] = buf_i[b]
+            b -= 1
+        buf_t[b + 1] = t
+        buf_i[b + 1] = j
+
+
+@njit(cache=True)
+def deliver(S, j, nE, post_ptr, post_idx, post_w, sc, use_w, model):
+    """Apply the synaptic increments of a spike of neuron j to its post-synaptic neurons."""
+    re, ri = inject_rows(model)
+    for e in range(post_ptr[j], post_ptr[j + 1]):
+        i = post_idx[e]
+        if j < nE:
+            s = sc[0] if i < nE else sc[1]
+            row = re
+        else:
+            s = sc[2] if i < nE else sc[3]
+            row = ri
+        S[row, i] += post_w[e] * s if use_w else s

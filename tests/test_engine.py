@@ -1,0 +1,183 @@
+"""Tests of neunet.sim.engine.run on the C++ reference cases and on properties of the methods.
+
+The reference cases (tests/data/reference_cases/*) are parsed by the small helpers below into a
+Problem, an in-memory EventSource and a recording Sink, then run through `run` directly.
+"""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neunet.sim.engine import (MODELS, Problem, SimulationError, default_state, n_state_vars,
+                               run, supported_methods)
+
+CASES = Path(__file__).parent / "data" / "reference_cases"
+# Cases untouched by any quirk: must match the reference with quirks off as well.
+QUIRK_FREE = ["dif_single_gh", "hh_ft_gh_single", "hh_g_single", "hh_gh_exti", "hh_gh_single",
+              "hh_pt_gh_single", "lif_g_net20_sparse", "lif_g_single", "lif_gh_net10_delay",
+              "lif_gh_net3_ssc", "lif_gh_single"]
+# Tolerances of the acceptance criteria (spike ms, array values).
+TOL_SPIKE_MS, TOL_ARRAY = 1e-6, 1e-6
+
+
+class ArrayEvents:
+    """EventSource over per-neuron sorted event arrays (all events known up front)."""
+
+    def __init__(self, n, ids, times, strengths):
+        self.n = n
+        order = np.lexsort((np.arange(len(ids)), ids))   # stable by neuron, file order kept
+        self.ids, self.times, self.strengths = ids[order], times[order], strengths[order]
+        self.taken = np.zeros(len(ids), bool)
+
+    def take(self, t_ends):
+        sel = (~self.taken) & (self.times < t_ends[-1])
+        self.taken |= sel
+        ptr = np.zeros(self.n + 1, np.int64)
+        np.add.at(ptr, self.ids[sel] + 1, 1)
+        return np.cumsum(ptr), self.times[sel], self.strengths[sel]
+
+
+class ListSink:
+    """Sink that keeps everything in memory."""
+
+    def __init__(self):
+        self.volt, self.cond, self.gate, self.ids, self.times = [], [], [], [], []
+        self.progress_ms, self.counts = [], None
+
+    def samples(self, volt, cond, gate):
+        self.volt.append(volt.copy())
+        if cond is not None:
+            self.cond.append(cond.copy())
+        if gate is not None:
+            self.gate.append(gate.copy())
+
+    def spikes(self, ids, times):
+        self.ids.append(np.asarray(ids).copy())
+        self.times.append(np.asarray(times).copy())
+
+    def progress(self, t_ms):
+        self.progress_ms.append(t_ms)
+
+    def finish(self, spike_counts):
+        self.counts = np.asarray(spike_counts).copy()
+
+    def arrays(self):
+        cat = lambda xs, w: np.concatenate(xs) if xs else np.zeros((0, w))
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, np.int64)
+        times = np.concatenate(self.times) if self.times else np.zeros(0)
+        return cat(self.volt, 0), cat(self.cond, 0), cat(self.gate, 0), ids, times
+
+
+def csr_from_matrix(A):
+    """CSR by presynaptic neuron from a dense A[i][j] (j -> i), diagonal and zeros dropped."""
+    A = np.array(A, float)
+    np.fill_diagonal(A, 0.0)
+    A[~np.isfinite(A)] = 0.0
+    post_i, pre_j = np.nonzero(A)
+    order = np.lexsort((post_i, pre_j))
+    ptr = np.zeros(A.shape[0] + 1, np.int64)
+    np.add.at(ptr, pre_j + 1, 1)
+    return np.cumsum(ptr), post_i[order].astype(np.int64), A[post_i[order], pre_j[order]]
+
+
+def read_net(spec, n, sparse):
+    """Network matrix of a case: '-' all-to-all, a full text matrix or sparse triplets."""
+    if spec == "-":
+        return np.ones((n, n))
+    if sparse:
+        A = np.zeros((n, n))
+        for line in Path(spec).read_text().splitlines():
+            if line.strip() and line.lstrip()[0] not in "#%":
+                i, j, a = line.split()
+                A[int(i) - 1, int(j) - 1] += float(a)
+        return A
+    return np.array(Path(spec).read_text().split(), float)[:n * n].reshape(n, n)
+
+
+def _opts(args):
+    """case.json argument list -> {flag: [values]}."""
+    out, key = {}, None
+    for a in args:
+        if a.startswith("--"):
+            key = a[2:]
+            out[key] = []
+        else:
+            out[key].append(a)
+    return out
+
+
+def load_case(name, quirks=True, method=None):
+    """Problem, events and the case's options for one reference case folder."""
+    d = CASES / name
+    case = json.loads((d / "case.json").read_text())
+    o = _opts([x.replace("{dir}", str(d)) for x in case["args"]])
+    g = lambda k, default=0.0: float(o[k][0]) if k in o else default
+    nE, nI = int(g("nE", 1)), int(g("nI", 0))
+    n = nE + nI
+    ptr, idx, w = csr_from_matrix(read_net(o["net"][0], n, "sparse-net" in o))
+    dt, T, stv, tw = g("dt", 1 / 32), g("t", 1000.0), g("stv", g("dt", 1 / 32)), 0.0
+    outs = case["outputs"]
+    prob = Problem(
+        model=o["neuron-model"][0], method=method or o["simulation-method"][0], nE=nE, nI=nI,
+        post_ptr=ptr, post_idx=idx, post_w=w, scee=g("scee"), scie=g("scie"), scei=g("scei"),
+        scii=g("scii"), dt=dt, t_warmup=tw, n_steps=int(math.floor((T + tw) / dt)),
+        steps_per_sample=int(stv / dt + 0.1), T=T, delay=g("synaptic-delay"),
+        sine_amp=g("current-sine-amp"), sine_freq=g("current-sine-freq"), ext_current=g("extI"),
+        quirks=quirks, record_conductance="conductance" in outs,
+        record_ion_gate="ion-gate" in outs)
+    ev = np.loadtxt(d / "events.txt", ndmin=2)
+    events = ArrayEvents(n, ev[:, 0].astype(np.int64) - 1, ev[:, 1], ev[:, 2])
+    return prob, events, case
+
+
+def ref_spikes(path, n):
+    """Per-neuron sorted spike times of a raster file."""
+    a = np.loadtxt(path, ndmin=2) if path.stat().st_size else np.zeros((0, 2))
+    return [np.sort(a[a[:, 0] == i + 1, 1]) for i in range(n)]
+
+
+def compare_case(name, quirks=True):
+    """Run a case; return (worst spike diff ms, worst array diff, list of problems)."""
+    prob, events, case = load_case(name, quirks)
+    sink = ListSink()
+    run(prob, events, sink)
+    volt, cond, gate, ids, times = sink.arrays()
+    n, d = case["n"], CASES / name
+    worst_t, worst_a, problems = 0.0, 0.0, []
+    for i, r in enumerate(ref_spikes(d / case["outputs"]["ras"], n)):
+        g = np.sort(times[ids == i])
+        if len(g) != len(r):
+            problems.append(f"neuron {i + 1}: {len(g)} spikes, reference {len(r)}")
+        elif len(r):
+            worst_t = max(worst_t, float(np.max(np.abs(g - r))))
+    got = {"volt": volt, "conductance": cond, "ion-gate": gate}
+    for kind, fn in case["outputs"].items():
+        if kind in got:
+            ref = np.fromfile(d / fn, "<f8")
+            mine = got[kind].ravel()
+            if ref.shape != mine.shape:
+                problems.append(f"{kind}: {mine.size} values, reference {ref.size}")
+            else:
+                worst_a = max(worst_a, float(np.max(np.abs(ref - mine))))
+        elif kind == "isi":
+            ref = np.loadtxt(d / fn, ndmin=1)
+            mine = np.where(sink.counts > 0, prob.T / np.maximum(sink.counts, 1), np.inf)
+            if not np.allclose(ref, mine, rtol=1e-12):
+                problems.append(f"isi {mine} reference {ref}")
+    return worst_t, worst_a, problems
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CASES.iterdir()))
+def test_reference_case_with_quirks(name):
+    worst_t, worst_a, problems = compare_case(name, quirks=True)
+    assert not problems
+    assert worst_t <= TOL_SPIKE_MS and worst_a <= TOL_ARRAY, (worst_t, worst_a)
+
+
+@pytest.mark.parametrize("name", QUIRK_FREE)
+def test_reference_case_without_quirks(name):
+    worst_t, worst_a, problems = compare_case(name, quirks=False)
+    assert not problems
+    assert worst_t <= TOL_SPIKE_MS and worst_a <= TOL_ARRAY, (worst_t, worst_a)
