@@ -176,3 +176,12 @@ def test_empty_sweep_is_done_at_once_and_duplicate_tids_collapse():
     s = S.Scheduler([("x", {}, 1, 1), ("x", {}, 1, 1)])
     assert len(s.tasks) == 1
     assert _of(S.Scheduler([]).handle(S.Tick(0)), S.AllDone)
+
+
+def test_request_is_idempotent_it_names_the_total_a_worker_wants_to_hold():
+    s = _sched([5, 4, 3, 2, 1])
+    _join(s, "a")
+    assert len(_assigned(s.handle(S.Request("a", 2, 0)))) == 2
+    assert not _assigned(s.handle(S.Request("a", 2, 0.1)))  # a repeated request gets nothing
+    s.handle(S.ResultIn("a", "t0", 1, 1))
+    assert _assigned(s.handle(S.Request("a", 2, 1))) == ["t2"]

@@ -55,7 +55,7 @@ class Heartbeat:
 
 @dataclass
 class Request:
-    """A worker asks for up to `n` more tasks."""
+    """A worker wants to hold `n` tasks in all (running + waiting); idempotent."""
     wid: str
     n: int
     now_s: float
@@ -394,17 +394,18 @@ class Scheduler:
 
     def _on_Request(self, ev: Request, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)
-        if worker is None or self.stopping or ev.n <= 0:
+        n_more = 0 if worker is None else ev.n - len(worker.tids)
+        if self.stopping or n_more <= 0:
             return
-        given = self._pop_for(ev.wid, ev.n)
+        given = self._pop_for(ev.wid, n_more)
         for task in given:
             self._give(worker, task, out)
         if self.n_queued == 0:
             # queue empty: free slots steal waiting tasks, then run speculative copies
-            want = min(ev.n - len(given), worker.slots - len(worker.tids))
+            want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
                 given += self._steal(worker, want, out)
-            want = min(ev.n - len(given), worker.slots - len(worker.tids))
+            want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
                 given += self._speculate(worker, want, ev.now_s, out)
         if given:

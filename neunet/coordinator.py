@@ -1,0 +1,210 @@
+"""Command line of the sweep coordinator: ``python -m neunet.coordinator TASKS.py [options]``.
+
+Runs the user's TASKS.py (a local script, with runpy; it defines ``tasks`` and may define
+``filter``), syncs its tasks into the run directory, replays the journal (finished tasks are not
+run again), listens for workers (``--local-slots N`` starts one on this machine), and serves
+until every task is finished or failed. Exit status: 0 all finished, 1 some failed, 2 bad
+usage (one line on stderr), 130 stopped by ctrl-c with tasks left (run the command again to
+resume).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import logging
+import os
+import runpy
+import sys
+import time
+from collections.abc import Mapping
+
+# Default TCP port (the seed's).
+DEFAULT_PORT = 22222
+# Default seconds of silence after which a worker is dead.
+DEFAULT_HEARTBEAT_TIMEOUT_S = 5.0
+# Exit status when stopped with tasks left.
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command line or TASKS.py: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The coordinator's argument parser."""
+    p = _Parser(prog="python -m neunet.coordinator",
+                description="Run a parameter sweep: serve TASKS.py's tasks to workers.")
+    p.add_argument("tasks", metavar="TASKS.py", help="script defining `tasks` (and `filter`)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
+    p.add_argument("--run-dir", help="run directory (default runs/<name of TASKS.py>)")
+    p.add_argument("--local-slots", type=int, default=None,
+                   help="start a local worker with N slots (default: number of cores when "
+                        "listening on loopback, else 0)")
+    p.add_argument("--token-file", help="file holding the shared token (or $NEUNET_TOKEN)")
+    p.add_argument("--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT_S,
+                   help="seconds of silence after which a worker is dead")
+    p.add_argument("--retries", type=int, default=2, help="retries of a failing task")
+    p.add_argument("--speculate-after", type=float, default=1.0,
+                   help="seconds a task must run before an idle slot copies it")
+    p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
+    p.add_argument("--log-level", default="INFO", help="logging level")
+    return p
+
+
+def task_rows(tasks, source: str) -> list:
+    """(tid, plain pm, est_cost, est_s) of each Task or parameter dict; UsageError if invalid."""
+    from neunet import params
+    from neunet.tasks import Task
+    if not isinstance(tasks, (list, tuple)):
+        raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
+                         f"not {type(tasks).__name__}")
+    rows = []
+    for i, task in enumerate(tasks):
+        try:
+            if isinstance(task, Mapping):
+                task = Task(dict(task))
+            elif not isinstance(task, Task):
+                raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
+            cost, est_s = (list(task.time or []) + [None, None])[:2]
+            rows.append((task.tid, params.plain(task.pm), float(cost or 0), float(est_s or 0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UsageError(f"{source}: task {i}: {exc}") from None
+    return rows
+
+
+def load_sweep(path: str) -> tuple[list, dict | None]:
+    """Run TASKS.py; return its task rows and its compiled filter (None without one)."""
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    try:
+        ns = runpy.run_path(path, run_name="__neunet_tasks__")
+    except BaseException as exc:  # the user's script: any failure is a usage error
+        raise UsageError(f"{path} failed: {type(exc).__name__}: {exc}") from None
+    if "tasks" not in ns:
+        raise UsageError(f"{path} defines no `tasks`")
+    rows = task_rows(ns["tasks"], path)
+    spec = None
+    if ns.get("filter") is not None:
+        from neunet import filters
+        try:
+            spec = filters.compile_filter(ns["filter"])
+        except filters.FilterError as exc:
+            raise UsageError(f"{path}: invalid filter: {exc}") from None
+    return rows, spec
+
+
+def _prepare(args):
+    from neunet.dist import auth
+    from neunet.store import RunStore
+    if args.port < 0 or args.port > 65535:
+        raise UsageError(f"--port {args.port} is not a port number")
+    if args.local_slots is not None and args.local_slots < 0:
+        raise UsageError("--local-slots must be >= 0")
+    local = args.local_slots
+    if local is None:
+        local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
+    try:
+        token = auth.load_token(args.token_file)
+        if token is None:
+            auth.require_token_for(args.host, token)
+            if local > 0:
+                token = auth.new_token().encode()  # only our own local worker will know it
+    except auth.AuthError as exc:
+        raise UsageError(str(exc)) from None
+    rows, spec = load_sweep(args.tasks)
+    run_dir = args.run_dir or os.path.join("runs", os.path.splitext(
+        os.path.basename(args.tasks))[0])
+    store = RunStore(os.path.abspath(run_dir))
+    for leftover in glob.glob(os.path.join(run_dir, "data", ".*.part")):
+        os.unlink(leftover)  # a result that was arriving when the last run stopped
+    return rows, spec, token, local, store
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        rows, spec, token, local, store = _prepare(args)
+    except (UsageError, ValueError) as exc:
+        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
+        return 2
+    from neunet.dist import state as S
+    kept, new, missing = store.sync_tasks([{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
+                                           for t, pm, c, e in rows])
+    done = store.finished()
+    todo = [r for r in rows if r[0] not in done]
+    logging.getLogger("neunet.coordinator").info(
+        "%s: %d tasks (%d new, %d already finished) in %s", args.tasks, len(rows), new,
+        len(rows) - len(todo), store.run_dir)
+    store.set_meta("tasks_script", os.path.abspath(args.tasks))
+    store.set_meta("filter", spec)
+    config = S.Config(retries=args.retries, heartbeat_timeout_s=args.heartbeat_timeout,
+                      speculate_after_s=args.speculate_after)
+    sched = S.Scheduler(todo, n_finished=len(rows) - len(todo), config=config)
+    try:
+        from neunet.dist.aio import run_async
+        return run_async(_serve(args, sched, store, token, spec, local, len(rows)))
+    finally:
+        store.close()
+
+
+async def _serve(args, sched, store, token, spec, local, total) -> int:
+    from neunet.dist.coordinator import Coordinator, install_signals, start_local_worker
+    from neunet.dist.progress import Progress
+    coord = Coordinator(sched, store, token, spec, args.host, args.port,
+                        int(args.max_frame_mb * 1024 * 1024))
+    try:
+        port = await coord.start()
+    except OSError as exc:
+        print(f"neunet.coordinator: error: cannot listen on {args.host}:{args.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    store.set_meta("address", f"{args.host}:{port}")
+    proc = start_local_worker(args.host, port, local, token) if local > 0 else None
+
+    def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        os._exit(EXIT_INTERRUPTED)
+
+    install_signals(coord, hard_exit)
+    progress = Progress(coord, total)
+    shown = asyncio.ensure_future(_show(progress))
+    await coord.run()
+    shown.cancel()
+    await coord.shutdown()
+    await _wait_local(proc)
+    progress.update(final=True)
+    if coord.interrupted and sched.n_open() > 0:
+        return EXIT_INTERRUPTED
+    return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+async def _show(progress) -> None:
+    while True:
+        await asyncio.sleep(progress.period_s())
+        progress.update()
+
+
+async def _wait_local(proc) -> None:
+    if proc is None:
+        return
+    deadline = time.monotonic() + 5.0
+    while proc.poll() is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

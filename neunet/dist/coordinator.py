@@ -1,0 +1,369 @@
+"""The coordinator's asyncio server: carries frames between workers and the scheduling state.
+
+Each worker connection is authenticated (`auth`), then its messages become events for
+`state.Scheduler`, and the instructions it returns are carried out in order: tasks and
+cancellations are sent, task states are written to the run directory through a single store
+thread (so the event loop never waits on a disk), and results are streamed chunk by chunk into a
+temporary file in the run directory (fsync), renamed to `store.data_path(tid)` and recorded
+before the worker gets its ``ack``. A connection that breaks the protocol is closed with a
+logged reason; everyone else is served on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import aiofiles
+
+from neunet.dist import auth, protocol
+from neunet.dist import state as S
+from neunet.dist.journal import JournalWriter
+
+log = logging.getLogger("neunet.coordinator")
+
+# Seconds allowed for a connection to complete the handshake.
+HANDSHAKE_TIMEOUT_S = 10.0
+# Seconds between Tick events (heartbeat expiry checks).
+TICK_S = 0.25
+# Seconds to wait for workers and the local worker process at shutdown.
+SHUTDOWN_WAIT_S = 5.0
+# Failure kinds a worker may report; anything else counts as a fault.
+FAILURE_KINDS = ("fault", "timeout")
+
+
+@dataclass
+class _Upload:
+    tid: str
+    summary: dict
+    real_s: float
+    size: int
+    tmp: str | None
+    fh: object = None
+    received: int = 0
+
+
+class _Conn:
+    def __init__(self, wid: str, name: str, writer):
+        self.wid, self.name, self.writer = wid, name, writer
+        self.uploads: dict = {}
+
+    def send(self, msg: dict) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(protocol.pack(msg))
+
+
+class Coordinator:
+    """One sweep's server.
+
+    Parameters
+    ----------
+    sched : state.Scheduler
+        Scheduling state (already replayed from the run directory).
+    store : neunet.store.RunStore
+        The run directory writer.
+    token : bytes or None
+        Shared token (None: no authentication secret, loopback only).
+    filter_spec : dict or None
+        Compiled smart filter sent to workers.
+    """
+
+    def __init__(self, sched, store, token, filter_spec=None, host="127.0.0.1", port=22222,
+                 max_frame_bytes=protocol.MAX_FRAME_BYTES):
+        self.sched, self.store = sched, store
+        self.token = token or b""
+        self.filter_spec = filter_spec
+        self.host, self.port = host, port
+        self.max_frame_bytes = max_frame_bytes
+        self.conns: dict[str, _Conn] = {}
+        self.done = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.interrupted = False
+        self.server = None
+        self.journal = None
+        self._acks_after: dict = {}  # (wid, tid) -> future of the record it must follow
+        self._finished_uploads: dict = {}
+        self.real_s_total = 0.0
+        self.est_s_done = 0.0
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> int:
+        """Listen (SO_REUSEADDR); return the port actually bound."""
+        self.journal = JournalWriter(self.store)
+        self.server = await asyncio.start_server(
+            self._on_connect, self.host, self.port, reuse_address=True,
+            limit=2 * protocol.CHUNK_BYTES)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%d", self.host, self.port)
+        return self.port
+
+    async def run(self) -> None:
+        """Serve until every task is closed or a stop is requested."""
+        ticker = asyncio.ensure_future(self._ticks())
+        await self.handle(S.Tick(time.time()))  # an empty sweep is done at once
+        waiters = [asyncio.ensure_future(self.done.wait()),
+                   asyncio.ensure_future(self.stop.wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters + [ticker]:
+            w.cancel()
+
+    async def shutdown(self) -> None:
+        """Stop dispatch, tell workers, close the listener, flush the journal."""
+        await self.handle(S.Stop(time.time()))
+        mode = "done" if self.done.is_set() else "pause"
+        for conn in list(self.conns.values()):
+            conn.send({"t": "shutdown", "mode": mode})
+        await asyncio.gather(*(self._drain(c) for c in list(self.conns.values())),
+                             return_exceptions=True)
+        self.server.close()
+        for conn in list(self.conns.values()):
+            conn.writer.close()
+        await self.server.wait_closed()
+        await self.journal.close()
+        for conn in list(self.conns.values()):
+            for up in conn.uploads.values():
+                await self._discard_upload(up)
+
+    async def _drain(self, conn) -> None:
+        try:
+            await asyncio.wait_for(conn.writer.drain(), 2.0)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+
+    async def _ticks(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            await self.handle(S.Tick(time.time()))
+
+    # ------------------------------------------------------------ events and instructions
+    async def handle(self, event) -> None:
+        """Feed one event to the scheduler and carry out its instructions in order."""
+        for ins in self.sched.handle(event):
+            await self._apply(ins)
+
+    async def _apply(self, ins) -> None:
+        kind = type(ins)
+        if kind is S.Journal:
+            self._journal(ins)
+        elif kind is S.Assign:
+            self._send(ins.wid, {"t": "tasks", "tasks": ins.tasks})
+        elif kind is S.Cancel:
+            self._send(ins.wid, {"t": "cancel", "tid": ins.tid})
+        elif kind is S.Ack:
+            self._ack(ins.wid, ins.tid)
+        elif kind is S.Record:
+            self._record(ins)
+        elif kind is S.Discard:
+            await self._discard_upload(self._take_finished(ins.wid, ins.tid))
+        elif kind is S.DropWorker:
+            log.warning("worker %s dropped: %s", self._name(ins.wid), ins.reason)
+            conn = self.conns.pop(ins.wid, None)
+            if conn is not None:
+                conn.writer.close()
+        elif kind is S.AllDone:
+            self.done.set()
+
+    def _send(self, wid: str, msg: dict) -> None:
+        conn = self.conns.get(wid)
+        if conn is not None:
+            conn.send(msg)
+
+    def _name(self, wid: str) -> str:
+        worker = self.sched.workers.get(wid)
+        return worker.name if worker is not None else wid
+
+    def _journal(self, ins: S.Journal) -> None:
+        fields = dict(ins.fields)
+        if "worker" in fields and fields["worker"] is not None:
+            fields["worker"] = str(fields["worker"])
+        self.journal.status(ins.tid, ins.status, fields)
+
+    def _ack(self, wid: str, tid: str) -> None:
+        fut = self._acks_after.pop((wid, tid), None)
+        if fut is None:
+            self._send(wid, {"t": "ack", "tid": tid})
+            return
+
+        def after(f):  # ack only once the result is durable; never if writing it failed
+            if not f.cancelled() and f.exception() is None:
+                self._send(wid, {"t": "ack", "tid": tid})
+        fut.add_done_callback(after)
+
+    # ------------------------------------------------------------ results
+    def _take_finished(self, wid: str, tid: str):
+        return self._finished_uploads.pop((wid, tid), None)
+
+    def _record(self, ins: S.Record) -> None:
+        up = self._take_finished(ins.wid, ins.tid)
+        task = self.sched.tasks.get(ins.tid)
+        self.real_s_total += ins.real_s
+        self.est_s_done += task.est_s if task is not None else 0.0
+        fut = self.journal.record(ins.tid, up.summary if up else {}, ins.real_s,
+                                  self._name(ins.wid), up.tmp if up else None)
+        self._acks_after[(ins.wid, ins.tid)] = fut
+
+    async def _on_result(self, conn: _Conn, msg: dict) -> None:
+        old = conn.uploads.pop(msg["tid"], None)
+        if old is not None:
+            await self._discard_upload(old)
+        if msg["size"] < 0 or "/" in msg["tid"] or msg["tid"].startswith("."):
+            raise protocol.ProtocolError(f"bad result header for {msg['tid']!r}")
+        up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None)
+        if up.size:
+            up.tmp = os.path.join(self.store.run_dir, "data",
+                                  f".{up.tid}.{secrets.token_hex(4)}.part")
+            up.fh = await aiofiles.open(up.tmp, "wb")
+        conn.uploads[up.tid] = up
+
+    async def _on_chunk(self, conn: _Conn, msg: dict) -> None:
+        up = conn.uploads.get(msg["tid"])
+        if up is None or up.fh is None or up.received + len(msg["data"]) > up.size:
+            raise protocol.ProtocolError(f"unexpected data chunk for {msg['tid']!r}")
+        await up.fh.write(msg["data"])
+        up.received += len(msg["data"])
+
+    async def _on_end(self, conn: _Conn, msg: dict) -> None:
+        up = conn.uploads.pop(msg["tid"], None)
+        if up is None or up.received != up.size:
+            if up is not None:
+                await self._discard_upload(up)
+            raise protocol.ProtocolError(f"incomplete result for {msg['tid']!r}")
+        if up.fh is not None:
+            await up.fh.flush()
+            await asyncio.get_running_loop().run_in_executor(None, os.fsync, up.fh.fileno())
+            await up.fh.close()
+            up.fh = None
+        self._finished_uploads[(conn.wid, up.tid)] = up
+        await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.time()))
+        self._finished_uploads.pop((conn.wid, up.tid), None)
+
+    async def _discard_upload(self, up) -> None:
+        if up is None:
+            return
+        if up.fh is not None:
+            await up.fh.close()
+        if up.tmp is not None:
+            try:
+                os.unlink(up.tmp)
+            except FileNotFoundError:
+                pass
+
+    # ------------------------------------------------------------ connections
+    async def _on_connect(self, reader, writer) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            hello = await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_TIMEOUT_S)
+        except (protocol.ProtocolError, auth.AuthError, asyncio.TimeoutError,
+                ConnectionError) as exc:
+            log.warning("connection from %s refused: %s", peer, exc or "handshake timed out")
+            writer.close()
+            return
+        conn = _Conn(hello["worker"], hello["name"], writer)
+        old = self.conns.get(conn.wid)
+        if old is not None:
+            old.writer.close()
+        self.conns[conn.wid] = conn
+        log.info("worker %s joined from %s with %d slots", conn.name, peer, hello["slots"])
+        await self.handle(S.Join(conn.wid, conn.name, hello["slots"], time.time(),
+                                 _strs(hello["running"]), _strs(hello["held"])))
+        await self._serve(conn, reader)
+
+    async def _handshake(self, reader, writer) -> dict:
+        nonce = auth.new_nonce()
+        writer.write(protocol.pack({"t": "challenge", "nonce": nonce,
+                                    "version": protocol.VERSION}))
+        await writer.drain()
+        hello = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
+        if hello is None:
+            raise ConnectionError("closed during the handshake")
+        if hello["t"] != "hello":
+            raise protocol.ProtocolError(f"expected hello, got {hello['t']!r}")
+        if not auth.check(auth.worker_proof(self.token, nonce, hello["cnonce"]), hello["mac"]):
+            raise auth.AuthError("wrong token (HMAC proof did not match)")
+        writer.write(protocol.pack({
+            "t": "welcome", "heartbeat_s": 1.0, "filter": self.filter_spec,
+            "mac": auth.coordinator_proof(self.token, nonce, hello["cnonce"])}))
+        await writer.drain()
+        return hello
+
+    async def _serve(self, conn: _Conn, reader) -> None:
+        reason = "closed the connection"
+        try:
+            while True:
+                msg = await protocol.read_message(reader, self.max_frame_bytes)
+                if msg is None or msg["t"] == "bye":
+                    break
+                await self._dispatch(conn, msg)
+                await conn.writer.drain()
+        except protocol.ProtocolError as exc:
+            reason = f"protocol error: {exc}"
+            log.warning("worker %s: %s; closing its connection", conn.name, exc)
+        except ConnectionError as exc:
+            reason = f"connection lost: {exc}"
+        finally:
+            conn.writer.close()
+            for up in conn.uploads.values():
+                await self._discard_upload(up)
+            conn.uploads.clear()
+            if self.conns.get(conn.wid) is conn:
+                del self.conns[conn.wid]
+                log.info("worker %s %s", conn.name, reason)
+                await self.handle(S.Disconnect(conn.wid, time.time()))
+
+    async def _dispatch(self, conn: _Conn, msg: dict) -> None:
+        kind, now, wid = msg["t"], time.time(), conn.wid
+        if kind == "heartbeat":
+            states = {s.get("tid"): s.get("state") for s in msg["slots"] if isinstance(s, dict)}
+            await self.handle(S.Heartbeat(wid, now, states))
+        elif kind == "request":
+            await self.handle(S.Request(wid, msg["n"], now))
+        elif kind == "state":
+            await self.handle(S.TaskState(wid, msg["tid"], msg["state"], now))
+        elif kind == "result":
+            await self._on_result(conn, msg)
+        elif kind == "chunk":
+            await self._on_chunk(conn, msg)
+        elif kind == "end":
+            await self._on_end(conn, msg)
+        elif kind == "failed":
+            fkind = msg["kind"] if msg["kind"] in FAILURE_KINDS else "fault"
+            await self.handle(S.Failure(wid, msg["tid"], msg["error"], fkind, now))
+        elif kind == "released":
+            await self.handle(S.Released(wid, _strs(msg["tids"]), now))
+        else:
+            raise protocol.ProtocolError(f"a worker may not send {kind!r}")
+
+
+def _strs(items) -> list:
+    return [x for x in items if isinstance(x, str)]
+
+
+def start_local_worker(host: str, port: int, slots: int, token: bytes) -> subprocess.Popen:
+    """Start a worker process on this machine that exits when the coordinator goes away."""
+    env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
+    connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
+         "--name", "local", "--exit-on-disconnect", "--log-level", "WARNING"],
+        env=env, start_new_session=True)
+
+
+def install_signals(coord: Coordinator, on_second) -> None:
+    """First SIGINT/SIGTERM: graceful stop; second: `on_second()` (exit immediately)."""
+    loop = asyncio.get_running_loop()
+
+    def handler():
+        if coord.stop.is_set():
+            on_second()
+        coord.interrupted = True
+        coord.stop.set()
+        log.warning("stopping: dispatch ended, flushing the journal (ctrl-c again to quit now)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handler)

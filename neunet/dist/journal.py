@@ -1,0 +1,110 @@
+"""The coordinator's journal writer: batches task states and results into durable store writes.
+
+All run-directory writes of a coordinator go through one thread, in submission order. Task
+states are written without waiting (`status`); a result (`record`) is moved into place
+(`os.replace` of its fsynced temp file to `store.data_path(tid)`) and recorded, and its future
+resolves only once that is durable, so the worker's ``ack`` follows the fsync. Whatever
+accumulates while a write is in flight goes into the next batch: one transaction, one fsync.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+
+log = logging.getLogger("neunet.coordinator")
+
+
+class JournalWriter:
+    """Batched, ordered, durable writes to a `neunet.store.RunStore`.
+
+    Parameters
+    ----------
+    store : neunet.store.RunStore
+    """
+
+    def __init__(self, store):
+        self.store = store
+        self._statuses: list = []
+        self._results: list = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._task = asyncio.ensure_future(self._loop())
+        self.errors: list = []
+
+    def status(self, tid: str, status: str, fields: dict) -> None:
+        """Queue a task-state write (not awaited)."""
+        self._statuses.append((tid, status, fields))
+        self._kick()
+
+    def record(self, tid, summary, real_s, worker, tmp_path) -> asyncio.Future:
+        """Queue a result; the future resolves when it is durable in the run directory."""
+        fut = asyncio.get_running_loop().create_future()
+        self._results.append(((tid, summary, real_s, worker, tmp_path), fut))
+        self._kick()
+        return fut
+
+    def _kick(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            statuses, results = self._statuses, self._results
+            self._statuses, self._results = [], []
+            try:
+                await loop.run_in_executor(self._pool, self._write, statuses,
+                                           [r for r, _ in results])
+            except Exception as exc:  # a failed write is reported, never silently dropped
+                log.error("run directory write failed: %s", exc)
+                self.errors.append(exc)
+                for _, fut in results:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            else:
+                for _, fut in results:
+                    if not fut.done():
+                        fut.set_result(None)
+            if not self._statuses and not self._results:
+                self._idle.set()
+
+    def _write(self, statuses: list, results: list) -> None:
+        if statuses:
+            self.store.set_statuses(statuses)
+        if not results:
+            return
+        rows, moved = [], False
+        for tid, summary, real_s, worker, tmp in results:
+            data_file = None
+            if tmp is not None:
+                data_file = self.store.data_path(tid)
+                os.replace(tmp, data_file)
+                moved = True
+            rows.append((tid, summary, real_s, worker, data_file))
+        if moved:
+            _fsync_dir(os.path.dirname(self.store.data_path(results[0][0])))
+        self.store.record_results(rows)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Flush, then stop the writer thread."""
+        await self.flush()
+        self._task.cancel()
+        self._pool.shutdown(wait=True)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

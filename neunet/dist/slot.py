@@ -1,0 +1,96 @@
+"""A warm simulator process: one worker slot, reading run requests as frames on stdin.
+
+``python -m neunet.dist.slot`` imports the simulator once (numba kernels loaded from the
+cache), answers ``ready``, then for each ``run`` request (tid, pm, out = spool directory,
+filter spec) simulates with `neunet.simulate`, reports the ``filtering`` state, reduces the
+result with `neunet.filters.apply_filter`, writes the kept arrays as ``<out>/<tid>.npz``
+(temp file + rename) and answers ``done`` (summary, real seconds, file size; size 0 = no data)
+or ``error`` (the simulator's message). Replies go to the original stdout; anything else the
+process prints is redirected to stderr so it cannot corrupt the frames. A crash or kill of this
+process fails only the task it was running.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+
+from neunet.dist import protocol
+
+# Longest error text sent back (characters; the tail is kept).
+MAX_ERROR_CHARS = 4000
+
+
+def _error_text(exc: BaseException) -> str:
+    """The simulator's message: exception type and text, plus where it came from."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if not isinstance(exc, (ValueError, RuntimeError, OSError)):
+        text += "\n" + "".join(traceback.format_exception(exc)[-3:])
+    return text[-MAX_ERROR_CHARS:]
+
+
+def _write_npz(out_dir: str, tid: str, data: bytes) -> int:
+    path = os.path.join(out_dir, f"{tid}.npz")
+    tmp = path + ".part"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return len(data)
+
+
+def run_one(msg: dict, send) -> dict:
+    """Simulate and filter one task; return the ``done`` or ``error`` reply."""
+    from neunet import store
+    from neunet.interface import simulate
+    tid = msg["tid"]
+    try:
+        t0 = time.perf_counter()
+        result = simulate(msg["pm"])
+        send({"t": "state", "tid": tid, "state": "filtering"})
+        summary, kept = _filter(msg.get("filter"), result, msg["pm"])
+        size = _write_npz(msg["out"], tid, store.encode_arrays(kept)) if kept else 0
+        real_s = time.perf_counter() - t0
+        summary = {str(k): _plain(v) for k, v in (summary or {}).items()}
+        return {"t": "done", "tid": tid, "summary": summary, "real_s": real_s, "size": size}
+    except Exception as exc:  # any simulator or filter failure fails this task only
+        return {"t": "error", "tid": tid, "error": _error_text(exc)}
+
+
+def _filter(spec, result, pm):
+    try:
+        from neunet import filters
+    except ImportError:  # before the filter module exists: keep everything
+        return {}, result.to_arrays()
+    return filters.apply_filter(spec, result, pm)
+
+
+def _plain(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def main() -> int:
+    """Serve run requests on stdin until it closes."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints (from anything) go to stderr, never into the frames
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+
+    def send(msg):
+        protocol.write_message_sync(out, msg)
+
+    import neunet.interface  # noqa: F401  (warm: load the simulator before saying ready)
+    send({"t": "ready"})
+    while True:
+        msg = protocol.read_message_sync(inp)
+        if msg is None:
+            return 0
+        if msg["t"] == "run":
+            send(run_one(msg, send))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

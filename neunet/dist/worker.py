@@ -1,0 +1,424 @@
+"""The sweep worker: N warm simulator slots, heartbeats, result spooling and reconnects.
+
+A worker connects to the coordinator, proves the shared token, and keeps asking to hold
+``slots + prefetch`` tasks. Each task runs in a long-lived slot process (`neunet.dist.slot`);
+a crashing, cancelled or timed-out simulation kills only that process and a fresh one takes its
+place. Finished results wait as files in the spool directory until the coordinator
+acknowledges them, so when the coordinator goes away the worker keeps running, reconnects with
+backoff and delivers them when it is back. Ctrl-c once: stop pulling, hand back waiting tasks,
+finish and deliver the running ones, exit; twice: kill the slots, hand their tasks back, exit.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+
+import aiofiles
+
+from neunet.dist import auth, protocol
+
+log = logging.getLogger("neunet.worker")
+
+# Seconds between heartbeats.
+HEARTBEAT_S = 1.0
+# First and largest wait between reconnection attempts (seconds).
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
+# Seconds allowed for the handshake.
+HANDSHAKE_TIMEOUT_S = 10.0
+# Bytes of a slot's stderr kept for the error report of a crash.
+STDERR_TAIL_BYTES = 4000
+
+
+class Slot:
+    """One warm simulator process and the task it runs."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.proc = None
+        self.task = None          # task dict being run
+        self.state = "idle"
+        self.started_s = 0.0
+        self.stderr_tail = collections.deque(maxlen=64)
+        self._drain = None
+
+    async def start(self) -> None:
+        """Start the slot process and wait until it has loaded the simulator."""
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "neunet.dist.slot", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            limit=protocol.CHUNK_BYTES, start_new_session=True)
+        self._drain = asyncio.ensure_future(self._read_stderr(self.proc))
+        msg = await protocol.read_message(self.proc.stdout)
+        if msg is None or msg["t"] != "ready":
+            raise RuntimeError(f"simulator slot did not start: {self.stderr_text()}")
+
+    async def _read_stderr(self, proc) -> None:
+        while True:
+            line = await proc.stderr.readline()
+            if not line:
+                return
+            self.stderr_tail.append(line.decode(errors="replace"))
+
+    def stderr_text(self) -> str:
+        return "".join(self.stderr_tail)[-STDERR_TAIL_BYTES:].strip()
+
+    def kill(self) -> None:
+        """Kill the process (a cancelled, hung or abandoned task)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+    async def close(self) -> None:
+        """Stop the process: close stdin (it exits), kill it if it does not."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            await asyncio.wait_for(self.proc.wait(), 2.0)
+        except (asyncio.TimeoutError, ConnectionError, ProcessLookupError):
+            self.kill()
+            await self.proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+
+
+class Worker:
+    """The worker's state and its asyncio tasks (see the module docstring)."""
+
+    def __init__(self, host, port, slots, token, spool_dir=None, name=None, prefetch=None,
+                 exit_on_disconnect=False, timeout_min_s=300.0, timeout_factor=20.0):
+        self.host, self.port, self.n_slots = host, port, slots
+        self.token = token or b""
+        self.wid = uuid.uuid4().hex
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.prefetch = slots if prefetch is None else prefetch
+        self.spool = spool_dir or tempfile.mkdtemp(prefix="neunet-worker-")
+        os.makedirs(self.spool, exist_ok=True)
+        self.exit_on_disconnect = exit_on_disconnect
+        self.timeout_min_s, self.timeout_factor = timeout_min_s, timeout_factor
+        self.slots = [Slot(i) for i in range(slots)]
+        self.backlog: collections.deque = collections.deque()
+        self.pending: dict = {}   # tid -> reply (done with file, or failed) awaiting ack
+        self.writer = None
+        self.filter_spec = None
+        self.stopping = False     # first ctrl-c: no more pulling
+        self.finished = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.deliver_lock = asyncio.Lock()
+        self.cancelled: set = set()
+
+    # ------------------------------------------------------------ messaging
+    def send(self, msg: dict) -> None:
+        """Send a message if connected (dropped otherwise: state is re-sent on reconnect)."""
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(protocol.pack(msg))
+
+    def capacity(self) -> int:
+        """How many tasks this worker wants to hold (running + waiting)."""
+        return 0 if self.stopping else self.n_slots + self.prefetch
+
+    def held(self) -> list:
+        running = [s.task["tid"] for s in self.slots if s.task is not None]
+        return running + [t["tid"] for t in self.backlog] + list(self.pending)
+
+    # ------------------------------------------------------------ connection
+    async def connect_loop(self) -> None:
+        """Connect, serve, and reconnect with backoff until the worker is finished."""
+        backoff = BACKOFF_MIN_S
+        while not self.finished.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError as exc:
+                if self.exit_on_disconnect:
+                    log.error("cannot reach coordinator: %s", exc)
+                    return self._finish()
+                log.info("coordinator %s:%s not reachable (%s); retrying in %.1f s",
+                         self.host, self.port, exc.strerror or exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+                continue
+            backoff = BACKOFF_MIN_S
+            await self._serve(reader, writer)
+            if self.exit_on_disconnect:
+                return self._finish(kill=True)
+
+    async def _serve(self, reader, writer) -> None:
+        try:
+            await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_TIMEOUT_S)
+        except (protocol.ProtocolError, auth.AuthError, asyncio.TimeoutError,
+                ConnectionError) as exc:
+            log.error("handshake with coordinator failed: %s", exc or type(exc).__name__)
+            writer.close()
+            await asyncio.sleep(BACKOFF_MAX_S)
+            return
+        self.writer = writer
+        log.info("connected to %s:%s as %s", self.host, self.port, self.name)
+        beat = asyncio.ensure_future(self._heartbeats())
+        redeliver = asyncio.ensure_future(self._redeliver())
+        try:
+            while True:
+                msg = await protocol.read_message(reader)
+                if msg is None:
+                    break
+                await self._on_message(msg)
+        except (protocol.ProtocolError, ConnectionError) as exc:
+            log.warning("connection to coordinator lost: %s", exc)
+        finally:
+            beat.cancel()
+            redeliver.cancel()
+            self.writer = None
+            writer.close()
+        if not self.finished.is_set():
+            log.info("coordinator went away; keeping %d results", len(self.pending))
+
+    async def _handshake(self, reader, writer) -> None:
+        challenge = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
+        if challenge is None or challenge["t"] != "challenge":
+            raise protocol.ProtocolError("coordinator did not send a challenge")
+        cnonce = auth.new_nonce()
+        running = [s.task["tid"] for s in self.slots if s.task is not None]
+        writer.write(protocol.pack({
+            "t": "hello", "worker": self.wid, "name": self.name, "slots": self.n_slots,
+            "cnonce": cnonce, "mac": auth.worker_proof(self.token, challenge["nonce"], cnonce),
+            "running": running, "held": self.held()}))
+        await writer.drain()
+        welcome = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
+        if welcome is None or welcome["t"] != "welcome":
+            raise auth.AuthError("coordinator refused the token")
+        expected = auth.coordinator_proof(self.token, challenge["nonce"], cnonce)
+        if not auth.check(expected, welcome["mac"]):
+            raise auth.AuthError("coordinator could not prove it knows the token")
+        self.filter_spec = welcome.get("filter")
+
+    async def _on_message(self, msg: dict) -> None:
+        kind = msg["t"]
+        if kind == "tasks":
+            known = set(self.held())
+            self.backlog.extend(t for t in msg["tasks"] if t["tid"] not in known)
+            self.wake.set()
+        elif kind == "ack":
+            self._forget(msg["tid"])
+        elif kind == "cancel":
+            self._cancel(msg["tid"])
+        elif kind == "shutdown":
+            self._on_shutdown(msg["mode"])
+
+    def _on_shutdown(self, mode: str) -> None:
+        if mode == "done":
+            log.info("sweep complete")
+            self._finish(kill=True)
+        else:
+            log.info("coordinator is stopping; will reconnect")
+
+    def _forget(self, tid: str) -> None:
+        self.pending.pop(tid, None)
+        try:
+            os.unlink(os.path.join(self.spool, f"{tid}.npz"))
+        except FileNotFoundError:
+            pass
+        self.wake.set()
+
+    def _cancel(self, tid: str) -> None:
+        self.backlog = collections.deque(t for t in self.backlog if t["tid"] != tid)
+        for slot in self.slots:
+            if slot.task is not None and slot.task["tid"] == tid:
+                self.cancelled.add(tid)
+                slot.kill()
+        if tid in self.pending:
+            self._forget(tid)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            now = time.monotonic()
+            states = [{"tid": s.task["tid"], "state": s.state,
+                       "elapsed_s": round(now - s.started_s, 3)}
+                      for s in self.slots if s.task is not None]
+            self.send({"t": "heartbeat", "slots": states})
+            self.send({"t": "request", "n": self.capacity()})
+            try:
+                if self.writer is not None:
+                    await self.writer.drain()
+            except ConnectionError:
+                return
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def _redeliver(self) -> None:
+        for tid in list(self.pending):
+            await self._deliver(tid)
+        self.send({"t": "request", "n": self.capacity()})
+
+    # ------------------------------------------------------------ results
+    async def _deliver(self, tid: str) -> None:
+        """Send a finished task's reply (streaming its file in chunks) if connected."""
+        reply = self.pending.get(tid)
+        if reply is None or self.writer is None:
+            return
+        async with self.deliver_lock:
+            writer = self.writer
+            try:
+                if reply["t"] == "failed":
+                    self.send(reply)
+                else:
+                    await self._stream(writer, reply)
+                await writer.drain()
+            except (ConnectionError, OSError) as exc:
+                log.warning("delivery of %s interrupted: %s", tid, exc)
+
+    async def _stream(self, writer, reply: dict) -> None:
+        tid = reply["tid"]
+        writer.write(protocol.pack({"t": "result", "tid": tid, "summary": reply["summary"],
+                                    "real_s": reply["real_s"], "size": reply["size"]}))
+        if reply["size"]:
+            path = os.path.join(self.spool, f"{tid}.npz")
+            async with aiofiles.open(path, "rb") as fh:
+                while True:
+                    data = await fh.read(protocol.CHUNK_BYTES)
+                    if not data:
+                        break
+                    writer.write(protocol.pack({"t": "chunk", "tid": tid, "data": data}))
+                    await writer.drain()
+        writer.write(protocol.pack({"t": "end", "tid": tid}))
+
+    # ------------------------------------------------------------ slots
+    async def slot_loop(self, slot: Slot) -> None:
+        """Run tasks from the backlog in one slot, restarting its process after a crash."""
+        while not self.finished.is_set():
+            if slot.proc is None or slot.proc.returncode is not None:
+                await slot.start()
+            if not self.backlog:
+                if self.stopping and all(s.task is None for s in self.slots):
+                    self._maybe_exit()
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            slot.task = self.backlog.popleft()
+            await self._run(slot, slot.task)
+            slot.task, slot.state = None, "idle"
+            self.send({"t": "request", "n": self.capacity()})
+            self.wake.set()
+
+    async def _run(self, slot: Slot, task: dict) -> None:
+        tid = task["tid"]
+        slot.state, slot.started_s = "simulating", time.monotonic()
+        self.send({"t": "state", "tid": tid, "state": "simulating"})
+        timeout_s = max(self.timeout_min_s, self.timeout_factor * float(task.get("est_s") or 0))
+        run = {"t": "run", "tid": tid, "pm": task["pm"], "out": self.spool,
+               "filter": self.filter_spec}
+        try:
+            slot.proc.stdin.write(protocol.pack(run))
+            reply = await asyncio.wait_for(self._reply(slot, tid), timeout_s)
+        except asyncio.TimeoutError:
+            slot.kill()
+            await slot.proc.wait()
+            reply = self._failed(tid, f"timed out after {timeout_s:.0f} s (killed)", "timeout",
+                                 slot)
+        except (protocol.ProtocolError, ConnectionError, OSError) as exc:
+            slot.kill()
+            await slot.proc.wait()
+            if tid in self.cancelled:
+                self.cancelled.discard(tid)
+                return
+            reason = self._crash_reason(slot, exc)
+            reply = self._failed(tid, reason, "fault", slot)
+        self.pending[tid] = reply
+        self.send({"t": "state", "tid": tid, "state": "pulling"})
+        await self._deliver(tid)
+
+    async def _reply(self, slot: Slot, tid: str) -> dict:
+        await slot.proc.stdin.drain()
+        while True:
+            msg = await protocol.read_message(slot.proc.stdout)
+            if msg is None:
+                raise ConnectionError("simulator process exited")
+            if msg["t"] == "state":
+                slot.state = msg["state"]
+                self.send(msg)
+            elif msg["t"] == "done":
+                return msg
+            elif msg["t"] == "error":
+                return self._failed(tid, msg["error"], "fault", slot)
+
+    def _failed(self, tid, error, kind, slot) -> dict:
+        return {"t": "failed", "tid": tid, "error": error, "kind": kind,
+                "real_s": time.monotonic() - slot.started_s}
+
+    @staticmethod
+    def _crash_reason(slot: Slot, exc) -> str:
+        code = slot.proc.returncode
+        what = (f"killed by signal {-code}" if code is not None and code < 0
+                else f"exited with status {code}")
+        tail = slot.stderr_text()
+        return f"simulator process {what}" + (f": {tail}" if tail else "")
+
+    # ------------------------------------------------------------ stopping
+    def stop(self) -> None:
+        """First ctrl-c: stop pulling, hand back waiting tasks, finish the running ones."""
+        self.stopping = True
+        waiting = [t["tid"] for t in self.backlog]
+        self.backlog.clear()
+        if waiting:
+            self.send({"t": "released", "tids": waiting})
+        self.send({"t": "request", "n": 0})
+        log.info("stopping: finishing %d running tasks (ctrl-c again to abandon them)",
+                 sum(s.task is not None for s in self.slots))
+        self.wake.set()
+
+    def abort(self) -> None:
+        """Second ctrl-c: kill the slots, hand their tasks back, exit."""
+        running = [s.task["tid"] for s in self.slots if s.task is not None]
+        self.cancelled.update(running)
+        if running:
+            self.send({"t": "released", "tids": running})
+        self._finish(kill=True)
+
+    def _maybe_exit(self) -> None:
+        if self.stopping and not self.pending:
+            self._finish()
+
+    def _finish(self, kill: bool = False) -> None:
+        if kill:
+            for slot in self.slots:
+                slot.kill()
+        self.finished.set()
+        self.wake.set()
+
+
+async def run_worker(worker: Worker) -> int:
+    """Run a worker until the sweep is done, it is stopped, or (local) the coordinator goes."""
+    loop = asyncio.get_running_loop()
+    presses = []
+
+    def on_signal():
+        presses.append(1)
+        worker.stop() if len(presses) == 1 else worker.abort()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    conn = asyncio.ensure_future(worker.connect_loop())
+    slots = [asyncio.ensure_future(worker.slot_loop(s)) for s in worker.slots]
+    watch = asyncio.ensure_future(_watch_pending(worker))
+    await worker.finished.wait()
+    if worker.writer is not None:
+        try:
+            worker.send({"t": "bye"})
+            await asyncio.wait_for(worker.writer.drain(), 2.0)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+    for task in [conn, watch, *slots]:
+        task.cancel()
+    await asyncio.gather(*(s.close() for s in worker.slots), return_exceptions=True)
+    return 0
+
+
+async def _watch_pending(worker: Worker) -> None:
+    while True:
+        await asyncio.sleep(0.2)
+        if worker.stopping and not worker.pending and all(s.task is None for s in worker.slots):
+            worker._finish()

@@ -1,0 +1,86 @@
+"""Command line of a sweep worker: ``python -m neunet.worker --connect HOST:PORT --slots N``.
+
+Connects to a coordinator (waiting and retrying with backoff until it appears), proves the
+shared token (``--token-file`` or ``$NEUNET_TOKEN``) and runs up to N simulations at once in
+warm simulator processes. Ctrl-c once: finish and deliver the running tasks, then exit; twice:
+kill them and hand them back. Exit status 0, or 2 for bad usage (one line on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+class UsageError(Exception):
+    """Bad command line: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The worker's argument parser."""
+    p = _Parser(prog="python -m neunet.worker", description="Run sweep tasks for a coordinator.")
+    p.add_argument("--connect", default="127.0.0.1:22222", metavar="HOST:PORT",
+                   help="coordinator address")
+    p.add_argument("--slots", type=int, default=os.cpu_count() or 1,
+                   help="simulations run at once (default: number of cores)")
+    p.add_argument("--prefetch", type=int, default=None,
+                   help="tasks held waiting beyond the slots (default: = slots)")
+    p.add_argument("--token-file", help="file holding the shared token (or $NEUNET_TOKEN)")
+    p.add_argument("--name", help="name shown by the coordinator (default host:pid)")
+    p.add_argument("--spool-dir", help="where finished results wait for delivery")
+    p.add_argument("--task-timeout-min", type=float, default=300.0,
+                   help="a task is killed after max(this, factor x estimate) seconds")
+    p.add_argument("--task-timeout-factor", type=float, default=20.0)
+    p.add_argument("--exit-on-disconnect", action="store_true",
+                   help="exit when the coordinator goes away (local workers)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port); UsageError if malformed."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--connect {text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status."""
+    from neunet.dist import auth
+    try:
+        args = build_parser().parse_args(argv)
+        host, port = parse_address(args.connect)
+        if args.slots < 1:
+            raise UsageError("--slots must be >= 1")
+        if args.prefetch is not None and args.prefetch < 0:
+            raise UsageError("--prefetch must be >= 0")
+        token = auth.load_token(args.token_file)
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    except (UsageError, auth.AuthError, ValueError) as exc:
+        print(f"neunet.worker: error: {exc}", file=sys.stderr)
+        return 2
+    from neunet.dist.aio import run_async
+    from neunet.dist.worker import Worker, run_worker
+
+    async def go():
+        worker = Worker(host, port, args.slots, token, spool_dir=args.spool_dir,
+                        name=args.name, prefetch=args.prefetch,
+                        exit_on_disconnect=args.exit_on_disconnect,
+                        timeout_min_s=args.task_timeout_min,
+                        timeout_factor=args.task_timeout_factor)
+        return await run_worker(worker)
+
+    return run_async(go())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
