@@ -269,6 +269,15 @@ def _write_manifest(folder: Path, key: str, pm_v, kinds):
     os.replace(tmp, folder / f"{key}{MANIFEST_SUFFIX}")
 
 
+def _child_env() -> dict:
+    """Environment for the simulator: the same neunet package as this process, even when
+    it is not installed (its parent folder first on PYTHONPATH)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def _pump(stream, sink, buffer: list):
     """Copy a subprocess pipe to `sink` (if any) while keeping the text in `buffer`."""
     while True:
@@ -286,7 +295,7 @@ def _execute(command, volt_path, pm_v, verbose, watcher):
     """Run the command; poll the volt file for `watcher`; raise SimulatorError on failure."""
     out_text, err_text = [], []
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=_child_env())
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout if verbose else None,
                                                   out_text), daemon=True),
              threading.Thread(target=_pump, args=(proc.stderr, sys.stderr if verbose else None,
