@@ -66,10 +66,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-# Statement of record_result(s): the summary, timings and data file of a finished task.
+# Prefix of the `tasks` columns mirroring each parameter (flattened) for fast table().
+PARAM_PREFIX = "p:"
+# Prefix of the `tasks` columns mirroring each summary statistic.
+STAT_PREFIX = "s:"
+# Meta key listing the parameters holding booleans (SQLite stores them as 0/1).
+BOOL_PARAMS_KEY = "_bool_params"
+# Statement of record_result(s); {} receives the `"s:<stat>" = ?` assignments.
 _RESULT_SQL = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
                "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
-               "reason = NULL WHERE tid = ?")
+               "reason = NULL{} WHERE tid = ?")
+# Statement of set_meta.
+_META_SQL = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 
 class StoreError(Exception):
@@ -137,8 +145,13 @@ def decode_arrays(data) -> dict:
         return {name: npz[name] for name in npz.files}
 
 
+def _quote(name: str) -> str:
+    """An SQL identifier for any column name."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def _task_row(task) -> tuple:
-    """(tid, params JSON, est_cost, est_s) from a Task or a dict with tid/pm/est_cost/est_s."""
+    """(tid, params JSON, est_cost, est_s, flat cells) from a Task or a dict."""
     if isinstance(task, dict):
         tid, pm = task["tid"], task["pm"]
         est_cost, est_s = task.get("est_cost"), task.get("est_s")
@@ -148,7 +161,9 @@ def _task_row(task) -> tuple:
         est_cost, est_s = times[0], times[1]
     if not isinstance(tid, str) or not tid:
         raise StoreError(f"task id must be a non-empty string, got {tid!r}")
-    return (tid, to_json(dict(pm)), _float_or_none(est_cost), _float_or_none(est_s))
+    text = to_json(dict(pm))
+    cells = {str(k): _flat_value(v) for k, v in json.loads(text).items()}
+    return (tid, text, _float_or_none(est_cost), _float_or_none(est_s), cells)
 
 
 def _float_or_none(value):
@@ -177,6 +192,30 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+
+    def _add_columns(self, names):
+        """Add mirror columns (`p:<param>`, `s:<stat>`) not yet in `tasks` (in a transaction)."""
+        for name in names:
+            if name not in self._columns:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {_quote(name)}")
+                self._columns.add(name)
+
+    def _write_groups(self, groups: dict, before=()) -> int:
+        """executemany each (sql -> rows) group in one committed transaction; rows changed."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._add_columns(before)
+                changed = 0
+                for sql, rows in groups.items():
+                    changed += self._db.executemany(sql, rows).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+                raise
+            return changed
 
     def close(self):
         """Close the connection (the files stay consistent whether or not this is called)."""
@@ -224,8 +263,18 @@ class RunStore:
         with self._lock:
             known = {r[0] for r in self._db.execute("SELECT tid FROM tasks")}
         new_rows = [row for tid, row in rows.items() if tid not in known]
-        self._write("INSERT INTO tasks (tid, params, est_cost, est_s) VALUES (?, ?, ?, ?)",
-                    new_rows, many=True)
+        groups: dict[str, list] = {}
+        columns: dict[str, None] = {}
+        bools = set(self.get_meta(BOOL_PARAMS_KEY, []))
+        for tid, text, est_cost, est_s, cells in new_rows:
+            names = [PARAM_PREFIX + k for k in cells]
+            columns.update(dict.fromkeys(names))
+            bools.update(k for k, v in cells.items() if isinstance(v, bool))
+            cols = ", ".join(["tid", "params", "est_cost", "est_s"] + [_quote(n) for n in names])
+            sql = f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * (4 + len(names)))})"
+            groups.setdefault(sql, []).append((tid, text, est_cost, est_s, *cells.values()))
+        groups[_META_SQL] = [(BOOL_PARAMS_KEY, to_json(sorted(bools)))]
+        self._write_groups(groups, before=columns)
         kept = len(rows) - len(new_rows)
         return kept, len(new_rows), len(known) - kept
 
@@ -275,13 +324,18 @@ class RunStore:
                 rel = path.relative_to(self.run_dir).as_posix()
             except ValueError:
                 rel = str(path)
-        return (to_json(dict(summary or {})), _float_or_none(real_s),
-                None if worker is None else str(worker), rel, size, time.time(), tid)
+        summary = {str(k): _float_or_none(v) for k, v in dict(summary or {}).items()}
+        names = [STAT_PREFIX + k for k in summary]
+        sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in names))
+        row = (to_json(summary), _float_or_none(real_s),
+               None if worker is None else str(worker), rel, size, time.time(),
+               *summary.values(), tid)
+        return sql, names, row
 
     def record_result(self, tid: str, summary: dict, real_s, worker, data_file=None):
         """Mark a task finished, with its summary statistics and its data file (or None)."""
-        row = self._result_row(tid, summary, real_s, worker, data_file)
-        if self._write(_RESULT_SQL, row) != 1:
+        sql, names, row = self._result_row(tid, summary, real_s, worker, data_file)
+        if self._write_groups({sql: [row]}, before=names) != 1:
             raise StoreError(f"no task {tid!r} in {self.run_dir}")
 
     def record_results(self, results) -> None:
@@ -292,9 +346,15 @@ class RunStore:
         results : iterable of tuple
             (tid, summary, real_s, worker, data_file) per task.
         """
-        rows = [self._result_row(*r) for r in results]
-        if rows and self._write(_RESULT_SQL, rows, many=True) != len(rows):
-            raise StoreError(f"some of {len(rows)} results name no task in {self.run_dir}")
+        groups: dict[str, list] = {}
+        columns: dict[str, None] = {}
+        for result in results:
+            sql, names, row = self._result_row(*result)
+            columns.update(dict.fromkeys(names))
+            groups.setdefault(sql, []).append(row)
+        n_rows = sum(len(rows) for rows in groups.values())
+        if n_rows and self._write_groups(groups, before=columns) != n_rows:
+            raise StoreError(f"some of {n_rows} results name no task in {self.run_dir}")
 
     def set_statuses(self, updates) -> None:
         """`set_status` for many tasks in one durable transaction.
@@ -303,19 +363,11 @@ class RunStore:
         ----------
         updates : iterable of (tid, status, fields dict)
         """
-        groups: dict[tuple, list] = {}
+        groups: dict[str, list] = {}
         for tid, status, fields in updates:
             sql, args = self._status_sql(tid, status, dict(fields or {}))
             groups.setdefault(sql, []).append(args)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in groups.items():
-                    self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._write_groups(groups)
 
     def _select(self, sql: str, args=()) -> list:
         with self._lock:
@@ -339,8 +391,7 @@ class RunStore:
 
     def set_meta(self, key: str, value):
         """Store a JSON-encodable value under `key` (e.g. the filter spec, the TASKS.py path)."""
-        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    (str(key), to_json(value)))
+        self._write(_META_SQL, (str(key), to_json(value)))
 
     def get_meta(self, key: str, default=None):
         """The value stored under `key`, or `default`."""
@@ -353,10 +404,10 @@ class RunStore:
 
 
 def _flat_value(value):
-    """A table cell for one parameter: scalars as they are, lists as tuples, matrices as text."""
+    """A table cell for one parameter: scalars as they are, lists and matrices as text."""
     if isinstance(value, list):
         if all(not isinstance(v, (list, dict)) for v in value):
-            return tuple(value)
+            return ", ".join(map(str, value))
         digest = hashlib.sha256(to_json(value).encode()).hexdigest()[:8]
         inner = len(value[0]) if isinstance(value[0], list) else "?"
         return f"matrix {len(value)}x{inner} #{digest}"
@@ -411,26 +462,33 @@ class Run:
         """All tasks as a pandas DataFrame, one row per task, in the order they were added.
 
         Columns: tid, status, worker, attempts, est_cost, est_s, real_s, started, finished
-        (UNIX s), failure_class, reason, data_file, then one column per parameter (lists as
-        tuples, matrices as a short text with a content hash), then one column per summary
-        statistic (NaN where a task has none yet).
+        (UNIX s), failure_class, reason, data_file, then one column per parameter
+        (per-neuron lists as text "0.1, 0.2", matrices as a short text with a content hash),
+        then one column per summary statistic (NaN where a task has none yet).
         """
         import pandas as pd
 
-        sql = f"SELECT {', '.join(TABLE_COLUMNS)}, params, summary FROM tasks ORDER BY seq"
-        rows = self._rows(sql)
-        n_fixed = len(TABLE_COLUMNS)
-        fixed = pd.DataFrame([r[:n_fixed] for r in rows], columns=list(TABLE_COLUMNS))
-        params = [self._params(r[0], r[n_fixed]) for r in rows]
-        pcols = pd.DataFrame.from_records(
-            [{k: _flat_value(v) for k, v in pm.items()} for pm in params], index=fixed.index)
-        stats = pd.DataFrame.from_records(
-            [json.loads(r[n_fixed + 1]) if r[n_fixed + 1] else {} for r in rows],
-            index=fixed.index)
-        pcols = pcols[[c for c in pcols.columns if c not in fixed.columns]]
-        stats = stats[[c for c in stats.columns if c not in fixed.columns
-                       and c not in pcols.columns]].astype(float)
-        return pd.concat([fixed, pcols, stats], axis=1)
+        db = self._connect()
+        try:
+            cur = db.execute("SELECT * FROM tasks ORDER BY seq")
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            bools = set(json.loads((db.execute("SELECT value FROM meta WHERE key = ?",
+                                               (BOOL_PARAMS_KEY,)).fetchone() or ["[]"])[0]))
+        finally:
+            db.close()
+        df = pd.DataFrame.from_records(rows, columns=names)
+        out = {c: df[c] for c in TABLE_COLUMNS}
+        for prefix in (PARAM_PREFIX, STAT_PREFIX):
+            for col in (c for c in names if c.startswith(prefix)):
+                name = col[len(prefix):]
+                values = df[col]
+                if prefix == STAT_PREFIX:
+                    values = values.astype(float)
+                elif name in bools and values.isin([0, 1]).all():
+                    values = values.astype(bool)
+                out[col if name in out else name] = values
+        return pd.DataFrame(out)
 
     def query(self, expr: str, table=None):
         """Rows of `table()` matching a pandas query expression.
@@ -452,7 +510,7 @@ class Run:
         rows = self._rows("SELECT params FROM tasks WHERE tid = ?", (tid,))
         if not rows:
             raise StoreError(f"no task {tid!r} in {self.run_dir}")
-        return self._params(tid, rows[0][0])
+        return dict(self._params(tid, rows[0][0]))
 
     def summary(self, tid: str) -> dict:
         """The summary statistics of task `tid` ({} when it has none yet)."""
@@ -485,7 +543,7 @@ class Run:
             arrays = decode_arrays(path)
         except (OSError, ValueError) as err:
             raise StoreError(f"cannot read data of task {tid} ({path}): {err}") from None
-        return Result.from_arrays(arrays, pm=self._params(tid, text),
+        return Result.from_arrays(arrays, pm=dict(self._params(tid, text)),
                                   paths={k: str(path) for k in arrays})
 
     def failures(self):

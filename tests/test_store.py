@@ -140,7 +140,7 @@ def test_params_flatten_lists_and_matrices(tmp_path):
     net = np.eye(3)
     store.sync_tasks([_task(0, pr=[0.1, 0.2], net=net, seed=np.int64(7))])
     df = open_run(tmp_path / "run").table()
-    assert df.loc[0, "pr"] == (0.1, 0.2)
+    assert df.loc[0, "pr"] == "0.1, 0.2"
     assert df.loc[0, "net"].startswith("matrix 3x3 #")
     assert df.loc[0, "seed"] == 7
     assert open_run(tmp_path / "run").params("t0000")["net"] == net.tolist()
