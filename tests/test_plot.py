@@ -135,3 +135,42 @@ def test_live_voltage_grows_and_saves_final_frame(tmp_path):
     assert (tmp_path / "live.png").read_bytes().startswith(PNG_MAGIC)
     with pytest.raises(ValueError, match=r"\(n, K\)"):
         live.update(np.zeros(3))
+
+
+def _live_pm(t_ms):
+    from neunet import parameters
+
+    pm = parameters()
+    pm.update({"neuron-model": "HH-GH", "t": t_ms, "nE": 2, "nI": 0, "pr": 1.0, "ps": 0.02})
+    return pm
+
+
+def test_gen_neu_live_plot_grows_while_simulating(tmp_path):
+    """The real simulator subprocess streams volt rows; the live plot sees them grow."""
+    from neunet import gen_neu
+
+    pm = _live_pm(3000.0)
+    live = plot.LiveVoltage(pm, save_path=tmp_path / "live.png")
+    res = gen_neu(pm, "v live", watcher=live, data_dir=tmp_path / "data")
+    k = res.volt.shape[1]
+    assert k == 3000 * 32
+    assert live.points == sorted(live.points) and live.points[-1] == k
+    assert live.points[0] < k, f"no update before the run ended: {live.points}"
+    line = live.fig.axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_ydata(), res.volt[0])
+    np.testing.assert_allclose(line.get_xdata(), res.t_ms)
+    assert (tmp_path / "live.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_gen_neu_live_mode_uses_live_voltage_headless(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from neunet import gen_neu
+
+    before = set(plt.get_fignums())
+    res = gen_neu(_live_pm(200.0), "live", data_dir=tmp_path / "data")
+    new = set(plt.get_fignums()) - before
+    assert len(new) == 1
+    fig = plt.figure(new.pop())
+    np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), res.volt[1])
+    _png(fig, tmp_path / "final.png")
