@@ -118,6 +118,7 @@ class _Sweep:
     nonce: str = ""                                # makes this run's Dask keys unique
     attempts: dict = field(default_factory=dict)   # tid -> attempts made in this run
     key_tid: dict = field(default_factory=dict)    # Dask key -> tid
+    priority: dict = field(default_factory=dict)   # tid -> Dask priority (cost rank)
     on_worker: dict = field(default_factory=dict)  # worker address -> tid it last reported
     done: set = field(default_factory=set)         # tids finished or failed in this run
     failed: set = field(default_factory=set)       # tids failed in this run
@@ -150,35 +151,30 @@ def _est_cost(task) -> float:
     return float(time_cost(task.pm)[0])
 
 
-def _submit(client, sweep: _Sweep, tids: list, priority: int) -> list:
-    """Submit `tids` (all of one priority) as one `client.map` call; return the futures."""
+def _submit(client, sweep: _Sweep, tids: list) -> list:
+    """Submit `tids` in one graph, each with its own priority; return the futures.
+
+    One `client.compute` call carries every task with its priority (``dask.annotate``), so
+    the scheduler sees the whole order at once instead of in arrival order.
+    """
+    import dask
+
     from neunet.dist import dask_exec  # this module, by reference (Dask pickles the name)
-    keys, pms = [], []
-    for tid in tids:
+    prio = sweep.priority
+    delayed_tasks, updates = [], []
+    for tid in sorted(tids, key=prio.get, reverse=True):
         n = sweep.attempts.get(tid, 0) + 1
         sweep.attempts[tid] = n
         key = f"{KEY_PREFIX}{tid}-{sweep.nonce}-{n}"
         sweep.key_tid[key] = tid
-        keys.append(key)
-        pms.append(sweep.by_tid[tid].pm)
-        sweep.store.set_status(tid, "assigned", attempts=n, worker="dask")
+        with dask.annotate(priority=prio[tid]):
+            delayed_tasks.append(dask.delayed(dask_exec.run_task, pure=False)(
+                sweep.by_tid[tid].pm, sweep.filter_spec, tid, sweep.report_states,
+                dask_key_name=key))
+        updates.append((tid, "assigned", {"attempts": n, "worker": "dask"}))
+    sweep.store.set_statuses(updates)  # one durable transaction for the whole group
     sweep.submitted.extend(tids)
-    n_tids = len(tids)
-    return client.map(dask_exec.run_task, pms, [sweep.filter_spec] * n_tids, tids,
-                      [sweep.report_states] * n_tids, key=keys, priority=priority,
-                      pure=False, retries=0)
-
-
-def _submit_all(client, sweep: _Sweep, tids: list) -> list:
-    """Submit tasks grouped by priority, most expensive group first; return the futures."""
-    prio = _priorities([sweep.by_tid[t] for t in tids])
-    groups: dict = {}
-    for tid in tids:
-        groups.setdefault(prio[tid], []).append(tid)
-    futures = []
-    for p in sorted(groups, reverse=True):
-        futures.extend(_submit(client, sweep, groups[p], p))
-    return futures
+    return client.compute(delayed_tasks, optimize_graph=False)
 
 
 def _write_data(store, tid: str, data: bytes) -> str:
@@ -194,11 +190,10 @@ def _write_data(store, tid: str, data: bytes) -> str:
     return final
 
 
-def _record_success(sweep: _Sweep, tid: str, out: dict) -> None:
-    """Store one task's result (data file first, then the index row)."""
+def _result_row(sweep: _Sweep, tid: str, out: dict) -> tuple:
+    """Write one task's data file (atomically); return its row for `record_results`."""
     data_file = _write_data(sweep.store, tid, out["data"]) if out["data"] is not None else None
-    sweep.store.record_result(tid, out["summary"], out["real_s"], out["worker"], data_file)
-    sweep.done.add(tid)
+    return (tid, out["summary"], out["real_s"], out["worker"], data_file)
 
 
 def _failure_class(exc: BaseException) -> str:
@@ -210,8 +205,7 @@ def _handle_error(client, sweep: _Sweep, tid: str, exc: BaseException, ac) -> No
     """Retry a failed attempt while the budget lasts, else mark the task failed."""
     reason = f"{type(exc).__name__}: {exc}".strip()
     if sweep.attempts[tid] <= sweep.retries:
-        prio = _priorities([sweep.by_tid[tid]])[tid]
-        ac.update(_submit(client, sweep, [tid], prio))
+        ac.update(_submit(client, sweep, [tid]))
         return
     sweep.store.set_status(tid, "failed", failure_class=_failure_class(exc),
                            reason=reason[:4000], attempts=sweep.attempts[tid],
@@ -221,27 +215,31 @@ def _handle_error(client, sweep: _Sweep, tid: str, exc: BaseException, ac) -> No
 
 
 def _handle_batch(client, sweep: _Sweep, batch, ac) -> None:
-    """Record each (future, result) pair of a finished batch."""
+    """Record each (future, result) pair of a finished batch (data files, then one commit)."""
+    rows = []
     for future, res in batch:
         tid = sweep.key_tid.pop(future.key)
         if tid in sweep.done:
             continue  # a late duplicate: the task is already stored
         if future.status == "finished":
-            _record_success(sweep, tid, res)
+            rows.append(_result_row(sweep, tid, res))
+            sweep.done.add(tid)
         elif future.status == "error":
             _handle_error(client, sweep, tid, res[1], ac)
         else:  # cancelled (e.g. the scheduler restarted): try again within the budget
             _handle_error(client, sweep, tid, RuntimeError(f"Dask future {future.status}"), ac)
         future.release()
+    sweep.store.record_results(rows)
 
 
 def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
     """Write the `simulating`/`filtering` states workers reported into the store."""
+    updates = []
     while True:
         try:
             _, msg = events.get_nowait()
         except queue.Empty:
-            return
+            break
         tid, state, worker = msg.get("tid"), msg.get("state"), msg.get("worker")
         if tid not in sweep.by_tid or state not in ("simulating", "filtering"):
             continue
@@ -250,7 +248,9 @@ def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
             continue  # the result overtook the state report
         fields = {"started": time.time(), "worker": f"dask:{worker}"} \
             if state == "simulating" else {}
-        sweep.store.set_status(tid, state, **fields)
+        updates.append((tid, state, fields))
+    if updates:
+        sweep.store.set_statuses(updates)
 
 
 def _connect(distributed, client_or_address):
@@ -275,7 +275,8 @@ def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
     store.set_meta("executor", "dask")
     finished = store.finished()
     sweep = _Sweep(store=store, by_tid=by_tid, filter_spec=filter_spec, retries=retries,
-                   report_states=report_states, nonce=os.urandom(4).hex())
+                   report_states=report_states, nonce=os.urandom(4).hex(),
+                   priority=_priorities(tasks))
     sweep.already = sum(1 for tid in by_tid if tid in finished)
     return sweep, [tid for tid in by_tid if tid not in finished]
 
@@ -285,7 +286,7 @@ def _loop(client, distributed, sweep: _Sweep, todo: list, progress) -> None:
     events: queue.Queue = queue.Queue()
     if sweep.report_states:
         client.subscribe_topic(STATE_TOPIC, events.put)
-    ac = distributed.as_completed(_submit_all(client, sweep, todo), with_results=True,
+    ac = distributed.as_completed(_submit(client, sweep, todo), with_results=True,
                                   raise_errors=False)
     try:
         _drain(client, sweep, ac, events, progress)
