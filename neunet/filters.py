@@ -93,8 +93,8 @@ def _tree(node, expr: str):
     if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
         return (["cmp", [_CMPOPS[type(o)][0] for o in node.ops], _tree(node.left, expr)]
                 + [_tree(c, expr) for c in node.comparators])
-    if isinstance(node, ast.Name):
-        return ["name", node.id]
+    if isinstance(node, ast.Name):  # with its column, for error messages
+        return ["name", node.id, node.col_offset + 1 + len(expr) - len(expr.lstrip())]
     if isinstance(node, ast.Constant) and type(node.value) in (int, float, str, bool):
         return ["const", node.value]
     raise FilterError(f"{_where(expr, node)}: {_describe(node)} is not allowed (only names, "
@@ -140,14 +140,17 @@ def parse_predicate(expr: str) -> list:
         raise FilterError(f"keep_if {expr!r}: too deeply nested") from None
 
 
-def tree_names(tree) -> set[str]:
-    """Names used by a compiled predicate."""
+def tree_names(tree) -> dict[str, int]:
+    """Names used by a compiled predicate -> column of their first use."""
     if tree[0] == "name":
-        return {tree[1]}
+        return {tree[1]: tree[2]}
     if tree[0] == "const":
-        return set()
-    parts = tree[2:] if tree[0] in ("bin", "cmp") else tree[1:]
-    return set().union(*(tree_names(p) for p in parts))
+        return {}
+    out: dict[str, int] = {}
+    for part in (tree[2:] if tree[0] in ("bin", "cmp") else tree[1:]):
+        for name, col in tree_names(part).items():
+            out[name] = min(col, out.get(name, col))
+    return out
 
 
 def _as_number(value, what):
@@ -276,16 +279,27 @@ def _check_positive(value, key, integer):
     return int(value) if integer else float(value)
 
 
-def compile_filter(user_filter, param_names=None) -> dict | None:
+def _default_param_names():
+    """Every parameter name of `neunet.params.parameters()`, or None if unavailable."""
+    try:
+        from neunet.params import parameters
+
+        return list(parameters())
+    except Exception:  # the interface is not importable here: names are checked on apply
+        return None
+
+
+def compile_filter(user_filter, param_names="auto") -> dict | None:
     """Validate a TASKS.py `filter` and turn it into a spec for `apply_filter`.
 
     Parameters
     ----------
     user_filter : dict, str or None
         The filter (see the module docstring); a string is a `keep_if` predicate.
-    param_names : iterable of str, optional
-        Parameter names the predicate may use (hyphens as underscores are accepted too).
-        When given, unknown names are refused here instead of on the worker.
+    param_names : iterable of str, "auto" or None
+        Parameter names the predicate may use (hyphens as underscores are accepted too);
+        "auto" (default): those of `neunet.params.parameters()`. Unknown names are then
+        refused here; with None they are only found when the filter runs on a worker.
 
     Returns
     -------
@@ -319,6 +333,8 @@ def compile_filter(user_filter, param_names=None) -> dict | None:
     if f.get("keep_if") is not None:
         spec["keep_if"] = f["keep_if"]
         spec["tree"] = parse_predicate(f["keep_if"])
+        if isinstance(param_names, str) and param_names == "auto":
+            param_names = _default_param_names()
         _check_names(spec, param_names)
     return spec
 
@@ -327,11 +343,11 @@ def _check_names(spec, param_names):
     known = set(spec["stats"]) | {"n"}
     if param_names is not None:
         known |= {_summary_alias(p) for p in param_names} | set(param_names)
-    for name in sorted(tree_names(spec["tree"])):
+    for name, col in sorted(tree_names(spec["tree"]).items(), key=lambda item: item[1]):
         if name in _summary.STATS and name not in spec["stats"]:
-            raise FilterError(f"keep_if uses {name!r}, which is not in stats")
+            raise FilterError(f"keep_if {spec['keep_if']!r}, column {col}: {name!r} is "
+                              "not in stats")
         if param_names is not None and name not in known:
-            col = spec["keep_if"].find(name) + 1
             raise FilterError(f"keep_if {spec['keep_if']!r}, column {col}: unknown name "
                               f"{name!r}{_suggest(name, known)}")
 

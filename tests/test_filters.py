@@ -93,9 +93,14 @@ def test_unknown_names_refused_at_compile_time_when_params_known():
     with pytest.raises(FilterError, match=r"column 19: unknown name 'prr' \(did you mean 'pr'"):
         compile_filter({"keep_if": "mean_rate > 1 and prr < 2"}, param_names=PM)
     spec = compile_filter({"keep_if": "neuron_model == 'HH-GH'"}, param_names=PM)
-    assert spec["tree"] == ["cmp", ["=="], ["name", "neuron_model"], ["const", "HH-GH"]]
+    assert spec["tree"] == ["cmp", ["=="], ["name", "neuron_model", 1], ["const", "HH-GH"]]
+    with pytest.raises(FilterError, match="column 19: unknown name 'rate'"):
+        compile_filter("mean_rate > 1 and rate < 2")
     with pytest.raises(FilterError, match="unknown name 'prr'"):  # without names: on apply
-        apply_filter(compile_filter("prr < 2"), _result(), PM)
+        apply_filter(compile_filter("prr < 2", param_names=None), _result(), PM)
+    with pytest.raises(FilterError, match=r"column 1: unknown name 'neuron_mode' .did you mean"):
+        compile_filter("neuron_mode == 'HH-GH'")  # default: the names of parameters()
+    assert compile_filter("neuron_model == 'HH-GH' and t_warming_up == 0 and n > 1")
     with pytest.raises(FilterError, match="not in stats"):
         compile_filter({"stats": ["mean_rate"], "keep_if": "chi > 0.5"})
 
@@ -172,6 +177,7 @@ def test_fano_window_option_reaches_the_statistic():
 
 
 def test_parse_predicate_tree_shape():
-    assert parse_predicate("a < b <= 3") == ["cmp", ["<", "<="], ["name", "a"], ["name", "b"],
-                                             ["const", 3]]
-    assert filters.tree_names(parse_predicate("x + y * 2 > z and not w")) == {"x", "y", "z", "w"}
+    assert parse_predicate("a < b <= 3") == ["cmp", ["<", "<="], ["name", "a", 1],
+                                             ["name", "b", 5], ["const", 3]]
+    assert filters.tree_names(parse_predicate("x + y * 2 > z and not w or x")) == {
+        "x": 1, "y": 5, "z": 13, "w": 23}
