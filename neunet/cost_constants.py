@@ -15,9 +15,10 @@ SECONDS_PER_STEP = {
     "HH-FT-GH-sine": 4.5e-07, "HH-G-extI": 4.0e-07, "HH-GH-extI": 4.0e-07,
 }
 
-# Shared coefficients: event/ssc/delay are multiples of a quiet step; step, syn, sample and
-# fixed are seconds per grid step, synaptic delivery, output value and simulation.
-COEFFS = {"event": 1.0, "ssc": 1.0, "delay": 1.0, "step": 0.0, "syn": 1e-08,
+# Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and
+# event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
+# grid step, synaptic delivery, output value and simulation.
+COEFFS = {"ssc_grid": 0.2, "delay_grid": 0.2, "event": 1.0, "ssc": 1.0, "delay": 1.0, "step": 0.0, "syn": 1e-08,
           "sample": 5e-09, "fixed": 0.001}
 
 # Model -> model whose synapses and rate curve it shares.

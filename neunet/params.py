@@ -111,7 +111,8 @@ def _is_sparse(value) -> bool:
 
 
 def _real(key, value, *, positive=False, nonneg=False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if type(value) is not float and type(value) is not int and (
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         _err(key, f"expected a number, got {type(value).__name__} {value!r}")
     x = float(value)
     if not math.isfinite(x):
@@ -136,6 +137,8 @@ def _count(key, value) -> int:
 
 def _per_neuron(key, value, n) -> list | float:
     """A scalar, or a list of at most n values >= 0 (neurons beyond keep 0)."""
+    if type(value) is float or type(value) is int:
+        return _real(key, value, nonneg=True)
     if isinstance(value, (str, bytes, dict)) or value is None:
         _err(key, f"expected a number or a sequence of numbers, got {value!r}")
     if np.ndim(value) == 0:

@@ -301,11 +301,17 @@ def _time_cost(pm_v) -> tuple[float, float]:
     feats = cost_features(pm_v)
     c = cost_constants.COEFFS
     model_s = cost_constants.SECONDS_PER_STEP[feats["model"]]
-    seconds = (model_s * (feats["grid"] + c["event"] * feats["event"]
-                          + c["ssc"] * feats["ssc"] + c["delay"] * feats["delay"])
-               + c["step"] * feats["steps"] + c["syn"] * feats["syn"]
-               + c["sample"] * feats["samples"] + c["fixed"])
-    return float(feats["Q"]), float(seconds)
+    return float(feats["Q"]), float(seconds_of(feats, model_s, c))
+
+
+def seconds_of(feats: dict, model_s: float, c: dict) -> float:
+    """Seconds predicted from cost features, a model's seconds per quiet step and the
+    shared coefficients (see cost_constants)."""
+    quiet = (feats["grid"] + c["ssc_grid"] * feats["grid_ssc"]
+             + c["delay_grid"] * feats["grid_delay"] + c["event"] * feats["event"]
+             + c["ssc"] * feats["ssc"] + c["delay"] * feats["delay"])
+    return (model_s * quiet + c["step"] * feats["steps"] + c["syn"] * feats["syn"]
+            + c["sample"] * feats["samples"] + c["fixed"])
 
 
 def _mean_rate(value, n) -> float:
@@ -363,13 +369,16 @@ def firing_guess(pm_v) -> float:
     return float(np.interp(max(drive, 0.0), drives, rates))
 
 
-def cost_features(pm_v) -> dict:
-    """The terms of the cost model for a validated mapping (see `time_cost`)."""
+def cost_features(pm_v, firing_rate=None) -> dict:
+    """The terms of the cost model for a validated mapping (see `time_cost`).
+
+    `firing_rate` (1/ms) replaces the guess when known (the calibration uses measured rates).
+    """
     n = pm_v["nE"] + pm_v["nI"]
     total_ms = pm_v["t"] + pm_v["t-warming-up"]
     dt = pm_v["dt"]
     r = _mean_rate(pm_v["pr"], n) + _mean_rate(pm_v["pri"], n)
-    f = firing_guess(pm_v)
+    f = firing_guess(pm_v) if firing_rate is None else firing_rate
     sp = density(pm_v["net"], n)
     method = pm_v["simulation-method"]
     if method == "auto":
@@ -381,5 +390,7 @@ def cost_features(pm_v) -> dict:
              "ssc": spikes * n * (2 + phi * r * dt) if method == "SSC" else 0.0,
              "delay": spikes * n * sp if method == "big-delay" else 0.0,
              "samples": n * pm_v["t"] / pm_v["stv"]}
+    feats["grid_ssc"] = feats["grid"] if method == "SSC" else 0.0
+    feats["grid_delay"] = feats["grid"] if method == "big-delay" else 0.0
     feats["Q"] = feats["grid"] + feats["event"] + feats["ssc"] + feats["delay"]
     return feats

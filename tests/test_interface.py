@@ -229,3 +229,18 @@ def test_volt_reader_reads_only_complete_rows(tmp_path):
     assert reader.poll()
     np.testing.assert_array_equal(reader.volt(), data.reshape(4, 3).T)
     assert not reader.poll()
+
+
+def test_live_mode_uses_the_live_voltage_plot(data_dir, capsys):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    pm = small_pm(t=200.0, nE=2)
+    result = gen_neu(pm, "v live")
+    fig = plt.figure(plt.get_fignums()[-1])
+    lengths = [len(line.get_xdata()) for line in fig.axes[0].get_lines()]
+    assert lengths and all(k == result.volt.shape[1] == 800 for k in lengths)
+    plt.close("all")
+    with pytest.raises(ValueError, match="cannot be combined"):
+        gen_neu(pm, "live read")
