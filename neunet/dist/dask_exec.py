@@ -21,6 +21,8 @@ STATE_TOPIC = "neunet-task-state"
 KEY_PREFIX = "neunet-"
 # Seconds to wait for finished futures before draining state events and reporting progress.
 POLL_S = 0.05
+# Seconds to keep trying to reach a scheduler given by address.
+CONNECT_TIMEOUT_S = 20.0
 # Message of the error raised when dask.distributed cannot be imported.
 INSTALL_HINT = ("the Dask executor needs dask.distributed, which is not installed: "
                 "pip install neunet[dask]")
@@ -135,18 +137,47 @@ class _Sweep:
                 "submitted": len(self.submitted)}
 
 
+@dataclass(frozen=True)
+class SweepTask:
+    """What the executor needs of a task: its id, parameters and estimates."""
+
+    tid: str
+    pm: dict
+    est_cost: float | None = None
+    est_s: float | None = None
+
+    def store_row(self) -> dict:
+        """The dict form `RunStore.sync_tasks` accepts."""
+        return {"tid": self.tid, "pm": self.pm, "est_cost": self.est_cost, "est_s": self.est_s}
+
+
+def as_sweep_task(task) -> SweepTask:
+    """A `SweepTask` from a Task, a coordinator row (tid, pm, est_cost, est_s), a dict with
+    tid/pm/est_cost/est_s, or a plain parameter dict (made into a Task for its tid)."""
+    if isinstance(task, SweepTask):
+        return task
+    if isinstance(task, tuple) and len(task) == 4:
+        return SweepTask(*task)
+    if isinstance(task, dict) and "tid" in task and "pm" in task:
+        return SweepTask(task["tid"], task["pm"], task.get("est_cost"), task.get("est_s"))
+    if isinstance(task, dict):
+        from neunet.tasks import Task
+        task = Task(task)
+    times = list(getattr(task, "time", None) or []) + [None, None]
+    return SweepTask(task.tid, task.pm, times[0], times[1])
+
+
 def _priorities(tasks) -> dict:
     """tid -> Dask priority: dense rank of the estimated cost, most expensive highest."""
-    costs = sorted({_est_cost(t) for t in tasks})
-    rank = {c: i for i, c in enumerate(costs)}
-    return {t.tid: rank[_est_cost(t)] for t in tasks}
+    cost = {t.tid: _est_cost(t) for t in tasks}
+    rank = {c: i for i, c in enumerate(sorted(set(cost.values())))}
+    return {tid: rank[c] for tid, c in cost.items()}
 
 
-def _est_cost(task) -> float:
-    """The task's estimated cost (Task.time[0]), computing time_cost when missing."""
-    tm = getattr(task, "time", None)
-    if tm and tm[0] is not None:
-        return float(tm[0])
+def _est_cost(task: SweepTask) -> float:
+    """The task's estimated cost, from `time_cost` when the task does not carry it."""
+    if task.est_cost is not None:
+        return float(task.est_cost)
     from neunet.tasks import time_cost
     return float(time_cost(task.pm)[0])
 
@@ -253,7 +284,7 @@ def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
         sweep.store.set_statuses(updates)
 
 
-def _connect(distributed, client_or_address):
+def _connect(distributed, client_or_address, timeout_s: float):
     """Return (client, owned): a Client for an address string, or the caller's client."""
     if isinstance(client_or_address, distributed.Client):
         return client_or_address, False
@@ -262,23 +293,35 @@ def _connect(distributed, client_or_address):
         raise ValueError(f"expected a dask.distributed.Client or a scheduler address such as "
                          f"tcp://host:8786, got {client_or_address!r}")
     try:
-        return distributed.Client(address, timeout="20s"), True
+        return distributed.Client(address, timeout=f"{timeout_s}s"), True
     except OSError as exc:
         raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
 def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
     """Sync the tasks into the store; return the sweep state and the tids to submit."""
-    tasks = list(tasks)
-    by_tid = {t.tid: t for t in tasks}
-    store.sync_tasks(tasks)
+    by_tid = {}
+    for task in tasks:
+        task = as_sweep_task(task)
+        by_tid[task.tid] = task
+    store.sync_tasks([t.store_row() for t in by_tid.values()])
     store.set_meta("executor", "dask")
+    store.set_meta("filter", filter_spec)
+    _remove_leftovers(store)
     finished = store.finished()
     sweep = _Sweep(store=store, by_tid=by_tid, filter_spec=filter_spec, retries=retries,
                    report_states=report_states, nonce=os.urandom(4).hex(),
-                   priority=_priorities(tasks))
+                   priority=_priorities(by_tid.values()))
     sweep.already = sum(1 for tid in by_tid if tid in finished)
     return sweep, [tid for tid in by_tid if tid not in finished]
+
+
+def _remove_leftovers(store) -> None:
+    """Delete temp data files a killed writer left (this process is the only writer)."""
+    data_dir = os.path.dirname(os.fspath(store.data_path("x")))
+    for name in os.listdir(data_dir):
+        if name.startswith(".") and name.endswith((".tmp", ".part")):
+            os.unlink(os.path.join(data_dir, name))
 
 
 def _loop(client, distributed, sweep: _Sweep, todo: list, progress) -> None:
@@ -315,23 +358,27 @@ def _drain(client, sweep: _Sweep, ac, events: queue.Queue, progress) -> None:
 
 
 def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2,
-                progress=None, report_states: bool = True) -> int:
+                progress=None, report_states: bool = True,
+                connect_timeout_s: float = CONNECT_TIMEOUT_S) -> int:
     """Run a sweep on a dask.distributed cluster, recording it in a neunet run directory.
 
     Tasks already finished in `run_dir` are not submitted again; the others are submitted
     most expensive first (Dask priority = rank of the estimated cost), each with a Dask key
     made of its tid, a per-call nonce and the attempt number (``pure=False``), so a restart
-    never collides with an earlier run's keys. Dask itself reschedules the tasks of lost workers; a task that raises
-    is resubmitted up to `retries` times, then marked failed with the reason.
+    never collides with an earlier run's keys. Dask itself reschedules the tasks of lost
+    workers; a task that raises is resubmitted up to `retries` times, then marked failed
+    with the reason.
 
     Parameters
     ----------
-    tasks : list of neunet.tasks.Task
-        The sweep (objects with ``tid``, ``pm`` and ``time`` = [est_cost, est_s, real_s]).
+    tasks : list
+        The sweep: `neunet.Task` objects, the coordinator's rows (tid, pm, est_cost, est_s),
+        dicts with those keys, or plain parameter dicts.
     filter_spec : dict or None
         Compiled smart filter (`neunet.filters.compile_filter`), applied on the Dask workers.
-    run_dir : str or path
-        The run directory (created if needed; resumed if it holds the same tasks).
+    run_dir : str, path or neunet.store.RunStore
+        The run directory (created if needed; resumed if it holds the same tasks), or the
+        caller's open writer for it (left open).
     client_or_address : dask.distributed.Client or str
         A connected client, or a scheduler address such as ``tcp://scheduler:8786`` (the
         client is then created here and closed at the end).
@@ -343,6 +390,8 @@ def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2
     report_states : bool
         Workers report `simulating`/`filtering` through Dask's event log (one small message
         each), so the run directory shows them as the coordinator's does.
+    connect_timeout_s : float
+        How long to keep trying to reach a scheduler given by address.
 
     Returns
     -------
@@ -353,22 +402,28 @@ def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2
     ------
     DaskNotInstalled
         When dask.distributed is not installed (`pip install neunet[dask]`).
+    ConnectionError
+        When the scheduler at the given address cannot be reached.
     """
     distributed = import_distributed()
     from neunet.store import RunStore
 
     if int(retries) < 0:
         raise ValueError(f"retries must be >= 0, got {retries!r}")
-    with RunStore(run_dir) as store:
+    owned_store = not isinstance(run_dir, RunStore)
+    store = RunStore(run_dir) if owned_store else run_dir
+    try:
         sweep, todo = _start(store, tasks, filter_spec, int(retries), report_states)
         if progress is not None:
             progress(sweep.counts())
-        if not todo:
-            return 0
-        client, owned = _connect(distributed, client_or_address)
-        try:
-            _loop(client, distributed, sweep, todo, progress)
-        finally:
-            if owned:
-                client.close()
+        if todo:
+            client, owned = _connect(distributed, client_or_address, connect_timeout_s)
+            try:
+                _loop(client, distributed, sweep, todo, progress)
+            finally:
+                if owned:
+                    client.close()
+    finally:
+        if owned_store:
+            store.close()
     return 1 if sweep.failed else 0
