@@ -6,7 +6,7 @@ A sweep's TASKS.py may define ``filter``, plain data::
         "stats": ["mean_rate", "cv_isi", "chi"],   # summaries to compute (default: all)
         "keep_if": "mean_rate > 5 and cv_isi < 1.5",  # keep bulk data only when true
         "keep": ["ras", "volt"],                    # which arrays to keep (default: all)
-        "neurons": [1, 2],                          # 1-based ids kept (default: all)
+        "neurons": [1, 2],                          # voltage of these 1-based ids only
         "window_ms": [100, 500],                    # time window kept (default: all)
         "downsample": 4,                            # every 4th sample of volt-like arrays
         "fano_window_ms": 50,                       # option of the `fano` statistic
@@ -384,21 +384,22 @@ def keep_decision(spec, summary: dict, pm: dict, n: int) -> bool:
 def reduce_arrays(spec, result, pm=None) -> dict:
     """The arrays of `result` reduced as `spec` says (keep, neurons, window, downsample).
 
-    Adds ``neuron_ids`` (1-based ids of the kept rows) when neurons are selected and
-    ``t_ms`` (times of the kept samples) when samples are windowed or down-sampled.
+    `neurons` selects rows of the sampled arrays (volt, conductance, ion_gate); the raster
+    and isi (small) keep every neuron. `window_ms` applies to samples and spikes,
+    `downsample` to samples. Adds ``neuron_ids`` (1-based ids of the kept rows) when neurons
+    are selected and ``t_ms`` (times of the kept samples) when samples are windowed or
+    down-sampled.
     """
     spec = spec or {}
     arrays = result.to_arrays()
     keep = spec.get("keep") or [k for k in KEEPABLE if k in arrays]
     kept = {k: arrays[k] for k in keep if k in arrays}
     ids = spec.get("neurons")
-    if ids:
+    if ids and any(k in kept for k in SAMPLED):
         rows = np.array([i - 1 for i in ids if i <= result.n], dtype=np.int64)
-        for key in SAMPLED + ("isi",):
+        for key in SAMPLED:
             if key in kept:
                 kept[key] = kept[key][rows]
-        if "ras" in kept:
-            kept["ras"] = kept["ras"][np.isin(kept["ras"][:, 0], np.asarray(ids, float))]
         kept["neuron_ids"] = rows + 1
     _reduce_samples(spec, result, kept, pm)
     return {k: np.ascontiguousarray(v) for k, v in kept.items()}
