@@ -181,3 +181,136 @@ def test_reference_case_without_quirks(name):
     worst_t, worst_a, problems = compare_case(name, quirks=False)
     assert not problems
     assert worst_t <= TOL_SPIKE_MS and worst_a <= TOL_ARRAY, (worst_t, worst_a)
+
+
+def _net_problem(model, method, n, T, scee=0.0, A=None, quirks=False, **kw):
+    """Problem on network A (default: no edges) with dt 1/32 ms and stv 0.5 ms."""
+    ptr, idx, w = csr_from_matrix(np.zeros((n, n)) if A is None else A)
+    args = dict(model=model, method=method, nE=n, nI=0, post_ptr=ptr, post_idx=idx, post_w=w,
+                scee=scee, scie=scee, scei=0.0, scii=0.0, dt=1 / 32, t_warmup=0.0,
+                n_steps=int(T * 32), steps_per_sample=16, T=T, quirks=quirks)
+    args.update(kw)
+    return Problem(**args)
+
+
+def poisson_events(n, T, rate, strength, seed=0):
+    """Poisson input trains drawn with numpy."""
+    rng = np.random.default_rng(seed)
+    ids, times = [], []
+    for i in range(n):
+        t = np.cumsum(rng.exponential(1 / rate, int(rate * T * 1.5) + 20))
+        t = t[t < T]
+        ids.append(np.full(len(t), i))
+        times.append(t)
+    ids, times = np.concatenate(ids), np.concatenate(times)
+    return ArrayEvents(n, ids.astype(np.int64), times, np.full(len(times), strength))
+
+
+def _run(prob, events):
+    sink = ListSink()
+    run(prob, events, sink)
+    return sink
+
+
+@pytest.mark.parametrize("model,ps", [("LIF-GH", 0.012), ("HH-GH", 0.05)])
+def test_spike_counts_rise_with_input_rate(model, ps):
+    counts = [_run(_net_problem(model, "simple", 4, 300.0), poisson_events(4, 300.0, r, ps))
+              .counts.sum() for r in (0.5, 1.0, 2.0)]
+    assert counts[0] < counts[1] < counts[2], counts
+
+
+@pytest.mark.parametrize("model", ["LIF-G", "HH-GH"])
+def test_ssc_equals_simple_without_coupling(model):
+    ps = 0.02 if model == "LIF-G" else 0.08
+    out = {}
+    for method in ("simple", "SSC"):
+        sink = _run(_net_problem(model, method, 6, 200.0, record_conductance=True),
+                    poisson_events(6, 200.0, 2.0, ps))
+        out[method] = sink.arrays()
+    for a, b in zip(out["simple"], out["SSC"]):
+        assert np.array_equal(a, b)
+    assert len(out["SSC"][3]) > 10
+
+
+def test_ssc_with_coupling_moves_partner_at_spike_time():
+    """V9: simple kicks at the step end, SSC at the spike time (gE decays from t_s)."""
+    A = np.array([[0, 1.0], [0, 0]])
+    ev = lambda: ArrayEvents(2, np.array([1]), np.array([1.0]), np.array([2.0]))
+    g = {}
+    for method in ("simple", "SSC"):
+        sink = _run(_net_problem("LIF-G", method, 2, 5.0, scee=0.1, A=A, steps_per_sample=1,
+                                 record_conductance=True), ev())
+        g[method] = (sink.arrays()[1], sink.arrays()[4][0])
+    t_s = g["SSC"][1]
+    step_end = math.ceil(t_s * 32) / 32
+    row = int(step_end * 32) - 1
+    assert g["simple"][0][row, 0] == pytest.approx(0.1, abs=1e-15)
+    assert g["SSC"][0][row, 0] == pytest.approx(0.1 * math.exp(-(step_end - t_s) / 2.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("quirks,weight", [(True, 1.0), (False, 2.5)])
+def test_big_delay_weight_quirk(quirks, weight):
+    """V11: big-delay delivers sc (quirk) or A*sc after exactly the delay."""
+    A = np.array([[0, 2.5], [0, 0]])
+    sink = _run(_net_problem("LIF-G", "big-delay", 2, 6.0, scee=0.1, A=A, delay=0.6,
+                             steps_per_sample=1, record_conductance=True, quirks=quirks),
+                ArrayEvents(2, np.array([1]), np.array([1.0]), np.array([2.0])))
+    volt, cond, gate, ids, times = sink.arrays()
+    t_s = times[0]
+    t = np.arange(1, cond.shape[0] + 1) / 32
+    t_next = times[1] if len(times) > 1 else np.inf
+    late = (t > t_s + 0.6 + 1 / 32) & (t < t_next + 0.6)
+    assert late.sum() > 20
+    expect = 0.1 * weight * np.exp(-(t[late] - t_s - 0.6) / 2.0)
+    assert np.allclose(cond[late, 0], expect, rtol=1e-12)
+    assert np.all(cond[t < t_s + 0.6, 0] == 0.0)
+
+
+def test_warmup_rows_and_raster_shift():
+    """V13: a warmed-up run is the tail of the long run; raster times shifted by t_w."""
+    long = _run(_net_problem("LIF-GH", "simple", 3, 25.0), poisson_events(3, 25.0, 3.0, 0.05))
+    short = _run(_net_problem("LIF-GH", "simple", 3, 20.0, t_warmup=5.0, n_steps=800,
+                              first_row=True), poisson_events(3, 25.0, 3.0, 0.05))
+    lv, _, _, lids, lt = long.arrays()
+    sv, _, _, sids, st = short.arrays()
+    assert np.array_equal(sv[0], np.zeros(3))                 # first row: the t = 0 state
+    assert np.array_equal(sv[1:], lv[10:])
+    keep = lt > 5.0
+    assert np.array_equal(sids, lids[keep]) and np.allclose(st, lt[keep] - 5.0, atol=1e-12)
+    assert np.array_equal(short.counts, np.bincount(sids, minlength=3))
+
+
+def test_multiple_spikes_in_one_dt_raises():
+    prob = _net_problem("LIF-G", "simple", 1, 2.0, refractory=0.0)
+    with pytest.raises(SimulationError, match="Multiple spikes"):
+        _run(prob, ArrayEvents(1, np.array([0]), np.array([0.01]), np.array([80.0])))
+
+
+def test_threshold_options():
+    ev = lambda: poisson_events(2, 100.0, 2.0, 0.05)
+    base = _run(_net_problem("HH-GH", "simple", 2, 100.0), ev()).counts.sum()
+    none = _run(_net_problem("HH-GH", "simple", 2, 100.0, threshold=math.inf), ev())
+    assert base > 0 and none.counts.sum() == 0
+    lif = _run(_net_problem("LIF-G", "simple", 2, 100.0, threshold=math.inf),
+               poisson_events(2, 100.0, 2.0, 0.05))
+    assert lif.arrays()[0].max() > 1.0                       # no reset without threshold
+
+
+def test_model_tables():
+    assert n_state_vars("LIF-G") == 3 and n_state_vars("HH-GH-sine") == 8
+    assert n_state_vars("HH-G-extI") == 6 and n_state_vars("DIF-single-GH") == 5
+    st = default_state("HH-PT-GH", 2)
+    assert st.shape == (2, 8) and st[0, 0] == pytest.approx(2.7756626542950876e-04)
+    assert "big-delay" not in supported_methods("DIF-single-GH")
+    assert set(supported_methods("HH-GH")) == {"simple", "SSC", "big-delay"}
+    assert len(MODELS) == 13
+
+
+def test_initial_state_and_progress():
+    init = np.tile([0.5, 0.1, 0.0, 0.0, 0.0], (2, 1))
+    sink = _run(_net_problem("LIF-GH", "simple", 2, 3.0, initial_state=init, first_row=True,
+                             record_conductance=True), ArrayEvents(2, np.zeros(0, np.int64), np.zeros(0), np.zeros(0)))
+    volt, cond, _, _, _ = sink.arrays()
+    assert np.array_equal(volt[0], [0.5, 0.5]) and np.array_equal(cond[0], [0.1, 0, 0.1, 0])
+    assert volt[1, 0] > 0.5                                    # pushed up by gE towards V_E
+    assert sink.progress_ms[-1] == pytest.approx(3.0)

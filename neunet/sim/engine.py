@@ -182,20 +182,14 @@ def _check(problem: Problem) -> ModelInfo:
 
 def _chunk_plan(t_ms, first_step, k, problem, post_count):
     """End times (repeated addition) and sample row of each of the next k steps."""
-    t_ends = np.empty(k)
-    rows = np.full(k, -1, np.int64)
-    after = np.empty(k, bool)
-    m, n_rows = problem.steps_per_sample, 0
-    for j in range(k):
-        t_ms = t_ms + problem.dt
-        t_ends[j] = t_ms
-        after[j] = (first_step + j + 1) * problem.dt > problem.t_warmup
-        if after[j]:
-            post_count += 1
-            if post_count % m == 0:
-                rows[j] = n_rows
-                n_rows += 1
-    return t_ends, rows, after, post_count, n_rows
+    inc = np.full(k, problem.dt)
+    inc[0] = t_ms + problem.dt
+    t_ends = np.cumsum(inc)          # sequential sums: bit-identical to t <- t + dt
+    after = np.arange(first_step + 1, first_step + k + 1) * problem.dt > problem.t_warmup
+    counter = post_count + np.cumsum(after)
+    is_row = after & (counter % problem.steps_per_sample == 0)
+    rows = np.where(is_row, np.cumsum(is_row) - 1, -1).astype(np.int64)
+    return t_ends, rows, after, int(counter[-1]), int(is_row.sum())
 
 
 class _State:

@@ -1,22 +1,119 @@
 """Numba whole-network evolution over one interval: every neuron through its events.
 
-``evolve_all`` is the hot loop of every method's trial. Neurons with no input event inside a
-full-dt interval (and not refractory / just forced) take the quiet step in a vectorizable loop
-over neurons; the others go through the scalar per-event path of kernels_step.
+``evolve_all`` is the hot loop of every method's trial. Over a full dt, neurons with no input
+event inside the step (and not refractory / just forced) take the quiet step in one
+vectorizable loop over neurons; the others, and LIF neurons near threshold, are put back and go
+through the scalar per-event path of kernels_step. Both paths share the same inlined RK4, so
+the result does not depend on the path a neuron took.
 """
 from numba import njit
 
-from neunet.sim.kernels_step import evolve
+from neunet.sim.kernels_neuron import (
+    HH_FT, HH_PT, LIF_NEAR, P_THRESH, RV, ext_current, hh_rk4_vals, is_hh,
+    lif_rk4_vals)
+from neunet.sim.kernels_step import evolve, hh_spike_time
+
+# Below this many neurons the scalar path is used for every neuron.
+FAST_MIN_NEURONS = 4
+
+
+@njit(cache=True, error_model='numpy')
+def hh_full_step(S, K1, I3, h, cfh):
+    """Vectorizable mixed RK4 of every HH neuron over h (currents I3 = start, middle, end)."""
+    for i in range(S.shape[1]):
+        (S[0, i], S[1, i], S[2, i], S[3, i], S[4, i], S[5, i], S[6, i], S[7, i],
+         K1[i]) = hh_rk4_vals(S[0, i], S[1, i], S[2, i], S[3, i], S[4, i], S[5, i], S[6, i],
+                              S[7, i], I3[0, i], I3[1, i], I3[2, i], h, cfh)
+
+
+@njit(cache=True, error_model='numpy')
+def lif_full_step(S, K1, model, h, cfh):
+    """Vectorizable mixed RK4 of every LIF-family neuron over h."""
+    for i in range(S.shape[1]):
+        S[0, i], S[4, i], S[5, i], S[6, i], S[7, i], K1[i] = lif_rk4_vals(
+            model, S[0, i], S[4, i], S[5, i], S[6, i], S[7, i], h, cfh)
 
 
 @njit(cache=True)
-def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
-    """Evolve every neuron from a to b; spikes appended to buf in neuron order: (count, err)."""
-    (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
-    nb, err = 0, 0
+def _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc):
+    """Flag the neurons that need the scalar path (input inside the step, refractory, forced)."""
+    ne = 0
     for i in range(S.shape[1]):
-        nb, err = evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind, par,
-                         quirks, dt, cf_dt, buf_t, buf_i, nb)
-        if err:
-            break
+        k = cur[i]
+        if (k < ev_ptr[i + 1] and ev_t[k] < b) or rc[i] > 0.0 or flag[i]:
+            mask[i] = 1
+            exc[ne] = i
+            ne += 1
+    return ne
+
+
+@njit(cache=True)
+def _currents(I3, cur_kind, par, a, h):
+    """External currents of every neuron at the start, middle and end of the step."""
+    for i in range(I3.shape[1]):
+        I3[0, i] = ext_current(cur_kind, par, i, a)
+        I3[1, i] = ext_current(cur_kind, par, i, a + 0.5 * h)
+        I3[2, i] = ext_current(cur_kind, par, i, a + h)
+
+
+@njit(cache=True)
+def _check_spikes(S, S0, K1, I3, a, h, ctx, mask, exc, ne, buf_t, buf_i, nb):
+    """Spike detection for the vector-stepped neurons; LIF candidates join the exceptions."""
+    (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
+    th = par[P_THRESH]
+    hh = is_hh(model)
+    for i in range(S.shape[1]):
+        if mask[i]:
+            continue
+        v0, v1, k1 = S0[RV, i], S[RV, i], K1[i]
+        if hh:
+            if model == HH_PT:
+                cand = v0 >= th and k1 >= 0.0
+            elif model == HH_FT:
+                cand = v0 > th >= v1
+            else:
+                cand = v0 < th <= v1
+            if cand:
+                ts = hh_spike_time(S, i, a, h, v0, v1, k1, I3[2, i], model, cur_kind, par, quirks)
+                if ts >= 0.0:
+                    buf_t[nb], buf_i[nb] = a + ts, i
+                    nb += 1
+        elif (v0 <= th and v1 > th) or (v0 > LIF_NEAR and k1 > 0.0):
+            mask[i] = 1
+            exc[ne] = i
+            ne += 1
+    return ne, nb
+
+
+@njit(cache=True, inline='always')
+def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
+    """Evolve every neuron from a to b; spikes appended to buf: (count, err)."""
+    (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
+    n = S.shape[1]
+    nb, err = 0, 0
+    if n < FAST_MIN_NEURONS or b - a != dt:
+        for i in range(n):
+            nb, err = evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind,
+                             par, quirks, dt, cf_dt, buf_t, buf_i, nb)
+            if err:
+                break
+        return nb, err
+    S0, K1, I3, mask, exc = scr
+    S0[:] = S
+    ne = _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc)
+    if is_hh(model):
+        if cur_kind != 0:
+            _currents(I3, cur_kind, par, a, dt)
+        hh_full_step(S, K1, I3, dt, cf_dt)
+    else:
+        lif_full_step(S, K1, model, dt, cf_dt)
+    ne, nb = _check_spikes(S, S0, K1, I3, a, dt, ctx, mask, exc, ne, buf_t, buf_i, nb)
+    for e in range(ne):
+        i = exc[e]
+        mask[i] = 0
+        for r in range(8):
+            S[r, i] = S0[r, i]
+        if not err:
+            nb, err = evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind,
+                             par, quirks, dt, cf_dt, buf_t, buf_i, nb)
     return nb, err

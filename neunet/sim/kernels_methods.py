@@ -37,7 +37,8 @@ def _earliest(buf_t, buf_i, nb):
 
 
 @njit(cache=True)
-def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, rec_i):
+def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, rec_i,
+                 scr):
     """Reference SSC: roll every neuron back to each spike time in turn (spec 9.2)."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     (nE, post_ptr, post_idx, post_w, sc) = net
@@ -49,7 +50,7 @@ def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, 
         rcB[:] = rc
         flB[:] = flag
         curB[:] = cur
-        nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)
+        nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i, scr)
         if err or nb == 0:
             return nrec, err
         k = _earliest(buf_t, buf_i, nb)
@@ -127,7 +128,8 @@ def _replay(S, rc, flag, cur, i, a, b, ctx, bk, buf_t, buf_i, nb):
 
 
 @njit(cache=True)
-def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, rec_i):
+def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, rec_i,
+                   scr):
     """Event-ordered exact SSC: spikes in time order, only their post neurons re-integrated."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     (nE, post_ptr, post_idx, post_w, sc) = net
@@ -138,7 +140,7 @@ def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t
     curB[:] = cur
     b_time[:] = t
     done[:] = 0
-    nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)
+    nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i, scr)
     nrec = 0
     re, ri = inject_rows(model)
     while nb > 0 and not err:
@@ -169,12 +171,12 @@ def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t
     return nrec, err
 
 
-@njit(cache=True)
-def step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i):
+@njit(cache=True, inline='always')
+def step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i, scr):
     """simple (spec 9.1): evolve all neurons, then apply the sorted spikes at the step end."""
     model = ctx[3]
     (nE, post_ptr, post_idx, post_w, sc) = net
-    nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)
+    nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i, scr)
     sort_spikes(buf_t, buf_i, nb)
     for k in range(nb):
         deliver(S, buf_i[k], nE, post_ptr, post_idx, post_w, sc, True, model)
@@ -319,6 +321,8 @@ def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, t_start, t_
     m = n if method == M_SSC else 0
     bk = (np.empty((8, m)), np.empty(m), np.empty(m, flag.dtype), np.empty(m, np.int64),
           np.empty(m), np.zeros(m, np.int64))
+    scr = (np.empty((8, n)), np.empty(n), np.zeros((3, n)), np.zeros(n, np.int8),
+           np.empty(n, np.int64))
     out_k, out_i, out_t = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64)
     n_out, status, t, k = 0, 0, t_start, 0
     while k < t_ends.shape[0]:
@@ -326,14 +330,15 @@ def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, t_start, t_
         if method == M_SSC:
             if quirks:
                 cnt, status = step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk,
-                                           buf_t, buf_i, rec_t, rec_i)
+                                           buf_t, buf_i, rec_t, rec_i, scr)
             else:
                 cnt, status = step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk,
-                                             buf_t, buf_i, rec_t, rec_i)
+                                             buf_t, buf_i, rec_t, rec_i, scr)
             out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, rec_i, rec_t, cnt)
         else:
             if method == M_SIMPLE:
-                cnt, status = step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i)
+                cnt, status = step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i,
+                                          scr)
             else:
                 cnt, status = step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i)
                 q = queue_spikes(buf_t, buf_i, cnt, net, delay, not quirks, model, q)

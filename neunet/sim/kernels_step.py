@@ -10,21 +10,16 @@ from numba import njit
 from neunet.sim.kernels_neuron import (
     DBL_MIN, HH_FT, HH_PT, LIF_NEAR, LIF_VRESET, P_THRESH, P_TREF, RGE, RGI, RH, RHE, RHI,
     RM, RN, RV, CUR_SINE, advance_cond, cond_coefs, ext_current, hermite_peak, hermite_root,
-    hh_f, inject, inject_rows, is_hh, lif_f)
+    hh_f, hh_rk4_vals, inject, inject_rows, is_hh, lif_f, lif_rk4_vals)
 
 
 @njit(cache=True, inline='always')
 def lif_rk4(S, i, h, model, cfh):
-    """Mixed RK4 of V over h (conductances exact, advanced in place): returns (v0, v1, k1)."""
+    """Mixed RK4 of V over h (conductances exact, written back): returns (v0, v1, k1)."""
     v0 = S[RV, i]
-    k1 = lif_f(model, v0, S[RGE, i], S[RGI, i])
-    advance_cond(S, i, cfh)
-    ge, gi = S[RGE, i], S[RGI, i]
-    k2 = lif_f(model, v0 + 0.5 * h * k1, ge, gi)
-    k3 = lif_f(model, v0 + 0.5 * h * k2, ge, gi)
-    advance_cond(S, i, cfh)
-    k4 = lif_f(model, v0 + h * k3, S[RGE, i], S[RGI, i])
-    return v0, v0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4), k1
+    v1, S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i], k1 = lif_rk4_vals(
+        model, v0, S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i], h, cfh)
+    return v0, v1, k1
 
 
 @njit(cache=True)
@@ -88,27 +83,14 @@ def lif_quiet(S, rc, i, h, model, par, quirks, cfh):
 
 @njit(cache=True, inline='always')
 def hh_rk4(S, i, t0, h, cur_kind, par, cfh):
-    """Mixed RK4 of V, h, m, n over h (conductances exact): returns (v0, v1, k1v, I at t0+h)."""
-    v0, x0, y0, z0 = S[RV, i], S[RH, i], S[RM, i], S[RN, i]
-    c0 = ext_current(cur_kind, par, i, t0)
-    ch = ext_current(cur_kind, par, i, t0 + 0.5 * h)
+    """Mixed RK4 of neuron i over h, written back: returns (v0, v1, k1v, I at t0+h)."""
+    v0 = S[RV, i]
     c1 = ext_current(cur_kind, par, i, t0 + h)
-    a1, b1, d1, e1 = hh_f(v0, x0, y0, z0, S[RGE, i], S[RGI, i], c0)
-    advance_cond(S, i, cfh)
-    ge, gi = S[RGE, i], S[RGI, i]
-    hh2 = 0.5 * h
-    a2, b2, d2, e2 = hh_f(v0 + hh2 * a1, x0 + hh2 * b1, y0 + hh2 * d1, z0 + hh2 * e1, ge, gi, ch)
-    a3, b3, d3, e3 = hh_f(v0 + hh2 * a2, x0 + hh2 * b2, y0 + hh2 * d2, z0 + hh2 * e2, ge, gi, ch)
-    advance_cond(S, i, cfh)
-    a4, b4, d4, e4 = hh_f(v0 + h * a3, x0 + h * b3, y0 + h * d3, z0 + h * e3,
-                          S[RGE, i], S[RGI, i], c1)
-    h6 = h / 6.0
-    v1 = v0 + h6 * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
-    S[RV, i] = v1
-    S[RH, i] = x0 + h6 * (b1 + 2.0 * b2 + 2.0 * b3 + b4)
-    S[RM, i] = y0 + h6 * (d1 + 2.0 * d2 + 2.0 * d3 + d4)
-    S[RN, i] = z0 + h6 * (e1 + 2.0 * e2 + 2.0 * e3 + e4)
-    return v0, v1, a1, c1
+    (S[RV, i], S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i],
+     k1) = hh_rk4_vals(v0, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], S[RHE, i],
+                       S[RHI, i], ext_current(cur_kind, par, i, t0),
+                       ext_current(cur_kind, par, i, t0 + 0.5 * h), c1, h, cfh)
+    return v0, S[RV, i], k1, c1
 
 
 @njit(cache=True)
