@@ -1,45 +1,73 @@
 """Constants of the cost model (`neunet.tasks.time_cost`), written by benchmarks/calibrate_cost.py.
 
-PLACEHOLDER: derived from the reference README's 2017 single-neuron timings (spec section 11);
-not yet measured on this engine. Regenerate with `python benchmarks/calibrate_cost.py --write`.
+Measured on this engine (2026-11-28, in-process timing of neunet.simulate).
+Regenerate with `python benchmarks/calibrate_cost.py --write`.
 """
 
 # Where these numbers come from.
-SOURCE = "spec section 11 ratios (uncalibrated placeholder)"
+SOURCE = "benchmarks/calibrate_cost.py, 2026-11-28 03:11 UTC, vm"
 
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {
-    "LIF-G": 1.1e-07, "LIF-GH": 1.4e-07, "DIF-single-GH": 1.5e-07,
-    "HH-G": 3.7e-07, "HH-GH": 4.0e-07, "HH-PT-GH": 4.1e-07, "HH-FT-GH": 4.1e-07,
-    "HH-G-sine": 4.5e-07, "HH-GH-sine": 4.5e-07, "HH-PT-GH-sine": 4.5e-07,
-    "HH-FT-GH-sine": 4.5e-07, "HH-G-extI": 4.0e-07, "HH-GH-extI": 4.0e-07,
+    'LIF-G': 5.283e-08,
+    'LIF-GH': 6.649e-08,
+    'DIF-single-GH': 8.814e-08,
+    'HH-G': 1.084e-07,
+    'HH-GH': 9.744e-08,
+    'HH-PT-GH': 1.046e-07,
+    'HH-FT-GH': 1.04e-07,
+    'HH-G-sine': 1.362e-07,
+    'HH-GH-sine': 1.843e-07,
+    'HH-PT-GH-sine': 1.633e-07,
+    'HH-FT-GH-sine': 1.512e-07,
+    'HH-G-extI': 1.39e-07,
+    'HH-GH-extI': 1.247e-07,
 }
 
-# Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and
-# event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
-# grid step, synaptic delivery, output value and simulation.
-COEFFS = {"ssc_grid": 0.2, "delay_grid": 0.2, "event": 1.0, "ssc": 1.0, "delay": 1.0, "step": 0.0, "syn": 1e-08,
-          "sample": 5e-09, "fixed": 0.001}
+# Shared coefficients: event/ssc/delay are multiples of a quiet step; step, syn, sample and
+# fixed are seconds per grid step, synaptic delivery, output value and simulation.
+COEFFS = {
+    'ssc_grid': 0.5816,
+    'delay_grid': 2.401,
+    'event': 6.766,
+    'ssc': 0.5207,
+    'delay': 9.59,
+    'step': 6.895e-07,
+    'syn': 3.589e-08,
+    'sample': 3.11e-09,
+    'fixed': 0.002374,
+}
 
 # Model -> model whose synapses and rate curve it shares.
 BASE_MODEL = {
-    "LIF-G": "LIF-G", "LIF-GH": "LIF-GH", "DIF-single-GH": "LIF-GH",
-    "HH-G": "HH-G", "HH-GH": "HH-GH", "HH-PT-GH": "HH-GH", "HH-FT-GH": "HH-GH",
-    "HH-G-sine": "HH-G", "HH-GH-sine": "HH-GH", "HH-PT-GH-sine": "HH-GH",
-    "HH-FT-GH-sine": "HH-GH", "HH-G-extI": "HH-G", "HH-GH-extI": "HH-GH",
+    'LIF-G': 'LIF-G',
+    'LIF-GH': 'LIF-GH',
+    'DIF-single-GH': 'LIF-GH',
+    'HH-G': 'HH-G',
+    'HH-GH': 'HH-GH',
+    'HH-PT-GH': 'HH-GH',
+    'HH-FT-GH': 'HH-GH',
+    'HH-G-sine': 'HH-G',
+    'HH-GH-sine': 'HH-GH',
+    'HH-PT-GH-sine': 'HH-GH',
+    'HH-FT-GH-sine': 'HH-GH',
+    'HH-G-extI': 'HH-G',
+    'HH-GH-extI': 'HH-GH',
 }
 
 # Base model -> (E, I) mean conductance per unit of rate x strength (ms): tau for G
 # synapses, tau_g * tau_h for GH synapses.
-TAU_PRODUCT = {"LIF-G": (2.0, 5.0), "LIF-GH": (1.0, 4.0), "HH-G": (3.0, 7.0),
-               "HH-GH": (1.5, 3.5)}
+TAU_PRODUCT = {
+    'LIF-G': (2.0, 5.0),
+    'LIF-GH': (1.0, 4.0),
+    'HH-G': (3.0, 7.0),
+    'HH-GH': (1.5, 3.5),
+}
 
-# Base model -> firing rate (1/ms) against mean excitatory conductance (drive).
+# Base model -> firing rate (1/ms) against mean excitatory conductance (drive), measured.
 RATE_CURVE = {
-    "LIF-G": {"drive": [0.0, 0.01, 0.0136, 0.02, 0.05, 0.1, 1.0],
-              "rate": [0.0, 0.001, 0.005, 0.03, 0.1, 0.2, 0.45]},
-    "LIF-GH": {"drive": [0.0, 0.01, 0.0136, 0.02, 0.05, 0.1, 1.0],
-               "rate": [0.0, 0.001, 0.005, 0.03, 0.1, 0.2, 0.45]},
-    "HH-G": {"drive": [0.0, 0.02, 0.05, 0.1, 1.0], "rate": [0.0, 0.005, 0.05, 0.08, 0.2]},
-    "HH-GH": {"drive": [0.0, 0.02, 0.05, 0.1, 1.0], "rate": [0.0, 0.005, 0.05, 0.08, 0.2]},
+    'LIF-G': {'drive': [0.0, 0.005, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0], 'rate': [np.float64(0.0), np.float64(0.0), np.float64(0.0027), np.float64(0.012), np.float64(0.0235), np.float64(0.0433), np.float64(0.0753), np.float64(0.1235), np.float64(0.2034), np.float64(0.2875), np.float64(0.3807), np.float64(0.4304)]},
+    'LIF-GH': {'drive': [0.0, 0.005, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0], 'rate': [np.float64(0.0), np.float64(0.0), np.float64(0.0027), np.float64(0.0119), np.float64(0.0235), np.float64(0.0431), np.float64(0.0751), np.float64(0.1239), np.float64(0.204), np.float64(0.2891), np.float64(0.3841), np.float64(0.4326)]},
+    'HH-G': {'drive': [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.5, 1.0], 'rate': [np.float64(0.0), np.float64(0.0), np.float64(0.0), np.float64(0.0), np.float64(0.0021), np.float64(0.0192), np.float64(0.0387), np.float64(0.0518), np.float64(0.0649), np.float64(0.086), np.float64(0.086)]},
+    'HH-GH': {'drive': [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.5, 1.0], 'rate': [np.float64(0.0), np.float64(0.0), np.float64(0.0), np.float64(0.0), np.float64(0.0013), np.float64(0.0177), np.float64(0.0374), np.float64(0.0516), np.float64(0.0645), np.float64(0.0849), np.float64(0.0849)]},
 }
