@@ -76,7 +76,8 @@ def rate_curves(quick: bool) -> dict:
             except Exception as exc:                     # e.g. multiple spikes in one dt
                 print(f"  rate curve {base} drive {drive}: {exc}")
                 rates.append(rates[-1] if rates else 0.0)
-        curves[base] = {"drive": drives, "rate": [round(r, 6) for r in np.maximum.accumulate(rates)]}
+        rising = np.maximum.accumulate(rates)           # rate never falls with drive
+        curves[base] = {"drive": drives, "rate": [round(float(r), 6) for r in rising]}
         print(f"  {base:7s} rates (1/ms): " + " ".join(f"{r:.3f}" for r in curves[base]["rate"]))
     return curves
 
