@@ -224,8 +224,9 @@ SOURCE = "benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, {
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}
 
-# Shared coefficients: event/ssc/delay are multiples of a quiet step; step, syn, sample and
-# fixed are seconds per grid step, synaptic delivery, output value and simulation.
+# Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and
+# event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
+# grid step, synaptic delivery, output value and simulation.
 COEFFS = {fmt({k: float(f"{v:.4g}") for k, v in coeffs.items()})}
 
 # Model -> model whose synapses and rate curve it shares.

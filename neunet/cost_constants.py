@@ -24,8 +24,9 @@ SECONDS_PER_STEP = {
     'HH-GH-extI': 1.247e-07,
 }
 
-# Shared coefficients: event/ssc/delay are multiples of a quiet step; step, syn, sample and
-# fixed are seconds per grid step, synaptic delivery, output value and simulation.
+# Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and
+# event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
+# grid step, synaptic delivery, output value and simulation.
 COEFFS = {
     'ssc_grid': 0.5816,
     'delay_grid': 2.401,

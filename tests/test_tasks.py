@@ -158,3 +158,16 @@ def test_density_of_nets(tmp_path):
     assert tasks_mod.density("-", 3) == 1.0
     assert tasks_mod.density("--", 5) == pytest.approx(1 / 4)
     assert tasks_mod.density(np.eye(3), 3) == 0.0
+
+
+def test_shipped_cost_constants_cover_every_model():
+    from neunet import cost_constants as cc
+    from neunet.params import MODELS
+    assert set(cc.SECONDS_PER_STEP) == set(MODELS) == set(cc.BASE_MODEL)
+    assert set(cc.BASE_MODEL.values()) <= set(cc.TAU_PRODUCT) == set(cc.RATE_CURVE)
+    assert set(cc.COEFFS) == {"ssc_grid", "delay_grid", "event", "ssc", "delay", "step",
+                              "syn", "sample", "fixed"}
+    assert all(type(v) is float and v > 0 for v in cc.SECONDS_PER_STEP.values())
+    for curve in cc.RATE_CURVE.values():
+        assert len(curve["drive"]) == len(curve["rate"])
+        assert curve["rate"] == sorted(curve["rate"]) and curve["drive"] == sorted(curve["drive"])
