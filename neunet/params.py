@@ -310,7 +310,9 @@ def _check_events(value, n):
 def _check_options(pm):
     for key in UNSUPPORTED_KEYS:
         if pm[key] is not None:
-            _err(key, "this gen_neu option is not supported by neunet's simulator")
+            _err(key, "not needed from Python: set the keys of the mapping directly"
+                 if key == "parameter-path" else
+                 "this gen_neu option is not supported by neunet's simulator")
     model, method, delay = pm["neuron-model"], pm["simulation-method"], pm["synaptic-delay"]
     if model.endswith("-extI") and pm["extI"] is None:
         _err("extI", f"model {model!r} needs a constant external current 'extI'")

@@ -244,3 +244,16 @@ def test_live_mode_uses_the_live_voltage_plot(data_dir, capsys):
     plt.close("all")
     with pytest.raises(ValueError, match="cannot be combined"):
         gen_neu(pm, "live read")
+
+
+def test_matrix_nets_dense_and_sparse_give_the_same_run(data_dir):
+    from scipy import sparse
+    net = np.array([[0, 1, 1], [0, 0, 1], [1, 0, 0]], dtype=float)
+    pm = small_pm(nE=2, nI=1, net=net, scee=0.3, scie=0.3, scei=0.2, scii=0.2,
+                  **{"neuron-model": "LIF-G"}, pr=1.0, ps=0.2)
+    dense = gen_neu(pm, "rm")
+    assert_same(dense, simulate(dict(pm, net=sparse.csr_matrix(net))))
+    assert_same(dense, simulate(dict(pm, net=net.tolist())))
+    uncoupled = simulate(dict(pm, net=np.zeros((3, 3))))
+    assert not np.array_equal(dense.volt, uncoupled.volt)    # the net matters
+    assert any(name.startswith("net-") for name in data_files(data_dir))
