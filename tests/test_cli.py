@@ -15,7 +15,7 @@ CASES = Path(__file__).parent / "data" / "reference_cases"
 EVENTS = str(CASES / "lif_gh_single" / "events.txt")
 
 
-def cli(*args, timeout=300):
+def cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "neunet.sim", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
 

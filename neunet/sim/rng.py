@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
+from neunet.sim.io import output_order
+
 # Number of 32-bit words in the MT19937 state.
 MT_N = 624
 # Events generated per refill of a neuron's queue (spec 6.3).
@@ -71,16 +73,17 @@ def mt_seed_seq_state(words):
 
 @njit(cache=True)
 def _mt_twist(mt):
-    for i in range(MT_N):
-        y = (mt[i] & 0x80000000) | (mt[(i + 1) % MT_N] & 0x7FFFFFFF)
-        v = mt[(i + 397) % MT_N] ^ (y >> 1)
-        if y & 1:
-            v ^= 0x9908B0DF
-        mt[i] = v
+    """Regenerate the 624 words (standard MT19937 recurrence, loops split to avoid %)."""
+    for i in range(MT_N - 1):
+        y = (mt[i] & 0x80000000) | (mt[i + 1] & 0x7FFFFFFF)
+        src = i + 397 if i < MT_N - 397 else i + 397 - MT_N
+        mt[i] = mt[src] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
+    y = (mt[MT_N - 1] & 0x80000000) | (mt[0] & 0x7FFFFFFF)
+    mt[MT_N - 1] = mt[396] ^ (y >> 1) ^ (0x9908B0DF * (y & 1))
     mt[MT_N] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mt_next(mt):
     """Next 32-bit MT19937 output (as int64); advances the state in place."""
     if mt[MT_N] >= MT_N:
@@ -103,7 +106,7 @@ def mt_raw(mt, count):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exp_draw(mt, rate):
     """Exponential interval -log(1 - U)/rate, U from two outputs (low word first)."""
     a = float(mt_next(mt))
@@ -157,33 +160,111 @@ def _grow(a, size):
 
 
 @njit(cache=True)
+def _heap_push(heap, size, key):
+    """Push `key` onto the binary min-heap heap[:size]; returns the new size."""
+    i = size
+    heap[i] = key
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] <= heap[i]:
+            break
+        heap[parent], heap[i] = heap[i], heap[parent]
+        i = parent
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(heap, size):
+    """Pop the smallest key of heap[:size]; returns (key, new size)."""
+    top = heap[0]
+    size -= 1
+    heap[0] = heap[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and heap[c + 1] < heap[c]:
+            c += 1
+        if heap[i] <= heap[c]:
+            break
+        heap[i], heap[c] = heap[c], heap[i]
+        i = c
+    return top, size
+
+
+@njit(cache=True)
+def _push_refill(heap, size, j, n, q_t, q_len, t_ends):
+    """Queue neuron j under the step that consumes its last queued event (if in the chunk)."""
+    step = np.searchsorted(t_ends, q_t[j, q_len[j] - 1], side="right")
+    if step < t_ends.size:
+        size = _heap_push(heap, size, step * n + j)
+    return size
+
+
+@njit(cache=True)
 def poisson_chunk(mt, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_head, q_len,
                   t_ends):
     """Consume the events of the steps ending at `t_ends` (spec 6.3 step 2).
 
-    Returns (ids, times, strengths) in the reference's output order: per step, per neuron
-    in index order, per neuron in time order. Queue arrays are updated in place.
+    The reference scans steps and, within a step, neurons in index order, refilling a
+    neuron's queue by 12 the moment its last queued event is consumed. Only refills draw
+    random numbers, so it is enough to perform the refills in (step, neuron) order: a heap
+    keyed by step * n + neuron holds, for every neuron, the step that consumes its last
+    queued event. Returns (ids, times, strengths) grouped by refill, so each neuron's
+    events are in time order (not the output order; see output_order). Queues are updated
+    in place.
     """
-    cap = 1024
-    ids = np.empty(cap, np.int64)
-    ts = np.empty(cap)
-    ss = np.empty(cap)
-    k = 0
     n = rate_e.size
-    for t_end in t_ends:
-        for j in range(n):
-            while q_len[j] > 0 and q_t[j, q_head[j]] < t_end:
-                if k == ids.size:
-                    ids, ts, ss = _grow(ids, k), _grow(ts, k), _grow(ss, k)
-                ids[k], ts[k], ss[k] = j, q_t[j, q_head[j]], q_s[j, q_head[j]]
-                k += 1
-                q_head[j] += 1
-                if q_head[j] == q_len[j]:
-                    q_head[j] = 0
-                    q_len[j] = 0
-                    _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len,
-                            REFILL)
+    ids = np.empty(1024, np.int64)
+    ts = np.empty(1024)
+    ss = np.empty(1024)
+    k = 0
+    heap = np.empty(n, np.int64)
+    size = 0
+    for j in range(n):
+        if q_len[j] > 0:
+            size = _push_refill(heap, size, j, n, q_t, q_len, t_ends)
+    while size > 0:
+        key, size = _heap_pop(heap, size)
+        j = key % n
+        if k + REFILL > ids.size:
+            ids, ts, ss = _grow(ids, k + REFILL), _grow(ts, k + REFILL), _grow(ss, k + REFILL)
+        for m in range(q_head[j], q_len[j]):
+            ids[k], ts[k], ss[k] = j, q_t[j, m], q_s[j, m]
+            k += 1
+        q_head[j] = 0
+        q_len[j] = 0
+        _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len, REFILL)
+        size = _push_refill(heap, size, j, n, q_t, q_len, t_ends)
+    t_last = t_ends[-1]
+    for j in range(n):   # queue tails consumed in this chunk (the last event stays queued)
+        while q_head[j] < q_len[j] and q_t[j, q_head[j]] < t_last:
+            if k == ids.size:
+                ids, ts, ss = _grow(ids, k + 1), _grow(ts, k + 1), _grow(ss, k + 1)
+            ids[k], ts[k], ss[k] = j, q_t[j, q_head[j]], q_s[j, q_head[j]]
+            k += 1
+            q_head[j] += 1
     return ids[:k], ts[:k], ss[:k]
+
+
+@njit(cache=True)
+def events_to_csr(n, ids, times, strengths):
+    """Stable counting sort of events by neuron: CSR (ptr, times, strengths)."""
+    ptr = np.zeros(n + 1, np.int64)
+    for j in ids:
+        ptr[j + 1] += 1
+    for j in range(n):
+        ptr[j + 1] += ptr[j]
+    pos = ptr[:-1].copy()
+    out_t = np.empty(times.size)
+    out_s = np.empty(times.size)
+    for k in range(ids.size):
+        j = ids[k]
+        out_t[pos[j]] = times[k]
+        out_s[pos[j]] = strengths[k]
+        pos[j] += 1
+    return ptr, out_t, out_s
 
 
 def seeded_state(seed) -> np.ndarray:
@@ -191,14 +272,6 @@ def seeded_state(seed) -> np.ndarray:
     if seed is None:
         return mt_legacy_state(1)
     return mt_seed_seq_state(np.asarray(seed, dtype=np.int64))
-
-
-def events_to_csr(n, ids, times, strengths):
-    """Group events (already in per-neuron time order) by neuron: (ptr, times, strengths)."""
-    order = np.argsort(ids, kind="stable")
-    ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(ids, minlength=n), out=ptr[1:])
-    return ptr, times[order], strengths[order]
 
 
 class PoissonSource:
@@ -228,5 +301,6 @@ class PoissonSource:
         t_ends = np.ascontiguousarray(t_ends, dtype=np.float64)
         ids, times, strengths = poisson_chunk(self._mt, *self._params, *self._queues, t_ends)
         if self._on_events is not None:
-            self._on_events(ids, times, strengths)
+            o = output_order(t_ends, ids, times)
+            self._on_events(ids[o], times[o], strengths[o])
         return events_to_csr(self.n, ids, times, strengths)
