@@ -420,22 +420,23 @@ def hash_validated(v) -> str:
 
 def plain(pm) -> dict:
     """A JSON/msgpack-safe copy of a mapping: numpy to lists, sparse to a triplet dict."""
-    out = {}
-    for key, value in pm.items():
-        if _is_sparse(value):
-            coo = value.tocoo()
-            value = {"shape": [int(s) for s in coo.shape], "row": coo.row.tolist(),
-                     "col": coo.col.tolist(), "data": coo.data.tolist()}
-        elif isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        elif isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        elif isinstance(value, (list, tuple)):
-            value = [x.item() if isinstance(x, np.generic) else x for x in value]
-        out[key] = value
-    return out
+    return {key: _plain_value(value) for key, value in pm.items()}
+
+
+def _plain_value(value):
+    if _is_sparse(value):
+        coo = value.tocoo()
+        return {"shape": [int(s) for s in coo.shape], "row": coo.row.tolist(),
+                "col": coo.col.tolist(), "data": coo.data.tolist()}
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------- command line

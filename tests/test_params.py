@@ -175,3 +175,12 @@ def test_sim_command_and_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUNET_DATA_DIR", str(tmp_path / "d"))
     assert params.data_dir() == tmp_path / "d"
     assert params.data_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_plain_is_msgpack_safe_for_nested_numpy_values():
+    import msgpack
+    pm = dict(parameters(), nE=2, net=[[np.float64(0), np.int64(1)], [np.float32(0.5), 0]],
+              seed=(np.uint32(4), 5), pr=[np.float64(0.1), np.float64(0.2)])
+    back = msgpack.unpackb(msgpack.packb(params.plain(pm)))
+    assert back["seed"] == [4, 5] and back["net"] == [[0.0, 1], [0.5, 0]]
+    assert params.param_hash(back) == params.param_hash(pm)
