@@ -1,0 +1,133 @@
+"""Simulator speed: whole-process and kernel time of `python -m neunet.sim` on fixed workloads.
+
+    python benchmarks/sim_speed.py [--only N ...] [--repeat K] [--reference PATH/gen_neu]
+
+Workloads (dt 1/32 ms, stv 0.5 ms, --seed 1, volt and raster written to a temp folder):
+  1  HH-GH 1 neuron, t 1e5 ms, pr 1, ps 0.05, simple
+  2  HH-GH 100 neurons, 10 % random net, t 1e3, pr 2, ps 0.02, scee 0.001, simple
+  3  LIF-GH, same net and input, simple
+  4  HH-GH 1000 neurons, 10 % random net, same input, simple
+  5  LIF-GH 1000 neurons, same, SSC
+The random nets are written once (numpy seed 2024, sparse 'i j a' form, read with
+--sparse-net by both simulators). "kernel" is the run time the CLI prints with its hidden
+--timing flag (engine.run: event generation, kernels and output writing; no import, no
+input parsing). With --reference the gen_neu binary runs the same arguments in the same
+invocation and the ratios neunet/reference are printed side by side. Also prints the
+start-up cost: `--help` (imports only) and a one-step run (imports + loading the cached
+kernels). Timing thresholds live here, never in tests: targets are kernel <= 0.5x the
+reference's whole process on workloads 2 and 4, >= 2x faster on 5, workload 1 under ~0.9 s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+# Arguments common to every workload.
+COMMON = ["--dt", "0.03125", "--stv", "0.5", "--seed", "1"]
+# Network input of workloads 2-5.
+NET_INPUT = ["--t", "1000", "--pr", "2", "--ps", "0.02", "--scee", "0.001"]
+# Workload number -> (label, neuron count or None for '-', arguments).
+WORKLOADS = {
+    1: ("HH-GH 1 neuron 1e5 ms simple", None,
+        ["--neuron-model", "HH-GH", "--nE", "1", "--t", "100000", "--pr", "1", "--ps", "0.05",
+         "--simulation-method", "simple"]),
+    2: ("HH-GH 100 neurons simple", 100,
+        ["--neuron-model", "HH-GH", "--nE", "100", *NET_INPUT, "--simulation-method", "simple"]),
+    3: ("LIF-GH 100 neurons simple", 100,
+        ["--neuron-model", "LIF-GH", "--nE", "100", *NET_INPUT, "--simulation-method",
+         "simple"]),
+    4: ("HH-GH 1000 neurons simple", 1000,
+        ["--neuron-model", "HH-GH", "--nE", "1000", *NET_INPUT, "--simulation-method",
+         "simple"]),
+    5: ("LIF-GH 1000 neurons SSC", 1000,
+        ["--neuron-model", "LIF-GH", "--nE", "1000", *NET_INPUT, "--simulation-method", "SSC"]),
+}
+# Edge probability of the random nets.
+NET_DENSITY = 0.1
+# numpy seed of the random nets.
+NET_SEED = 2024
+
+
+def write_net(folder, n):
+    """Write a 10 % random net (no self-connections) in sparse form; return its path."""
+    path = os.path.join(folder, f"net{n}.txt")
+    if not os.path.exists(path):
+        rng = np.random.default_rng(NET_SEED)
+        a = rng.random((n, n)) < NET_DENSITY
+        np.fill_diagonal(a, False)
+        post, pre = np.nonzero(a)
+        np.savetxt(path, np.column_stack([post + 1, pre + 1, np.ones(post.size)]), fmt="%d")
+    return path
+
+
+def timed(cmd):
+    """(wall seconds, stderr) of one process; exits on failure."""
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.strip()}")
+    return wall, r.stderr
+
+
+def args_for(number, folder):
+    label, n, args = WORKLOADS[number]
+    net = ["--net", "-"] if n is None else ["--net", write_net(folder, n), "--sparse-net"]
+    out = ["-o", os.path.join(folder, "volt.dat"), "--ras-path", os.path.join(folder, "ras.txt")]
+    return label, [*args, *net, *COMMON, *out]
+
+
+def startup(repeat):
+    """Wall time of `--help` and of a one-step run (imports + cached kernel loading)."""
+    sim = [sys.executable, "-m", "neunet.sim"]
+    helps = [timed(sim + ["--help"])[0] for _ in range(repeat)]
+    tiny = sim + ["--neuron-model", "HH-GH", "--net", "-", "--t", "0.5", "--stv", "0.5",
+                  "--simulation-method", "simple"]
+    timed(tiny)   # compile if the cache is cold
+    runs = [timed(tiny)[0] for _ in range(repeat)]
+    print(f"start-up: --help {min(helps):.3f} s; import + cached kernels + one step "
+          f"{min(runs):.3f} s (target <= 0.5 s)")
+
+
+def bench(number, folder, repeat, reference):
+    label, args = args_for(number, folder)
+    sim = [sys.executable, "-m", "neunet.sim", *args, "--timing"]
+    timed(sim)   # warm-up: compile/load the kernels for this workload
+    walls, kernels = [], []
+    for _ in range(repeat):
+        wall, err = timed(sim)
+        walls.append(wall)
+        kernels.append(float(re.search(r"timing: run ([0-9.]+) s", err).group(1)))
+    line = (f"{number} {label:30s} neunet whole {statistics.median(walls):7.3f} s  "
+            f"kernel {statistics.median(kernels):7.3f} s")
+    if reference:
+        ref = statistics.median(timed([reference, *args])[0] for _ in range(repeat))
+        line += (f"  | gen_neu {ref:7.3f} s  ratio whole {statistics.median(walls) / ref:5.2f}"
+                 f"  kernel {statistics.median(kernels) / ref:5.2f}")
+    print(line, flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", type=int, action="append", choices=sorted(WORKLOADS),
+                   help="run only this workload (repeatable)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per workload (median shown)")
+    p.add_argument("--reference", metavar="PATH", help="gen_neu binary to compare with")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="neunet-bench-") as folder:
+        startup(max(a.repeat, 3))
+        for number in a.only or sorted(WORKLOADS):
+            bench(number, folder, a.repeat, a.reference)
+
+
+if __name__ == "__main__":
+    main()
