@@ -353,20 +353,28 @@ def _file_density(path, mtime, n) -> float:
     return _DENSITY_CACHE[key]
 
 
-def firing_guess(pm_v) -> float:
+def firing_guess(pm_v, sp=None) -> float:
     """Guess of the mean firing rate (1/ms) from the mean input conductance.
 
-    Uses the model's synaptic time constants to turn Poisson input into a mean
-    conductance and the measured rate curve of the model family (cost_constants).
+    The model's synaptic time constants turn the Poisson input, and the recurrent input of
+    the network at the guessed rate, into a mean conductance; the measured rate curve of
+    the model family (cost_constants) turns that into a rate (a few fixed-point steps).
     """
     n = pm_v["nE"] + pm_v["nI"]
     base = cost_constants.BASE_MODEL[pm_v["neuron-model"]]
     tau_e, tau_i = cost_constants.TAU_PRODUCT[base]
-    drive = (_mean_rate(pm_v["pr"], n) * _mean_rate(pm_v["ps"], n) * tau_e
-             - _mean_rate(pm_v["pri"], n) * _mean_rate(pm_v["psi"], n) * tau_i)
+    external = (_mean_rate(pm_v["pr"], n) * _mean_rate(pm_v["ps"], n) * tau_e
+                - _mean_rate(pm_v["pri"], n) * _mean_rate(pm_v["psi"], n) * tau_i)
+    sp = density(pm_v["net"], n) if sp is None else sp
+    # Mean conductance an E neuron gets per unit of network firing rate.
+    recurrent = sp * (pm_v["nE"] * pm_v["scee"] * tau_e - pm_v["nI"] * pm_v["scei"] * tau_i)
     table = cost_constants.RATE_CURVE[base]
-    drives, rates = np.array(table["drive"]), np.array(table["rate"])
-    return float(np.interp(max(drive, 0.0), drives, rates))
+    f = float(np.interp(max(external, 0.0), table["drive"], table["rate"]))
+    for _ in range(8):
+        target = float(np.interp(max(external + recurrent * f, 0.0), table["drive"],
+                                 table["rate"]))
+        f = 0.5 * (f + target)
+    return f
 
 
 def cost_features(pm_v, firing_rate=None) -> dict:
@@ -378,8 +386,8 @@ def cost_features(pm_v, firing_rate=None) -> dict:
     total_ms = pm_v["t"] + pm_v["t-warming-up"]
     dt = pm_v["dt"]
     r = _mean_rate(pm_v["pr"], n) + _mean_rate(pm_v["pri"], n)
-    f = firing_guess(pm_v) if firing_rate is None else firing_rate
     sp = density(pm_v["net"], n)
+    f = firing_guess(pm_v, sp) if firing_rate is None else firing_rate
     method = pm_v["simulation-method"]
     if method == "auto":
         method = "big-delay" if pm_v["synaptic-delay"] is not None else "SSC"

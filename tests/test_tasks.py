@@ -171,3 +171,12 @@ def test_shipped_cost_constants_cover_every_model():
     for curve in cc.RATE_CURVE.values():
         assert len(curve["drive"]) == len(curve["rate"])
         assert curve["rate"] == sorted(curve["rate"]) and curve["drive"] == sorted(curve["drive"])
+
+
+def test_firing_guess_counts_recurrent_excitation():
+    from neunet.params import validate
+    pm = dict(parameters(), **{"neuron-model": "LIF-GH"}, nE=100, pr=1.0, ps=0.02)
+    quiet = tasks_mod.firing_guess(validate(dict(pm, scee=0.0)))
+    excited = tasks_mod.firing_guess(validate(dict(pm, scee=0.01)))
+    inhibited = tasks_mod.firing_guess(validate(dict(pm, scee=0.0, nE=80, nI=20, scei=0.05)))
+    assert inhibited < quiet < excited
