@@ -144,7 +144,7 @@ def test_failure_of_one_speculative_copy_leaves_the_other_running():
     s.handle(S.TaskState("a", "t0", "simulating", 0))
     _join(s, "b", slots=1)
     assert _assigned(s.handle(S.Request("b", 1, 1))) == ["t0"]
-    assert not s.handle(S.Failure("b", "t0", "x", "fault", 2))
+    assert s.handle(S.Failure("b", "t0", "x", "fault", 2)) == [S.Ack("b", "t0")]
     assert _of(s.handle(S.ResultIn("a", "t0", 1, 3)), S.Record)
 
 

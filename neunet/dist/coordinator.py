@@ -106,7 +106,7 @@ class Coordinator:
     async def run(self) -> None:
         """Serve until every task is closed or a stop is requested."""
         ticker = asyncio.ensure_future(self._ticks())
-        await self.handle(S.Tick(time.time()))  # an empty sweep is done at once
+        await self.handle(S.Tick(time.monotonic()))  # an empty sweep is done at once
         waiters = [asyncio.ensure_future(self.done.wait()),
                    asyncio.ensure_future(self.stop.wait())]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -115,7 +115,7 @@ class Coordinator:
 
     async def shutdown(self) -> None:
         """Stop dispatch, tell workers, close the listener, flush the journal."""
-        await self.handle(S.Stop(time.time()))
+        await self.handle(S.Stop(time.monotonic()))
         mode = "done" if self.done.is_set() else "pause"
         for conn in list(self.conns.values()):
             conn.send({"t": "shutdown", "mode": mode})
@@ -139,7 +139,7 @@ class Coordinator:
     async def _ticks(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            await self.handle(S.Tick(time.time()))
+            await self.handle(S.Tick(time.monotonic()))
 
     # ------------------------------------------------------------ events and instructions
     async def handle(self, event) -> None:
@@ -180,6 +180,9 @@ class Coordinator:
 
     def _journal(self, ins: S.Journal) -> None:
         fields = dict(ins.fields)
+        for key in ("started", "finished"):  # the scheduler's clock is monotonic: store UNIX s
+            if key in fields:
+                fields[key] = time.time()
         if "worker" in fields and fields["worker"] is not None:
             fields["worker"] = str(fields["worker"])
         self.journal.status(ins.tid, ins.status, fields)
@@ -240,7 +243,7 @@ class Coordinator:
             await up.fh.close()
             up.fh = None
         self._finished_uploads[(conn.wid, up.tid)] = up
-        await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.time()))
+        await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.monotonic()))
         self._finished_uploads.pop((conn.wid, up.tid), None)
 
     async def _discard_upload(self, up) -> None:
@@ -270,7 +273,7 @@ class Coordinator:
             old.writer.close()
         self.conns[conn.wid] = conn
         log.info("worker %s joined from %s with %d slots", conn.name, peer, hello["slots"])
-        await self.handle(S.Join(conn.wid, conn.name, hello["slots"], time.time(),
+        await self.handle(S.Join(conn.wid, conn.name, hello["slots"], time.monotonic(),
                                  _strs(hello["running"]), _strs(hello["held"])))
         await self._serve(conn, reader)
 
@@ -314,10 +317,10 @@ class Coordinator:
             if self.conns.get(conn.wid) is conn:
                 del self.conns[conn.wid]
                 log.info("worker %s %s", conn.name, reason)
-                await self.handle(S.Disconnect(conn.wid, time.time()))
+                await self.handle(S.Disconnect(conn.wid, time.monotonic()))
 
     async def _dispatch(self, conn: _Conn, msg: dict) -> None:
-        kind, now, wid = msg["t"], time.time(), conn.wid
+        kind, now, wid = msg["t"], time.monotonic(), conn.wid
         if kind == "heartbeat":
             states = {s.get("tid"): s.get("state") for s in msg["slots"] if isinstance(s, dict)}
             await self.handle(S.Heartbeat(wid, now, states))

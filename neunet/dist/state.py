@@ -470,6 +470,7 @@ class Scheduler:
 
     def _on_Failure(self, ev: Failure, out: list) -> None:
         self._touch(ev.wid, ev.now_s)
+        out.append(Ack(ev.wid, ev.tid))  # the worker may forget the failure report now
         task = self.tasks.get(ev.tid)
         if task is None or task.status in (FINISHED, FAILED) or ev.wid not in task.copies:
             return

@@ -200,6 +200,9 @@ class Worker:
     async def _on_message(self, msg: dict) -> None:
         kind = msg["t"]
         if kind == "tasks":
+            for task in msg["tasks"]:  # given again after a failure report: run it again
+                if self.pending.get(task["tid"], {}).get("t") == "failed":
+                    self.pending.pop(task["tid"])
             known = set(self.held())
             self.backlog.extend(t for t in msg["tasks"] if t["tid"] not in known)
             self.wake.set()

@@ -1,0 +1,99 @@
+"""Helpers shared by the distributed-runner tests: real processes on 127.0.0.1, free ports."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Repository root, put on PYTHONPATH of every child process.
+ROOT = Path(__file__).resolve().parents[1]
+# Interpreter of the test run.
+PY = sys.executable
+
+
+def env(**extra) -> dict:
+    e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    e.pop("NEUNET_TOKEN", None)
+    e.update(extra)
+    return e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_tasks(path: Path, n: int, t_ms: float = 20, extra: str = "") -> Path:
+    """A TASKS.py of n one-neuron tasks (pr varies, so all tids differ)."""
+    path.write_text(
+        "from neunet import parameters, grid\n"
+        "pm = parameters(); pm['nE'] = 1; pm['nI'] = 0\n"
+        f"pm['t'] = {t_ms}\n"
+        f"tasks = grid(pm, pr=[0.5 + 0.01 * i for i in range({n})])\n" + extra)
+    return path
+
+
+def coordinator(tasks_py, run_dir, port, *args, log=None, **env_extra) -> subprocess.Popen:
+    cmd = [PY, "-m", "neunet.coordinator", str(tasks_py), "--run-dir", str(run_dir),
+           "--port", str(port), *map(str, args)]
+    return subprocess.Popen(cmd, env=env(**env_extra), stdout=subprocess.DEVNULL,
+                            stderr=open(log, "ab") if log else subprocess.PIPE,
+                            cwd=str(Path(tasks_py).parent))
+
+
+def worker(port, slots=1, *args, log=None, **env_extra) -> subprocess.Popen:
+    cmd = [PY, "-m", "neunet.worker", "--connect", f"127.0.0.1:{port}", "--slots", str(slots),
+           *map(str, args)]
+    return subprocess.Popen(cmd, env=env(**env_extra), stdout=subprocess.DEVNULL,
+                            stderr=open(log, "ab") if log else subprocess.DEVNULL)
+
+
+def rows(run_dir) -> list:
+    """(tid, status, finished, attempts, worker, reason) of every task, straight from SQLite."""
+    db = sqlite3.connect(f"file:{Path(run_dir) / 'index.sqlite'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT tid, status, finished, attempts, worker, reason "
+                          "FROM tasks ORDER BY tid").fetchall()
+    finally:
+        db.close()
+
+
+def n_finished(run_dir) -> int:
+    try:
+        return sum(r[1] == "finished" for r in rows(run_dir))
+    except sqlite3.Error:
+        return 0
+
+
+def wait_until(cond, timeout_s=60.0, step_s=0.05) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step_s)
+    return False
+
+
+def stop(*procs) -> None:
+    """Kill test processes that are still running (by their own pids)."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            p.kill()
+            p.wait()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))  # no SO_REUSEADDR: fails if anything holds it
+        except OSError:
+            return False
+    return True
