@@ -9,6 +9,7 @@ simulator spec (section 11) with constants measured on this engine
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import os
@@ -369,12 +370,21 @@ def firing_guess(pm_v, sp=None) -> float:
     # Mean conductance an E neuron gets per unit of network firing rate.
     recurrent = sp * (pm_v["nE"] * pm_v["scee"] * tau_e - pm_v["nI"] * pm_v["scei"] * tau_i)
     table = cost_constants.RATE_CURVE[base]
-    f = float(np.interp(max(external, 0.0), table["drive"], table["rate"]))
-    for _ in range(8):
-        target = float(np.interp(max(external + recurrent * f, 0.0), table["drive"],
-                                 table["rate"]))
-        f = 0.5 * (f + target)
+    f = _interp(external, table["drive"], table["rate"])
+    for _ in range(8 if recurrent else 0):
+        f = 0.5 * (f + _interp(external + recurrent * f, table["drive"], table["rate"]))
     return f
+
+
+def _interp(x, xs, ys) -> float:
+    """Piecewise-linear interpolation (clamped at both ends); scalar, faster than np.interp."""
+    if x <= xs[0]:
+        return float(ys[0])
+    i = bisect.bisect_right(xs, x)
+    if i >= len(xs):
+        return float(ys[-1])
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return float(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
 
 
 def cost_features(pm_v, firing_rate=None) -> dict:
