@@ -71,7 +71,7 @@ def raster(result, ax=None, title=None):
     plt = _plt()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
     ras = np.asarray(result.ras, dtype=float).reshape(-1, 2)
-    ax.scatter(ras[:, 1], ras[:, 0], s=4, marker="|", color="k", linewidths=1)
+    ax.scatter(ras[:, 1], ras[:, 0], s=12, marker="|", color="k", linewidths=1)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron")
     if ras.size:

@@ -254,3 +254,39 @@ def test_batch_writes(tmp_path):
         store.set_statuses([("t0000", "bad", {})])
     with pytest.raises(StoreError, match="name no task"):
         store.record_results([("zzz", {}, 0.1, "a", None)])
+
+
+def test_real_sweep_table_query_load(tmp_path):
+    """Real simulations through the worker-side filter into the store, read back."""
+    from neunet import parameters, simulate
+    from neunet.filters import apply_filter, compile_filter
+
+    spec = compile_filter({"keep_if": "mean_rate > 5", "keep": ["volt", "ras", "isi"]})
+    store = RunStore(tmp_path / "run")
+    tasks, direct = [], {}
+    for i, (model, pr) in enumerate((m, p) for m in ("HH-GH", "LIF-GH") for p in (0.0, 1.5)):
+        pm = dict(parameters(), **{"neuron-model": model, "pr": pr, "ps": 0.04 if model ==
+                                   "HH-GH" else 0.01, "t": 200.0, "nE": 3, "nI": 1})
+        tasks.append({"tid": f"task{i}", "pm": pm, "est_cost": 1.0, "est_s": 0.1})
+    store.sync_tasks(tasks)
+    for task in tasks:
+        res = simulate(task["pm"])
+        summary, kept = apply_filter(spec, res, task["pm"])
+        path = store.write_data(task["tid"], kept) if kept is not None else None
+        store.record_result(task["tid"], summary, 0.1, "here", path)
+        direct[task["tid"]] = res
+    run = open_run(tmp_path / "run")
+    df = run.table()
+    assert (df["status"] == "finished").all() and df["mean_rate"].notna().all()
+    firing = run.query("mean_rate > 5")
+    assert set(firing["tid"]) == {"task1", "task3"}  # the pr = 1.5 runs
+    assert list(run.query("neuron_model == 'LIF-GH' and pr > 1")["tid"]) == ["task3"]
+    for tid in ("task1", "task3"):
+        loaded = run.load(tid)
+        assert np.array_equal(loaded.volt, direct[tid].volt)
+        assert np.array_equal(loaded.ras, direct[tid].ras)
+        assert np.array_equal(loaded[0][2][0], direct[tid][0][2][0])
+        assert loaded.pm["neuron-model"] == df.set_index("tid").loc[tid, "neuron-model"]
+        assert loaded.extra["pn_rate_hz"].shape == (4,)
+    with pytest.raises(NoDataError, match="filter dropped"):
+        run.load("task0")
