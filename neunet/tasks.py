@@ -319,8 +319,12 @@ def _mean_rate(value, n) -> float:
     return float(np.sum(value)) / n if isinstance(value, list) else float(value)
 
 
-def density(net, n: int) -> float:
-    """Edge density (edges / (n(n-1))) of a validated net value."""
+def density(net, n: int, sparse_file: bool = False) -> float:
+    """Edge density (edges / (n(n-1))) of a validated net value.
+
+    A net file is read once (cached by path and modification time); `sparse_file` says it
+    holds ``i j a`` triplets (``'sparse-net'``).
+    """
     if n < 2:
         return 0.0
     if isinstance(net, str):
@@ -328,29 +332,31 @@ def density(net, n: int) -> float:
             return 1.0
         if net == "--":
             return 1.0 / (n - 1)
-        return _file_density(net, os.path.getmtime(net), n)
+        return _file_density(net, os.path.getmtime(net), n, sparse_file)
     return len(params._edges(net)[0]) / (n * (n - 1))
 
 
-# Density of net files already read: (path, mtime, n) -> density.
+# Density of net files already read: (path, mtime, n, sparse) -> density.
 _DENSITY_CACHE: dict = {}
 
 
-def _file_density(path, mtime, n) -> float:
-    key = (path, mtime, n)
+def _file_density(path, mtime, n, sparse_file) -> float:
+    key = (path, mtime, n, sparse_file)
     if key not in _DENSITY_CACHE:
         try:
             with open(path) as f:
                 text = f.read()
-            lines = [ln for ln in text.splitlines() if ln.strip() and ln[0] not in "#%"]
-            if all(len(ln.split()) == 3 for ln in lines) and len(lines) != n:
-                edges = len(lines)            # sparse triplets
+            if sparse_file:
+                rows = [ln.split() for ln in text.splitlines()
+                        if ln.strip() and ln.lstrip()[0] not in "#%"]
+                edges = {(r[0], r[1]) for r in rows if r[0] != r[1] and float(r[2]) != 0}
+                count = len(edges)
             else:
                 values = np.array(text.split()[:n * n], dtype=float).reshape(n, n)
-                edges = len(params._edges(values)[0])
-            _DENSITY_CACHE[key] = edges / (n * (n - 1))
-        except (OSError, ValueError):
-            _DENSITY_CACHE[key] = 1.0
+                count = len(params._edges(values)[0])
+            _DENSITY_CACHE[key] = count / (n * (n - 1))
+        except (OSError, ValueError, IndexError):
+            _DENSITY_CACHE[key] = 1.0             # unreadable here: assume all-to-all
     return _DENSITY_CACHE[key]
 
 
@@ -366,7 +372,7 @@ def firing_guess(pm_v, sp=None) -> float:
     tau_e, tau_i = cost_constants.TAU_PRODUCT[base]
     external = (_mean_rate(pm_v["pr"], n) * _mean_rate(pm_v["ps"], n) * tau_e
                 - _mean_rate(pm_v["pri"], n) * _mean_rate(pm_v["psi"], n) * tau_i)
-    sp = density(pm_v["net"], n) if sp is None else sp
+    sp = density(pm_v["net"], n, pm_v["sparse-net"]) if sp is None else sp
     # Mean conductance an E neuron gets per unit of network firing rate.
     recurrent = sp * (pm_v["nE"] * pm_v["scee"] * tau_e - pm_v["nI"] * pm_v["scei"] * tau_i)
     table = cost_constants.RATE_CURVE[base]
@@ -396,7 +402,7 @@ def cost_features(pm_v, firing_rate=None) -> dict:
     total_ms = pm_v["t"] + pm_v["t-warming-up"]
     dt = pm_v["dt"]
     r = _mean_rate(pm_v["pr"], n) + _mean_rate(pm_v["pri"], n)
-    sp = density(pm_v["net"], n)
+    sp = density(pm_v["net"], n, pm_v["sparse-net"])
     f = firing_guess(pm_v, sp) if firing_rate is None else firing_rate
     method = pm_v["simulation-method"]
     if method == "auto":

@@ -158,6 +158,9 @@ def test_density_of_nets(tmp_path):
     assert tasks_mod.density("-", 3) == 1.0
     assert tasks_mod.density("--", 5) == pytest.approx(1 / 4)
     assert tasks_mod.density(np.eye(3), 3) == 0.0
+    triplets = tmp_path / "net.sparse.txt"
+    triplets.write_text("% sparse\n1 2 1.0\n2 1 0.5\n3 3 1.0\n")
+    assert tasks_mod.density(str(triplets), 3, sparse_file=True) == pytest.approx(2 / 6)
 
 
 def test_shipped_cost_constants_cover_every_model():
