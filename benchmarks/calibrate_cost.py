@@ -1,4 +1,4 @@
-"""Calibrate neunet's cost model (`neunet.tasks.time_cost`) on this machine and check it.
+"""Calibrate neunet's cost model (`neunet.cost.time_cost`) on this machine and check it.
 
 Usage::
 
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neunet import cost_constants, params, tasks  # noqa: E402
+from neunet import cost, cost_constants, params  # noqa: E402
 from neunet.interface import simulate  # noqa: E402
 
 # Where the fitted constants are written.
@@ -114,14 +114,14 @@ def random_task(rng, model=None, constants=None):
         pm.update(**{"current-sine-amp": float(rng.uniform(0, 5)),
                      "current-sine-freq": float(rng.uniform(0.01, 0.1))})
     target_s = float(np.exp(rng.uniform(np.log(0.01), np.log(MAX_RUN_S))))
-    per_ms = tasks.time_cost(pm)[1] / pm["t"]
+    per_ms = cost.time_cost(pm)[1] / pm["t"]
     pm["t"] = float(np.clip(round(target_s / per_ms / 10) * 10, 20.0, 20000.0))
     return pm
 
 
 def features(pm, rate=None):
     """Cost-model features; with `rate` given, the measured firing rate replaces the guess."""
-    return tasks.cost_features(params.validate(pm), firing_rate=rate)
+    return cost.cost_features(params.validate(pm), firing_rate=rate)
 
 
 def run_sweep(name, pms):
@@ -169,9 +169,9 @@ def fit(rows):
             idx = [i for i, f in enumerate(feats) if f["model"] == model]
             if not idx:
                 continue
-            g = np.array([tasks.seconds_of(feats[i], 1.0, dict(c, **{k: 0.0 for k in ABSOLUTE}))
+            g = np.array([cost.seconds_of(feats[i], 1.0, dict(c, **{k: 0.0 for k in ABSOLUTE}))
                           for i in idx])
-            rest = np.array([tasks.seconds_of(feats[i], 0.0, c) for i in idx])
+            rest = np.array([cost.seconds_of(feats[i], 0.0, c) for i in idx])
             w = 1.0 / y[idx]
             per_step[model] = float(max(np.sum(w * w * g * (y[idx] - rest))
                                         / np.sum(w * w * g * g), 1e-10))
@@ -190,7 +190,7 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
     cost_constants.COEFFS = coeffs or saved[1]
     cost_constants.RATE_CURVE = curves or saved[2]
     try:
-        est = np.array([tasks.time_cost(pm)[1] for pm, _, _ in rows])
+        est = np.array([cost.time_cost(pm)[1] for pm, _, _ in rows])
     finally:
         (cost_constants.SECONDS_PER_STEP, cost_constants.COEFFS,
          cost_constants.RATE_CURVE) = saved
@@ -212,7 +212,7 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
 def write_constants(per_step, coeffs, curves):
     def fmt(d):
         return "{\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in d.items()) + "}"
-    text = f'''"""Constants of the cost model (`neunet.tasks.time_cost`), written by benchmarks/calibrate_cost.py.
+    text = f'''"""Constants of the cost model (`neunet.cost.time_cost`), written by benchmarks/calibrate_cost.py.
 
 Measured on this engine ({time.strftime("%Y-%m-%d")}, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.

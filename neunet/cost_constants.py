@@ -1,4 +1,4 @@
-"""Constants of the cost model (`neunet.tasks.time_cost`), written by benchmarks/calibrate_cost.py.
+"""Constants of the cost model (`neunet.cost.time_cost`), written by benchmarks/calibrate_cost.py.
 
 Measured on this engine (2026-11-28, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.

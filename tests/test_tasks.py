@@ -1,4 +1,4 @@
-"""Tests of neunet.tasks: the seed's task_generator example, Task, grid/zipped, task files, time_cost."""
+"""Tests of neunet.tasks: the seed's task_generator example, Task, grid/zipped, task files."""
 import json
 import subprocess
 import sys
@@ -43,6 +43,7 @@ def test_seed_example_gives_exactly_the_described_tasks(capsys):
     assert len({t.tid for t in tasks}) == 200
     assert all(t.status == "not-assigned" and t.assigned_to == [] for t in tasks)
     assert all(t.time[0] > 0 and t.time[1] > 0 and t.time[2] is None for t in tasks)
+    assert all(t.time[:2] == list(time_cost(t.pm)) for t in tasks[:5])
 
 
 def test_add_mask_semantics():
@@ -130,56 +131,3 @@ def test_task_file_with_edited_parameters_is_refused(tmp_path):
         tasks_mod.load_tasks(path)
     with pytest.raises(ValueError, match="extension"):
         tasks_mod.save_tasks(tmp_path / "t.txt", [])
-
-
-def test_time_cost_follows_the_spec_formula():
-    pm = dict(parameters(), **{"neuron-model": "LIF-GH", "simulation-method": "simple"},
-              nE=10, t=1000.0, pr=2.0, ps=0.0)
-    q, seconds = time_cost(pm)
-    assert q == pytest.approx(1000 * 10 * (32 + 2))        # T n (1/dt + r), no firing
-    assert seconds > 0
-    q_ssc, s_ssc = time_cost(dict(pm, ps=0.05, **{"simulation-method": "SSC"}))
-    q_simple, s_simple = time_cost(dict(pm, ps=0.05))
-    assert q_ssc > q_simple and s_ssc > s_simple           # SSC adds replays when firing
-    assert time_cost(dict(pm, nE=100))[1] > 5 * seconds     # grows with n
-    assert time_cost(dict(pm, t=10000.0))[1] > 5 * seconds  # grows with t
-    hh = dict(pm, **{"neuron-model": "HH-GH"})
-    assert time_cost(hh)[1] > seconds                        # HH costs more per step
-    f = tasks_mod.firing_guess
-    from neunet.params import validate
-    assert f(validate(dict(pm, ps=0.0))) == 0.0
-    assert f(validate(dict(pm, ps=0.1))) > f(validate(dict(pm, ps=0.01)))
-
-
-def test_density_of_nets(tmp_path):
-    path = tmp_path / "net.txt"
-    path.write_text("0 1 1\n0 0 0\n1 0 0\n")
-    assert tasks_mod.density(str(path), 3) == pytest.approx(3 / 6)
-    assert tasks_mod.density("-", 3) == 1.0
-    assert tasks_mod.density("--", 5) == pytest.approx(1 / 4)
-    assert tasks_mod.density(np.eye(3), 3) == 0.0
-    triplets = tmp_path / "net.sparse.txt"
-    triplets.write_text("% sparse\n1 2 1.0\n2 1 0.5\n3 3 1.0\n")
-    assert tasks_mod.density(str(triplets), 3, sparse_file=True) == pytest.approx(2 / 6)
-
-
-def test_shipped_cost_constants_cover_every_model():
-    from neunet import cost_constants as cc
-    from neunet.params import MODELS
-    assert set(cc.SECONDS_PER_STEP) == set(MODELS) == set(cc.BASE_MODEL)
-    assert set(cc.BASE_MODEL.values()) <= set(cc.TAU_PRODUCT) == set(cc.RATE_CURVE)
-    assert set(cc.COEFFS) == {"ssc_grid", "delay_grid", "event", "ssc", "delay", "step",
-                              "syn", "sample", "fixed"}
-    assert all(type(v) is float and v > 0 for v in cc.SECONDS_PER_STEP.values())
-    for curve in cc.RATE_CURVE.values():
-        assert len(curve["drive"]) == len(curve["rate"])
-        assert curve["rate"] == sorted(curve["rate"]) and curve["drive"] == sorted(curve["drive"])
-
-
-def test_firing_guess_counts_recurrent_excitation():
-    from neunet.params import validate
-    pm = dict(parameters(), **{"neuron-model": "LIF-GH"}, nE=100, pr=1.0, ps=0.02)
-    quiet = tasks_mod.firing_guess(validate(dict(pm, scee=0.0)))
-    excited = tasks_mod.firing_guess(validate(dict(pm, scee=0.01)))
-    inhibited = tasks_mod.firing_guess(validate(dict(pm, scee=0.0, nE=80, nI=20, scei=0.05)))
-    assert inhibited < quiet < excited
