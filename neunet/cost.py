@@ -14,6 +14,10 @@ import numpy as np
 
 from neunet import cost_constants, params
 
+# Excitatory reversal potential of the HH models (mV): a constant current I equals a mean
+# excitatory conductance of about I / 65.
+HH_EXCITATORY_REVERSAL_MV = 65.0
+
 
 def time_cost(pm) -> tuple[float, float]:
     """Estimated cost of one simulation: (quiet steps, seconds on this engine).
@@ -108,6 +112,8 @@ def firing_guess(pm_v, sp=None) -> float:
     tau_e, tau_i = cost_constants.TAU_PRODUCT[base]
     external = (_mean_rate(pm_v["pr"], n) * _mean_rate(pm_v["ps"], n) * tau_e
                 - _mean_rate(pm_v["pri"], n) * _mean_rate(pm_v["psi"], n) * tau_i)
+    if pm_v["neuron-model"].endswith("-extI"):
+        external += pm_v["extI"] / HH_EXCITATORY_REVERSAL_MV
     sp = density(pm_v["net"], n, pm_v["sparse-net"]) if sp is None else sp
     # Mean conductance an E neuron gets per unit of network firing rate.
     recurrent = sp * (pm_v["nE"] * pm_v["scee"] * tau_e - pm_v["nI"] * pm_v["scei"] * tau_i)
