@@ -232,6 +232,9 @@ def _check_keep(keep) -> list | None:
         return None
     if isinstance(keep, str):
         keep = [keep]
+    if not keep:
+        raise FilterError("keep must name at least one array (leave it out to keep all; "
+                          "keep_if decides whether anything is kept)")
     out = []
     for name in keep:
         key = "ion_gate" if name == "ion-gate" else name

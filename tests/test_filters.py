@@ -110,6 +110,7 @@ def test_unknown_names_refused_at_compile_time_when_params_known():
     ({"stats": ["mean_rat"]}, "unknown statistic 'mean_rat' .did you mean 'mean_rate'"),
     ({"stats": "mean_rate"}, "stats must be a list"),
     ({"keep": ["volts"]}, "cannot keep 'volts' .did you mean 'volt'"),
+    ({"keep": []}, "at least one array"),
     ({"neurons": [0]}, "1-based"), ({"neurons": []}, "at least one"),
     ({"window_ms": [5, 1]}, "below end"), ({"window_ms": 3}, r"\[start, end\]"),
     ({"downsample": 0}, "positive integer"), ({"downsample": 1.5}, "positive integer"),
