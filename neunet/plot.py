@@ -29,8 +29,9 @@ def _plt():
 
     headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
                 and not os.environ.get("WAYLAND_DISPLAY"))
-    if headless and not os.environ.get("MPLBACKEND"):
-        matplotlib.use("Agg")
+    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: None)()
+    if headless and chosen is None and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")  # nobody chose a backend and there is no display
     import matplotlib.pyplot as plt
 
     return plt
