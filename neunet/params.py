@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -453,7 +454,7 @@ def _fmt(x) -> str:
 def _write_once(path: Path, text: str) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
     return str(path)
@@ -480,7 +481,7 @@ def matrix_file(key, value, directory=None) -> tuple[str, bool]:
         rows = [" ".join(repr(float(x)) for x in r) for r in value.tolist()]
     name = {"net": "net", "initial-state-path": "init", "input-event-path": "events"}[key]
     return _write_once(folder / f"{name}-{digest[:HASH_CHARS]}.txt",
-                       "\n".join(rows) + "\n"), False
+                       "".join(row + "\n" for row in rows)), False
 
 
 def _flag(argv, name, value):
