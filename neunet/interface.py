@@ -169,6 +169,8 @@ def gen_neu(pm, mode: str = "v rm", watcher=None, data_dir=None):
     keep = "no-rm" in words or "nameX" in words
     if "read" in words:
         paths = _existing(folder, key, kinds)
+        if "v" in words:
+            print(f"gen_neu: reading kept files {key}.* in {folder}")
     else:
         if "live" in words and watcher is None:
             from neunet.plot import LiveVoltage
