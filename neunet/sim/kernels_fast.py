@@ -9,9 +9,10 @@ the result does not depend on the path a neuron took.
 from numba import njit
 
 from neunet.sim.kernels_neuron import (
-    HH_FT, HH_PT, LIF_NEAR, P_THRESH, RV, ext_current, hh_rk4_vals, is_hh,
+    P_THRESH, RV, ext_current, hh_rk4_vals, is_hh,
     lif_rk4_vals)
-from neunet.sim.kernels_step import evolve, hh_spike_time
+from neunet.sim.kernels_step import (evolve, hh_candidate, hh_rk4, hh_spike_time,
+                                     lif_candidate)
 
 # Below this many neurons the scalar path is used for every neuron.
 FAST_MIN_NEURONS = 4
@@ -67,37 +68,59 @@ def _check_spikes(S, S0, K1, I3, a, h, ctx, mask, exc, ne, buf_t, buf_i, nb):
             continue
         v0, v1, k1 = S0[RV, i], S[RV, i], K1[i]
         if hh:
-            if model == HH_PT:
-                cand = v0 >= th and k1 >= 0.0
-            elif model == HH_FT:
-                cand = v0 > th >= v1
-            else:
-                cand = v0 < th <= v1
-            if cand:
+            if hh_candidate(model, v0, v1, k1, th):
                 ts = hh_spike_time(S, i, a, h, v0, v1, k1, I3[2, i], model, cur_kind, par, quirks)
                 if ts >= 0.0:
                     buf_t[nb], buf_i[nb] = a + ts, i
                     nb += 1
-        elif (v0 <= th and v1 > th) or (v0 > LIF_NEAR and k1 > 0.0):
+        elif lif_candidate(v0, v1, k1, th, h):
             mask[i] = 1
             exc[ne] = i
             ne += 1
     return ne, nb
 
 
+@njit(cache=True)
+def evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
+    """evolve_all one neuron at a time (see scalar_all)."""
+    return scalar_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
+
+
 @njit(cache=True, inline='always')
+def scalar_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
+    """evolve_all one neuron at a time; a full quiet dt skips the per-event machinery.
+
+    Inlined into the chunk loop for small networks: every call level costs ~100 ns here.
+    """
+    (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
+    nb, err = 0, 0
+    th = par[P_THRESH]
+    for i in range(S.shape[1]):
+        k = cur[i]
+        busy = (k < ev_ptr[i + 1] and ev_t[k] < b) or b - a != dt or flag[i] or rc[i] > 0.0
+        if not busy and is_hh(model):
+            v0, v1, k1, c1 = hh_rk4(S, i, a, dt, cur_kind, par, cf_dt)
+            if hh_candidate(model, v0, v1, k1, th):
+                ts = hh_spike_time(S, i, a, dt, v0, v1, k1, c1, model, cur_kind, par, quirks)
+                if ts >= 0.0:
+                    buf_t[nb], buf_i[nb] = a + ts, i
+                    nb += 1
+        else:
+            nb, err = evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind,
+                             par, quirks, dt, cf_dt, buf_t, buf_i, nb)
+            if err:
+                break
+    return nb, err
+
+
+@njit(cache=True)
 def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
     """Evolve every neuron from a to b; spikes appended to buf: (count, err)."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     n = S.shape[1]
     nb, err = 0, 0
     if n < FAST_MIN_NEURONS or b - a != dt:
-        for i in range(n):
-            nb, err = evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind,
-                             par, quirks, dt, cf_dt, buf_t, buf_i, nb)
-            if err:
-                break
-        return nb, err
+        return evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
     S0, K1, I3, mask, exc = scr
     S0[:] = S
     ne = _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc)

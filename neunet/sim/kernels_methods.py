@@ -10,7 +10,7 @@ from numba import njit
 
 from neunet.sim.kernels_neuron import RGE, RGI, RH, RM, RN, RV, cond_coefs, inject_rows
 from neunet.sim.kernels_step import deliver, evolve, force_reset, inject, quiet, sort_spikes
-from neunet.sim.kernels_fast import evolve_all
+from neunet.sim.kernels_fast import FAST_MIN_NEURONS, evolve_all, scalar_all
 
 # Method ids (engine maps names to these).
 M_SIMPLE, M_SSC, M_DELAY = 0, 1, 2
@@ -171,13 +171,14 @@ def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t
     return nrec, err
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True)
 def step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i, scr):
     """simple (spec 9.1): evolve all neurons, then apply the sorted spikes at the step end."""
     model = ctx[3]
     (nE, post_ptr, post_idx, post_w, sc) = net
     nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i, scr)
-    sort_spikes(buf_t, buf_i, nb)
+    if nb > 1:
+        sort_spikes(buf_t, buf_i, nb)
     for k in range(nb):
         deliver(S, buf_i[k], nE, post_ptr, post_idx, post_w, sc, True, model)
     return nb, err
@@ -334,15 +335,26 @@ def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, t_start, t_
             else:
                 cnt, status = step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk,
                                              buf_t, buf_i, rec_t, rec_i, scr)
-            out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, rec_i, rec_t, cnt)
+            if cnt:
+                out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, rec_i, rec_t,
+                                                     cnt)
         else:
-            if method == M_SIMPLE:
+            if method == M_SIMPLE and n < FAST_MIN_NEURONS:
+                cnt, status = scalar_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)
+                if cnt:
+                    sort_spikes(buf_t, buf_i, cnt)
+                    for a in range(cnt):
+                        deliver(S, buf_i[a], nE, post_ptr, post_idx, post_w, sc, True, model)
+            elif method == M_SIMPLE:
                 cnt, status = step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i,
                                           scr)
             else:
                 cnt, status = step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i)
-                q = queue_spikes(buf_t, buf_i, cnt, net, delay, not quirks, model, q)
-            out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, buf_i, buf_t, cnt)
+                if cnt:
+                    q = queue_spikes(buf_t, buf_i, cnt, net, delay, not quirks, model, q)
+            if cnt:
+                out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, buf_i, buf_t,
+                                                     cnt)
         if status:
             break
         if row_of_step[k] >= 0:

@@ -22,25 +22,34 @@ def lif_rk4(S, i, h, model, cfh):
     return v0, v1, k1
 
 
-@njit(cache=True)
-def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks):
-    """Local spike time of an active LIF step (threshold crossing or near-threshold peak), or -1."""
-    cand = v0 <= th and v1 > th
-    if not cand and v0 > LIF_NEAR and k1 > 0.0:
+@njit(cache=True, inline='always')
+def lif_candidate(v0, v1, k1, th, h):
+    """True if an active LIF step may contain a spike (crossing, or near-threshold peak)."""
+    if v0 <= th and v1 > th:
+        return True
+    if v0 > LIF_NEAR and k1 > 0.0:
         a = (v1 - v0 - k1 * h) / (h * h)
         if a < 0.0:
             tv = -k1 / (2.0 * a)
-            cand = 0.0 < tv < h and v0 - k1 * k1 / (4.0 * a) >= th
-    if not cand:
+            return 0.0 < tv < h and v0 - k1 * k1 / (4.0 * a) >= th
+    return False
+
+
+@njit(cache=True)
+def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks):
+    """Local spike time of an active LIF step already taken (state at its end), or -1."""
+    if not lif_candidate(v0, v1, k1, th, h):
         return -1.0
     d1 = lif_f(model, v1, S[RGE, i], S[RGI, i])
     return hermite_root(v0, v1, k1, d1, th, h, quirks)
 
 
 @njit(cache=True)
-def lif_active(S, rc, i, h, model, par, quirks, cfh):
-    """Active LIF step with reset and wake-up inside the step: (local spike time or -1, err)."""
-    v0, v1, k1 = lif_rk4(S, i, h, model, cfh)
+def lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks):
+    """End an active LIF step already taken: spike, reset, wake-up inside the step.
+
+    Returns (local spike time or -1, err); err 1 = a second spike in the same step.
+    """
     ts = lif_spike_time(S, i, model, v0, v1, k1, par[P_THRESH], h, quirks)
     if ts < 0.0:
         S[RV, i] = v1
@@ -61,24 +70,32 @@ def lif_active(S, rc, i, h, model, par, quirks, cfh):
     return ts, 0
 
 
-@njit(cache=True)
-def lif_quiet(S, rc, i, h, model, par, quirks, cfh):
-    """LIF quiet step of length h > 0 including the refractory logic (spec 8.4)."""
-    r = rc[i]
-    if r > 0.0:
-        q = par[P_TREF] - r
-        if q < h:
-            advance_cond(S, i, cond_coefs(model, q, quirks))
-            rc[i] = 0.0
-            ts, err = lif_active(S, rc, i, h - q, model, par, quirks,
-                                 cond_coefs(model, 0.5 * (h - q), quirks))
-            if ts >= 0.0 and not quirks:
-                ts += q
-            return ts, err
-        advance_cond(S, i, cond_coefs(model, h, quirks))
-        rc[i] = r + h
+@njit(cache=True, inline='always')
+def lif_active(S, rc, i, h, model, par, quirks, cfh):
+    """Active LIF step with reset and wake-up inside the step: (local spike time or -1, err)."""
+    v0, v1, k1 = lif_rk4(S, i, h, model, cfh)
+    if not lif_candidate(v0, v1, k1, par[P_THRESH], h):
+        S[RV, i] = v1
         return -1.0, 0
-    return lif_active(S, rc, i, h, model, par, quirks, cfh)
+    return lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks)
+
+
+@njit(cache=True)
+def lif_refractory(S, rc, i, h, model, par, quirks):
+    """LIF quiet step of a refractory neuron (r > 0): stays clamped or wakes up inside."""
+    r = rc[i]
+    q = par[P_TREF] - r
+    if q < h:
+        advance_cond(S, i, cond_coefs(model, q, quirks))
+        rc[i] = 0.0
+        ts, err = lif_active(S, rc, i, h - q, model, par, quirks,
+                             cond_coefs(model, 0.5 * (h - q), quirks))
+        if ts >= 0.0 and not quirks:
+            ts += q
+        return ts, err
+    advance_cond(S, i, cond_coefs(model, h, quirks))
+    rc[i] = r + h
+    return -1.0, 0
 
 
 @njit(cache=True, inline='always')
@@ -93,18 +110,19 @@ def hh_rk4(S, i, t0, h, cur_kind, par, cfh):
     return v0, S[RV, i], k1, c1
 
 
+@njit(cache=True, inline='always')
+def hh_candidate(model, v0, v1, k1, th):
+    """True if an HH step may hold a spike: crossing up (G, GH), peak (PT), crossing down (FT)."""
+    if model == HH_PT:
+        return v0 >= th and k1 >= 0.0
+    if model == HH_FT:
+        return v0 > th >= v1
+    return v0 < th <= v1
+
+
 @njit(cache=True)
 def hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks):
-    """Local spike time of an HH quiet step already taken (state at its end), or -1."""
-    th = par[P_THRESH]
-    if model == HH_PT:
-        if not (v0 >= th and k1 >= 0.0):
-            return -1.0
-    elif model == HH_FT:
-        if not (v0 > th >= v1):
-            return -1.0
-    elif not (v0 < th <= v1):
-        return -1.0
+    """Local spike time of a candidate HH quiet step already taken (state at its end), or -1."""
     if quirks and cur_kind == CUR_SINE:
         c1 = ext_current(cur_kind, par, i, t0)
     d1 = hh_f(v1, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], c1)[0]
@@ -112,7 +130,7 @@ def hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks):
         if d1 >= 0.0:
             return -1.0
         return hermite_peak(v0, v1, k1, d1, h, quirks)
-    return hermite_root(v0, v1, k1, d1, th, h, quirks)
+    return hermite_root(v0, v1, k1, d1, par[P_THRESH], h, quirks)
 
 
 @njit(cache=True)
@@ -127,12 +145,16 @@ def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
     cfh = cf_dt if h == dt else cond_coefs(model, 0.5 * h, quirks)
     if is_hh(model):
         v0, v1, k1, c1 = hh_rk4(S, i, t0, h, cur_kind, par, cfh)
-        ts = hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks)
+        ts = -1.0
+        if hh_candidate(model, v0, v1, k1, par[P_THRESH]):
+            ts = hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks)
         if flag[i]:
             flag[i] = 0
             ts = -1.0
         return ts, 0
-    return lif_quiet(S, rc, i, h, model, par, quirks, cfh)
+    if rc[i] > 0.0:
+        return lif_refractory(S, rc, i, h, model, par, quirks)
+    return lif_active(S, rc, i, h, model, par, quirks, cfh)
 
 
 @njit(cache=True)
