@@ -224,3 +224,14 @@ def test_volt_file_is_streamed_chunk_by_chunk(tmp_path):
     api.run_options(opts, sink, record=("volt",))
     sink.close()
     assert sink.rows == 6000 and sink.calls >= 3
+
+
+def test_console_script():
+    script = Path(sys.executable).parent / "neunet-sim"
+    if not script.exists():
+        pytest.skip("package not installed with its console script")
+    r = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--neuron-model" in r.stdout
+    r = subprocess.run([str(script), "--neuron-model", "X", "--net", "-"], capture_output=True,
+                       text=True, timeout=60)
+    assert_one_line_error(r, "unknown neuron model 'X'")
