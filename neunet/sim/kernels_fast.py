@@ -9,7 +9,7 @@ the result does not depend on the path a neuron took.
 from numba import njit
 
 from neunet.sim.kernels_neuron import (
-    P_THRESH, RV, ext_current, hh_rk4_vals, is_hh,
+    P_THRESH, P_TREF, RV, cond_coefs, cond_vals, ext_current, hh_rk4_vals, is_hh,
     lif_rk4_vals)
 from neunet.sim.kernels_step import (evolve, hh_candidate, hh_rk4, hh_spike_time,
                                      lif_candidate)
@@ -28,20 +28,36 @@ def hh_full_step(S, K1, I3, h, cfh):
 
 
 @njit(cache=True, error_model='numpy')
-def lif_full_step(S, K1, model, h, cfh):
-    """Vectorizable mixed RK4 of every LIF-family neuron over h."""
+def lif_full_step(S, K1, rc, mask, model, h, cfh, cf_full):
+    """Vectorizable mixed RK4 of every LIF-family neuron over h.
+
+    Neurons refractory for the whole step (rc > 0; those waking inside it are exceptions)
+    only advance their conductances by the propagator over h (cf_full) and their clock.
+    """
     for i in range(S.shape[1]):
-        S[0, i], S[4, i], S[5, i], S[6, i], S[7, i], K1[i] = lif_rk4_vals(
-            model, S[0, i], S[4, i], S[5, i], S[6, i], S[7, i], h, cfh)
+        v0, ge0, gi0, he0, hi0 = S[0, i], S[4, i], S[5, i], S[6, i], S[7, i]
+        v, ge, gi, he, hi, k1 = lif_rk4_vals(model, v0, ge0, gi0, he0, hi0, h, cfh)
+        gef, gif, hef, hif = cond_vals(ge0, gi0, he0, hi0, cf_full)
+        r = rc[i]
+        refr = r > 0.0
+        S[0, i] = v0 if refr else v
+        S[4, i] = gef if refr else ge
+        S[5, i] = gif if refr else gi
+        S[6, i] = hef if refr else he
+        S[7, i] = hif if refr else hi
+        K1[i] = 0.0 if refr else k1
+        rc[i] = r + h if (refr and mask[i] == 0) else r
 
 
 @njit(cache=True)
-def _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc):
-    """Flag the neurons that need the scalar path (input inside the step, refractory, forced)."""
+def _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc, tref, h):
+    """Flag the neurons that need the scalar path: input inside the step, refractory clock
+    running out inside it (tref - rc < h), just forced."""
     ne = 0
     for i in range(S.shape[1]):
         k = cur[i]
-        if (k < ev_ptr[i + 1] and ev_t[k] < b) or rc[i] > 0.0 or flag[i]:
+        if (k < ev_ptr[i + 1] and ev_t[k] < b) or (rc[i] > 0.0 and tref - rc[i] < h) \
+                or flag[i]:
             mask[i] = 1
             exc[ne] = i
             ne += 1
@@ -123,13 +139,13 @@ def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
         return evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
     S0, K1, I3, mask, exc = scr
     S0[:] = S
-    ne = _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc)
+    ne = _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc, par[P_TREF], dt)
     if is_hh(model):
         if cur_kind != 0:
             _currents(I3, cur_kind, par, a, dt)
         hh_full_step(S, K1, I3, dt, cf_dt)
     else:
-        lif_full_step(S, K1, model, dt, cf_dt)
+        lif_full_step(S, K1, rc, mask, model, dt, cf_dt, cond_coefs(model, dt, quirks))
     ne, nb = _check_spikes(S, S0, K1, I3, a, dt, ctx, mask, exc, ne, buf_t, buf_i, nb)
     for e in range(ne):
         i = exc[e]
