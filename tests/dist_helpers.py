@@ -91,9 +91,22 @@ def stop(*procs) -> None:
 
 
 def port_is_free(port: int) -> bool:
+    """Can a new server listen on the port (as a restarted coordinator does, SO_REUSEADDR)?"""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))  # no SO_REUSEADDR: fails if anything holds it
+            s.bind(("127.0.0.1", port))
+            s.listen()
         except OSError:
             return False
     return True
+
+
+def warm_numba_cache() -> None:
+    """Compile the kernels the tests' tasks use once, in this process, so that the numba
+    cache on disk is fresh and every slot process only loads it (on a clean checkout, slots
+    compiling in parallel on a busy machine would otherwise take minutes)."""
+    import neunet
+    pm = neunet.parameters()
+    pm.update(nE=1, nI=0, t=10, pr=0.5)
+    neunet.simulate(pm)

@@ -7,7 +7,12 @@ import pytest
 import neunet
 from neunet import filters
 from dist_helpers import (PY, coordinator, env, free_port, port_is_free, rows, stop, wait_until,
-                          worker, write_tasks)
+                          warm_numba_cache, worker, write_tasks)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _warm_cache():
+    warm_numba_cache()
 
 
 def _run(args, cwd, timeout=240):

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -99,6 +100,7 @@ class Worker:
         self.wid = uuid.uuid4().hex
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.prefetch = slots if prefetch is None else prefetch
+        self.own_spool = spool_dir is None  # a temporary spool is removed at exit
         self.spool = spool_dir or tempfile.mkdtemp(prefix="neunet-worker-")
         os.makedirs(self.spool, exist_ok=True)
         self.exit_on_disconnect = exit_on_disconnect
@@ -417,6 +419,8 @@ async def run_worker(worker: Worker) -> int:
     for task in [conn, watch, *slots]:
         task.cancel()
     await asyncio.gather(*(s.close() for s in worker.slots), return_exceptions=True)
+    if worker.own_spool:
+        shutil.rmtree(worker.spool, ignore_errors=True)
     return 0
 
 

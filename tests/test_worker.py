@@ -1,0 +1,106 @@
+"""The worker and its warm slot processes, as real processes (neunet.worker, neunet.dist.slot)."""
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+import neunet
+from neunet.dist import protocol
+from neunet.params import plain
+from neunet.store import decode_arrays
+from dist_helpers import (PY, coordinator, env, free_port, rows, stop, wait_until,
+                          warm_numba_cache, worker, write_tasks)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _warm_cache():
+    warm_numba_cache()
+
+
+def _pm(**kw):
+    pm = neunet.parameters()
+    pm.update(nE=1, nI=0, t=20, **kw)
+    return pm
+
+
+def test_slot_process_answers_done_with_a_data_file_or_error_with_the_message(tmp_path):
+    (tmp_path / "bad.txt").write_text("garbage\n")
+    proc = subprocess.Popen([PY, "-m", "neunet.dist.slot"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env())
+    try:
+        assert protocol.read_message_sync(proc.stdout) == {"t": "ready"}
+        pm = _pm()
+        protocol.write_message_sync(proc.stdin, {"t": "run", "tid": "a", "pm": plain(pm),
+                                                 "out": str(tmp_path), "filter": None})
+        assert protocol.read_message_sync(proc.stdout) == {"t": "state", "tid": "a",
+                                                           "state": "filtering"}
+        done = protocol.read_message_sync(proc.stdout)
+        assert done["t"] == "done" and done["size"] == (tmp_path / "a.npz").stat().st_size
+        np.testing.assert_array_equal(decode_arrays((tmp_path / "a.npz").read_bytes())["volt"],
+                                      neunet.simulate(pm).volt)
+        assert "n_spikes" in done["summary"]
+        bad = plain(_pm(net=str(tmp_path / "bad.txt")))
+        protocol.write_message_sync(proc.stdin, {"t": "run", "tid": "b", "pm": bad,
+                                                 "out": str(tmp_path)})
+        err = protocol.read_message_sync(proc.stdout)
+        assert err["t"] == "error" and "bad number 'garbage'" in err["error"]
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0  # exits when its input closes
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--connect", "nohost"], "is not HOST:PORT"),
+    (["--connect", "h:99999"], "is not HOST:PORT"),
+    (["--slots", "0"], "--slots must be >= 1"),
+    (["--token-file", "/nonexistent/tok"], "cannot read token file"),
+    (["--what"], "unrecognized arguments"),
+])
+def test_bad_usage_exits_2_with_one_line(args, message):
+    r = subprocess.run([PY, "-m", "neunet.worker", *args], env=env(), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_worker_started_before_the_coordinator_connects_when_it_appears(tmp_path):
+    port = free_port()
+    w = worker(port, 2, "--name", "early", log=tmp_path / "w.log")
+    coord = None
+    try:
+        assert w.poll() is None
+        time.sleep(1.5)  # several refused attempts with backoff
+        assert w.poll() is None
+        tasks_py = write_tasks(tmp_path / "sweep.py", 5)
+        coord = coordinator(tasks_py, tmp_path / "run", port, "--local-slots", 0)
+        _, err = coord.communicate(timeout=240)
+        assert coord.returncode == 0, err.decode()
+        assert w.wait(timeout=30) == 0
+    finally:
+        stop(coord, w)
+    assert {r[1] for r in rows(tmp_path / "run")} == {"finished"}
+    assert {r[4] for r in rows(tmp_path / "run")} == {"early"}
+    assert "not reachable" in (tmp_path / "w.log").read_text()
+
+
+def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
+    (tmp_path / "good").write_text("right")
+    (tmp_path / "bad").write_text("wrong")
+    port = free_port()
+    tasks_py = write_tasks(tmp_path / "sweep.py", 3)
+    coord = coordinator(tasks_py, tmp_path / "run", port, "--local-slots", 0, "--token-file",
+                        tmp_path / "good", log=tmp_path / "c.log")
+    impostor = worker(port, 1, "--token-file", tmp_path / "bad", log=tmp_path / "w.log")
+    good = None
+    try:
+        assert wait_until(lambda: "refused" in (tmp_path / "c.log").read_text(), 120)
+        assert "handshake with coordinator failed" in (tmp_path / "w.log").read_text()
+        assert {r[1] for r in rows(tmp_path / "run")} == {"not-assigned"}
+        good = worker(port, 1, "--token-file", tmp_path / "good", "--name", "good")
+        assert coord.wait(timeout=240) == 0
+    finally:
+        stop(coord, impostor, good)
+    assert "wrong token" in (tmp_path / "c.log").read_text()
+    assert {r[4] for r in rows(tmp_path / "run")} == {"good"}
