@@ -311,7 +311,7 @@ def main(argv=None) -> int:
         fig.savefig(args.output, dpi=120)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    except (_UsageError, ValueError, LookupError, OSError) as err:
+    except (_UsageError, ValueError, LookupError, OSError, AttributeError) as err:
         print(f"neunet.plot: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {args.output}")

@@ -37,8 +37,12 @@ def _sweep_dir(tmp_path):
     tasks = [{"tid": f"{m[:2]}{i}", "pm": {"neuron-model": m, "pr": p, "t": 100.0},
               "est_cost": 1.0, "est_s": 1.0}
              for m in ("HH-GH", "LIF-GH") for i, p in enumerate((0.1, 0.2, 0.3, 0.4))]
-    store.sync_tasks(tasks)
+    ro = {"tid": "RO0", "pm": {"neuron-model": "LIF-G", "pr": 0.5, "t": 100.0},
+          "est_cost": 1.0, "est_s": 1.0}
+    store.sync_tasks(tasks + [ro])
     res = _result()
+    raster_only = apply_filter(compile_filter({"keep": ["ras"]}), res, res.pm)
+    store.record_result("RO0", raster_only[0], 0.1, "w", store.write_data("RO0", raster_only[1]))
     for j, t in enumerate(tasks[:-1]):
         summary, kept = apply_filter(None, res, res.pm)
         summary["mean_rate"] = 10.0 * j
@@ -78,7 +82,7 @@ def test_sweep_from_run_dataframe_and_path(tmp_path):
     run = open_run(run_dir)
     fig = plot.sweep(run, x="pr", y="mean_rate", hue="neuron-model")
     lines = fig.axes[0].lines
-    assert [len(l.get_xdata()) for l in lines] == [4, 3]  # one unfinished LIF-GH task
+    assert [len(l.get_xdata()) for l in lines] == [4, 1, 3]  # one unfinished LIF-GH task
     np.testing.assert_array_equal(lines[0].get_ydata(), [0.0, 10.0, 20.0, 30.0])
     _png(fig, tmp_path / "s.png")
     fig = plot.sweep(run.query("neuron_model == 'LIF-GH'"), x="pr", y="mean_rate", hue=None)
@@ -110,6 +114,7 @@ def test_cli_writes_sweep_and_raster(tmp_path):
     (["{run}", "--raster", "nope"], "no task 'nope'"),
     (["{run}", "--raster", "LI3"], "has no kept data"),
     (["{run}", "--query", "pr >"], "bad query"),
+    (["{run}", "--voltage", "RO0"], "has no 'volt' data"),
     (["{run}", "--bogus"], "unrecognized arguments"),
 ])
 def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
