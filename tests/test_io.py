@@ -151,3 +151,23 @@ def test_array_sink_shapes():
     empty = io.ArraySink(2, 1.0, ("volt", "ras"))
     empty.finish(np.zeros(2, np.int64))
     assert empty.result()["volt"].shape == (2, 0) and empty.result()["ras"].shape == (0, 2)
+
+
+def test_event_fast_path_agrees_with_slow_path(tmp_path):
+    f = tmp_path / "ev.txt"
+    rows = "2\t1.0\t2.0\n1\t0.5\t0.1\n1\t0.7\t-0.3\n"
+    f.write_text(rows)                                   # 3 columns: numpy's parser
+    fast = io.read_events(str(f), 2, [0.0, 0.0])
+    f.write_text(rows + "2 1.5\n")                       # a 2-column line: line-by-line path
+    slow = io.read_events(str(f), 2, [0.0, 9.0])
+    for a, b in zip(fast, slow):
+        assert a.tolist() == b[:3].tolist()
+    assert slow[2][3] == 9.0
+    f.write_text("1 0.5 1\n1 0.7 1\n1 0.6 1\n")
+    with pytest.raises(SimInputError, match=r"ev.txt:3: events of neuron 1 are not"):
+        io.read_events(str(f), 1, [0.0])
+    f.write_text("1 0.5 1\n5 0.7 1\n")
+    with pytest.raises(SimInputError, match=r"ev.txt:2: neuron id 5 outside"):
+        io.read_events(str(f), 1, [0.0])
+    f.write_text("")
+    assert io.read_events(str(f), 1, [0.0])[0].size == 0

@@ -7,9 +7,12 @@ API.
 """
 from __future__ import annotations
 
+import io as _stdio
 import os
+import re
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -87,10 +90,33 @@ def _is_float(tok):
         return False
 
 
+def _fast_table(text, skip_rows, n_cols, int_cols):
+    """All rows as float (rows, n_cols) through numpy's C parser, or None when anything is
+    unusual (ragged rows, bad numbers, non-integral ids); callers then take the slow path
+    that names the offending line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # "input contained no data"
+            a = np.loadtxt(_stdio.StringIO(text), dtype=np.float64, comments=None,
+                           skiprows=skip_rows, ndmin=2)
+    except ValueError:
+        return None
+    if a.size == 0:
+        return None
+    if a.shape[1] != n_cols or not np.all(a[:, :int_cols] == np.floor(a[:, :int_cols])):
+        return None
+    return a
+
+
 def _read_sparse(path, n):
     what = "sparse network file"
-    lines = _read_text(path, "network file").splitlines()
+    text = _read_text(path, "network file")
+    lines = text.splitlines()
     start = 1 if lines and lines[0].lstrip()[:1] in ("#", "%") else 0
+    a = _fast_table(text, start, 3, 2)
+    if a is not None and np.all((a[:, :2] >= 1) & (a[:, :2] <= n)):
+        return _sum_sparse(n, a[:, 0].astype(np.int64) - 1, a[:, 1].astype(np.int64) - 1,
+                           a[:, 2])
     linenos, rows = [], []
     for k in range(start, len(lines)):
         row = lines[k].split()
@@ -109,8 +135,12 @@ def _read_sparse(path, n):
         if bad.size:
             raise SimInputError(f"{what} {path}:{linenos[bad[0]]}: neuron index "
                                 f"{idx[bad[0]]} outside 1..{n}")
-    post, pre = post - 1, pre - 1
-    if post.size:   # duplicated (i, j) pairs are summed
+    return _sum_sparse(n, post - 1, pre - 1, w)
+
+
+def _sum_sparse(n, post, pre, w):
+    """CSR of 0-based sparse entries, duplicated (i, j) pairs summed."""
+    if post.size:
         key, inverse = np.unique(pre * n + post, return_inverse=True)
         w = np.bincount(inverse, weights=w)
         pre, post = key // n, key % n
@@ -179,6 +209,11 @@ def read_events(path: str, n: int, default_strength) -> tuple:
         File order; ids 0-based.
     """
     text = _read_text(path, "event file")
+    a = None if re.search(r"(?m)^[ \t\r]*$(?!\Z)", text) else _fast_table(text, 0, 3, 1)
+    if a is not None:
+        ids = a[:, 0].astype(np.int64)
+        _check_events(path, n, ids, a[:, 1], a[:, 2])
+        return ids - 1, a[:, 1].copy(), a[:, 2].copy()
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
