@@ -8,8 +8,10 @@ kernel, then ``sink.samples/spikes/progress``; ``sink.finish`` at the end.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -123,6 +125,8 @@ METHOD_IDS = {"simple": 0, "SSC": 1, "big-delay": 2}
 CHUNK_TARGET_S = 0.2
 # Bounds on the number of steps per chunk.
 CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 20
+# Whether this process has checked the kernels' numba cache against their sources.
+_CACHE_CHECKED = False
 
 
 def n_state_vars(model: str) -> int:
@@ -222,6 +226,34 @@ class _State:
             sink.samples(volt, cond if self.rec_c else None, gate if self.rec_g else None)
 
 
+def _refresh_kernel_cache() -> None:
+    """Drop stale numba cache files of the kernels.
+
+    numba's on-disk cache of a function only tracks the file the function is defined in, not
+    the kernels it inlines from other files; after an edit of any kernels_*.py (development),
+    cached callers would keep the old code. A hash of all kernel sources, stored next to the
+    cache, detects that and removes the kernels' cache files (numba then recompiles).
+    """
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for src in sorted(here.glob("kernels_*.py")):
+        digest.update(src.read_bytes())
+    cache_dir, stamp = here / "__pycache__", digest.hexdigest()
+    stamp_file = cache_dir / "kernels.sha256"
+    try:
+        if stamp_file.read_text() == stamp:
+            return
+    except OSError:
+        pass
+    try:
+        for f in list(cache_dir.glob("kernels_*.nbi")) + list(cache_dir.glob("kernels_*.nbc")):
+            f.unlink(missing_ok=True)
+        cache_dir.mkdir(exist_ok=True)
+        stamp_file.write_text(stamp)
+    except OSError:
+        pass                         # read-only install: the cache cannot be stale there
+
+
 def _first_row(st: _State, sink) -> None:
     """The t = 0 row of --output-first-data-point."""
     volt, cond, gate = st.rows(1)
@@ -268,6 +300,10 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
         On runtime failures such as "Multiple spikes in one dt".
     """
     info = _check(problem)
+    global _CACHE_CHECKED
+    if not _CACHE_CHECKED:
+        _refresh_kernel_cache()
+        _CACHE_CHECKED = True
     st = _State(problem, _as_arrays(problem, info))
     if problem.first_row:
         _first_row(st, sink)
