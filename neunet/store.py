@@ -59,23 +59,27 @@ CREATE TABLE IF NOT EXISTS tasks (
     reason TEXT,
     data_file TEXT,
     data_bytes INTEGER,
-    summary TEXT
+    summary TEXT,
+    mirrored INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-# Prefix of the `tasks` columns mirroring each parameter (flattened) for fast table().
+# Prefix of the `tasks` columns mirroring each parameter (flattened) for fast table(); they
+# are filled when a task's result is recorded (`mirrored` = 1), so that sync_tasks stays fast.
 PARAM_PREFIX = "p:"
 # Prefix of the `tasks` columns mirroring each summary statistic.
 STAT_PREFIX = "s:"
 # Meta key listing the parameters holding booleans (SQLite stores them as 0/1).
 BOOL_PARAMS_KEY = "_bool_params"
-# Statement of record_result(s); {} receives the `"s:<stat>" = ?` assignments.
+# Statement of record_result(s); {} receives the mirror-column assignments.
 _RESULT_SQL = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
                "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
-               "reason = NULL{} WHERE tid = ?")
+               "reason = NULL, mirrored = 1{} WHERE tid = ?")
+# Most tids in one `WHERE tid IN (...)` query.
+_IN_CHUNK = 500
 # Statement of set_meta.
 _META_SQL = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
@@ -150,8 +154,8 @@ def _quote(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _task_row(task) -> tuple:
-    """(tid, params JSON, est_cost, est_s, flat cells) from a Task or a dict."""
+def _task_fields(task) -> tuple:
+    """(tid, pm, est_cost, est_s) of a Task or of a dict with tid/pm/est_cost/est_s."""
     if isinstance(task, dict):
         tid, pm = task["tid"], task["pm"]
         est_cost, est_s = task.get("est_cost"), task.get("est_s")
@@ -161,9 +165,7 @@ def _task_row(task) -> tuple:
         est_cost, est_s = times[0], times[1]
     if not isinstance(tid, str) or not tid:
         raise StoreError(f"task id must be a non-empty string, got {tid!r}")
-    text = to_json(dict(pm))
-    cells = {str(k): _flat_value(v) for k, v in json.loads(text).items()}
-    return (tid, text, _float_or_none(est_cost), _float_or_none(est_s), cells)
+    return tid, pm, _float_or_none(est_cost), _float_or_none(est_s)
 
 
 def _float_or_none(value):
@@ -193,6 +195,7 @@ class RunStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+        self._bools = set(self.get_meta(BOOL_PARAMS_KEY, []))
 
     def _add_columns(self, names):
         """Add mirror columns (`p:<param>`, `s:<stat>`) not yet in `tasks` (in a transaction)."""
@@ -256,27 +259,18 @@ class RunStore:
             Tasks already in the index, tasks inserted, and tasks in the index that are not
             in `tasks` (left untouched, with their results).
         """
-        rows = {}
+        given = {}
         for task in tasks:
-            row = _task_row(task)
-            rows[row[0]] = row
+            fields = _task_fields(task)
+            given[fields[0]] = fields
         with self._lock:
             known = {r[0] for r in self._db.execute("SELECT tid FROM tasks")}
-        new_rows = [row for tid, row in rows.items() if tid not in known]
-        groups: dict[str, list] = {}
-        columns: dict[str, None] = {}
-        bools = set(self.get_meta(BOOL_PARAMS_KEY, []))
-        for tid, text, est_cost, est_s, cells in new_rows:
-            names = [PARAM_PREFIX + k for k in cells]
-            columns.update(dict.fromkeys(names))
-            bools.update(k for k, v in cells.items() if isinstance(v, bool))
-            cols = ", ".join(["tid", "params", "est_cost", "est_s"] + [_quote(n) for n in names])
-            sql = f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * (4 + len(names)))})"
-            groups.setdefault(sql, []).append((tid, text, est_cost, est_s, *cells.values()))
-        groups[_META_SQL] = [(BOOL_PARAMS_KEY, to_json(sorted(bools)))]
-        self._write_groups(groups, before=columns)
-        kept = len(rows) - len(new_rows)
-        return kept, len(new_rows), len(known) - kept
+        new = [(tid, to_json(pm if isinstance(pm, dict) else dict(pm)), est_cost, est_s)
+               for tid, pm, est_cost, est_s in given.values() if tid not in known]
+        self._write("INSERT INTO tasks (tid, params, est_cost, est_s) VALUES (?, ?, ?, ?)",
+                    new, many=True)
+        kept = len(given) - len(new)
+        return kept, len(new), len(known) - kept
 
     def set_status(self, tid: str, status: str, **fields):
         """Set a task's state and any of the columns in `FIELDS` (worker, attempts, ...)."""
@@ -314,7 +308,9 @@ class RunStore:
         os.replace(tmp, path)
         return path
 
-    def _result_row(self, tid, summary, real_s, worker, data_file) -> tuple:
+    def _result_row(self, result, stored, memo) -> tuple:
+        """(sql, mirror column names, row) of one (tid, summary, real_s, worker, data_file)."""
+        tid, summary, real_s, worker, data_file = result
         rel, size = None, None
         if data_file is not None:
             path = Path(data_file)
@@ -325,36 +321,67 @@ class RunStore:
             except ValueError:
                 rel = str(path)
         summary = {str(k): _float_or_none(v) for k, v in dict(summary or {}).items()}
-        names = [STAT_PREFIX + k for k in summary]
-        sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in names))
+        cells = {STAT_PREFIX + k: v for k, v in summary.items()}
+        if stored is not None and not stored[1]:  # parameters not mirrored yet
+            for key, value in json.loads(stored[0]).items():
+                cells[PARAM_PREFIX + key] = cell = _cell(value, memo)
+                if cell is True or cell is False:
+                    self._new_bools.add(key)
+        sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
         row = (to_json(summary), _float_or_none(real_s),
                None if worker is None else str(worker), rel, size, time.time(),
-               *summary.values(), tid)
-        return sql, names, row
+               *cells.values(), tid)
+        return sql, list(cells), row
+
+    def _stored(self, tids) -> dict:
+        """tid -> (params JSON, mirrored) for the given tids."""
+        tids = list(dict.fromkeys(tids))
+        out = {}
+        for i in range(0, len(tids), _IN_CHUNK):
+            part = tids[i:i + _IN_CHUNK]
+            sql = (f"SELECT tid, params, mirrored FROM tasks WHERE tid IN "
+                   f"({', '.join('?' * len(part))})")
+            out.update((r[0], r[1:]) for r in self._select(sql, part))
+        return out
 
     def record_result(self, tid: str, summary: dict, real_s, worker, data_file=None):
         """Mark a task finished, with its summary statistics and its data file (or None)."""
-        sql, names, row = self._result_row(tid, summary, real_s, worker, data_file)
-        if self._write_groups({sql: [row]}, before=names) != 1:
-            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        self.record_results([(tid, summary, real_s, worker, data_file)])
 
-    def record_results(self, results) -> None:
+    def record_results(self, results) -> int:
         """`record_result` for many tasks in one durable transaction (one fsync).
 
         Parameters
         ----------
         results : iterable of tuple
             (tid, summary, real_s, worker, data_file) per task.
+
+        Returns
+        -------
+        int
+            Number of tasks updated.
         """
+        results = list(results)
+        stored = self._stored(r[0] for r in results)
         groups: dict[str, list] = {}
         columns: dict[str, None] = {}
+        memo: dict[int, object] = {}
+        self._new_bools = set()
         for result in results:
-            sql, names, row = self._result_row(*result)
+            sql, names, row = self._result_row(result, stored.get(result[0]), memo)
             columns.update(dict.fromkeys(names))
             groups.setdefault(sql, []).append(row)
-        n_rows = sum(len(rows) for rows in groups.values())
-        if n_rows and self._write_groups(groups, before=columns) != n_rows:
-            raise StoreError(f"some of {n_rows} results name no task in {self.run_dir}")
+        if self._new_bools - self._bools:
+            self._bools |= self._new_bools
+            groups[_META_SQL] = [(BOOL_PARAMS_KEY, to_json(sorted(self._bools)))]
+        n_rows = len(results)
+        changed = self._write_groups(groups, before=columns) if n_rows else 0
+        changed -= len(groups.get(_META_SQL, ()))
+        if changed != n_rows:
+            missing = [r[0] for r in results if r[0] not in stored]
+            raise StoreError(f"no task {', '.join(map(repr, missing[:5]))} in {self.run_dir}"
+                             + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""))
+        return changed
 
     def set_statuses(self, updates) -> None:
         """`set_status` for many tasks in one durable transaction.
@@ -403,6 +430,22 @@ class RunStore:
 # Reader
 
 
+# Types stored in a mirror column as they are.
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def _cell(value, memo: dict):
+    """The mirror-column cell of one parameter value (see `_flat_value`)."""
+    if type(value) in _PLAIN_TYPES:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    key = id(value)
+    if key not in memo:
+        memo[key] = _flat_value(json.loads(to_json(value)))
+    return memo[key]
+
+
 def _flat_value(value):
     """A table cell for one parameter: scalars as they are, lists and matrices as text."""
     if isinstance(value, list):
@@ -420,6 +463,30 @@ def _flat_value(value):
 def alias(name: str) -> str:
     """The identifier form of a column name: `neuron-model` -> `neuron_model`."""
     return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
+
+
+def _param_columns(df, names) -> dict:
+    """Parameter name -> column: the mirror columns, completed from the JSON of the rows not
+    mirrored yet (tasks without a recorded result)."""
+    import pandas as pd
+
+    cols = {c[len(PARAM_PREFIX):]: df[c] for c in names if c.startswith(PARAM_PREFIX)}
+    todo = np.flatnonzero(df["mirrored"].to_numpy() == 0) if len(df) else []
+    if len(todo) == 0:
+        return cols
+    texts = df["params"].to_numpy()[todo]
+    flat = json.loads("[" + ",".join(texts) + "]")
+    for i, text in enumerate(texts):
+        if "[" in text or "{" in text[1:]:  # lists or matrices somewhere: flatten this one
+            flat[i] = {k: _flat_value(v) for k, v in flat[i].items()}
+    keys = list(dict.fromkeys(k for pm in flat for k in pm))
+    for key in keys + [k for k in cols if k not in keys]:
+        base = (cols[key].to_numpy(dtype=object, copy=True) if key in cols
+                else np.full(len(df), None, dtype=object))
+        base[todo] = [pm.get(key) for pm in flat]
+        cols[key] = pd.Series(base, index=df.index).infer_objects()
+    order = list(cols)  # mirror columns first, then keys seen only in JSON
+    return {k: cols[k] for k in order}
 
 
 class Run:
@@ -479,16 +546,15 @@ class Run:
             db.close()
         df = pd.DataFrame.from_records(rows, columns=names)
         out = {c: df[c] for c in TABLE_COLUMNS}
-        for prefix in (PARAM_PREFIX, STAT_PREFIX):
-            for col in (c for c in names if c.startswith(prefix)):
-                name = col[len(prefix):]
-                values = df[col]
-                if prefix == STAT_PREFIX:
-                    values = values.astype(float)
-                elif name in bools and values.isin([0, 1]).all():
-                    values = values.astype(bool)
-                out[col if name in out else name] = values
-        return pd.DataFrame(out)
+        params = _param_columns(df, names)
+        for name, values in params.items():
+            if name in bools and values.isin([0, 1]).all():
+                values = values.astype(bool)
+            out[PARAM_PREFIX + name if name in out else name] = values
+        for col in (c for c in names if c.startswith(STAT_PREFIX)):
+            name = col[len(STAT_PREFIX):]
+            out[col if name in out else name] = df[col].astype(float)
+        return pd.DataFrame(out, index=df.index)
 
     def query(self, expr: str, table=None):
         """Rows of `table()` matching a pandas query expression.

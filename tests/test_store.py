@@ -252,7 +252,7 @@ def test_batch_writes(tmp_path):
     assert df.loc["t0001", "attempts"] == 2 and df.loc["t0003", "data_file"] == "data/t0003.npz"
     with pytest.raises(StoreError, match="unknown task state"):
         store.set_statuses([("t0000", "bad", {})])
-    with pytest.raises(StoreError, match="name no task"):
+    with pytest.raises(StoreError, match="no task .zzz."):
         store.record_results([("zzz", {}, 0.1, "a", None)])
 
 
@@ -290,3 +290,25 @@ def test_real_sweep_table_query_load(tmp_path):
         assert loaded.extra["pn_rate_hz"].shape == (4,)
     with pytest.raises(NoDataError, match="filter dropped"):
         run.load("task0")
+
+
+def test_table_mixes_mirrored_and_pending_rows(tmp_path):
+    """Parameters of finished tasks come from mirror columns, the others from their JSON."""
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks([_task(0, flag=True), _task(1, model="LIF-G", pr=[0.1, 0.2], flag=False),
+                      _task(2, extra_key=5)])
+    store.record_result("t0000", {"mean_rate": 4.0}, 0.1, "w", None)
+    df = open_run(tmp_path / "run").table()
+    assert list(df["neuron-model"]) == ["HH-GH", "LIF-G", "HH-GH"]
+    assert list(df["pr"]) == [0.1, "0.1, 0.2", 0.1]
+    assert df["flag"].tolist()[:2] == [True, False]
+    assert df["extra_key"].tolist()[2] == 5 and df["extra_key"].isna().tolist()[:2] == [True,
+                                                                                        True]
+    assert df.loc[0, "mean_rate"] == 4.0 and df["mean_rate"].isna().tolist()[1:] == [True, True]
+    store.record_results([("t0001", {"mean_rate": 1.0}, 0.1, "w", None),
+                          ("t0002", {"mean_rate": 2.0}, 0.1, "w", None)])
+    again = open_run(tmp_path / "run").table()
+    assert again["flag"].tolist()[:2] == [True, False]
+    assert list(again["pr"]) == [0.1, "0.1, 0.2", 0.1] and again.loc[2, "extra_key"] == 5
+    db = sqlite3.connect(tmp_path / "run" / "index.sqlite")
+    assert db.execute("SELECT SUM(mirrored) FROM tasks").fetchone()[0] == 3
