@@ -74,16 +74,19 @@ def test_sweep_matches_simulate_and_runs_most_expensive_first(client, tmp_path):
     assert all(w.startswith("dask:tcp://") for w in table["worker"])
     for task in tasks:
         assert_same_as_simulate(run, task)
-    # Dask ran them by priority from time_cost, most expensive first (two workers, each
-    # holding up to two tasks, so neighbours may swap).
+    # Dask ran them by priority from time_cost, most expensive first. Two workers each
+    # hold up to two tasks and the machine is shared, so neighbours may swap: require the
+    # first start to be one of the two most expensive, and the expensive half to start
+    # clearly earlier than the cheap half (inverted priorities would fail both).
     starts = {}
     for rec in stream.data:
         tid = rec["key"].split("-")[1]
         starts[tid] = min(s["start"] for s in rec["startstops"] if s["action"] == "compute")
     started = sorted(starts, key=starts.get)
     by_cost = [t.tid for t in sorted(tasks, key=lambda t: t.time[0], reverse=True)]
-    assert set(started[:2]) == set(by_cost[:2])
-    assert max(abs(started.index(tid) - rank) for rank, tid in enumerate(by_cost)) <= 2
+    position = [started.index(tid) for tid in by_cost]
+    assert started[0] in by_cost[:2], position
+    assert sum(position[:4]) < sum(position[4:]), position
 
 
 def test_filter_runs_on_worker(client, tmp_path):
@@ -123,7 +126,7 @@ def test_failure_recorded_after_retries(client, tmp_path):
 
 
 def test_restart_resumes_without_rerunning(client, tmp_path):
-    tasks = make_tasks([tiny_pm(seed) for seed in range(10)])
+    tasks = make_tasks([tiny_pm(seed, t_ms=2000.0) for seed in range(10)])
 
     def stop_after_three(counts):
         if counts["finished"] >= 3:
@@ -148,21 +151,23 @@ def test_restart_resumes_without_rerunning(client, tmp_path):
     assert run_on_dask(tasks, None, tmp_path / "run", "tcp://127.0.0.1:9") == 0
 
 
+def _executing(dask_worker):
+    """Keys a Dask worker is executing right now (run on the worker by client.run)."""
+    return [k for k, ts in dask_worker.state.tasks.items() if ts.state == "executing"]
+
+
 def test_worker_killed_mid_sweep_loses_nothing(client, tmp_path):
-    tasks = make_tasks([tiny_pm(seed, t_ms=1500.0) for seed in range(8)])
+    tasks = make_tasks([tiny_pm(seed, t_ms=5000.0) for seed in range(8)])
     pids = client.run(os.getpid)
     killed = []
 
     def kill_a_busy_worker(counts):
         if killed or counts["finished"] < 1:
             return
-        table = open_run(tmp_path / "run").table()
-        busy = table[table["status"] == "simulating"]
-        for tid, worker in zip(busy["tid"], busy["worker"]):
-            address = worker[len("dask:"):]
-            if address in pids:
+        for address, keys in client.run(_executing).items():
+            if keys and address in pids:
                 os.kill(pids[address], signal.SIGKILL)
-                killed.append((tid, address))
+                killed.append((keys[0].split("-")[1], address, time.time()))
                 return
 
     assert run_on_dask(tasks, None, tmp_path / "run", client, progress=kill_a_busy_worker) == 0
@@ -170,8 +175,9 @@ def test_worker_killed_mid_sweep_loses_nothing(client, tmp_path):
     run = open_run(tmp_path / "run")
     table = run.table().set_index("tid")
     assert set(table["status"]) == {"finished"} and len(table) == len(tasks)
-    tid, address = killed[0]
-    assert table.loc[tid, "worker"] != f"dask:{address}"  # re-run elsewhere by Dask
+    tid, address, kill_time = killed[0]
+    if table.loc[tid, "worker"] == f"dask:{address}":  # it finished just before the kill
+        assert table.loc[tid, "finished"] <= kill_time
     files = sorted(p.name for p in (tmp_path / "run" / "data").iterdir())
     assert files == sorted(f"{t.tid}.npz" for t in tasks)  # once each, no temp files left
     assert_same_as_simulate(run, next(t for t in tasks if t.tid == tid))
@@ -189,3 +195,24 @@ def test_missing_dask_says_what_to_install(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(DaskNotInstalled.__name__)
     assert "pip install neunet[dask]" in out.stdout
+
+
+def test_cli_entry_takes_coordinator_rows_and_reports_one_line_errors(client, tmp_path):
+    import io
+
+    from neunet import params
+    from neunet.dist.dask_cli import main_dask
+    tasks = make_tasks([tiny_pm(seed) for seed in range(3)])
+    rows = [(t.tid, params.plain(t.pm), t.time[0], t.time[1]) for t in tasks]
+    out = io.StringIO()
+    address = client.scheduler.address
+    assert main_dask(rows, None, tmp_path / "run", address.replace("tcp://", "dask://"),
+                     stream=out) == 0
+    assert out.getvalue().splitlines()[-1] == "dask: done 3/3  failed 0  running 0  queued 0"
+    assert set(open_run(tmp_path / "run").table()["status"]) == {"finished"}
+
+    err = io.StringIO()
+    assert main_dask(rows, None, tmp_path / "other", "tcp://127.0.0.1:9", stream=err,
+                     connect_timeout_s=1) == 2
+    last = err.getvalue().splitlines()[-1]
+    assert last.startswith("neunet.coordinator: error: --dask tcp://127.0.0.1:9: cannot reach")

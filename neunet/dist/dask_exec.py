@@ -10,9 +10,11 @@ data travels. Dask is an optional extra: without it `DaskNotInstalled` says what
 """
 from __future__ import annotations
 
+import json
 import os
 import queue
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 # Dask event topic on which workers report a task's `simulating`/`filtering` state.
@@ -23,6 +25,10 @@ KEY_PREFIX = "neunet-"
 POLL_S = 0.05
 # Seconds to keep trying to reach a scheduler given by address.
 CONNECT_TIMEOUT_S = 20.0
+# Seconds between writes of reported task states to the store.
+STATE_FLUSH_S = 0.5
+# Threads writing (and fsyncing) the data files of one batch of results.
+WRITE_THREADS = 8
 # Message of the error raised when dask.distributed cannot be imported.
 INSTALL_HINT = ("the Dask executor needs dask.distributed, which is not installed: "
                 "pip install neunet[dask]")
@@ -55,15 +61,16 @@ def _report_state(tid: str, state: str) -> None:
         pass  # not inside a Dask worker (called directly): nothing to report to
 
 
-def run_task(pm: dict, filter_spec: dict | None, tid: str, report_states: bool = True) -> dict:
+def run_task(pm, filter_spec, tid: str, report_states: bool = True) -> dict:
     """Simulate one task on a Dask worker and reduce its data with the smart filter.
 
     Parameters
     ----------
-    pm : dict
-        The task's parameters.
-    filter_spec : dict or None
-        A spec from `neunet.filters.compile_filter` (None: keep everything).
+    pm : dict or str
+        The task's parameters, or their JSON text (what the executor sends: plain text,
+        which Dask neither traverses nor pickles).
+    filter_spec : dict, str or None
+        A spec from `neunet.filters.compile_filter` (None: keep everything), or its JSON.
     tid : str
         The task id (only used for state reports).
     report_states : bool
@@ -79,6 +86,8 @@ def run_task(pm: dict, filter_spec: dict | None, tid: str, report_states: bool =
     from neunet import filters, store
     from neunet.interface import simulate
 
+    pm = json.loads(pm) if isinstance(pm, str) else pm
+    filter_spec = json.loads(filter_spec) if isinstance(filter_spec, str) else filter_spec
     t0_s = time.perf_counter()
     if report_states:
         _report_state(tid, "simulating")
@@ -126,6 +135,8 @@ class _Sweep:
     failed: set = field(default_factory=set)       # tids failed in this run
     submitted: list = field(default_factory=list)  # tids in submission order (all attempts)
     already: int = 0                               # tasks finished before this run
+    pending_states: dict = field(default_factory=dict)  # tid -> (state, fields) to write
+    states_flushed_s: float = -float("inf")        # monotonic time of the last state write
 
     def counts(self) -> dict:
         """Progress figures: total, finished, failed, running, queued, submitted."""
@@ -190,8 +201,10 @@ def _submit(client, sweep: _Sweep, tids: list) -> list:
     """
     import dask
 
+    from neunet import params
     from neunet.dist import dask_exec  # this module, by reference (Dask pickles the name)
     prio = sweep.priority
+    spec_json = json.dumps(sweep.filter_spec)
     delayed_tasks, updates = [], []
     for tid in sorted(tids, key=prio.get, reverse=True):
         n = sweep.attempts.get(tid, 0) + 1
@@ -200,7 +213,8 @@ def _submit(client, sweep: _Sweep, tids: list) -> list:
         sweep.key_tid[key] = tid
         with dask.annotate(priority=prio[tid]):
             delayed_tasks.append(dask.delayed(dask_exec.run_task, pure=False)(
-                sweep.by_tid[tid].pm, sweep.filter_spec, tid, sweep.report_states,
+                json.dumps(params.plain(sweep.by_tid[tid].pm)), spec_json, tid,
+                sweep.report_states,
                 dask_key_name=key))
         updates.append((tid, "assigned", {"attempts": n, "worker": "dask"}))
     sweep.store.set_statuses(updates)  # one durable transaction for the whole group
@@ -221,10 +235,21 @@ def _write_data(store, tid: str, data: bytes) -> str:
     return final
 
 
-def _result_row(sweep: _Sweep, tid: str, out: dict) -> tuple:
-    """Write one task's data file (atomically); return its row for `record_results`."""
-    data_file = _write_data(sweep.store, tid, out["data"]) if out["data"] is not None else None
-    return (tid, out["summary"], out["real_s"], out["worker"], data_file)
+def _write_all(store, outputs: list) -> list:
+    """Write the data files of finished tasks; return their `record_results` rows.
+
+    Several files are written (and fsynced) by a few threads at once, so the file system
+    can group their journal commits instead of paying one per task.
+    """
+    def row(item):
+        tid, out = item
+        data_file = _write_data(store, tid, out["data"]) if out["data"] is not None else None
+        return (tid, out["summary"], out["real_s"], out["worker"], data_file)
+
+    if len(outputs) <= 1:
+        return [row(item) for item in outputs]
+    with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, len(outputs))) as pool:
+        return list(pool.map(row, outputs))
 
 
 def _failure_class(exc: BaseException) -> str:
@@ -247,25 +272,26 @@ def _handle_error(client, sweep: _Sweep, tid: str, exc: BaseException, ac) -> No
 
 def _handle_batch(client, sweep: _Sweep, batch, ac) -> None:
     """Record each (future, result) pair of a finished batch (data files, then one commit)."""
-    rows = []
+    outputs = []
     for future, res in batch:
         tid = sweep.key_tid.pop(future.key)
         if tid in sweep.done:
             continue  # a late duplicate: the task is already stored
         if future.status == "finished":
-            rows.append(_result_row(sweep, tid, res))
+            outputs.append((tid, res))
             sweep.done.add(tid)
         elif future.status == "error":
             _handle_error(client, sweep, tid, res[1], ac)
         else:  # cancelled (e.g. the scheduler restarted): try again within the budget
             _handle_error(client, sweep, tid, RuntimeError(f"Dask future {future.status}"), ac)
         future.release()
-    sweep.store.record_results(rows)
+    if outputs:
+        sweep.store.record_results(_write_all(sweep.store, outputs))
 
 
 def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
-    """Write the `simulating`/`filtering` states workers reported into the store."""
-    updates = []
+    """Collect the `simulating`/`filtering` states workers reported; write them to the store
+    at most every `STATE_FLUSH_S` (they are informative; results are written at once)."""
     while True:
         try:
             _, msg = events.get_nowait()
@@ -275,13 +301,18 @@ def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
         if tid not in sweep.by_tid or state not in ("simulating", "filtering"):
             continue
         sweep.on_worker[worker] = tid
-        if tid in sweep.done:
-            continue  # the result overtook the state report
-        fields = {"started": time.time(), "worker": f"dask:{worker}"} \
-            if state == "simulating" else {}
-        updates.append((tid, state, fields))
-    if updates:
-        sweep.store.set_statuses(updates)
+        fields = sweep.pending_states.get(tid, (None, {}))[1]
+        if state == "simulating":
+            fields = {"started": time.time(), "worker": f"dask:{worker}"}
+        sweep.pending_states[tid] = (state, fields)
+    now_s = time.monotonic()
+    if now_s - sweep.states_flushed_s >= STATE_FLUSH_S:
+        updates = [(tid, state, fields) for tid, (state, fields) in sweep.pending_states.items()
+                   if tid not in sweep.done]  # skip those whose result overtook the report
+        sweep.pending_states.clear()
+        sweep.states_flushed_s = now_s
+        if updates:
+            sweep.store.set_statuses(updates)
 
 
 def _connect(distributed, client_or_address, timeout_s: float):
