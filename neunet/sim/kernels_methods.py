@@ -303,7 +303,7 @@ def _append(out_k, out_i, out_t, n_out, k, src_i, src_t, cnt):
     return out_k, out_i, out_t, n_out + cnt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model='numpy')
 def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, t_start, t_ends,
               ev_ptr, ev_t, ev_s, nE, post_ptr, post_idx, post_w, sc, delay,
               q_t, q_s, q_r, q_head, q_cnt, row_of_step, out_v, out_c, out_g, rec_c, rec_g):

@@ -113,7 +113,7 @@ def cond_coefs(model, h, quirks):
     """
     if model == LIF_G or model == HH_G:
         te, ti = (LIFG_TE, LIFG_TI) if model == LIF_G else (HHG_TE, HHG_TI)
-        return math.exp(-h / te), 0.0, 1.0, math.exp(-h / ti), 0.0, 1.0
+        return fexp(-h / te), 0.0, 1.0, fexp(-h / ti), 0.0, 1.0
     if model <= DIF_GH:
         tge, the, tgi, thi = LIFGH_TGE, LIFGH_THE, LIFGH_TGI, LIFGH_THI
         ki = tgi * thi / (tgi - thi)
@@ -121,8 +121,8 @@ def cond_coefs(model, h, quirks):
         tge, the, tgi, thi = HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI
         ki = tgi * thi / ((tgi - the) if quirks else (tgi - thi))
     ke = tge * the / (tge - the)
-    aE, cE = math.exp(-h / tge), math.exp(-h / the)
-    aI, cI = math.exp(-h / tgi), math.exp(-h / thi)
+    aE, cE = fexp(-h / tge), fexp(-h / the)
+    aI, cI = fexp(-h / tgi), fexp(-h / thi)
     return aE, (aE - cE) * ke, cE, aI, (aI - cI) * ki, cI
 
 
