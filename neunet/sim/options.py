@@ -133,14 +133,8 @@ class _Parser(argparse.ArgumentParser):
         raise SimInputError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The gen_neu-compatible argument parser (all defaults suppressed; see parse_argv)."""
-    p = _Parser(prog="neunet-sim", allow_abbrev=False,
-                description="Point-neuron network simulator, command-line compatible with "
-                            "gen_neu. Times in ms, rates in 1/ms (kHz). List options take "
-                            "several values; one value is broadcast to all neurons.",
-                epilog="Exit codes: 0 ok, 2 bad input or simulation error (one line on "
-                       "stderr), 1 unexpected internal error, 130 interrupted.")
+def _model_options(p):
+    """Model, method and quirks."""
     g = p.add_argument_group("model and method")
     _opt(g, "--neuron-model", metavar="M", help="neuron model: " + ", ".join(SUPPORTED_MODELS)
          + " (required)")
@@ -149,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
               "given, else SSC)")
     _flag(g, "--reference-quirks", help="reproduce gen_neu's numerical bugs (HH inhibitory "
           "kappa factor, sine end slope, big-delay ignoring weights, ...) for exact matching")
+
+
+def _network_options(p):
+    """Neurons, network file and coupling."""
     g = p.add_argument_group("network")
     _opt(g, "--nE", type=int, metavar="N", help="number of excitatory neurons (default 1)")
     _opt(g, "--nI", type=int, metavar="N", help="number of inhibitory neurons (default 0)")
@@ -161,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
         _opt(g, f"--{name}", type=float, metavar="X", help=f"{what} coupling strength (0)")
     _opt(g, "--synaptic-delay", type=float, metavar="MS", help="constant synaptic delay "
          "(ms, must exceed dt; selects big-delay)")
+
+
+def _input_options(p):
+    """Poisson and file input, external currents."""
     g = p.add_argument_group("external input")
     for name, what in (("pr", "excitatory Poisson rate (1/ms)"),
                        ("ps", "excitatory event strength (also the default strength of "
@@ -179,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
          "(kHz, -sine models)")
     _opt(g, "--extI", type=float, metavar="I", help="constant external current (required "
          "for -extI models)")
+
+
+def _time_options(p):
+    """Time span, step and sampling."""
     g = p.add_argument_group("time")
     _opt(g, "--t", type=float, metavar="MS", help="simulated time after warm-up (1000)")
     _opt(g, "--dt", type=float, metavar="MS", help="time step (0.03125)")
@@ -186,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
          "of dt (default dt)")
     _opt(g, "--t-warming-up", type=float, metavar="MS", help="warm-up time discarded from "
          "the outputs, rounded down to a multiple of dt (0)")
+
+
+def _neuron_options(p):
+    """Neuron parameter overrides."""
     g = p.add_argument_group("neuron")
     _opt(g, "--refractory-time", type=float, metavar="MS", help="refractory period of "
          "LIF-type models (model default)")
@@ -194,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(g, "--no-threshold", help="threshold +inf: no spikes recorded, no LIF reset")
     _opt(g, "--initial-state-path", metavar="PATH", help="initial state: n_var numbers per "
          "neuron in the model's state order")
+
+
+def _output_options(p):
+    """Output files and displays."""
     g = p.add_argument_group("output")
     _opt(g, "-o", "--volt-path", metavar="PATH", help="voltage file (float64 rows of n)")
     _opt(g, "--ras-path", metavar="PATH", help="spike raster 'id<TAB>time' lines")
@@ -208,9 +222,26 @@ def build_parser() -> argparse.ArgumentParser:
     _opt(g, "--parameter-path", metavar="PATH", help="INI file 'name = value' (command "
          "line wins; repeat a key for list options; a flag is 'name=')")
     _flag(g, "--timing", help=argparse.SUPPRESS)
+
+
+def _unsupported_options(p):
+    """gen_neu options that neunet rejects (listed so --help documents them)."""
     g = p.add_argument_group("gen_neu options not supported by neunet (error if given)")
     for name in UNSUPPORTED_OPTIONS:
         _opt(g, f"--{name}", metavar="PATH", help="not supported by neunet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The gen_neu-compatible argument parser (all defaults suppressed; see parse_argv)."""
+    p = _Parser(prog="neunet-sim", allow_abbrev=False,
+                description="Point-neuron network simulator, command-line compatible with "
+                            "gen_neu. Times in ms, rates in 1/ms (kHz). List options take "
+                            "several values; one value is broadcast to all neurons.",
+                epilog="Exit codes: 0 ok, 2 bad input or simulation error (one line on "
+                       "stderr), 1 unexpected internal error, 130 interrupted.")
+    for add in (_model_options, _network_options, _input_options, _time_options,
+                _neuron_options, _output_options, _unsupported_options):
+        add(p)
     return p
 
 
