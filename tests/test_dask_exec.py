@@ -39,7 +39,7 @@ def make_tasks(pms):
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     dask_client = distributed.Client(cluster)
     dask_client.wait_for_workers(2)
     dask_client.run(simulate, tiny_pm(0))  # load the kernels on both workers once

@@ -31,7 +31,7 @@ def tiny_pms():
 def cluster():
     distributed = pytest.importorskip("distributed")
     local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None)
+                                     dashboard_address=":0")
     yield local
     local.close()
 
