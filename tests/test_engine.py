@@ -314,3 +314,29 @@ def test_initial_state_and_progress():
     assert np.array_equal(volt[0], [0.5, 0.5]) and np.array_equal(cond[0], [0.1, 0, 0.1, 0])
     assert volt[1, 0] > 0.5                                    # pushed up by gE towards V_E
     assert sink.progress_ms[-1] == pytest.approx(3.0)
+
+
+def test_lif_wakeup_spike_time_quirk():
+    """Section 13: a spike right after waking inside a step is timed from the wake-up point."""
+    def spikes(quirks):
+        ev = ArrayEvents(1, np.array([0, 0]), np.array([1.0, 2.5]), np.array([20.0, 300.0]))
+        return _run(_net_problem("LIF-GH", "simple", 1, 8.0, quirks=quirks), ev).arrays()[4]
+    fixed, quirky = spikes(False), spikes(True)
+    assert len(fixed) == len(quirky) == 4 and fixed[0] == quirky[0]
+    shift = fixed[1:] - quirky[1:]
+    assert np.all((shift > 0) & (shift < 1 / 32))
+    # Correct timing: the refractory period (2 ms) ends exactly when the next spike's step
+    # starts being active, so fixed spikes are >= t_prev + 2 ms; the quirky ones are not.
+    assert np.all(np.diff(fixed) > 2.0) and np.any(np.diff(quirky) < 2.0)
+
+
+def test_hh_pt_sine_quirk():
+    """V7: HH-PT-GH-sine ignores the sine under quirks, uses it without."""
+    def out(model, quirks):
+        ev = ArrayEvents(1, np.array([0, 0]), np.array([1.0, 2.5]), np.array([0.3, 0.3]))
+        return _run(_net_problem(model, "simple", 1, 60.0, quirks=quirks, sine_amp=3.0,
+                                 sine_freq=0.05), ev).arrays()
+    plain, quirky, fixed = out("HH-PT-GH", True), out("HH-PT-GH-sine", True), out("HH-PT-GH-sine",
+                                                                                   False)
+    assert np.array_equal(plain[0], quirky[0]) and np.array_equal(plain[4], quirky[4])
+    assert not np.array_equal(plain[0], fixed[0])
