@@ -21,8 +21,8 @@ from collections.abc import Mapping
 
 # Default TCP port (the seed's).
 DEFAULT_PORT = 22222
-# Default seconds of silence after which a worker is dead.
-DEFAULT_HEARTBEAT_TIMEOUT_S = 5.0
+# Default seconds of silence after which a worker is dead (heartbeats come every second).
+DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
 # Exit status when stopped with tasks left.
 EXIT_INTERRUPTED = 130
 
@@ -184,9 +184,23 @@ async def _serve(args, sched, store, token, spec, local, total) -> int:
     await coord.shutdown()
     await _wait_local(proc)
     progress.update(final=True)
+    logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
     return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def _show(progress) -> None:

@@ -132,3 +132,17 @@ def test_sync_pipe_functions_round_trip_and_detect_truncation():
     assert P.read_message_sync(buf) is None
     with pytest.raises(P.ProtocolError, match="truncated"):
         P.read_message_sync(io.BytesIO(P.HEADER.pack(5) + b"ab"))
+
+
+def test_raw_chunk_frames_carry_data_without_encoding_it():
+    data = bytes(range(256)) * 1000
+    frame = b"".join(P.pack_chunk("t1", data))
+    msg = _read(frame)
+    assert msg["t"] == "chunk" and msg["tid"] == "t1" and bytes(msg["data"]) == data
+    body = frame[P.HEADER.size:]
+    for bad, reason in [(body[:3], "too short"),
+                        (body[:1] + P.RAW_HEAD.pack(10 ** 6) + body[5:], "overruns"),
+                        (body[:1] + P.RAW_HEAD.pack(1) + b"\xc1", "not valid msgpack"),
+                        (body[:1] + P.RAW_HEAD.pack(1) + b"\x01", "not a chunk")]:
+        with pytest.raises(P.ProtocolError, match=reason):
+            _read(P.HEADER.pack(len(bad)) + bad)

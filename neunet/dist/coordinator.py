@@ -34,6 +34,8 @@ HANDSHAKE_TIMEOUT_S = 10.0
 TICK_S = 0.25
 # Seconds to wait for workers and the local worker process at shutdown.
 SHUTDOWN_WAIT_S = 5.0
+# Results at least this large get a log line with their transfer time (bytes).
+LOG_TRANSFER_BYTES = 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
 FAILURE_KINDS = ("fault", "timeout")
 
@@ -47,6 +49,7 @@ class _Upload:
     tmp: str | None
     fh: object = None
     received: int = 0
+    t0: float = 0.0
 
 
 class _Conn:
@@ -89,6 +92,8 @@ class Coordinator:
         self.journal = None
         self._acks_after: dict = {}  # (wid, tid) -> future of the record it must follow
         self._finished_uploads: dict = {}
+        self.dispatched = False
+        self.started_s = time.monotonic()
         self.real_s_total = 0.0
         self.est_s_done = 0.0
 
@@ -153,6 +158,10 @@ class Coordinator:
             self._journal(ins)
         elif kind is S.Assign:
             self._send(ins.wid, {"t": "tasks", "tasks": ins.tasks})
+            if not self.dispatched:
+                self.dispatched = True
+                log.info("first task dispatched %.2f s after start",
+                         time.monotonic() - self.started_s)
         elif kind is S.Cancel:
             self._send(ins.wid, {"t": "cancel", "tid": ins.tid})
         elif kind is S.Ack:
@@ -210,6 +219,10 @@ class Coordinator:
         fut = self.journal.record(ins.tid, up.summary if up else {}, ins.real_s,
                                   self._name(ins.wid), up.tmp if up else None)
         self._acks_after[(ins.wid, ins.tid)] = fut
+        if up is not None and up.size >= LOG_TRANSFER_BYTES:
+            fut.add_done_callback(lambda f, up=up: log.info(
+                "result %s: %.1f MB received and stored in %.3f s", up.tid, up.size / 1e6,
+                time.monotonic() - up.t0))
 
     async def _on_result(self, conn: _Conn, msg: dict) -> None:
         old = conn.uploads.pop(msg["tid"], None)
@@ -217,11 +230,16 @@ class Coordinator:
             await self._discard_upload(old)
         if msg["size"] < 0 or "/" in msg["tid"] or msg["tid"].startswith("."):
             raise protocol.ProtocolError(f"bad result header for {msg['tid']!r}")
-        up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None)
+        up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None,
+                     t0=time.monotonic())
         if up.size:
             up.tmp = os.path.join(self.store.run_dir, "data",
                                   f".{up.tid}.{secrets.token_hex(4)}.part")
             up.fh = await aiofiles.open(up.tmp, "wb")
+            try:
+                os.posix_fallocate(up.fh.fileno(), 0, up.size)  # allocate once, up front
+            except (OSError, AttributeError):
+                pass
         conn.uploads[up.tid] = up
 
     async def _on_chunk(self, conn: _Conn, msg: dict) -> None:

@@ -197,7 +197,7 @@ class _Worker:
 class Config:
     """Scheduling knobs: retries per task, heartbeat timeout, speculation threshold."""
     retries: int = 2
-    heartbeat_timeout_s: float = 5.0
+    heartbeat_timeout_s: float = 3.0
     speculate_after_s: float = 1.0
     max_copies: int = 2
 

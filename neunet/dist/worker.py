@@ -287,7 +287,7 @@ class Worker:
                     data = await fh.read(protocol.CHUNK_BYTES)
                     if not data:
                         break
-                    writer.write(protocol.pack({"t": "chunk", "tid": tid, "data": data}))
+                    writer.writelines(protocol.pack_chunk(tid, data))
                     await writer.drain()
         writer.write(protocol.pack({"t": "end", "tid": tid}))
 
