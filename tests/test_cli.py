@@ -235,3 +235,12 @@ def test_console_script():
     r = subprocess.run([str(script), "--neuron-model", "X", "--net", "-"], capture_output=True,
                        text=True, timeout=60)
     assert_one_line_error(r, "unknown neuron model 'X'")
+
+
+def test_bad_input_leaves_no_output_files(tmp_path):
+    ev = tmp_path / "ev.txt"
+    ev.write_text("1 0.5\n1 0.2\n")
+    r = cli("--neuron-model", "LIF-G", "--net", "-", "--input-event-path", ev, "--t", "1",
+            "-o", tmp_path / "out" / "v.dat", "--output-poisson-path", tmp_path / "p.txt")
+    assert_one_line_error(r, "not in time order")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "p.txt").exists()

@@ -31,20 +31,23 @@ def _echo(opts: SimOptions) -> None:
 
 
 def _run(opts: SimOptions) -> None:
-    from neunet.sim import api, io
+    from neunet.sim import api, engine, io
 
     paths = api.output_paths(opts)
+    sinks = []   # the file sink exists only once all inputs have been read
+    on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in paths else None
+    problem, events = api.prepare(opts, tuple(paths), on_events)
     progress = (io.Progress(opts.n_steps * opts.dt_ms, sys.stderr) if opts.verbose
                 else None)
-    sink = io.FileSink(paths, opts.t_ms, progress)
+    sinks.append(io.FileSink(paths, opts.t_ms, progress))
     try:
         t0 = time.perf_counter()
-        api.run_options(opts, sink, record=tuple(paths))
+        engine.run(problem, events, sinks[0])
         run_s = time.perf_counter() - t0
     finally:
-        sink.close()
+        sinks[0].close()
     if opts.verbose_echo:
-        print(api.spike_count_summary(sink.spike_counts), flush=True)
+        print(api.spike_count_summary(sinks[0].spike_counts), flush=True)
     if opts.timing:
         print(f"timing: run {run_s:.6f} s (engine.run incl. event generation and output)",
               file=sys.stderr, flush=True)

@@ -63,6 +63,12 @@ def make_events(opts: SimOptions, on_events=None):
                          opts.per_neuron("ps"), opts.per_neuron("psi"), opts.seed, on_events)
 
 
+def prepare(opts: SimOptions, record=(), on_events=None):
+    """Read every input of `opts`: returns (Problem, event source). See build_problem and
+    make_events; nothing is written."""
+    return build_problem(opts, record), make_events(opts, on_events)
+
+
 def run_options(opts: SimOptions, sink, record=()) -> None:
     """Run the simulation of `opts` into `sink` (which may also take ``events``).
 
@@ -73,9 +79,8 @@ def run_options(opts: SimOptions, sink, record=()) -> None:
     engine.SimulationError
         Runtime failure of the simulation.
     """
-    problem = build_problem(opts, record)
-    events = make_events(opts, getattr(sink, "events", None) if "poisson" in record else None)
-    engine.run(problem, events, sink)
+    on_events = getattr(sink, "events", None) if "poisson" in record else None
+    engine.run(*prepare(opts, record, on_events), sink)
 
 
 def simulate(argv, outputs=("volt", "ras", "isi")) -> dict:
