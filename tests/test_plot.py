@@ -154,11 +154,11 @@ def test_gen_neu_live_plot_grows_while_simulating(tmp_path):
     """The real simulator subprocess streams volt rows; the live plot sees them grow."""
     from neunet import gen_neu
 
-    pm = _live_pm(3000.0)
+    pm = _live_pm(6000.0)
     live = plot.LiveVoltage(pm, save_path=tmp_path / "live.png")
     res = gen_neu(pm, "v live", watcher=live, data_dir=tmp_path / "data")
     k = res.volt.shape[1]
-    assert k == 3000 * 32
+    assert k == 6000 * 32
     assert live.points == sorted(live.points) and live.points[-1] == k
     assert live.points[0] < k, f"no update before the run ended: {live.points}"
     line = live.fig.axes[0].lines[0]
