@@ -101,6 +101,7 @@ def time_reader(run_dir: Path, n_tasks: int) -> dict:
         times.append(time.perf_counter() - t0)
         assert len(df) == n_tasks
     table_s, table_again_s = statistics.median(times), max(times)
+    pending_s = time_pending_table(run_dir.parent / "pending", n_tasks)
     t0 = time.perf_counter()
     picked = run.query("mean_rate > 0.5 and pr < 0.4 and neuron_model == 'HH-GH'", table=df)
     query_s = time.perf_counter() - t0
@@ -113,9 +114,22 @@ def time_reader(run_dir: Path, n_tasks: int) -> dict:
         loads.append(time.perf_counter() - t0)
         assert res.volt.shape == (N_NEURONS, N_SAMPLES)
     return {"table_s": table_s, "table_max_s": table_again_s, "import_s": import_s,
+            "pending_s": pending_s,
             "query_s": query_s,
             "query_rows": len(picked), "load_median_s": statistics.median(loads),
             "load_max_s": max(loads), "columns": df.shape[1]}
+
+
+def time_pending_table(run_dir: Path, n_tasks: int) -> float:
+    """table() of a sweep that has just started: no task finished, parameters from JSON."""
+    base = _base_pm()
+    store = RunStore(run_dir)
+    store.sync_tasks([{"tid": f"{i:016x}", "pm": dict(base, pr=0.01 * (i % 100), seed=i),
+                       "est_cost": 1.0, "est_s": 0.1} for i in range(n_tasks)])
+    store.close()
+    t0 = time.perf_counter()
+    assert len(open_run(run_dir).table()) == n_tasks
+    return time.perf_counter() - t0
 
 
 def _size_result():
@@ -163,6 +177,8 @@ def main(argv=None) -> int:
               f"{r['table_max_s'] * 1000:.1f} ms ({r['columns']} columns; target "
               f"< {TABLE_TARGET_S * 1000:.0f} ms: {ok(r['table_s'], TABLE_TARGET_S)}); "
               f"import pandas alone took {r['import_s'] * 1000:.0f} ms")
+        print(f"table():  {r['pending_s'] * 1000:7.1f} ms on a sweep just started (no task "
+              "finished: parameters parsed from JSON)")
         print(f"query():  {r['query_s'] * 1000:7.1f} ms  ({r['query_rows']} rows)")
         print(f"load():   {r['load_median_s'] * 1000:7.2f} ms median, "
               f"{r['load_max_s'] * 1000:.2f} ms max over 50 tasks (target "
