@@ -1,151 +1,217 @@
-"""Dispatch figures of neunet's Dask executor (the third column beside benchmarks/dispatch.py).
+"""Dispatch figures of neunet's Dask executor: the third column of benchmarks/dispatch.py.
 
-Runs the same sweeps as `benchmarks/dispatch.py` through `neunet.run(..., executor=client)`
-(`neunet.dist.dask_exec.run_on_dask`) on a LocalCluster of 2 single-threaded worker processes:
+The same sweeps as `benchmarks/dispatch.py`, run through `neunet.dist.dask_exec.run_on_dask`
+(what `neunet.run(..., executor=client)` and `python -m neunet.coordinator --dask` use) on a
+LocalCluster of 2 single-threaded worker processes, writing a real run directory:
 
-(a) throughput of N tiny simulations (1 neuron, t = 10 ms), LocalCluster start to close,
-    and the same once the cluster is up and warm (the executor's own cost per task);
-(b) makespan of a heterogeneous sweep of 40 tasks (estimated costs spread 50x) divided by its
-    lower bound max(total/2, longest), from the tasks' measured real seconds;
-(e) a sweep of many tasks: seconds from the call until the first task is submitted, and the
-    client's peak RSS.
+(a) throughput of 1000 tiny simulations (1 neuron, t = 10 ms), LocalCluster start to close;
+    also the warm rate (cluster up, kernels loaded): the executor's cost per task;
+(b) makespan of 40 tasks whose t spreads 50x over its lower bound max(total/2, longest),
+    from the run directory's started/finished/real_s (as for neunet's own runner);
+(c) a hung worker: Dask's business here (its worker-ttl), not run;
+(d) one 50 MB result, Dask worker -> client -> run directory: GB/s from the end of the
+    computation on the worker (Dask's task stream) until it is stored, and the client's peak
+    RSS growth meanwhile;
+(e) 100,000 tasks: seconds from the call (Task objects built) until the first task is
+    submitted to Dask, and the client's peak RSS.
 
-(c) (a hung worker) is Dask's own business here (its timeouts, minutes) and (d) (one large
-result) is Dask's transfer: this executor adds one copy of the `.npz` bytes to disk.
-
-Usage: ``python benchmarks/dispatch_dask_exec.py [--tiny 1000] [--hetero 40] [--many 100000]``
-(``--quick`` for a short check). Prints one line per figure; no thresholds are asserted here
-except the targets printed beside each figure.
+`COLUMN` maps figure letters to functions(workdir) -> {"value", "text", ...}, the shape of
+`dispatch.EXECUTORS` entries. Standalone: ``python benchmarks/dispatch_dask_exec.py
+[--only abde] [--quick]`` prints this column alone.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# Target of figure (b): makespan / lower bound.
-MAKESPAN_RATIO_TARGET = 1.05
-# Target of figure (e): seconds until dispatch starts.
-DISPATCH_START_TARGET_S = 10.0
+# Workload sizes (as dispatch.py's; --quick divides them).
+SIZES = {"tiny": 1000, "hetero": 40, "scale": 100_000}
+# Spread of t (ms) of figure (b), and figure (d)'s 10 neurons x 625,000 samples = 50 MB.
+T_MIN_MS, T_MAX_MS = 100.0, 5000.0
+BIG_N, BIG_T_MS = 10, 19531.25
 
 
-def tiny_pm(seed: int, t_ms: float = 10.0) -> dict:
-    """One LIF-GH neuron for t_ms."""
+def _pm(**changes) -> dict:
     from neunet import parameters
     pm = parameters()
-    pm.update({"neuron-model": "LIF-GH", "nE": 1, "nI": 0, "t": t_ms, "pr": 0.5, "ps": 0.04,
-               "seed": seed})
+    pm.update({"nE": 1, "nI": 0})
+    pm.update(changes)
     return pm
 
 
-def start_cluster():
-    """A LocalCluster of 2 single-threaded worker processes and its client."""
+def _hetero_ts(n: int) -> list:
+    ratio = (T_MAX_MS / T_MIN_MS) ** (1 / (n - 1))
+    return [round(T_MIN_MS * ratio ** i, 3) for i in range(n)]
+
+
+def _cluster(n_workers: int = 2):
     from distributed import Client, LocalCluster
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                           dashboard_address=":0")
     return cluster, Client(cluster)
 
 
-def figure_a(n_tasks: int) -> None:
-    """Throughput of tiny simulations, cold (cluster start to close) and warm."""
+def _warm_workers(client) -> None:
+    import neunet
+    client.run(neunet.simulate, _pm(t=10))
+
+
+def _rss_mb() -> float:
+    """Current resident memory of this process (Linux), MB."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def figure_a(work: Path) -> dict:
     from neunet.dist.dask_exec import run_on_dask
     from neunet.tasks import Task
-    tasks = [Task(tiny_pm(i)) for i in range(n_tasks)]
-    warm = [Task(tiny_pm(n_tasks + i)) for i in range(n_tasks)]
-    with tempfile.TemporaryDirectory() as tmp:
-        t0_s = time.perf_counter()
-        cluster, client = start_cluster()
-        run_on_dask(tasks, None, Path(tmp) / "cold", client)
-        t1_s = time.perf_counter()
-        run_on_dask(warm, None, Path(tmp) / "warm", client)
-        t2_s = time.perf_counter()
-        run_on_dask(warm, None, Path(tmp) / "quiet", client, report_states=False)
-        t3_s = time.perf_counter()
-        client.close()
-        cluster.close()
-        t4_s = time.perf_counter()
-    cold_s = (t1_s - t0_s) + (t4_s - t3_s)
-    print(f"(a) {n_tasks} tiny tasks, dask executor: {n_tasks / cold_s:8.1f} tasks/s cluster "
-          f"start to close ({cold_s:.2f} s); warm {n_tasks / (t2_s - t1_s):8.1f} tasks/s "
-          f"({(t2_s - t1_s) / n_tasks * 1e3:.2f} ms/task); warm without state events "
-          f"{n_tasks / (t3_s - t2_s):8.1f} tasks/s")
+    n = SIZES["tiny"]
+    tasks = [Task(_pm(t=10, pr=0.5 + i * 1e-4)) for i in range(n)]
+    warm = [Task(_pm(t=10, pr=0.6 + i * 1e-4)) for i in range(n)]
+    t0_s = time.perf_counter()
+    cluster, client = _cluster()
+    run_on_dask(tasks, None, work / "dx_a", client)
+    t1_s = time.perf_counter()
+    run_on_dask(warm, None, work / "dx_a_warm", client)
+    t2_s = time.perf_counter()
+    client.close()
+    cluster.close()
+    cold_s = (t1_s - t0_s) + (time.perf_counter() - t2_s)
+    warm_s = t2_s - t1_s
+    return {"value": n / cold_s,
+            "text": f"{n / cold_s:.0f} tasks/s ({cold_s:.1f} s); warm {n / warm_s:.0f}/s"}
 
 
-def figure_b(n_tasks: int) -> None:
-    """Makespan of a heterogeneous sweep over its lower bound."""
+def figure_b(work: Path) -> dict:
     from neunet.dist.dask_exec import run_on_dask
     from neunet.store import open_run
     from neunet.tasks import Task
-    spread = 50.0
-    t_ms = [200.0 * spread ** (i / (n_tasks - 1)) for i in range(n_tasks)]
-    tasks = [Task(tiny_pm(i, t)) for i, t in enumerate(t_ms)]
-    cluster, client = start_cluster()
-    client.run(lambda: __import__("neunet").simulate(tiny_pm(0)))  # kernels loaded
-    with tempfile.TemporaryDirectory() as tmp:
-        t0_s = time.perf_counter()
-        run_on_dask(tasks, None, Path(tmp) / "run", client)
-        makespan_s = time.perf_counter() - t0_s
-        real_s = open_run(Path(tmp) / "run").table()["real_s"]
-    client.close()
-    cluster.close()
-    bound_s = max(real_s.sum() / 2, real_s.max())
-    ratio = makespan_s / bound_s
-    costs = [t.time[0] for t in tasks]
-    print(f"(b) {n_tasks} tasks, est. costs spread {max(costs) / min(costs):.0f}x, dask "
-          f"executor: makespan {makespan_s:.2f} s / bound {bound_s:.2f} s = {ratio:.3f} "
-          f"(target <= {MAKESPAN_RATIO_TARGET} for neunet's own runner)")
+    tasks = [Task(_pm(t=t)) for t in _hetero_ts(SIZES["hetero"])]
+    cluster, client = _cluster()
+    try:
+        _warm_workers(client)
+        run_on_dask(tasks, None, work / "dx_b", client)
+    finally:
+        client.close()
+        cluster.close()
+    table = open_run(work / "dx_b").table()
+    makespan_s = table.finished.max() - table.started.min()
+    bound_s = max(table.real_s.sum() / 2, table.real_s.max())
+    return {"value": makespan_s / bound_s,
+            "text": f"{makespan_s / bound_s:.3f} ({makespan_s:.2f} s / {bound_s:.2f} s)"}
 
 
-def figure_e(n_tasks: int) -> None:
-    """Seconds until the first submission of a big sweep, and the client's peak RSS."""
+def figure_c(work: Path) -> dict:
+    import dask
+    ttl = dask.config.get("distributed.scheduler.worker-ttl")
+    return {"value": None, "text": f"Dask's (worker-ttl {ttl})"}
+
+
+def figure_d(work: Path) -> dict:
+    from distributed import get_task_stream
+
     from neunet.dist.dask_exec import run_on_dask
     from neunet.tasks import Task
+    task = Task(_pm(nE=BIG_N, t=BIG_T_MS, pr=0.5))
+    cluster, client = _cluster(1)
+    peak = _PeakRss()
+    try:
+        client.run(__import__("neunet").simulate, _pm(nE=BIG_N, t=10))
+        with get_task_stream(client) as stream, peak:
+            run_on_dask([task], None, work / "dx_d", client)
+            stored_at = time.time()
+    finally:
+        client.close()
+        cluster.close()
+    computed_at = max(s["stop"] for r in stream.data for s in r["startstops"]
+                      if s["action"] == "compute")
+    size_mb = (work / "dx_d" / "data" / f"{task.tid}.npz").stat().st_size / 1e6
+    travel_s = max(stored_at - computed_at, 1e-9)
+    return {"value": size_mb / 1e3 / travel_s, "size_mb": size_mb, "peak_mb": peak.grown_mb,
+            "text": f"{size_mb / 1e3 / travel_s:.2f} GB/s, +{peak.grown_mb:.0f} MB for "
+                    f"{size_mb:.0f} MB"}
+
+
+class _PeakRss:
+    """Context manager sampling this process's RSS every 5 ms; `grown_mb` = peak - start."""
+
+    def __enter__(self):
+        import threading
+        self.start_mb = self.peak_mb = _rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.005):
+            self.peak_mb = max(self.peak_mb, _rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.grown_mb = self.peak_mb - self.start_mb
+
+
+def figure_e(work: Path) -> dict:
+    from neunet.dist.dask_exec import run_on_dask
+    from neunet.tasks import Task
+    n = SIZES["scale"]
     t0_s = time.perf_counter()
-    tasks = [Task(tiny_pm(i)) for i in range(n_tasks)]
-    make_s = time.perf_counter() - t0_s
-    cluster, client = start_cluster()
+    tasks = [Task(_pm(t=10, pr=0.5 + i * 1e-6)) for i in range(n)]
+    cluster, client = _cluster()
     started = {}
 
     def stop_at_first_submission(counts):
-        if counts["submitted"] and "s" not in started:
-            started["s"] = time.perf_counter() - t1_s
+        if counts["submitted"]:
+            started["s"] = time.perf_counter() - t0_s - cluster_s
             raise KeyboardInterrupt
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t1_s = time.perf_counter()
-        try:
-            run_on_dask(tasks, None, Path(tmp) / "run", client,
-                        progress=stop_at_first_submission)
-        except KeyboardInterrupt:
-            pass
-    client.close()
-    cluster.close()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"(e) {n_tasks} tasks, dask executor: dispatch started {started.get('s', float('nan')):.2f} s "
-          f"after the call (target < {DISPATCH_START_TARGET_S} s; building the Task list took "
-          f"{make_s:.2f} s more), client peak RSS {rss_mb:.0f} MB")
+    cluster_s = time.perf_counter() - t0_s
+    try:
+        run_on_dask(tasks, None, work / "dx_e", client, progress=stop_at_first_submission)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+        cluster.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start_s = started.get("s", float("nan"))
+    return {"value": start_s, "peak_mb": peak_mb,
+            "text": f"{start_s:.1f} s to first submit, peak {peak_mb:.0f} MB"}
+
+
+# Figure letter -> function(workdir) -> {"value", "text", ...} (a dispatch.EXECUTORS entry).
+COLUMN = {"a": figure_a, "b": figure_b, "c": figure_c, "d": figure_d, "e": figure_e}
 
 
 def main(argv=None) -> int:
-    """Run the figures asked for; return 0."""
+    """Print this executor's column; return 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tiny", type=int, default=1000, help="tasks of figure (a)")
-    p.add_argument("--hetero", type=int, default=40, help="tasks of figure (b)")
-    p.add_argument("--many", type=int, default=100000, help="tasks of figure (e)")
-    p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    p.add_argument("--only", default="abcde", help="figures to run, e.g. 'ab'")
+    p.add_argument("--quick", action="store_true", help="sizes / 10 (e: / 50), a smoke run")
     args = p.parse_args(argv)
+    bad = [f for f in args.only if f not in COLUMN]
+    if bad:
+        print(f"dispatch_dask_exec.py: error: unknown figure(s) {bad}", file=sys.stderr)
+        return 2
     if args.quick:
-        args.tiny, args.hetero, args.many = 100, 10, 2000
-    os.environ.setdefault("NEUNET_DATA_DIR", tempfile.mkdtemp(prefix="neunet-bench-"))
-    figure_a(args.tiny)
-    figure_b(args.hetero)
-    figure_e(args.many)
+        SIZES.update(tiny=100, hetero=10, scale=2000)
+    import neunet
+    neunet.simulate(_pm(t=10))  # compile or load the kernels once, before any worker does
+    for fig in args.only:
+        with tempfile.TemporaryDirectory(prefix=f"neunet-bench-dx-{fig}-") as tmp:
+            result = COLUMN[fig](Path(tmp))
+        print(f"({fig}) neunet dask executor: {result['text']}", flush=True)
     return 0
 
 
