@@ -15,8 +15,9 @@ Figures (docs: issue "The distributed runner"), each printed with its target:
     coordinator's peak memory. Targets: < 10 s, < 500 MB.
 
 Usage: ``python benchmarks/dispatch.py [--only a,b,...] [--executor NAME ...]``. Executors
-are columns; ``neunet`` and ``dask`` are built in; another one is added by registering a
-function in `EXECUTORS` (name -> {figure letter: callable(workdir) -> dict}).
+are columns; ``neunet`` and ``dask`` are built in, ``neunet-dask`` (neunet's Dask executor)
+comes from `dispatch_dask_exec.py`; another one is added by registering a function in
+`EXECUTORS` (name -> {figure letter: callable(workdir) -> dict}).
 """
 from __future__ import annotations
 
@@ -261,6 +262,11 @@ EXECUTORS = {
     "neunet": {"a": neunet_a, "b": neunet_b, "c": neunet_c, "d": neunet_d, "e": neunet_e},
     "dask": {"a": dask_a, "b": dask_b, "c": dask_c, "d": dask_d, "e": dask_e},
 }
+try:  # the third column: neunet's own Dask executor (benchmarks/dispatch_dask_exec.py)
+    from dispatch_dask_exec import COLUMN as _DASK_EXEC_COLUMN
+    EXECUTORS["neunet-dask"] = _DASK_EXEC_COLUMN
+except ImportError:  # dask not installed, or run from elsewhere
+    pass
 # Figure letter -> (title, verdict(results by executor) -> str).
 FIGURES = {
     "a": ("throughput, 1000 tiny tasks",
@@ -297,10 +303,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default="abcde", help="figures to run, e.g. 'ab'")
     p.add_argument("--executor", action="append", default=None,
-                   help=f"column to include (default: neunet and dask; known: "
+                   help=f"column to include (default: all of "
                         f"{', '.join(EXECUTORS)})")
     args = p.parse_args(argv)
-    names = args.executor or ["neunet", "dask"]
+    names = args.executor or [n for n in ("neunet", "dask", "neunet-dask") if n in EXECUTORS]
     bad = [n for n in names if n not in EXECUTORS] + [f for f in args.only if f not in FIGURES]
     if bad or "neunet" not in names:
         print(f"dispatch.py: error: unknown executor/figure {bad} (neunet is required)",
