@@ -142,11 +142,12 @@ def test_live_voltage_grows_and_saves_final_frame(tmp_path):
         live.update(np.zeros(3))
 
 
-def _live_pm(t_ms):
+def _live_pm(t_ms, n=2, stv_ms=None):
     from neunet import parameters
 
     pm = parameters()
-    pm.update({"neuron-model": "HH-GH", "t": t_ms, "nE": 2, "nI": 0, "pr": 1.0, "ps": 0.02})
+    pm.update({"neuron-model": "HH-GH", "t": t_ms, "nE": n, "nI": 0, "pr": 1.0, "ps": 0.02,
+               "scee": 0.0, "scie": 0.0, "scei": 0.0, "scii": 0.0, "stv": stv_ms})
     return pm
 
 
@@ -154,11 +155,13 @@ def test_gen_neu_live_plot_grows_while_simulating(tmp_path):
     """The real simulator subprocess streams volt rows; the live plot sees them grow."""
     from neunet import gen_neu
 
-    pm = _live_pm(6000.0)
+    # 200 uncoupled HH neurons for 4 s: seconds of simulation on any machine (the file is
+    # polled every 0.25 s), 8 MB of voltage sampled every 1 ms
+    pm = _live_pm(4000.0, n=200, stv_ms=1.0)
     live = plot.LiveVoltage(pm, save_path=tmp_path / "live.png")
     res = gen_neu(pm, "v live", watcher=live, data_dir=tmp_path / "data")
     k = res.volt.shape[1]
-    assert k == 6000 * 32
+    assert k == 4000
     assert live.points == sorted(live.points) and live.points[-1] == k
     assert live.points[0] < k, f"no update before the run ended: {live.points}"
     line = live.fig.axes[0].lines[0]
