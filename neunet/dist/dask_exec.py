@@ -2,11 +2,9 @@
 
 The client side (`run_on_dask`) is the run directory's single writer: it syncs the tasks into
 `RunStore`, submits the unfinished ones most expensive first (Dask priorities from the
-`time_cost` estimate), and records each result as it arrives. The worker side
-(`run_task`) is a module function, so Dask ships only a reference to it plus the parameter
-dict; it simulates, applies the smart filter on the Dask worker, and returns the summary and
-the kept arrays already encoded as `.npz` bytes (the store's own format), so only the reduced
-data travels. Dask is an optional extra: without it `DaskNotInstalled` says what to install.
+`time_cost` estimate), and records each result as it arrives. The worker side is
+`neunet.dist.dask_task.run_task` (simulate, filter on the Dask worker, return summary + `.npz`
+bytes). Dask is an optional extra: without it `DaskNotInstalled` says what to install.
 """
 from __future__ import annotations
 
@@ -17,9 +15,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-# Dask event topic on which workers report a task's `simulating`/`filtering` state.
-STATE_TOPIC = "neunet-task-state"
-# Prefix of the Dask keys of neunet tasks (key = prefix + tid + attempt).
+from neunet.dist.dask_task import STATE_TOPIC
+
+# Prefix of the Dask keys of neunet tasks (key = prefix + tid + run nonce + attempt).
 KEY_PREFIX = "neunet-"
 # Seconds to wait for finished futures before draining state events and reporting progress.
 POLL_S = 0.05
@@ -45,74 +43,6 @@ def import_distributed():
     except ImportError:
         raise DaskNotInstalled(INSTALL_HINT) from None
     return distributed
-
-
-# ----------------------------------------------------------------------------- worker side
-
-def _report_state(tid: str, state: str) -> None:
-    """Tell the client (through the scheduler's event log) that `tid` entered `state`.
-
-    The scheduler adds the worker's address to the message as ``worker``.
-    """
-    try:
-        from distributed import get_worker
-        get_worker().log_event(STATE_TOPIC, {"tid": tid, "state": state})
-    except (ImportError, ValueError):
-        pass  # not inside a Dask worker (called directly): nothing to report to
-
-
-def run_task(pm, filter_spec, tid: str, report_states: bool = True) -> dict:
-    """Simulate one task on a Dask worker and reduce its data with the smart filter.
-
-    Parameters
-    ----------
-    pm : dict or str
-        The task's parameters, or their JSON text (what the executor sends: plain text,
-        which Dask neither traverses nor pickles).
-    filter_spec : dict, str or None
-        A spec from `neunet.filters.compile_filter` (None: keep everything), or its JSON.
-    tid : str
-        The task id (only used for state reports).
-    report_states : bool
-        Log `simulating`/`filtering` events for the client's progress and the store.
-
-    Returns
-    -------
-    dict
-        ``summary`` (dict of floats), ``data`` (`.npz` bytes from `store.encode_arrays`, or
-        None when the filter dropped the bulk data), ``real_s`` (simulation + filter seconds)
-        and ``worker`` (the Dask worker's address).
-    """
-    from neunet import filters, store
-    from neunet.interface import simulate
-
-    pm = json.loads(pm) if isinstance(pm, str) else pm
-    filter_spec = json.loads(filter_spec) if isinstance(filter_spec, str) else filter_spec
-    t0_s = time.perf_counter()
-    if report_states:
-        _report_state(tid, "simulating")
-    result = simulate(pm)
-    if report_states:
-        _report_state(tid, "filtering")
-    summary, kept = filters.apply_filter(filter_spec, result, pm)
-    data = store.encode_arrays(kept) if kept is not None else None
-    return {"summary": _plain_summary(summary), "data": data,
-            "real_s": time.perf_counter() - t0_s, "worker": _worker_name()}
-
-
-def _plain_summary(summary: dict) -> dict:
-    """Summary values as plain Python floats (numpy scalars become floats)."""
-    return {str(k): (float(v) if hasattr(v, "__float__") and not isinstance(v, bool) else v)
-            for k, v in summary.items()}
-
-
-def _worker_name() -> str:
-    """The Dask worker's address (host:pid when not inside a worker)."""
-    try:
-        from distributed import get_worker
-        return "dask:" + get_worker().address
-    except (ImportError, ValueError):
-        return f"local:{os.getpid()}"
 
 
 # ----------------------------------------------------------------------------- client side
@@ -202,7 +132,7 @@ def _submit(client, sweep: _Sweep, tids: list) -> list:
     import dask
 
     from neunet import params
-    from neunet.dist import dask_exec  # this module, by reference (Dask pickles the name)
+    from neunet.dist import dask_task  # Dask pickles only the reference to run_task
     prio = sweep.priority
     spec_json = json.dumps(sweep.filter_spec)
     delayed_tasks, updates = [], []
@@ -212,7 +142,7 @@ def _submit(client, sweep: _Sweep, tids: list) -> list:
         key = f"{KEY_PREFIX}{tid}-{sweep.nonce}-{n}"
         sweep.key_tid[key] = tid
         with dask.annotate(priority=prio[tid]):
-            delayed_tasks.append(dask.delayed(dask_exec.run_task, pure=False)(
+            delayed_tasks.append(dask.delayed(dask_task.run_task, pure=False)(
                 json.dumps(params.plain(sweep.by_tid[tid].pm)), spec_json, tid,
                 sweep.report_states,
                 dask_key_name=key))
