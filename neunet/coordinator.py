@@ -59,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def task_rows(tasks, source: str) -> list:
-    """(tid, plain pm, est_cost, est_s) of each Task or parameter dict; UsageError if invalid."""
-    from neunet import params
+    """(tid, pm, est_cost, est_s) of each Task or parameter dict; UsageError if invalid."""
     from neunet.tasks import Task
     if not isinstance(tasks, (list, tuple)):
         raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
@@ -73,7 +72,7 @@ def task_rows(tasks, source: str) -> list:
             elif not isinstance(task, Task):
                 raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
             cost, est_s = (list(task.time or []) + [None, None])[:2]
-            rows.append((task.tid, params.plain(task.pm), float(cost or 0), float(est_s or 0)))
+            rows.append((task.tid, task.pm, float(cost or 0), float(est_s or 0)))
         except (ValueError, TypeError, KeyError) as exc:
             raise UsageError(f"{source}: task {i}: {exc}") from None
     return rows
@@ -160,8 +159,9 @@ def main(argv=None) -> int:
 async def _serve(args, sched, store, token, spec, local, total) -> int:
     from neunet.dist.coordinator import Coordinator, install_signals, start_local_worker
     from neunet.dist.progress import Progress
+    from neunet.params import plain
     coord = Coordinator(sched, store, token, spec, args.host, args.port,
-                        int(args.max_frame_mb * 1024 * 1024))
+                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain)
     try:
         port = await coord.start()
     except OSError as exc:

@@ -75,15 +75,19 @@ class Coordinator:
         Shared token (None: no authentication secret, loopback only).
     filter_spec : dict or None
         Compiled smart filter sent to workers.
+    encode_pm : callable, optional
+        Makes a task's parameters msgpack-safe when it is sent (e.g. `neunet.params.plain`);
+        done at dispatch, not at start-up, so 100,000 tasks start at once.
     """
 
     def __init__(self, sched, store, token, filter_spec=None, host="127.0.0.1", port=22222,
-                 max_frame_bytes=protocol.MAX_FRAME_BYTES):
+                 max_frame_bytes=protocol.MAX_FRAME_BYTES, encode_pm=None):
         self.sched, self.store = sched, store
         self.token = token or b""
         self.filter_spec = filter_spec
         self.host, self.port = host, port
         self.max_frame_bytes = max_frame_bytes
+        self.encode_pm = encode_pm or (lambda pm: pm)
         self.conns: dict[str, _Conn] = {}
         self.done = asyncio.Event()
         self.stop = asyncio.Event()
@@ -157,7 +161,8 @@ class Coordinator:
         if kind is S.Journal:
             self._journal(ins)
         elif kind is S.Assign:
-            self._send(ins.wid, {"t": "tasks", "tasks": ins.tasks})
+            tasks = [dict(t, pm=self.encode_pm(t["pm"])) for t in ins.tasks]
+            self._send(ins.wid, {"t": "tasks", "tasks": tasks})
             if not self.dispatched:
                 self.dispatched = True
                 log.info("first task dispatched %.2f s after start",

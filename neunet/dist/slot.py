@@ -1,7 +1,7 @@
 """A warm simulator process: one worker slot, reading run requests as frames on stdin.
 
-``python -m neunet.dist.slot`` imports the simulator once (numba kernels loaded from the
-cache), answers ``ready``, then for each ``run`` request (tid, pm, out = spool directory,
+``python -m neunet.dist.slot`` imports the simulator once and runs a 1 ms simulation (numba
+kernels loaded from the cache), answers ``ready``, then for each ``run`` request (tid, pm, out = spool directory,
 filter spec) simulates with `neunet.simulate`, reports the ``filtering`` state, reduces the
 result with `neunet.filters.apply_filter`, writes the kept arrays as ``<out>/<tid>.npz``
 (temp file + rename) and answers ``done`` (summary, real seconds, file size; size 0 = no data)
@@ -72,6 +72,18 @@ def _plain(value):
         return str(value)
 
 
+def warm_up() -> None:
+    """Load the simulator and its compiled kernels (a 1 ms one-neuron run) before 'ready'."""
+    from neunet import params
+    from neunet.interface import simulate
+    try:
+        pm = params.parameters()
+        pm.update(nE=1, nI=0, t=1.0)
+        simulate(pm)
+    except Exception as exc:  # warming is an optimisation: a real task reports real errors
+        print(f"slot warm-up failed: {exc}", file=sys.stderr)
+
+
 def main() -> int:
     """Serve run requests on stdin until it closes."""
     out = os.fdopen(os.dup(1), "wb")
@@ -82,7 +94,7 @@ def main() -> int:
     def send(msg):
         protocol.write_message_sync(out, msg)
 
-    import neunet.interface  # noqa: F401  (warm: load the simulator before saying ready)
+    warm_up()
     send({"t": "ready"})
     while True:
         msg = protocol.read_message_sync(inp)

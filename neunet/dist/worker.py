@@ -46,6 +46,7 @@ class Slot:
         self.proc = None
         self.task = None          # task dict being run
         self.state = "idle"
+        self.ready = False        # has loaded the simulator once
         self.started_s = 0.0
         self.stderr_tail = collections.deque(maxlen=64)
         self._drain = None
@@ -123,8 +124,10 @@ class Worker:
             self.writer.write(protocol.pack(msg))
 
     def capacity(self) -> int:
-        """How many tasks this worker wants to hold (running + waiting)."""
-        return 0 if self.stopping else self.n_slots + self.prefetch
+        """How many tasks this worker wants to hold (running + waiting): nothing until a slot
+        has loaded the simulator, so a slow-starting worker does not sit on tasks."""
+        ready = sum(s.ready for s in self.slots)
+        return 0 if self.stopping or not ready else ready + self.prefetch
 
     def held(self) -> list:
         running = [s.task["tid"] for s in self.slots if s.task is not None]
@@ -297,6 +300,9 @@ class Worker:
         while not self.finished.is_set():
             if slot.proc is None or slot.proc.returncode is not None:
                 await slot.start()
+                if not slot.ready:
+                    slot.ready = True
+                    self.send({"t": "request", "n": self.capacity()})
             if not self.backlog:
                 if self.stopping and all(s.task is None for s in self.slots):
                     self._maybe_exit()
