@@ -138,3 +138,35 @@ def test_dask_executor_without_dask_says_what_to_install(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install neunet[dask]" in out.stdout
+
+
+def _has_dask_flag() -> bool:
+    from neunet.coordinator import build_parser
+    return any("--dask" in a.option_strings for a in build_parser()._actions)
+
+
+def test_coordinator_dask_flag_runs_the_sweep_on_the_cluster(cluster, tmp_path):
+    if not _has_dask_flag():
+        pytest.skip("python -m neunet.coordinator has no --dask option yet")
+    tasks_py = tmp_path / "TASKS.py"
+    tasks_py.write_text("from neunet import parameters\n"
+                        "pm = parameters()\n"
+                        "pm.update({'neuron-model': 'LIF-GH', 't': 20.0, 'ps': 0.04})\n"
+                        "tasks = [dict(pm, seed=s) for s in range(3)]\n"
+                        "filter = {'keep': ['ras']}\n")
+    cmd = [sys.executable, "-m", "neunet.coordinator", str(tasks_py), "--run-dir",
+           str(tmp_path / "run"), "--dask", cluster.scheduler_address]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = neunet.open_run(tmp_path / "run").table()
+    assert len(table) == 3 and set(table["status"]) == {"finished"}
+    assert all(w.startswith("dask:") for w in table["worker"])
+    bad = subprocess.run(cmd[:-1] + ["tcp://127.0.0.1:9"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 0  # every task is already finished: nothing to submit
+    out = subprocess.run(cmd[:4] + ["--run-dir", str(tmp_path / "other"), "--dask", "nonsense"],
+                         cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("neunet.coordinator: error:")

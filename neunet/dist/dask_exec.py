@@ -375,11 +375,13 @@ def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2
     store = RunStore(run_dir) if owned_store else run_dir
     try:
         sweep, todo = _start(store, tasks, filter_spec, int(retries), report_states)
-        if progress is not None:
+        if not todo and progress is not None:
             progress(sweep.counts())
         if todo:
             client, owned = _connect(distributed, client_or_address, connect_timeout_s)
             try:
+                if progress is not None:
+                    progress(sweep.counts())
                 _loop(client, distributed, sweep, todo, progress)
             finally:
                 if owned:
