@@ -105,6 +105,7 @@ HH_REST = (2.7756626542950876e-04, 5.9611104634682788e-01, 5.2934217620863984e-0
 
 
 def _hh(kid, rows, cur):
+    """ModelInfo of an HH-family model (threshold 65 mV, no refractory period)."""
     return ModelInfo(kid, rows, cur, 65.0, 0.0, _ALL_METHODS)
 
 
