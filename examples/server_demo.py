@@ -10,7 +10,7 @@ directly starts the coordinator on it, waiting for workers (start them with
     python -m neunet.coordinator examples/server_demo.py --local-slots 2   # the same
 
 NEUNET_DEMO_SCALE=quick shrinks the sweep to a few tiny tasks (for tests); the default is the
-seed's 200 tasks, with 100-neuron networks so the sweep shows firing (about 2 minutes on 2
+seed's 200 tasks, with 200-neuron networks so the sweep shows firing (about 2 minutes on 2
 cores).
 """
 import os
@@ -25,9 +25,9 @@ QUICK = os.environ.get("NEUNET_DEMO_SCALE") == "quick"
 # the rate is below 0.4.
 pm = parameters()          # the default parameters
 pm['t'] = 100              # change them by key
-pm['nE'], pm['nI'] = (4, 1) if QUICK else (80, 20)       # a small E/I network
+pm['nE'], pm['nI'] = (4, 1) if QUICK else (160, 40)      # an E/I network
 pm['ps'] = 0.04
-pm['scee'], pm['scie'], pm['scei'], pm['scii'] = 0.002, 0.002, 0.004, 0.004
+pm['scee'], pm['scie'], pm['scei'], pm['scii'] = 0.001, 0.001, 0.002, 0.002
 pm['stv'] = 0.5            # record every 0.5 ms (16 time steps)
 
 tg = task_generator(pm)    # 'pm' is the prototype of all tasks' parameters
