@@ -340,3 +340,19 @@ def test_hh_pt_sine_quirk():
                                                                                    False)
     assert np.array_equal(plain[0], quirky[0]) and np.array_equal(plain[4], quirky[4])
     assert not np.array_equal(plain[0], fixed[0])
+
+
+@pytest.mark.parametrize("method", ["simple", "SSC", "big-delay"])
+def test_chunking_does_not_change_results(method, monkeypatch):
+    """One step per chunk gives bit-identical output to the adaptive chunks."""
+    import neunet.sim.engine as engine
+    A = (np.random.default_rng(5).random((6, 6)) < 0.4).astype(float)
+    make = lambda: _net_problem("LIF-GH", method, 6, 40.0, scee=0.05, A=A, delay=0.4)
+    whole = _run(make(), poisson_events(6, 40.0, 3.0, 0.05))
+    monkeypatch.setattr(engine, "CHUNK_TARGET_S", 0.0)
+    monkeypatch.setattr(engine, "CHUNK_MIN_STEPS", 1)
+    tiny = _run(make(), poisson_events(6, 40.0, 3.0, 0.05))
+    assert len(tiny.progress_ms) > 1000 > len(whole.progress_ms)
+    for a, b in zip(whole.arrays(), tiny.arrays()):
+        assert np.array_equal(a, b)
+    assert len(whole.arrays()[3]) > 5

@@ -125,7 +125,7 @@ METHOD_IDS = {"simple": 0, "SSC": 1, "big-delay": 2}
 # Wall time one chunk of steps should take (s): progress updates several times a second.
 CHUNK_TARGET_S = 0.2
 # Bounds on the number of steps per chunk.
-CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 20
+CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 18
 # Whether this process has checked the kernels' numba cache against their sources.
 _CACHE_CHECKED = False
 
