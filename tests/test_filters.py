@@ -1,5 +1,6 @@
 """Tests of neunet.filters: schema validation, the safe predicate language, data reduction."""
 import math
+from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -181,3 +182,27 @@ def test_parse_predicate_tree_shape():
                                              ["name", "b", 5], ["const", 3]]
     assert filters.tree_names(parse_predicate("x + y * 2 > z and not w or x")) == {
         "x": 1, "y": 5, "z": 13, "w": 23}
+
+
+@pytest.mark.parametrize("user_filter, message", [
+    ('{"keep_if": "mean_rate > 5 and open(1)"}',
+     "keep_if 'mean_rate > 5 and open(1)', column 19: a function call is not allowed"),
+    ('"mean_rte > 5"', "column 1: unknown name 'mean_rte' (did you mean 'mean_rate'?)"),
+    ('{"keep": ["voltage"]}', "cannot keep 'voltage'"),
+])
+def test_coordinator_refuses_a_bad_filter_at_start(tmp_path, user_filter, message):
+    """The coordinator compiles TASKS.py's filter before serving: one line, exit status 2."""
+    import os
+    import subprocess
+    import sys
+
+    tasks_py = tmp_path / "TASKS.py"
+    tasks_py.write_text("from neunet import parameters\n"
+                        "pm = parameters(); pm['t'] = 10\n"
+                        f"tasks = [pm]\nfilter = {user_filter}\n")
+    proc = subprocess.run([sys.executable, "-m", "neunet.coordinator", str(tasks_py),
+                           "--port", "0", "--local-slots", "0", "--run-dir",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])))
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
