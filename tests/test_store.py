@@ -183,13 +183,15 @@ _WRITER = textwrap.dedent("""
         store.set_status(f"t{i:04d}", "simulating", worker="w")
         store.record_result(f"t{i:04d}", {"mean_rate": float(i)}, 0.01, "w", None)
         print(i, flush=True)
-        time.sleep(0.002)
+        time.sleep(0.005)
     time.sleep(60)
 """)
 
 
 def test_reader_while_writer_writes_and_after_kill(tmp_path):
     """A reader in this process sees a real writer process's progress; SIGKILL loses nothing."""
+    import pandas  # noqa: F401  (imported before the writer starts: table() is then quick)
+
     run_dir = tmp_path / "run"
     n = 300
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(run_dir), str(n)],
