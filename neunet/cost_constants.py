@@ -5,38 +5,38 @@ Regenerate with `python benchmarks/calibrate_cost.py --write`.
 """
 
 # Where these numbers come from.
-SOURCE = "benchmarks/calibrate_cost.py, 2026-11-28 03:11 UTC, vm"
+SOURCE = "benchmarks/calibrate_cost.py, 2026-11-28 04:07 UTC, vm"
 
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {
-    'LIF-G': 5.283e-08,
-    'LIF-GH': 6.649e-08,
-    'DIF-single-GH': 8.814e-08,
-    'HH-G': 1.084e-07,
-    'HH-GH': 9.744e-08,
-    'HH-PT-GH': 1.046e-07,
-    'HH-FT-GH': 1.04e-07,
-    'HH-G-sine': 1.362e-07,
-    'HH-GH-sine': 1.843e-07,
-    'HH-PT-GH-sine': 1.633e-07,
-    'HH-FT-GH-sine': 1.512e-07,
-    'HH-G-extI': 1.39e-07,
-    'HH-GH-extI': 1.247e-07,
+    'LIF-G': 5.078e-08,
+    'LIF-GH': 4.44e-08,
+    'DIF-single-GH': 4.942e-08,
+    'HH-G': 8.157e-08,
+    'HH-GH': 7.87e-08,
+    'HH-PT-GH': 8.273e-08,
+    'HH-FT-GH': 7.932e-08,
+    'HH-G-sine': 1.005e-07,
+    'HH-GH-sine': 1.229e-07,
+    'HH-PT-GH-sine': 1.084e-07,
+    'HH-FT-GH-sine': 9.778e-08,
+    'HH-G-extI': 8.932e-08,
+    'HH-GH-extI': 7.716e-08,
 }
 
 # Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and
 # event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
 # grid step, synaptic delivery, output value and simulation.
 COEFFS = {
-    'ssc_grid': 0.5816,
-    'delay_grid': 2.401,
-    'event': 6.766,
-    'ssc': 0.5207,
-    'delay': 9.59,
-    'step': 6.895e-07,
-    'syn': 3.589e-08,
-    'sample': 3.11e-09,
-    'fixed': 0.002374,
+    'ssc_grid': 0.6454,
+    'delay_grid': 2.082,
+    'event': 9.153,
+    'ssc': 0.2978,
+    'delay': 13.95,
+    'step': 3.876e-07,
+    'syn': 0.0,
+    'sample': 2.65e-08,
+    'fixed': 0.001535,
 }
 
 # Model -> model whose synapses and rate curve it shares.
