@@ -116,6 +116,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.deliver_lock = asyncio.Lock()
         self.cancelled: set = set()
+        self._jobs: set = set()   # background deliveries
 
     # ------------------------------------------------------------ messaging
     def send(self, msg: dict) -> None:
@@ -275,6 +276,7 @@ class Worker:
                     self.send(reply)
                 else:
                     await self._stream(writer, reply)
+                self.send({"t": "request", "n": self.capacity()})
                 await writer.drain()
             except (ConnectionError, OSError) as exc:
                 log.warning("delivery of %s interrupted: %s", tid, exc)
@@ -340,7 +342,9 @@ class Worker:
             reply = self._failed(tid, reason, "fault", slot)
         self.pending[tid] = reply
         self.send({"t": "state", "tid": tid, "state": "pulling"})
-        await self._deliver(tid)
+        job = asyncio.ensure_future(self._deliver(tid))  # the slot goes on meanwhile
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
 
     async def _reply(self, slot: Slot, tid: str) -> dict:
         await slot.proc.stdin.drain()
