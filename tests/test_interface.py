@@ -206,13 +206,15 @@ class RecordingWatcher:
 
 
 def test_watcher_sees_the_voltage_grow(data_dir):
-    pm = small_pm(t=4000.0, stv=0.5, nE=20, **{"neuron-model": "HH-GH"})
+    from neunet import time_cost
+    pm = small_pm(t=1000.0, stv=0.5, nE=20, **{"neuron-model": "HH-GH"})
+    pm["t"] = float(round(1.5 / time_cost(pm)[1] * 1000.0))  # about 1.5 s of simulation
     watcher = RecordingWatcher()
     result = gen_neu(pm, "rm", watcher=watcher)
     assert watcher.closed is result
     widths = [shape[1] for shape in watcher.shapes]
     assert all(shape[0] == 20 for shape in watcher.shapes)
-    assert widths == sorted(widths) and widths[-1] == result.volt.shape[1] == 8000
+    assert widths == sorted(widths) and widths[-1] == result.volt.shape[1] == 2 * pm["t"]
     assert len(widths) >= 2 and widths[0] < widths[-1]   # seen before the end
     np.testing.assert_array_equal(watcher.last, result.volt)
 
