@@ -244,3 +244,12 @@ def test_bad_input_leaves_no_output_files(tmp_path):
             "-o", tmp_path / "out" / "v.dat", "--output-poisson-path", tmp_path / "p.txt")
     assert_one_line_error(r, "not in time order")
     assert not (tmp_path / "out").exists() and not (tmp_path / "p.txt").exists()
+
+
+def test_cli_run_does_not_load_scipy():
+    code = ("import sys\nfrom neunet.sim.__main__ import main\n"
+            "rc = main(['--neuron-model', 'LIF-G', '--net', '-', '--t', '1'])\n"
+            "print(rc, 'scipy' in sys.modules, 'numba' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=600)
+    assert r.stdout.split() == ["0", "False", "True"], r.stderr

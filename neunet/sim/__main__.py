@@ -53,9 +53,31 @@ def _run(opts: SimOptions) -> None:
               file=sys.stderr, flush=True)
 
 
+def _hide_scipy() -> bool:
+    """Keep numba from importing SciPy in this process; True if SciPy was hidden.
+
+    At its first compile or cache load numba imports scipy.linalg only to probe BLAS for
+    np.dot/np.linalg, which the simulator kernels never use; skipping it saves about 0.2 s
+    of every simulator start-up. Only done when neither is loaded yet.
+    """
+    if "scipy" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return False
+    sys.modules["scipy"] = None   # makes `import scipy` raise ImportError
+    return True
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    hidden = _hide_scipy()
+    try:
+        return _main(argv)
+    finally:
+        if hidden and sys.modules.get("scipy", 0) is None:
+            del sys.modules["scipy"]
+
+
+def _main(argv) -> int:
     try:
         opts = parse_argv(argv)
         if opts.verbose_echo:
