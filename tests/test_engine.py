@@ -356,3 +356,17 @@ def test_chunking_does_not_change_results(method, monkeypatch):
     for a, b in zip(whole.arrays(), tiny.arrays()):
         assert np.array_equal(a, b)
     assert len(whole.arrays()[3]) > 5
+
+
+def test_cached_kernels_load_without_compile_time_registries():
+    """A process that finds the kernels cached loads them without numba's compile-only
+    modules (linalg, arraymath: start-up cost) and still simulates correctly."""
+    import subprocess
+    import sys
+    code = ("import sys; from neunet.sim import api; "
+            "r = api.simulate(['--neuron-model', 'HH-GH', '--net', '-', '--t', '30', "
+            "'--pr', '1', '--ps', '0.05', '--seed', '1']); "
+            "print(len(r['ras']), 'numba.np.linalg' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]   # 1st may compile
+    assert runs[1] == [runs[0][0], "False"]

@@ -304,6 +304,8 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     global _CACHE_CHECKED
     if not _CACHE_CHECKED:
         _refresh_kernel_cache()
+        from neunet.sim.kernels_cache import lean_cache_loads
+        lean_cache_loads()
         _CACHE_CHECKED = True
     st = _State(problem, _as_arrays(problem, info))
     if problem.first_row:

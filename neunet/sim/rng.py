@@ -13,6 +13,9 @@ import numpy as np
 from numba import njit
 
 from neunet.sim.io import output_order
+from neunet.sim.kernels_cache import lean_cache_loads
+
+lean_cache_loads()   # before the first cached kernel loads (start-up ~0.2 s less)
 
 # Number of 32-bit words in the MT19937 state.
 MT_N = 624
@@ -193,10 +196,24 @@ def _heap_pop(heap, size):
     return top, size
 
 
+@njit(cache=True, inline="always")
+def _count_not_above(a, x):
+    """Number of entries of the ascending array a that are <= x (np.searchsorted side right,
+    written out: numpy's own pulls numba.np.arraymath into every cache load)."""
+    lo, hi = 0, a.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True)
 def _push_refill(heap, size, j, n, q_t, q_len, t_ends):
     """Queue neuron j under the step that consumes its last queued event (if in the chunk)."""
-    step = np.searchsorted(t_ends, q_t[j, q_len[j] - 1], side="right")
+    step = _count_not_above(t_ends, q_t[j, q_len[j] - 1])
     if step < t_ends.size:
         size = _heap_push(heap, size, step * n + j)
     return size
