@@ -323,7 +323,7 @@ def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, t_start, t_
     bk = (np.empty((8, m)), np.empty(m), np.empty(m, flag.dtype), np.empty(m, np.int64),
           np.empty(m), np.zeros(m, np.int64))
     scr = (np.empty((8, n)), np.empty(n), np.zeros((3, n)), np.zeros(n, np.int8),
-           np.empty(n, np.int64))
+           np.empty(n, np.int64), np.empty((3, n)))
     out_k, out_i, out_t = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64)
     n_out, status, t, k = 0, 0, t_start, 0
     while k < t_ends.shape[0]:

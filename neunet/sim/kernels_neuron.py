@@ -111,6 +111,12 @@ def cond_coefs(model, h, quirks):
     Returns (aE, bE, cE, aI, bI, cI). With quirks the HH-GH family uses the reference's
     tau_gI*tau_gI_s1/(tau_gI - tau_gE_s1) factor for the inhibitory pair.
     """
+    return cond_coefs_vals(model, h, quirks)
+
+
+@njit(cache=True, inline='always')
+def cond_coefs_vals(model, h, quirks):
+    """cond_coefs inlined (branch-free in h: usable in loops over neurons that vectorize)."""
     if model == LIF_G or model == HH_G:
         te, ti = (LIFG_TE, LIFG_TI) if model == LIF_G else (HHG_TE, HHG_TI)
         return fexp(-h / te), 0.0, 1.0, fexp(-h / ti), 0.0, 1.0
