@@ -39,7 +39,7 @@ PY = sys.executable
 # Number of tiny tasks of figure (a).
 N_TINY = 1000
 # Number of tasks of figure (b) and the spread of their t (ms).
-N_HETERO, T_MIN_MS, T_MAX_MS = 40, 100.0, 5000.0
+N_HETERO, T_MIN_MS, T_MAX_MS = 40, 400.0, 20000.0
 # Number of tasks of figure (e).
 N_SCALE = 100_000
 # Figure (d): 10 neurons x 625,000 samples of float64 = 50 MB of voltage.

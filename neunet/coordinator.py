@@ -137,12 +137,10 @@ def main(argv=None) -> int:
         print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
         return 2
     from neunet.dist import state as S
-    kept, new, missing = store.sync_tasks([{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
-                                           for t, pm, c, e in rows])
     done = store.finished()
     todo = [r for r in rows if r[0] not in done]
     logging.getLogger("neunet.coordinator").info(
-        "%s: %d tasks (%d new, %d already finished) in %s", args.tasks, len(rows), new,
+        "%s: %d tasks (%d already finished) in %s", args.tasks, len(rows),
         len(rows) - len(todo), store.run_dir)
     store.set_meta("tasks_script", os.path.abspath(args.tasks))
     store.set_meta("filter", spec)
@@ -151,12 +149,12 @@ def main(argv=None) -> int:
     sched = S.Scheduler(todo, n_finished=len(rows) - len(todo), config=config)
     try:
         from neunet.dist.aio import run_async
-        return run_async(_serve(args, sched, store, token, spec, local, len(rows)))
+        return run_async(_serve(args, sched, store, token, spec, local, rows))
     finally:
         store.close()
 
 
-async def _serve(args, sched, store, token, spec, local, total) -> int:
+async def _serve(args, sched, store, token, spec, local, rows) -> int:
     from neunet.dist.coordinator import Coordinator, install_signals, start_local_worker
     from neunet.dist.progress import Progress
     from neunet.params import plain
@@ -168,6 +166,10 @@ async def _serve(args, sched, store, token, spec, local, total) -> int:
         print(f"neunet.coordinator: error: cannot listen on {args.host}:{args.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 2
+    # new tasks enter the index in the journal thread, ahead of any state change of theirs,
+    # while workers already connect (100,000 tasks dispatch seconds sooner)
+    coord.journal.call(store.sync_tasks, [{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
+                                          for t, pm, c, e in rows])
     store.set_meta("address", f"{args.host}:{port}")
     proc = start_local_worker(args.host, port, local, token) if local > 0 else None
 
@@ -177,7 +179,7 @@ async def _serve(args, sched, store, token, spec, local, total) -> int:
         os._exit(EXIT_INTERRUPTED)
 
     install_signals(coord, hard_exit)
-    progress = Progress(coord, total)
+    progress = Progress(coord, len(rows))
     shown = asyncio.ensure_future(_show(progress))
     await coord.run()
     shown.cancel()

@@ -36,7 +36,7 @@ def _log(path):
 def test_sigkill_of_a_worker_mid_sweep_loses_nothing(tmp_path):
     n = 30
     port = free_port()
-    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=1000), tmp_path / "run", port,
+    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=5000), tmp_path / "run", port,
                         "--local-slots", 0, "--heartbeat-timeout", 2, log=tmp_path / "c.log")
     victim = worker(port, 1, "--name", "victim", "--prefetch", 3)
     other = None
@@ -55,7 +55,7 @@ def test_sigkill_of_a_worker_mid_sweep_loses_nothing(tmp_path):
 def test_sigstop_worker_is_declared_dead_and_its_tasks_requeued(tmp_path):
     n = 20
     port = free_port()
-    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=1000), tmp_path / "run", port,
+    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=5000), tmp_path / "run", port,
                         "--local-slots", 0, "--heartbeat-timeout", 1.5, log=tmp_path / "c.log")
     hung = worker(port, 1, "--name", "hung", "--prefetch", 3)
     other = None
@@ -73,7 +73,7 @@ def test_sigstop_worker_is_declared_dead_and_its_tasks_requeued(tmp_path):
 def test_sigint_of_the_coordinator_then_the_same_command_resumes(tmp_path):
     n = 40
     port = free_port()
-    tasks_py = write_tasks(tmp_path / "s.py", n, t_ms=1000)
+    tasks_py = write_tasks(tmp_path / "s.py", n, t_ms=5000)
     args = (tasks_py, tmp_path / "run", port, "--local-slots", 2)
     first = coordinator(*args, log=tmp_path / "c1.log")
     try:
@@ -128,7 +128,7 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
     n = 12
     port = free_port()
     log = tmp_path / "c.log"
-    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=1000), tmp_path / "run", port,
+    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=5000), tmp_path / "run", port,
                         "--local-slots", 0, "--token-file", tmp_path / "tok",
                         "--max-frame-mb", 1, log=log)
     real = None

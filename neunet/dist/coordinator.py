@@ -314,6 +314,7 @@ class Coordinator:
             raise auth.AuthError("wrong token (HMAC proof did not match)")
         writer.write(protocol.pack({
             "t": "welcome", "heartbeat_s": 1.0, "filter": self.filter_spec,
+            "max_frame": self.max_frame_bytes,
             "mac": auth.coordinator_proof(self.token, nonce, hello["cnonce"])}))
         await writer.drain()
         return hello

@@ -26,6 +26,7 @@ class JournalWriter:
 
     def __init__(self, store):
         self.store = store
+        self._calls: list = []
         self._statuses: list = []
         self._results: list = []
         self._wake = asyncio.Event()
@@ -34,6 +35,11 @@ class JournalWriter:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
         self._task = asyncio.ensure_future(self._loop())
         self.errors: list = []
+
+    def call(self, fn, *args) -> None:
+        """Run ``fn(*args)`` in the writer thread before everything queued after it."""
+        self._calls.append((fn, args))
+        self._kick()
 
     def status(self, tid: str, status: str, fields: dict) -> None:
         """Queue a task-state write (not awaited)."""
@@ -56,10 +62,10 @@ class JournalWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            statuses, results = self._statuses, self._results
-            self._statuses, self._results = [], []
+            calls, statuses, results = self._calls, self._statuses, self._results
+            self._calls, self._statuses, self._results = [], [], []
             try:
-                await loop.run_in_executor(self._pool, self._write, statuses,
+                await loop.run_in_executor(self._pool, self._write, calls, statuses,
                                            [r for r, _ in results])
             except Exception as exc:  # a failed write is reported, never silently dropped
                 log.error("run directory write failed: %s", exc)
@@ -71,10 +77,12 @@ class JournalWriter:
                 for _, fut in results:
                     if not fut.done():
                         fut.set_result(None)
-            if not self._statuses and not self._results:
+            if not self._calls and not self._statuses and not self._results:
                 self._idle.set()
 
-    def _write(self, statuses: list, results: list) -> None:
+    def _write(self, calls: list, statuses: list, results: list) -> None:
+        for fn, args in calls:
+            fn(*args)
         if statuses:
             self.store.set_statuses(statuses)
         if not results:

@@ -32,6 +32,8 @@ log = logging.getLogger("neunet.worker")
 HEARTBEAT_S = 1.0
 # First and largest wait between reconnection attempts (seconds).
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
+# A connection that lasted this long resets the reconnection backoff (seconds).
+STABLE_S = 10.0
 # Seconds allowed for the handshake.
 HANDSHAKE_TIMEOUT_S = 10.0
 # Bytes of a slot's stderr kept for the error report of a crash.
@@ -117,6 +119,7 @@ class Worker:
         self.deliver_lock = asyncio.Lock()
         self.cancelled: set = set()
         self._jobs: set = set()   # background deliveries
+        self.chunk_bytes = protocol.CHUNK_BYTES
 
     # ------------------------------------------------------------ messaging
     def send(self, msg: dict) -> None:
@@ -125,10 +128,11 @@ class Worker:
             self.writer.write(protocol.pack(msg))
 
     def capacity(self) -> int:
-        """How many tasks this worker wants to hold (running + waiting): nothing until a slot
-        has loaded the simulator, so a slow-starting worker does not sit on tasks."""
-        ready = sum(s.ready for s in self.slots)
-        return 0 if self.stopping or not ready else ready + self.prefetch
+        """How many tasks this worker wants to hold (running + waiting): nothing until its
+        slots have loaded the simulator, so a slow-starting worker does not sit on tasks and
+        all slots start together."""
+        ready = all(s.ready for s in self.slots)
+        return 0 if self.stopping or not ready else self.n_slots + self.prefetch
 
     def held(self) -> list:
         running = [s.task["tid"] for s in self.slots if s.task is not None]
@@ -150,10 +154,15 @@ class Worker:
                 await asyncio.sleep(backoff)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
                 continue
-            backoff = BACKOFF_MIN_S
+            connected_s = time.monotonic()
             await self._serve(reader, writer)
             if self.exit_on_disconnect:
                 return self._finish(kill=True)
+            if time.monotonic() - connected_s > STABLE_S:
+                backoff = BACKOFF_MIN_S
+            elif not self.finished.is_set():  # dropped at once: do not hammer the coordinator
+                await asyncio.sleep(backoff)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
 
     async def _serve(self, reader, writer) -> None:
         try:
@@ -202,6 +211,9 @@ class Worker:
         if not auth.check(expected, welcome["mac"]):
             raise auth.AuthError("coordinator could not prove it knows the token")
         self.filter_spec = welcome.get("filter")
+        limit = welcome.get("max_frame")
+        if isinstance(limit, int) and limit > 0:  # chunks must fit the coordinator's frames
+            self.chunk_bytes = max(4096, min(protocol.CHUNK_BYTES, limit - 4096))
 
     async def _on_message(self, msg: dict) -> None:
         kind = msg["t"]
@@ -289,7 +301,7 @@ class Worker:
             path = os.path.join(self.spool, f"{tid}.npz")
             async with aiofiles.open(path, "rb") as fh:
                 while True:
-                    data = await fh.read(protocol.CHUNK_BYTES)
+                    data = await fh.read(self.chunk_bytes)
                     if not data:
                         break
                     writer.writelines(protocol.pack_chunk(tid, data))
