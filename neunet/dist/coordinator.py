@@ -36,6 +36,9 @@ TICK_S = 0.25
 SHUTDOWN_WAIT_S = 5.0
 # Results at least this large get a log line with their transfer time (bytes).
 LOG_TRANSFER_BYTES = 1024 * 1024
+# Results up to this size are kept in memory and written (fsync, rename) by the journal
+# thread, off the event loop (bytes).
+SMALL_RESULT_BYTES = 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
 FAILURE_KINDS = ("fault", "timeout")
 
@@ -50,6 +53,7 @@ class _Upload:
     fh: object = None
     received: int = 0
     t0: float = 0.0
+    buf: bytearray | None = None  # small results stay in memory until the journal writes them
 
 
 class _Conn:
@@ -222,7 +226,8 @@ class Coordinator:
         self.real_s_total += ins.real_s
         self.est_s_done += task.est_s if task is not None else 0.0
         fut = self.journal.record(ins.tid, up.summary if up else {}, ins.real_s,
-                                  self._name(ins.wid), up.tmp if up else None)
+                                  self._name(ins.wid), up.tmp if up else None,
+                                  bytes(up.buf) if up is not None and up.buf else None)
         self._acks_after[(ins.wid, ins.tid)] = fut
         if up is not None and up.size >= LOG_TRANSFER_BYTES:
             fut.add_done_callback(lambda f, up=up: log.info(
@@ -237,7 +242,9 @@ class Coordinator:
             raise protocol.ProtocolError(f"bad result header for {msg['tid']!r}")
         up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None,
                      t0=time.monotonic())
-        if up.size:
+        if 0 < up.size <= SMALL_RESULT_BYTES:
+            up.buf = bytearray()
+        elif up.size:
             up.tmp = os.path.join(self.store.run_dir, "data",
                                   f".{up.tid}.{secrets.token_hex(4)}.part")
             up.fh = await aiofiles.open(up.tmp, "wb")
@@ -249,9 +256,13 @@ class Coordinator:
 
     async def _on_chunk(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.get(msg["tid"])
-        if up is None or up.fh is None or up.received + len(msg["data"]) > up.size:
+        if (up is None or (up.fh is None and up.buf is None)
+                or up.received + len(msg["data"]) > up.size):
             raise protocol.ProtocolError(f"unexpected data chunk for {msg['tid']!r}")
-        await up.fh.write(msg["data"])
+        if up.buf is not None:
+            up.buf += msg["data"]
+        else:
+            await up.fh.write(msg["data"])
         up.received += len(msg["data"])
 
     async def _on_end(self, conn: _Conn, msg: dict) -> None:

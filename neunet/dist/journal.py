@@ -46,10 +46,11 @@ class JournalWriter:
         self._statuses.append((tid, status, fields))
         self._kick()
 
-    def record(self, tid, summary, real_s, worker, tmp_path) -> asyncio.Future:
-        """Queue a result; the future resolves when it is durable in the run directory."""
+    def record(self, tid, summary, real_s, worker, tmp_path, data=None) -> asyncio.Future:
+        """Queue a result (its data in the fsynced file `tmp_path`, or as bytes `data`); the
+        future resolves when it is durable in the run directory."""
         fut = asyncio.get_running_loop().create_future()
-        self._results.append(((tid, summary, real_s, worker, tmp_path), fut))
+        self._results.append(((tid, summary, real_s, worker, tmp_path, data), fut))
         self._kick()
         return fut
 
@@ -88,9 +89,13 @@ class JournalWriter:
         if not results:
             return
         rows, moved = [], False
-        for tid, summary, real_s, worker, tmp in results:
+        for tid, summary, real_s, worker, tmp, data in results:
             data_file = None
-            if tmp is not None:
+            if data is not None:
+                data_file = self.store.data_path(tid)
+                _write_durably(data_file, data)
+                moved = True
+            elif tmp is not None:
                 data_file = self.store.data_path(tid)
                 os.replace(tmp, data_file)
                 moved = True
@@ -108,6 +113,16 @@ class JournalWriter:
         await self.flush()
         self._task.cancel()
         self._pool.shutdown(wait=True)
+
+
+def _write_durably(path, data: bytes) -> None:
+    """Write `data` to a temp file next to `path`, fsync it, rename it to `path`."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _fsync_dir(path: str) -> None:

@@ -297,8 +297,11 @@ class Worker:
         tid = reply["tid"]
         writer.write(protocol.pack({"t": "result", "tid": tid, "summary": reply["summary"],
                                     "real_s": reply["real_s"], "size": reply["size"]}))
-        if reply["size"]:
-            path = os.path.join(self.spool, f"{tid}.npz")
+        path = os.path.join(self.spool, f"{tid}.npz")
+        if 0 < reply["size"] <= self.chunk_bytes:  # small: one read, no thread hop
+            with open(path, "rb") as fh:
+                writer.writelines(protocol.pack_chunk(tid, fh.read()))
+        elif reply["size"]:
             async with aiofiles.open(path, "rb") as fh:
                 while True:
                     data = await fh.read(self.chunk_bytes)
