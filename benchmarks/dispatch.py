@@ -127,7 +127,7 @@ def _ratio(makespan: float, durations: list) -> dict:
 
 
 def neunet_c(work: Path) -> dict:
-    tasks_py = _tasks_py(work / "stop.py", "tasks = [dict(pm, t=2000, pr=0.5 + i * 1e-3) "
+    tasks_py = _tasks_py(work / "stop.py", "tasks = [dict(pm, t=20000, pr=0.5 + i * 1e-3) "
                                            "for i in range(40)]\n")
     log = work / "c.log"
     proc = _coordinator(tasks_py, work / "run_c", "--local-slots", 0, log=log)
@@ -224,6 +224,7 @@ def dask_b(work: Path) -> dict:
 
 def dask_c(work: Path) -> dict:
     import dask
+    import distributed  # noqa: F401  (loads the distributed.* config defaults)
     ttl = dask.config.get("distributed.scheduler.worker-ttl")
     return {"value": None, "text": f"not run (worker-ttl {ttl})"}
 
