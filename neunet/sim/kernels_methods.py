@@ -82,7 +82,7 @@ def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, 
         t = tH
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _restore(S, rc, flag, cur, bk, i):
     """Put neuron i back to its backup."""
     B, rcB, flB, curB = bk[0], bk[1], bk[2], bk[3]
@@ -91,7 +91,7 @@ def _restore(S, rc, flag, cur, bk, i):
     rc[i], flag[i], cur[i] = rcB[i], flB[i], curB[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _save(S, rc, flag, cur, bk, i):
     """Back neuron i up."""
     B, rcB, flB, curB = bk[0], bk[1], bk[2], bk[3]
@@ -100,7 +100,7 @@ def _save(S, rc, flag, cur, bk, i):
     rcB[i], flB[i], curB[i] = rc[i], flag[i], cur[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _drop_neuron(buf_t, buf_i, nb, i):
     """Remove the pending spikes of neuron i from the buffer; return the new count."""
     k = 0
@@ -113,7 +113,7 @@ def _drop_neuron(buf_t, buf_i, nb, i):
     return nb
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _replay(S, rc, flag, cur, i, a, b, ctx, bk, buf_t, buf_i, nb):
     """Re-evolve i from its backup time a to b, skipping the spikes it already recorded."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
