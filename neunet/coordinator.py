@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a task must run before an idle slot copies it")
     p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
     p.add_argument("--log-level", default="INFO", help="logging level")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
+                        "instead of serving workers; same run directory and filter")
     return p
 
 
@@ -144,12 +147,23 @@ def main(argv=None) -> int:
         len(rows) - len(todo), store.run_dir)
     store.set_meta("tasks_script", os.path.abspath(args.tasks))
     store.set_meta("filter", spec)
+    if args.dask:
+        return _run_dask(args, rows, spec, store)
     config = S.Config(retries=args.retries, heartbeat_timeout_s=args.heartbeat_timeout,
                       speculate_after_s=args.speculate_after)
     sched = S.Scheduler(todo, n_finished=len(rows) - len(todo), config=config)
     try:
         from neunet.dist.aio import run_async
         return run_async(_serve(args, sched, store, token, spec, local, rows))
+    finally:
+        store.close()
+
+
+def _run_dask(args, rows, spec, store) -> int:
+    """Hand the sweep to a Dask cluster: no listener, no local worker."""
+    from neunet.dist.dask_cli import main_dask
+    try:
+        return main_dask(rows, spec, store, args.dask, retries=args.retries)
     finally:
         store.close()
 

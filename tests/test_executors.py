@@ -140,14 +140,7 @@ def test_dask_executor_without_dask_says_what_to_install(tmp_path):
     assert "pip install neunet[dask]" in out.stdout
 
 
-def _has_dask_flag() -> bool:
-    from neunet.coordinator import build_parser
-    return any("--dask" in a.option_strings for a in build_parser()._actions)
-
-
 def test_coordinator_dask_flag_runs_the_sweep_on_the_cluster(cluster, tmp_path):
-    if not _has_dask_flag():
-        pytest.skip("python -m neunet.coordinator has no --dask option yet")
     tasks_py = tmp_path / "TASKS.py"
     tasks_py.write_text("from neunet import parameters\n"
                         "pm = parameters()\n"
