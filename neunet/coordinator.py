@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
                         "instead of serving workers; same run directory and filter")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sweep seed: a task without a seed gets one derived from it and its "
+                        "tid (default: `seed` of TASKS.py, else 0)")
+    p.add_argument("--allow-version-change", action="store_true",
+                   help="resume a run directory written by another neunet version")
     return p
 
 
@@ -81,8 +86,12 @@ def task_rows(tasks, source: str) -> list:
     return rows
 
 
-def load_sweep(path: str) -> tuple[list, dict | None]:
-    """Run TASKS.py; return its task rows and its compiled filter (None without one)."""
+def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | None]:
+    """Run TASKS.py; return its task rows and its compiled filter (None without one).
+
+    A task without a seed gets one derived from the sweep seed (`sweep_seed`, else TASKS.py's
+    `seed`, else 0) and its tid, which stays the hash of the parameters as the user gave them.
+    """
     if not os.path.isfile(path):
         raise UsageError(f"no such file: {path}")
     try:
@@ -92,6 +101,11 @@ def load_sweep(path: str) -> tuple[list, dict | None]:
     if "tasks" not in ns:
         raise UsageError(f"{path} defines no `tasks`")
     rows = task_rows(ns["tasks"], path)
+    sweep_seed = ns.get("seed", 0) if sweep_seed is None else sweep_seed
+    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
+        raise UsageError(f"{path}: the sweep seed must be an integer >= 0, not {sweep_seed!r}")
+    from neunet.provenance import with_seed
+    rows = [(tid, with_seed(pm, sweep_seed, tid), c, e) for tid, pm, c, e in rows]
     spec = None
     if ns.get("filter") is not None:
         from neunet import filters
@@ -120,13 +134,39 @@ def _prepare(args):
                 token = auth.new_token().encode()  # only our own local worker will know it
     except auth.AuthError as exc:
         raise UsageError(str(exc)) from None
-    rows, spec = load_sweep(args.tasks)
+    rows, spec = load_sweep(args.tasks, args.seed)
     run_dir = args.run_dir or os.path.join("runs", os.path.splitext(
         os.path.basename(args.tasks))[0])
     store = RunStore(os.path.abspath(run_dir))
+    _check_version(store, args.allow_version_change)
     for leftover in glob.glob(os.path.join(run_dir, "data", ".*.part")):
         os.unlink(leftover)  # a result that was arriving when the last run stopped
     return rows, spec, token, local, store
+
+
+def _check_version(store, allow: bool) -> None:
+    """Refuse a journal written by another neunet version unless `allow`."""
+    from neunet.provenance import neunet_version
+    old, now = store.get_meta("neunet_version"), neunet_version()
+    if old is not None and old != now and not allow:
+        store.close()
+        raise UsageError(f"{store.run_dir} was written by neunet {old}, this is {now} "
+                         f"(results may differ): pass --allow-version-change to resume it")
+
+
+def _record_start(store, rows, argv) -> None:
+    """Log kept / new / no-longer-listed tasks of a restart; write the run's provenance."""
+    from neunet.provenance import run_meta
+    known = store.statuses()
+    if known:
+        listed = {r[0] for r in rows}
+        kept = len(listed & known.keys())
+        logging.getLogger("neunet.coordinator").info(
+            "resuming %s: %d tasks kept, %d new, %d no longer listed", store.run_dir, kept,
+            len(listed) - kept, len(known) - kept)
+    meta = run_meta(["-m", "neunet.coordinator", *(sys.argv[1:] if argv is None else argv)])
+    store.set_meta("neunet_version", meta["neunet_version"])
+    store.set_meta("provenance", meta)
 
 
 def main(argv=None) -> int:
@@ -140,6 +180,7 @@ def main(argv=None) -> int:
         print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
         return 2
     from neunet.dist import state as S
+    _record_start(store, rows, argv)
     done = store.finished()
     todo = [r for r in rows if r[0] not in done]
     logging.getLogger("neunet.coordinator").info(

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neunet.provenance import result_hash
+
 
 # File name of the index inside a run directory.
 INDEX_NAME = "index.sqlite"
@@ -34,10 +36,10 @@ DATA_DIR = "data"
 STATES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished", "failed")
 # Columns of `tasks` other than tid / params / summary that set_status may change.
 FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "started", "finished",
-          "failure_class", "reason", "data_file", "data_bytes")
+          "failure_class", "reason", "data_file", "data_bytes", "result_hash")
 # Columns of table() that come first, in this order.
 TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "real_s",
-                 "started", "finished", "failure_class", "reason", "data_file")
+                 "started", "finished", "failure_class", "reason", "data_file", "result_hash")
 # Seconds a connection waits for a lock held by another connection.
 BUSY_TIMEOUT_S = 30.0
 
@@ -59,6 +61,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     data_file TEXT,
     data_bytes INTEGER,
     summary TEXT,
+    result_hash TEXT,
     mirrored INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
@@ -76,7 +79,7 @@ BOOL_PARAMS_KEY = "_bool_params"
 # Statement of record_result(s); {} receives the mirror-column assignments.
 _RESULT_SQL = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
                "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
-               "reason = NULL, mirrored = 1{} WHERE tid = ?")
+               "reason = NULL, result_hash = ?, mirrored = 1{} WHERE tid = ?")
 # Most tids in one `WHERE tid IN (...)` query.
 _IN_CHUNK = 500
 # Statement of set_meta.
@@ -194,6 +197,9 @@ class RunStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+        if "result_hash" not in self._columns:  # a run directory from before provenance
+            self._db.execute("ALTER TABLE tasks ADD COLUMN result_hash TEXT")
+            self._columns.add("result_hash")
         self._bools = set(self.get_meta(BOOL_PARAMS_KEY, []))
 
     def _add_columns(self, names):
@@ -327,8 +333,9 @@ class RunStore:
                 if cell is True or cell is False:
                     self._new_bools.add(key)
         sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
+        digest = result_hash(summary, decode_arrays(path) if data_file is not None else None)
         row = (to_json(summary), _float_or_none(real_s),
-               None if worker is None else str(worker), rel, size, time.time(),
+               None if worker is None else str(worker), rel, size, time.time(), digest,
                *cells.values(), tid)
         return sql, list(cells), row
 
