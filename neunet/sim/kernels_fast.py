@@ -20,7 +20,7 @@ from neunet.sim.kernels_step import (evolve, hh_candidate, hh_rk4, hh_spike_time
 FAST_MIN_NEURONS = 4
 
 
-@njit(cache=True, error_model='numpy')
+@njit(cache=True, _nrt=False, error_model='numpy')
 def hh_full_step(S, K1, I3, h, cfh):
     """Vectorizable mixed RK4 of every HH neuron over h (currents I3 = start, middle, end)."""
     for i in range(S.shape[1]):
@@ -29,7 +29,7 @@ def hh_full_step(S, K1, I3, h, cfh):
                               S[7, i], I3[0, i], I3[1, i], I3[2, i], h, cfh)
 
 
-@njit(cache=True, error_model='numpy')
+@njit(cache=True, _nrt=False, error_model='numpy')
 def lif_full_step(S, K1, rc, mask, model, h, cfh, cf_full):
     """Vectorizable mixed RK4 of every LIF-family neuron over h.
 
@@ -51,7 +51,7 @@ def lif_full_step(S, K1, rc, mask, model, h, cfh, cf_full):
         rc[i] = r + h if (refr and mask[i] == 0) else r
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc, tref, h):
     """Flag the neurons that need the scalar path: input inside the step, refractory clock
     running out inside it (tref - rc < h), just forced."""
@@ -66,7 +66,7 @@ def _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc, tref, h):
     return ne
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _currents(I3, cur_kind, par, a, h):
     """External currents of every neuron at the start, middle and end of the step."""
     for i in range(I3.shape[1]):
@@ -75,7 +75,7 @@ def _currents(I3, cur_kind, par, a, h):
         I3[2, i] = ext_current(cur_kind, par, i, a + h)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _check_spikes(S, S0, K1, I3, a, h, ctx, mask, exc, ne, buf_t, buf_i, nb):
     """Spike detection for the vector-stepped neurons; LIF candidates join the exceptions."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
@@ -98,7 +98,7 @@ def _check_spikes(S, S0, K1, I3, a, h, ctx, mask, exc, ne, buf_t, buf_i, nb):
     return ne, nb
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
     """evolve_all one neuron at a time (see scalar_all)."""
     return scalar_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
@@ -131,7 +131,7 @@ def scalar_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
     return nb, err
 
 
-@njit(cache=True, error_model='numpy')
+@njit(cache=True, _nrt=False, error_model='numpy')
 def _round_rk4(R, K1, I3, W, m, model, quirks, dt, cf_dt):
     """Vectorizable part of a round: quiet step of each listed neuron over its own h = W[1].
 
@@ -160,7 +160,7 @@ def _round_rk4(R, K1, I3, W, m, model, quirks, dt, cf_dt):
         K1[p] = k1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _round_gather(S, R, I3, W, lst, m, cur, b, ev_ptr, ev_t, cur_kind, par):
     """Start of a round: each listed neuron's h (to its next event or b), state, currents."""
     for p in range(m):
@@ -178,7 +178,7 @@ def _round_gather(S, R, I3, W, lst, m, cur, b, ev_ptr, ev_t, cur_kind, par):
         I3[2, p] = ext_current(cur_kind, par, i, t0 + h)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hh_rounds(S, cur, lst, m, a, b, ctx, R, K1, I3, W, buf_t, buf_i, nb):
     """Evolve the m HH neurons lst[:m] (not just forced) from a to b through their events.
 

@@ -26,7 +26,7 @@ def _grow(a, need):
     return b
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _earliest(buf_t, buf_i, nb):
     """Index of the earliest buffered spike (ties: smaller id)."""
     best = 0
@@ -171,7 +171,7 @@ def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t
     return nrec, err
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i, scr):
     """simple (spec 9.1): evolve all neurons, then apply the sorted spikes at the step end."""
     model = ctx[3]
@@ -184,7 +184,7 @@ def step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i, scr):
     return nb, err
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def write_row(S, row, out_v, out_c, out_g, rec_c, rec_g):
     """Copy V (and gE, gI / h, m, n if recorded) of every neuron into output row `row`."""
     n = S.shape[1]
@@ -201,7 +201,7 @@ def write_row(S, row, out_v, out_c, out_g, rec_c, rec_g):
             out_g[row, 3 * i + 2] = S[RN, i]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i):
     """big-delay (spec 9.5): merge external and queued synaptic events per neuron, ext first."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
@@ -216,7 +216,7 @@ def step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i):
     return nb, err
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _delay_neuron(S, rc, flag, cur, i, t, t_end, ctx, q, buf_t, buf_i, nb):
     """Evolve neuron i over [t, t_end) through its external and delayed synaptic events."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx

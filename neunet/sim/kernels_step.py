@@ -4,6 +4,11 @@ A quiet step advances neuron i over h ms with no input inside the interval (spec
 and returns the local spike time (>= 0) or -1. ``evolve`` takes the neuron's pending input
 events with time < b in order (quiet step to each, then the increment) and finishes with a
 quiet step to b, appending found spikes (absolute time, id) to a buffer.
+
+Functions that allocate nothing are compiled with ``_nrt=False`` (here, in kernels_fast and
+kernels_methods): without it every call increfs and decrefs each array argument atomically,
+which was ~30 % of the SSC time (slice assignment and allocation need the NRT, so the
+functions doing those keep it).
 """
 from numba import njit
 
@@ -35,7 +40,7 @@ def lif_candidate(v0, v1, k1, th, h):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks):
     """Local spike time of an active LIF step already taken (state at its end), or -1."""
     if not lif_candidate(v0, v1, k1, th, h):
@@ -44,7 +49,7 @@ def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks):
     return hermite_root(v0, v1, k1, d1, th, h, quirks)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks):
     """End an active LIF step already taken: spike, reset, wake-up inside the step.
 
@@ -80,7 +85,7 @@ def lif_active(S, rc, i, h, model, par, quirks, cfh):
     return lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def lif_refractory(S, rc, i, h, model, par, quirks):
     """LIF quiet step of a refractory neuron (r > 0): stays clamped or wakes up inside."""
     r = rc[i]
@@ -120,7 +125,7 @@ def hh_candidate(model, v0, v1, k1, th):
     return v0 < th <= v1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks):
     """Local spike time of a candidate HH quiet step already taken (state at its end), or -1."""
     if quirks and cur_kind == CUR_SINE:
@@ -133,7 +138,7 @@ def hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks):
     return hermite_root(v0, v1, k1, d1, par[P_THRESH], h, quirks)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
     """One quiet step of neuron i from absolute time t0 over h: (local spike time or -1, err).
 
@@ -157,7 +162,7 @@ def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
     return lif_active(S, rc, i, h, model, par, quirks, cfh)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def force_reset(S, rc, flag, i, model):
     """Forced reset (SSC): LIF V := reset and refractory; HH only sets the just-forced flag."""
     if is_hh(model):
@@ -167,7 +172,7 @@ def force_reset(S, rc, flag, i, model):
         rc[i] = DBL_MIN
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks,
            dt, cf_dt, buf_t, buf_i, nb):
     """Evolve neuron i from a to b through its pending events (< b); spikes appended to buf.
@@ -200,7 +205,7 @@ def evolve(S, rc, flag, cur, i, a, b, ev_ptr, ev_t, ev_s, model, cur_kind, par, 
     return nb, err
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sort_spikes(buf_t, buf_i, nb):
     """Insertion sort of the first nb buffered spikes by (time, id)."""
     for a in range(1, nb):
@@ -214,7 +219,7 @@ def sort_spikes(buf_t, buf_i, nb):
         buf_i[b + 1] = j
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def deliver(S, j, nE, post_ptr, post_idx, post_w, sc, use_w, model):
     """Apply the synaptic increments of a spike of neuron j to its post-synaptic neurons."""
     re, ri = inject_rows(model)
