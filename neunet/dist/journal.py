@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import os
 
 log = logging.getLogger("neunet.coordinator")
+# Numbers that make each temp file name unique within this process.
+_SEQ = itertools.count()
+# libc handle for syncfs (None: not loaded yet, False: unavailable).
+_LIBC = None
 
 
 class JournalWriter:
@@ -88,19 +93,20 @@ class JournalWriter:
             self.store.set_statuses(statuses)
         if not results:
             return
-        rows, moved = [], False
+        rows, staged = [], []
         for tid, summary, real_s, worker, tmp, data in results:
             data_file = None
-            if data is not None:
+            if data is not None:  # written now, made durable below with the whole batch
                 data_file = self.store.data_path(tid)
-                _write_durably(data_file, data)
-                moved = True
-            elif tmp is not None:
+                staged.append((*_write_temp(data_file, data, staged), data_file))
+            elif tmp is not None:  # already fsynced by the coordinator
                 data_file = self.store.data_path(tid)
-                os.replace(tmp, data_file)
-                moved = True
+                staged.append((None, tmp, data_file))
             rows.append((tid, summary, real_s, worker, data_file))
-        if moved:
+        if staged:
+            _sync_files([fd for fd, _, _ in staged if fd is not None])
+            for _, tmp, data_file in staged:
+                os.replace(tmp, data_file)
             _fsync_dir(os.path.dirname(self.store.data_path(results[0][0])))
         self.store.record_results(rows)
 
@@ -115,14 +121,56 @@ class JournalWriter:
         self._pool.shutdown(wait=True)
 
 
-def _write_durably(path, data: bytes) -> None:
-    """Write `data` to a temp file next to `path`, fsync it, rename it to `path`."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _write_temp(path, data: bytes, staged: list) -> tuple:
+    """Write `data` to a new temp file next to `path` (not yet synced); return (its open fd,
+    its name). On failure close the fds already `staged` in this batch too."""
+    tmp = os.path.join(os.path.dirname(path),
+                       f".{os.path.basename(path)}.{os.getpid()}.{next(_SEQ)}.part")
+    fd = None
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        for other in [fd] + [f for f, _, _ in staged]:
+            if other is not None:
+                os.close(other)
+        raise
+    return fd, tmp
+
+
+def _sync_files(fds: list) -> None:
+    """Make the written files durable and close them: one ``syncfs`` for a batch (Linux)
+    instead of one fsync (one disk flush) per small result; fsync each elsewhere."""
+    try:
+        if len(fds) > 1 and _syncfs(fds[0]):
+            return
+        for fd in fds:
+            os.fsync(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _syncfs(fd: int) -> bool:
+    """``syncfs(2)`` of the filesystem holding `fd`; False where it is unavailable."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+            import ctypes.util
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            _LIBC.syncfs.argtypes = [ctypes.c_int]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if not _LIBC:
+        return False
+    if _LIBC.syncfs(fd) != 0:
+        import ctypes
+        err = ctypes.get_errno()
+        raise OSError(err, f"syncfs failed: {os.strerror(err)}")
+    return True
 
 
 def _fsync_dir(path: str) -> None:
