@@ -24,22 +24,33 @@ def _pm(**kw):
     return pm
 
 
-def test_slot_process_answers_done_with_a_data_file_or_error_with_the_message(tmp_path):
+def _run_in_slot(proc, tid, pm, out):
+    protocol.write_message_sync(proc.stdin, {"t": "run", "tid": tid, "pm": plain(pm),
+                                             "out": str(out), "filter": None})
+    assert protocol.read_message_sync(proc.stdout) == {"t": "state", "tid": tid,
+                                                       "state": "filtering"}
+    return protocol.read_message_sync(proc.stdout)
+
+
+def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_path):
     (tmp_path / "bad.txt").write_text("garbage\n")
     proc = subprocess.Popen([PY, "-m", "neunet.dist.slot"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env())
     try:
         assert protocol.read_message_sync(proc.stdout) == {"t": "ready"}
-        pm = _pm()
-        protocol.write_message_sync(proc.stdin, {"t": "run", "tid": "a", "pm": plain(pm),
-                                                 "out": str(tmp_path), "filter": None})
-        assert protocol.read_message_sync(proc.stdout) == {"t": "state", "tid": "a",
-                                                           "state": "filtering"}
-        done = protocol.read_message_sync(proc.stdout)
-        assert done["t"] == "done" and done["size"] == (tmp_path / "a.npz").stat().st_size
-        np.testing.assert_array_equal(decode_arrays((tmp_path / "a.npz").read_bytes())["volt"],
+        pm = _pm()  # small: the .npz bytes come inside the reply, no file
+        done = _run_in_slot(proc, "a", pm, tmp_path)
+        assert done["t"] == "done" and done["size"] == len(done["data"]) > 0
+        assert not (tmp_path / "a.npz").exists()
+        np.testing.assert_array_equal(decode_arrays(done["data"])["volt"],
                                       neunet.simulate(pm).volt)
         assert "n_spikes" in done["summary"]
+        big = dict(_pm(), t=5000)  # > 1 MiB of voltage: written as a file
+        done = _run_in_slot(proc, "c", big, tmp_path)
+        assert "data" not in done and done["size"] == (tmp_path / "c.npz").stat().st_size
+        assert done["size"] > 1024 * 1024
+        np.testing.assert_array_equal(decode_arrays((tmp_path / "c.npz").read_bytes())["volt"],
+                                      neunet.simulate(big).volt)
         bad = plain(_pm(net=str(tmp_path / "bad.txt")))
         protocol.write_message_sync(proc.stdin, {"t": "run", "tid": "b", "pm": bad,
                                                  "out": str(tmp_path)})

@@ -1,13 +1,15 @@
 """A warm simulator process: one worker slot, reading run requests as frames on stdin.
 
 ``python -m neunet.dist.slot`` imports the simulator once and runs a 1 ms simulation (numba
-kernels loaded from the cache), answers ``ready``, then for each ``run`` request (tid, pm, out = spool directory,
-filter spec) simulates with `neunet.simulate`, reports the ``filtering`` state, reduces the
-result with `neunet.filters.apply_filter`, writes the kept arrays as ``<out>/<tid>.npz``
-(temp file + rename) and answers ``done`` (summary, real seconds, file size; size 0 = no data)
-or ``error`` (the simulator's message). Replies go to the original stdout; anything else the
-process prints is redirected to stderr so it cannot corrupt the frames. A crash or kill of this
-process fails only the task it was running.
+kernels loaded from the cache), answers ``ready``, then for each ``run`` request (tid, pm,
+out = spool directory, filter spec) simulates with `neunet.simulate`, reports the ``filtering``
+state, reduces the result with `neunet.filters.apply_filter`, and answers ``done`` (summary,
+real seconds, size of the kept arrays' .npz bytes; size 0 = no data) or ``error`` (the
+simulator's message). The .npz bytes of a result of at most `INLINE_BYTES` travel in the
+``done`` reply (field ``data``); a larger one is written as ``<out>/<tid>.npz`` (temp file +
+rename). Replies go to the original stdout; anything else the process prints is redirected to
+stderr so it cannot corrupt the frames. A crash or kill of this process fails only the task it
+was running.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from neunet.dist import protocol
 
 # Longest error text sent back (characters; the tail is kept).
 MAX_ERROR_CHARS = 4000
+# Results up to this size travel inside the ``done`` reply instead of a spool file (bytes).
+INLINE_BYTES = 1024 * 1024
 
 
 def _error_text(exc: BaseException) -> str:
@@ -49,10 +53,15 @@ def run_one(msg: dict, send) -> dict:
         result = simulate(msg["pm"])
         send({"t": "state", "tid": tid, "state": "filtering"})
         summary, kept = _filter(msg.get("filter"), result, msg["pm"])
-        size = _write_npz(msg["out"], tid, store.encode_arrays(kept)) if kept else 0
-        real_s = time.perf_counter() - t0
-        summary = {str(k): _plain(v) for k, v in (summary or {}).items()}
-        return {"t": "done", "tid": tid, "summary": summary, "real_s": real_s, "size": size}
+        data = store.encode_arrays(kept) if kept else b""
+        reply = {"t": "done", "tid": tid, "size": len(data)}
+        if len(data) > INLINE_BYTES:
+            _write_npz(msg["out"], tid, data)
+        elif data:  # small: no file to create, read back and delete per task
+            reply["data"] = data
+        reply["summary"] = {str(k): _plain(v) for k, v in (summary or {}).items()}
+        reply["real_s"] = time.perf_counter() - t0
+        return reply
     except Exception as exc:  # any simulator or filter failure fails this task only
         return {"t": "error", "tid": tid, "error": _error_text(exc)}
 

@@ -3,8 +3,8 @@
 A worker connects to the coordinator, proves the shared token, and keeps asking to hold
 ``slots + prefetch`` tasks. Each task runs in a long-lived slot process (`neunet.dist.slot`);
 a crashing, cancelled or timed-out simulation kills only that process and a fresh one takes its
-place. Finished results wait as files in the spool directory until the coordinator
-acknowledges them, so when the coordinator goes away the worker keeps running, reconnects with
+place. Finished results wait (small ones in memory, large ones as files in the spool
+directory) until the coordinator acknowledges them, so when the coordinator goes away the worker keeps running, reconnects with
 backoff and delivers them when it is back. Ctrl-c once: stop pulling, hand back waiting tasks,
 finish and deliver the running ones, exit; twice: kill the slots, hand their tasks back, exit.
 """
@@ -298,7 +298,13 @@ class Worker:
         writer.write(protocol.pack({"t": "result", "tid": tid, "summary": reply["summary"],
                                     "real_s": reply["real_s"], "size": reply["size"]}))
         path = os.path.join(self.spool, f"{tid}.npz")
-        if 0 < reply["size"] <= self.chunk_bytes:  # small: one read, no thread hop
+        if reply.get("data") and len(reply["data"]) <= self.chunk_bytes:  # kept in memory
+            writer.writelines(protocol.pack_chunk(tid, reply["data"]))
+        elif reply.get("data"):
+            for start in range(0, len(reply["data"]), self.chunk_bytes):
+                view = memoryview(reply["data"])[start:start + self.chunk_bytes]
+                writer.writelines(protocol.pack_chunk(tid, view))
+        elif 0 < reply["size"] <= self.chunk_bytes:  # small: one read, no thread hop
             with open(path, "rb") as fh:
                 writer.writelines(protocol.pack_chunk(tid, fh.read()))
         elif reply["size"]:
