@@ -23,6 +23,8 @@ from collections.abc import Mapping
 DEFAULT_PORT = 22222
 # Default seconds of silence after which a worker is dead (heartbeats come every second).
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
+# Seconds between checks for newly failed tasks to print.
+FAILURE_POLL_S = 0.5
 # Exit status when stopped with tasks left.
 EXIT_INTERRUPTED = 130
 
@@ -234,12 +236,14 @@ async def _serve(args, sched, store, token, spec, local, rows) -> int:
         os._exit(EXIT_INTERRUPTED)
 
     install_signals(coord, hard_exit)
-    progress = Progress(coord, len(rows))
+    from neunet.dist.progress import base_params
+    progress = Progress(coord, len(rows), base=base_params(pm for _, pm, _, _ in rows))
     shown = asyncio.ensure_future(_show(progress))
     await coord.run()
     shown.cancel()
     await coord.shutdown()
     await _wait_local(proc)
+    progress.report_failures()
     progress.update(final=True)
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
     if coord.interrupted and sched.n_open() > 0:
@@ -261,9 +265,13 @@ def peak_memory_mb() -> float:
 
 
 async def _show(progress) -> None:
-    while True:
-        await asyncio.sleep(progress.period_s())
-        progress.update()
+    last_s = time.monotonic()
+    while True:  # failures are printed within FAILURE_POLL_S, the status line on its period
+        await asyncio.sleep(min(FAILURE_POLL_S, progress.period_s()))
+        progress.report_failures()
+        if time.monotonic() - last_s >= progress.period_s():
+            last_s = time.monotonic()
+            progress.update()
 
 
 async def _wait_local(proc) -> None:

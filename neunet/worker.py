@@ -34,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", help="file holding the shared token (or $NEUNET_TOKEN)")
     p.add_argument("--name", help="name shown by the coordinator (default host:pid)")
     p.add_argument("--spool-dir", help="where finished results wait for delivery")
-    p.add_argument("--task-timeout-min", type=float, default=300.0,
-                   help="a task is killed after max(this, factor x estimate) seconds")
-    p.add_argument("--task-timeout-factor", type=float, default=20.0)
+    p.add_argument("--task-timeout-min", "--min-timeout", type=float, default=300.0,
+                   dest="task_timeout_min",
+                   help="a task is killed (a hang: counted as a fault) after "
+                        "max(this, factor x estimate) seconds")
+    p.add_argument("--task-timeout-factor", "--timeout-factor", type=float, default=20.0,
+                   dest="task_timeout_factor")
     p.add_argument("--exit-on-disconnect", action="store_true",
                    help="exit when the coordinator goes away (local workers)")
     p.add_argument("--log-level", default="INFO")

@@ -50,6 +50,7 @@ def test_sigkill_of_a_worker_mid_sweep_loses_nothing(tmp_path):
         stop(coord, victim, other)
     _stored_once(tmp_path / "run", n)
     assert "victim" in {r[4] for r in rows(tmp_path / "run")}
+    assert {r[3] for r in rows(tmp_path / "run")} == {0}  # a lost worker costs no attempt
 
 
 def test_sigstop_worker_is_declared_dead_and_its_tasks_requeued(tmp_path):

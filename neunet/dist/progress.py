@@ -2,17 +2,49 @@
 
 Shows done/failed/running/queued, each worker's busy slots, and an ETA from the time_cost
 estimates of the open tasks, scaled by the measured/estimated ratio of the finished ones.
+Each failed task is printed as soon as it fails: its tid, class, the parameters in which it
+differs from the sweep's base (the most common value of each parameter) and its reason.
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
+from collections import Counter
 
 log = logging.getLogger("neunet.coordinator")
 
 # Seconds between redraws on a terminal, and between log lines otherwise.
 TTY_PERIOD_S, LOG_PERIOD_S = 0.5, 10.0
+# Tasks sampled to find the sweep's base parameters (most common value of each).
+BASE_SAMPLE = 1000
+# Parameters left out of a failure's differences (derived per task, always differ).
+NOT_SHOWN = ("seed",)
+# Characters of a failure's reason shown on its line (its first line only).
+REASON_CHARS = 300
+
+
+def base_params(pms) -> dict:
+    """The most common value of each parameter over (a sample of) the sweep's tasks."""
+    pms = list(pms)[:BASE_SAMPLE]
+    counts: dict = {}
+    for pm in pms:
+        for key, value in pm.items():
+            counts.setdefault(key, Counter())[json.dumps(value, sort_keys=True, default=str)] += 1
+    return {key: c.most_common(1)[0][0] for key, c in counts.items()}
+
+
+def failure_line(tid: str, kind: str, reason: str, pm: dict | None, base: dict) -> str:
+    """``task TID failed (class): key=value ...: first line of the reason``."""
+    diffs = []
+    for key, value in (pm or {}).items():
+        text = json.dumps(value, sort_keys=True, default=str)
+        if key not in NOT_SHOWN and base.get(key) != text:
+            diffs.append(f"{key}={text}")
+    first = (reason or "").strip().splitlines()[0:1] or [""]
+    return (f"task {tid} failed ({kind}): {' '.join(diffs) or 'base parameters'}: "
+            f"{first[0][:REASON_CHARS]}")
 
 
 def _fmt_s(seconds: float) -> str:
@@ -38,8 +70,10 @@ def status_line(coord, total: int) -> str:
 class Progress:
     """Periodic progress output for a coordinator."""
 
-    def __init__(self, coord, total: int, stream=None):
+    def __init__(self, coord, total: int, stream=None, base: dict | None = None):
         self.coord, self.total = coord, total
+        self.base = base or {}
+        self._n_reported = 0
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last = 0.0
@@ -47,6 +81,19 @@ class Progress:
     def period_s(self) -> float:
         """Seconds between updates."""
         return TTY_PERIOD_S if self.tty else LOG_PERIOD_S
+
+    def report_failures(self) -> None:
+        """Print every task that failed since the last call (one line each)."""
+        sched = self.coord.sched
+        for tid, kind, reason in sched.failure_log[self._n_reported:]:
+            task = sched.tasks.get(tid)
+            line = failure_line(tid, kind, reason, task.pm if task else None, self.base)
+            if self.tty:
+                self.stream.write("\r\x1b[K" + line + "\n")
+                self.stream.flush()
+            else:
+                log.warning("%s", line)
+        self._n_reported = len(sched.failure_log)
 
     def update(self, final: bool = False) -> None:
         """Redraw the line (terminal) or log it (otherwise, and at the end)."""

@@ -226,6 +226,7 @@ class Scheduler:
         self._open_est_s = 0.0
         self.stopping = False
         self._done_sent = False
+        self.failure_log: list = []  # (tid, failure class, reason) of each failed task, in order
         for tid, pm, est_cost, est_s in tasks:
             if tid not in self.tasks:
                 self.tasks[tid] = _Task(tid, pm, float(est_cost), float(est_s))
@@ -482,6 +483,7 @@ class Scheduler:
         if task.attempts > self.config.retries:
             self._close(task, FAILED)
             self.n_failed += 1
+            self.failure_log.append((task.tid, ev.kind, ev.error))
             out.append(Journal(task.tid, FAILED, {"attempts": task.attempts, "reason": ev.error,
                                                    "failure_class": ev.kind,
                                                    "finished": ev.now_s}))

@@ -1,0 +1,53 @@
+"""Failure classes with real processes: a bad task and a hang fail with their class and reason
+(after the retries), printed live; the sweep goes on; run.table()/run.failures() show them."""
+import subprocess
+
+import pytest
+
+from dist_helpers import PY, env, free_port, stop, worker
+import neunet
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _sweep(tmp_path):
+    bad = tmp_path / "bad_events.txt"
+    bad.write_text("garbage here\n")
+    path = tmp_path / "sweep.py"
+    path.write_text(
+        "from neunet import parameters, grid\n"
+        "pm = parameters(); pm['nE'] = 1; pm['nI'] = 0; pm['t'] = 20\n"
+        "tasks = grid(pm, pr=[0.5, 0.6, 0.7])\n"
+        f"tasks.append(dict(pm, **{{'input-event-path': {str(bad)!r}}}))\n"
+        "tasks.append(dict(pm, t=1e8))  # hangs for hours: killed at its timeout\n")
+    return path
+
+
+def test_fault_and_hang_are_retried_then_failed_with_class_and_reason(tmp_path):
+    port = free_port()
+    cmd = [PY, "-m", "neunet.coordinator", str(_sweep(tmp_path)), "--run-dir",
+           str(tmp_path / "run"), "--port", str(port), "--local-slots", "0", "--retries", "1"]
+    coord = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, cwd=str(tmp_path))
+    w = worker(port, 2, "--min-timeout", 4, "--timeout-factor", 0)
+    try:
+        _, err = coord.communicate(timeout=150)
+    finally:
+        stop(coord, w)
+    assert coord.returncode == 1, err
+    table = neunet.open_run(tmp_path / "run").table().set_index("tid")
+    assert (table.status == "finished").sum() == 3
+    failed = table[table.status == "failed"]
+    assert sorted(failed.failure_class) == ["fault", "timeout"]
+    assert (failed.attempts == 2).all()  # --retries 1: tried twice each
+    fault = failed[failed.failure_class == "fault"].iloc[0]
+    assert "bad number 'garbage'" in fault.reason
+    hang = failed[failed.failure_class == "timeout"].iloc[0]
+    assert "timed out after 4 s" in hang.reason
+    groups = neunet.open_run(tmp_path / "run").failures()
+    assert sorted(groups["count"]) == [1, 1] and set(groups.failure_class) == {"fault", "timeout"}
+    # printed live: tid, class, the parameters that differ from the base, the reason
+    lines = [ln for ln in err.splitlines() if " failed (" in ln]
+    assert any(fault.name in ln and "input-event-path=" in ln and "bad number" in ln
+               for ln in lines), err
+    assert any(hang.name in ln and "(timeout)" in ln and "t=1" in ln for ln in lines), err
