@@ -245,6 +245,7 @@ async def _serve(args, sched, store, token, spec, local, rows) -> int:
     await _wait_local(proc)
     progress.report_failures()
     progress.update(final=True)
+    store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED

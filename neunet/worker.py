@@ -8,6 +8,7 @@ kill them and hand them back. Exit status 0, or 2 for bad usage (one line on std
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "max(this, factor x estimate) seconds")
     p.add_argument("--task-timeout-factor", "--timeout-factor", type=float, default=20.0,
                    dest="task_timeout_factor")
+    p.add_argument("--walltime", help="time this worker may run (4h, 90m, 1:30:00); also read "
+                   "from $SLURM_JOB_END_TIME: it takes only tasks that fit and drains before")
+    p.add_argument("--drain", type=float, default=None, metavar="SECONDS",
+                   help="stop taking work this long before the end (default: 10%% of the "
+                        "walltime, at most 120 s)")
     p.add_argument("--exit-on-disconnect", action="store_true",
                    help="exit when the coordinator goes away (local workers)")
     p.add_argument("--log-level", default="INFO")
@@ -66,21 +72,32 @@ def main(argv=None) -> int:
         if args.prefetch is not None and args.prefetch < 0:
             raise UsageError("--prefetch must be >= 0")
         token = auth.load_token(args.token_file)
+        from neunet.dist.walltime import allocation_end
+        end_s = allocation_end(args.walltime)
+        if args.drain is not None and args.drain < 0:
+            raise UsageError("--drain must be >= 0")
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
     except (UsageError, auth.AuthError, ValueError) as exc:
         print(f"neunet.worker: error: {exc}", file=sys.stderr)
         return 2
     from neunet.dist.aio import run_async
+    from neunet.dist.walltime import WalltimeWorker
     from neunet.dist.worker import Worker, run_worker
 
     async def go():
-        worker = Worker(host, port, args.slots, token, spool_dir=args.spool_dir,
-                        name=args.name, prefetch=args.prefetch,
-                        exit_on_disconnect=args.exit_on_disconnect,
-                        timeout_min_s=args.task_timeout_min,
-                        timeout_factor=args.task_timeout_factor)
-        return await run_worker(worker)
+        kw = dict(spool_dir=args.spool_dir, name=args.name, prefetch=args.prefetch,
+                  exit_on_disconnect=args.exit_on_disconnect,
+                  timeout_min_s=args.task_timeout_min, timeout_factor=args.task_timeout_factor)
+        if end_s is None:
+            return await run_worker(Worker(host, port, args.slots, token, **kw))
+        worker = WalltimeWorker(host, port, args.slots, token, end_s=end_s,
+                                drain_s=args.drain, **kw)
+        drain = asyncio.ensure_future(worker.drain_at_end())
+        try:
+            return await run_worker(worker)
+        finally:
+            drain.cancel()
 
     return run_async(go())
 

@@ -360,7 +360,7 @@ class Coordinator:
             states = {s.get("tid"): s.get("state") for s in msg["slots"] if isinstance(s, dict)}
             await self.handle(S.Heartbeat(wid, now, states))
         elif kind == "request":
-            await self.handle(S.Request(wid, msg["n"], now))
+            await self.handle(S.Request(wid, msg["n"], now, msg.get("left_s")))
         elif kind == "state":
             await self.handle(S.TaskState(wid, msg["tid"], msg["state"], now))
         elif kind == "result":

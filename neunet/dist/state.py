@@ -55,10 +55,13 @@ class Heartbeat:
 
 @dataclass
 class Request:
-    """A worker wants to hold `n` tasks in all (running + waiting); idempotent."""
+    """A worker wants to hold `n` tasks in all (running + waiting); idempotent.
+
+    `left_s`: seconds its allocation has left (walltime), None when unlimited."""
     wid: str
     n: int
     now_s: float
+    left_s: float | None = None
 
 
 @dataclass
@@ -190,6 +193,7 @@ class _Worker:
     last_seen_s: float
     connected: bool = True
     alive: bool = True
+    end_s: float | None = None  # end of its allocation (walltime), on the events' clock
     tids: dict = field(default_factory=dict)  # tid -> state
 
 
@@ -200,6 +204,7 @@ class Config:
     heartbeat_timeout_s: float = 3.0
     speculate_after_s: float = 1.0
     max_copies: int = 2
+    walltime_margin: float = 1.5  # a task goes to a worker only if margin x scaled estimate fits
 
 
 class Scheduler:
@@ -226,6 +231,7 @@ class Scheduler:
         self._open_est_s = 0.0
         self.stopping = False
         self._done_sent = False
+        self._real_s_done = self._est_s_done = 0.0  # measured vs estimated, finished tasks
         self.failure_log: list = []  # (tid, failure class, reason) of each failed task, in order
         for tid, pm, est_cost, est_s in tasks:
             if tid not in self.tasks:
@@ -271,6 +277,19 @@ class Scheduler:
                 rows.append((w.name, w.slots, by_state))
         return rows
 
+    def time_scale(self) -> float:
+        """Measured / estimated seconds of the finished tasks (1.0 before any result)."""
+        if self._est_s_done <= 0 or self._real_s_done <= 0:
+            return 1.0
+        return self._real_s_done / self._est_s_done
+
+    def _fits(self, worker: _Worker, task: _Task, now_s: float) -> bool:
+        """Whether the task's scaled estimate, with the margin, fits the worker's time left."""
+        if worker.end_s is None:
+            return True
+        need_s = task.est_s * self.time_scale() * self.config.walltime_margin
+        return need_s <= worker.end_s - now_s
+
     # ------------------------------------------------------------ queue
     def _push(self, task: _Task) -> None:
         self._seq += 1
@@ -283,7 +302,8 @@ class Scheduler:
         self.n_queued += 1
         out.append(Journal(task.tid, NOT_ASSIGNED, {"worker": None, "attempts": task.attempts}))
 
-    def _pop_for(self, wid: str, n: int) -> list:
+    def _pop_for(self, wid: str, n: int, now_s: float = 0.0) -> list:
+        worker = self.workers[wid]
         others_alive = [w for w in self.workers.values() if w.alive and w.wid != wid]
         taken, skipped = [], []
         while self._heap and len(taken) < n:
@@ -291,7 +311,8 @@ class Scheduler:
             task = self.tasks[entry[2]]
             if task.qseq != entry[1] or task.status != NOT_ASSIGNED:
                 continue  # stale entry
-            if wid in task.excluded and any(w.wid not in task.excluded for w in others_alive):
+            if (wid in task.excluded and any(w.wid not in task.excluded for w in others_alive)
+                    or not self._fits(worker, task, now_s)):
                 skipped.append(entry)
                 continue
             taken.append(task)
@@ -398,27 +419,30 @@ class Scheduler:
         n_more = 0 if worker is None else ev.n - len(worker.tids)
         if self.stopping or n_more <= 0:
             return
-        given = self._pop_for(ev.wid, n_more)
+        if ev.left_s is not None:
+            worker.end_s = ev.now_s + ev.left_s
+        given = self._pop_for(ev.wid, n_more, ev.now_s)
         for task in given:
             self._give(worker, task, out)
         if self.n_queued == 0:
             # queue empty: free slots steal waiting tasks, then run speculative copies
             want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
-                given += self._steal(worker, want, out)
+                given += self._steal(worker, want, out, ev.now_s)
             want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
                 given += self._speculate(worker, want, ev.now_s, out)
         if given:
             out.append(Assign(ev.wid, [self._wire(t) for t in given]))
 
-    def _steal(self, thief: _Worker, n: int, out: list) -> list:
+    def _steal(self, thief: _Worker, n: int, out: list, now_s: float = 0.0) -> list:
         victims = sorted((w for w in self.workers.values() if w.alive and w.wid != thief.wid),
                          key=lambda w: -len(w.tids))
         stolen = []
         for victim in victims:
             waiting = [tid for tid, st in victim.tids.items() if st == ASSIGNED
-                       and self.tasks[tid].copies.get(victim.wid) is None]
+                       and self.tasks[tid].copies.get(victim.wid) is None
+                       and self._fits(thief, self.tasks[tid], now_s)]
             waiting.sort(key=lambda tid: -self.tasks[tid].est_cost)
             for tid in waiting[:n - len(stolen)]:
                 task = self.tasks[tid]
@@ -441,7 +465,7 @@ class Scheduler:
                 if (started is not None and worker.wid not in task.copies
                         and len(task.copies) < self.config.max_copies
                         and now_s - started >= self.config.speculate_after_s
-                        and worker.wid not in task.excluded):
+                        and worker.wid not in task.excluded and self._fits(worker, task, now_s)):
                     cands.append((started, tid))
         cands.sort()
         chosen = []
@@ -464,6 +488,9 @@ class Scheduler:
         if task.status == NOT_ASSIGNED:
             self.n_queued -= 1  # delivered after a restart or after being requeued
         others = [w for w in task.copies if w != ev.wid]
+        if ev.real_s and ev.real_s > 0 and task.est_s > 0:
+            self._real_s_done += ev.real_s
+            self._est_s_done += task.est_s
         self._close(task, FINISHED)
         self.n_finished += 1
         out += [Record(ev.tid, ev.wid, ev.real_s), Ack(ev.wid, ev.tid)]
