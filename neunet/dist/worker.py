@@ -22,8 +22,6 @@ import tempfile
 import time
 import uuid
 
-import aiofiles
-
 from neunet.dist import auth, protocol
 
 log = logging.getLogger("neunet.worker")
@@ -307,10 +305,12 @@ class Worker:
         elif 0 < reply["size"] <= self.chunk_bytes:  # small: one read, no thread hop
             with open(path, "rb") as fh:
                 writer.writelines(protocol.pack_chunk(tid, fh.read()))
-        elif reply["size"]:
-            async with aiofiles.open(path, "rb") as fh:
+        elif reply["size"]:  # a just-written spool file: page-cache reads, no thread hop
+            # the next chunk is read while the last one is still being sent
+            writer.transport.set_write_buffer_limits(high=2 * self.chunk_bytes)
+            with open(path, "rb", buffering=0) as fh:
                 while True:
-                    data = await fh.read(self.chunk_bytes)
+                    data = fh.read(self.chunk_bytes)
                     if not data:
                         break
                     writer.writelines(protocol.pack_chunk(tid, data))
