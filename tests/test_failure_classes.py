@@ -1,10 +1,14 @@
 """Failure classes with real processes: a bad task and a hang fail with their class and reason
 (after the retries), printed live; the sweep goes on; run.table()/run.failures() show them."""
+import os
+import signal
+import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from dist_helpers import PY, env, free_port, stop, worker
+from dist_helpers import PY, env, free_port, stop, wait_until, worker
 import neunet
 
 pytestmark = pytest.mark.timeout(300)
@@ -51,3 +55,53 @@ def test_fault_and_hang_are_retried_then_failed_with_class_and_reason(tmp_path):
     assert any(fault.name in ln and "input-event-path=" in ln and "bad number" in ln
                for ln in lines), err
     assert any(hang.name in ln and "(timeout)" in ln and "t=1" in ln for ln in lines), err
+
+
+def _slot_pids(worker_pid) -> list:
+    """Pids of the worker's simulator slots (its child processes)."""
+    pids = []
+    for task_dir in Path(f"/proc/{worker_pid}/task").iterdir():
+        pids += [int(p) for p in (task_dir / "children").read_text().split()]
+    return pids
+
+
+def _status(run_dir):
+    try:
+        db = sqlite3.connect(f"file:{run_dir / 'index.sqlite'}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return db.execute("SELECT status, attempts, failure_class, reason FROM tasks").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def test_simulator_killed_by_a_signal_is_a_fault_retried_then_failed(tmp_path):
+    """As the OOM killer would: SIGKILL the slot running the task, on each attempt."""
+    path = tmp_path / "sweep.py"
+    path.write_text("from neunet import parameters\n"
+                    "pm = parameters(); pm['nE'] = 1; pm['nI'] = 0; pm['t'] = 1e8\n"
+                    "tasks = [pm]\n")
+    run_dir, port = tmp_path / "run", free_port()
+    cmd = [PY, "-m", "neunet.coordinator", str(path), "--run-dir", str(run_dir), "--port",
+           str(port), "--local-slots", "0", "--retries", "1"]
+    coord = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, cwd=str(tmp_path))
+    w = worker(port, 1)
+    try:
+        for attempt in (0, 1):
+            assert wait_until(lambda: (_status(run_dir) or ("",))[0] == "simulating"
+                              and _status(run_dir)[1] == attempt, 120), _status(run_dir)
+            for pid in _slot_pids(w.pid):
+                os.kill(pid, signal.SIGKILL)
+            assert wait_until(lambda: (_status(run_dir) or ("", 0))[1] == attempt + 1, 60)
+        _, err = coord.communicate(timeout=60)
+    finally:
+        stop(coord, w)
+    assert coord.returncode == 1, err
+    status, attempts, klass, reason = _status(run_dir)
+    assert (status, attempts, klass) == ("failed", 2, "fault")
+    assert "killed by signal 9" in reason
+    assert "failed (fault)" in err and "killed by signal 9" in err
