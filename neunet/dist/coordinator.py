@@ -65,10 +65,22 @@ class _Conn:
     def __init__(self, wid: str, name: str, writer):
         self.wid, self.name, self.writer = wid, name, writer
         self.uploads: dict = {}
+        self.out: list = []  # frames queued in this event-loop pass
 
     def send(self, msg: dict) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(protocol.pack(msg))
+        """Queue a message; all queued in one loop pass (e.g. the acks of a journal batch) go
+        out in one write, one syscall and one wake-up of the worker."""
+        if self.writer.is_closing():
+            return
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(protocol.pack(msg))
+
+    def flush(self) -> None:
+        """Write the queued frames now."""
+        out, self.out = self.out, []
+        if out and not self.writer.is_closing():
+            self.writer.write(b"".join(out))
 
 
 class Coordinator:
@@ -150,6 +162,7 @@ class Coordinator:
 
     async def _drain(self, conn) -> None:
         try:
+            conn.flush()
             await asyncio.wait_for(conn.writer.drain(), 2.0)
         except (ConnectionError, asyncio.TimeoutError):
             pass
