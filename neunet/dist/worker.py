@@ -117,13 +117,27 @@ class Worker:
         self.deliver_lock = asyncio.Lock()
         self.cancelled: set = set()
         self._jobs: set = set()   # background deliveries
+        self._out: list = []      # frames queued in this event-loop pass (one write)
         self.chunk_bytes = protocol.CHUNK_BYTES
 
     # ------------------------------------------------------------ messaging
     def send(self, msg: dict) -> None:
         """Send a message if connected (dropped otherwise: state is re-sent on reconnect)."""
+        self._queue(protocol.pack(msg))
+
+    def _queue(self, *frames) -> None:
+        """Queue frames; all queued in one loop pass go out in one write (one syscall, one
+        wake-up of the coordinator)."""
         if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(protocol.pack(msg))
+            if not self._out:
+                asyncio.get_running_loop().call_soon(self.flush)
+            self._out.extend(frames)
+
+    def flush(self) -> None:
+        """Write the queued frames now (dropped if the connection went away)."""
+        out, self._out = self._out, []
+        if out and self.writer is not None and not self.writer.is_closing():
+            self.writer.write(b"".join(out))
 
     def capacity(self) -> int:
         """How many tasks this worker wants to hold (running + waiting): nothing until its
@@ -293,12 +307,16 @@ class Worker:
 
     async def _stream(self, writer, reply: dict) -> None:
         tid = reply["tid"]
-        writer.write(protocol.pack({"t": "result", "tid": tid, "summary": reply["summary"],
-                                    "real_s": reply["real_s"], "size": reply["size"]}))
-        path = os.path.join(self.spool, f"{tid}.npz")
+        head = protocol.pack({"t": "result", "tid": tid, "summary": reply["summary"],
+                              "real_s": reply["real_s"], "size": reply["size"]})
         if reply.get("data") and len(reply["data"]) <= self.chunk_bytes:  # kept in memory
-            writer.writelines(protocol.pack_chunk(tid, reply["data"]))
-        elif reply.get("data"):
+            self._queue(head, *protocol.pack_chunk(tid, reply["data"]),
+                        protocol.pack({"t": "end", "tid": tid}))
+            return
+        self.flush()  # what was queued goes first
+        writer.write(head)
+        path = os.path.join(self.spool, f"{tid}.npz")
+        if reply.get("data"):
             for start in range(0, len(reply["data"]), self.chunk_bytes):
                 view = memoryview(reply["data"])[start:start + self.chunk_bytes]
                 writer.writelines(protocol.pack_chunk(tid, view))
@@ -444,6 +462,7 @@ async def run_worker(worker: Worker) -> int:
     if worker.writer is not None:
         try:
             worker.send({"t": "bye"})
+            worker.flush()
             await asyncio.wait_for(worker.writer.drain(), 2.0)
         except (ConnectionError, asyncio.TimeoutError):
             pass
