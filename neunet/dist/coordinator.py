@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -422,7 +423,7 @@ def start_local_worker(host: str, port: int, slots: int, token: bytes) -> subpro
     connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return subprocess.Popen(
         [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
-         "--name", "local", "--exit-on-disconnect", "--log-level", "WARNING"],
+         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect", "--log-level", "WARNING"],
         env=env, start_new_session=True)
 
 
