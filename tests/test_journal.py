@@ -1,0 +1,64 @@
+"""The coordinator's journal writer (neunet.dist.journal) on a real run directory."""
+import asyncio
+
+import neunet
+from neunet.dist.journal import JournalWriter
+import numpy as np
+
+from neunet.store import RunStore, encode_arrays
+
+
+def _tasks(n):
+    pm = neunet.parameters()
+    pm.update(nE=1, nI=0, t=10)
+    return [{"tid": f"t{i}", "pm": dict(pm, pr=0.5 + i * 1e-3), "est_cost": 1.0, "est_s": 0.1}
+            for i in range(n)]
+
+
+def _run(store, body):
+    async def go():
+        journal = JournalWriter(store)
+        try:
+            await body(journal)
+        finally:
+            await journal.close()
+    asyncio.run(go())
+
+
+def test_a_batch_of_small_results_lands_whole_with_no_temp_files(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks(_tasks(6))
+    big = tmp_path / "big.part"  # a large result: already written and fsynced by the caller
+    big_bytes = encode_arrays({"volt": np.ones(5000)})
+    big.write_bytes(big_bytes)
+    small = [encode_arrays({"volt": np.full(10 + i, float(i))}) for i in range(5)]
+
+    async def body(journal):
+        futs = [journal.record(f"t{i}", {"x": float(i)}, 0.1, "w", None, small[i])
+                for i in range(5)]  # queued together: one batch, one sync
+        futs.append(journal.record("t5", {}, 0.1, "w", str(big)))
+        await asyncio.gather(*futs)
+
+    _run(store, body)
+    assert store.finished() == {f"t{i}" for i in range(6)}
+    for i in range(5):
+        assert store.data_path(f"t{i}").read_bytes() == small[i]
+    assert store.data_path("t5").read_bytes() == big_bytes and not big.exists()
+    assert not [p for p in (tmp_path / "run").rglob("*.part")]
+    store.close()
+
+
+def test_a_failed_write_fails_the_results_of_its_batch(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks(_tasks(2))
+
+    async def body(journal):
+        ok = journal.record("t0", {}, 0.1, "w", None, encode_arrays({"v": np.ones(3)}))
+        missing = journal.record("t1", {}, 0.1, "w", str(tmp_path / "gone.part"))
+        results = await asyncio.gather(ok, missing, return_exceptions=True)
+        assert all(isinstance(r, OSError) for r in results)  # no ack for either
+        assert journal.errors
+
+    _run(store, body)
+    assert store.finished() == set()
+    store.close()
