@@ -216,3 +216,17 @@ def test_cli_entry_takes_coordinator_rows_and_reports_one_line_errors(client, tm
                      connect_timeout_s=1) == 2
     last = err.getvalue().splitlines()[-1]
     assert last.startswith("neunet.coordinator: error: --dask tcp://127.0.0.1:9: cannot reach")
+
+
+def test_unseeded_tasks_get_the_coordinators_derived_seed_and_provenance(client, tmp_path):
+    """A task without a seed runs with derive_seed(0, tid), as under the built-in coordinator."""
+    from neunet.provenance import derive_seed
+    task = Task(tiny_pm(None, pr=1.0))
+    assert task.pm.get("seed") is None
+    assert run_on_dask([task], None, tmp_path / "run", client) == 0
+    run = open_run(tmp_path / "run")
+    seeded = dict(task.pm, seed=[derive_seed(0, task.tid)])
+    stored = run.load(task.tid)
+    assert len(stored.ras) and len(stored.ras) != len(simulate(task.pm).ras)  # seed matters
+    np.testing.assert_array_equal(stored.ras, simulate(seeded).ras)
+    assert run.meta()["provenance"]["neunet_version"]

@@ -261,11 +261,20 @@ def _connect(distributed, client_or_address, timeout_s: float):
 
 def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
     """Sync the tasks into the store; return the sweep state and the tids to submit."""
+    from dataclasses import replace
+
+    from neunet.provenance import run_meta, with_seed
     by_tid = {}
     for task in tasks:
         task = as_sweep_task(task)
-        by_tid[task.tid] = task
+        # the same derived seed as the built-in coordinator gives (sweep seed 0), so both
+        # executors compute the same numbers; explicit seeds are kept
+        by_tid[task.tid] = replace(task, pm=with_seed(task.pm, 0, task.tid))
     store.sync_tasks([t.store_row() for t in by_tid.values()])
+    if store.get_meta("provenance") is None:  # the coordinator's --dask path records its own
+        meta = run_meta()
+        store.set_meta("neunet_version", meta["neunet_version"])
+        store.set_meta("provenance", meta)
     store.set_meta("executor", "dask")
     store.set_meta("filter", filter_spec)
     _remove_leftovers(store)
