@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neunet.provenance import result_hash
+from neunet.provenance import result_hash, result_hash_of_file
 
 
 # File name of the index inside a run directory.
@@ -333,7 +333,8 @@ class RunStore:
                 if cell is True or cell is False:
                     self._new_bools.add(key)
         sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
-        digest = result_hash(summary, decode_arrays(path) if data_file is not None else None)
+        digest = (result_hash_of_file(summary, path) if data_file is not None
+                  else result_hash(summary, None))
         row = (to_json(summary), _float_or_none(real_s),
                None if worker is None else str(worker), rel, size, time.time(), digest,
                *cells.values(), tid)

@@ -103,3 +103,17 @@ def test_restart_reports_changes_and_refuses_another_version(finished_run, tmp_p
     ok = _coordinator(changed, copy, "--allow-version-change")
     assert ok.returncode == 0, ok.stderr
     assert "1 tasks kept, 1 new, 3 no longer listed" in ok.stderr
+
+
+def test_result_hash_of_a_file_equals_the_hash_of_its_loaded_arrays(tmp_path):
+    import numpy as np
+    from neunet.store import decode_arrays, encode_arrays
+    arrays = {"volt": np.linspace(0, 1, 3000).reshape(3, 1000), "ras": np.arange(7),
+              "ok": np.array([True, False]), "one": np.array(2.5), "none": np.zeros((0, 2)),
+              "names": np.array(["a", "bc"]), "late": np.asfortranarray(np.ones((3, 2)))}
+    path = tmp_path / "r.npz"
+    path.write_bytes(encode_arrays(arrays))
+    summary = {"rate": 3.0, "cv": None}
+    expected = provenance.result_hash(summary, decode_arrays(path))
+    assert provenance.result_hash_of_file(summary, path) == expected
+    assert provenance.result_hash_of_file({"rate": 3.5}, path) != expected
