@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import math
 import os
 import secrets
@@ -231,8 +232,12 @@ def _unsupported_options(p):
         _opt(g, f"--{name}", metavar="PATH", help="not supported by neunet")
 
 
+@functools.lru_cache(maxsize=1)
 def build_parser() -> argparse.ArgumentParser:
-    """The gen_neu-compatible argument parser (all defaults suppressed; see parse_argv)."""
+    """The gen_neu-compatible argument parser (all defaults suppressed; see parse_argv).
+
+    Built once per process (a warm worker slot parses every task's argv; parsing does not
+    change the parser)."""
     p = _Parser(prog="neunet-sim", allow_abbrev=False,
                 description="Point-neuron network simulator, command-line compatible with "
                             "gen_neu. Times in ms, rates in 1/ms (kHz). List options take "
