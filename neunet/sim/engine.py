@@ -126,6 +126,9 @@ METHOD_IDS = {"simple": 0, "SSC": 1, "big-delay": 2}
 CHUNK_TARGET_S = 0.2
 # Bounds on the number of steps per chunk.
 CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 18
+# Most neuron-steps per chunk: bounds the chunk's event and row buffers (memory), whatever
+# the machine's speed (a fast idle machine would otherwise grow chunks to CHUNK_MAX_STEPS).
+CHUNK_MAX_NEURON_STEPS = 1 << 21
 # Whether this process has checked the kernels' numba cache against their sources.
 _CACHE_CHECKED = False
 
@@ -311,6 +314,7 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     if problem.first_row:
         _first_row(st, sink)
     t_ms, step, post_count, chunk = 0.0, 0, 0, 16
+    max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, CHUNK_MAX_NEURON_STEPS // (problem.nE + problem.nI)))
     while step < problem.n_steps:
         k = min(chunk, problem.n_steps - step)
         t_ends, rows, after, post_count, n_rows = _chunk_plan(t_ms, step, k, problem, post_count)
@@ -327,16 +331,16 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
             sink.spikes(ids, out_t[keep] - problem.t_warmup)
         t_ms, step = t_ends[-1], step + k
         sink.progress(float(t_ms))
-        chunk = _next_chunk(chunk, k, elapsed)
+        chunk = _next_chunk(chunk, k, elapsed, max_steps)
     sink.finish(st.counts)
 
 
-def _next_chunk(chunk: int, k: int, elapsed_s: float) -> int:
-    """Steps for the next chunk so that it takes about CHUNK_TARGET_S."""
+def _next_chunk(chunk: int, k: int, elapsed_s: float, max_steps: int = CHUNK_MAX_STEPS) -> int:
+    """Steps for the next chunk so that it takes about CHUNK_TARGET_S (at most max_steps)."""
     if k < chunk:
         return chunk
     want = int(CHUNK_TARGET_S * k / max(elapsed_s, 1e-6))
-    return max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, 4 * chunk, want))
+    return max(CHUNK_MIN_STEPS, min(max_steps, 4 * chunk, want))
 
 
 def _as_arrays(problem: Problem, info: ModelInfo) -> ModelInfo:
