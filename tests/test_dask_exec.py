@@ -176,8 +176,9 @@ def test_worker_killed_mid_sweep_loses_nothing(client, tmp_path):
     table = run.table().set_index("tid")
     assert set(table["status"]) == {"finished"} and len(table) == len(tasks)
     tid, address, kill_time = killed[0]
-    if table.loc[tid, "worker"] == f"dask:{address}":  # it finished just before the kill
-        assert table.loc[tid, "finished"] <= kill_time
+    # the killed task was either rerun elsewhere or its result left the worker just before
+    # the kill (then it is recorded on arrival, possibly a moment after kill_time): either way
+    # it is stored once, with the right numbers (checked below)
     files = sorted(p.name for p in (tmp_path / "run" / "data").iterdir())
     assert files == sorted(f"{t.tid}.npz" for t in tasks)  # once each, no temp files left
     assert_same_as_simulate(run, next(t for t in tasks if t.tid == tid))

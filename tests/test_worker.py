@@ -107,7 +107,8 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
     good = None
     try:
         assert wait_until(lambda: "refused" in (tmp_path / "c.log").read_text(), 120)
-        assert "handshake with coordinator failed" in (tmp_path / "w.log").read_text()
+        assert wait_until(lambda: "handshake with coordinator failed"
+                          in (tmp_path / "w.log").read_text(), 60)
         assert {r[1] for r in rows(tmp_path / "run")} == {"not-assigned"}
         good = worker(port, 1, "--token-file", tmp_path / "good", "--name", "good")
         assert coord.wait(timeout=240) == 0
