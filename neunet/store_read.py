@@ -196,19 +196,3 @@ class Run:
 
     def __len__(self):
         return self._rows("SELECT COUNT(*) FROM tasks")[0][0]
-
-
-def open_run(run_dir) -> Run:  # noqa: F811  (also reachable as neunet.store.open_run)
-    """Open a run directory for reading (also while its sweep is still running).
-
-    Parameters
-    ----------
-    run_dir : str or Path
-        The coordinator's `--run-dir`.
-
-    Returns
-    -------
-    Run
-        With `.table()`, `.query(expr)`, `.load(tid)`, `.failures()`, `.counts()`, `.meta()`.
-    """
-    return Run(run_dir)

@@ -67,13 +67,18 @@ def _edges_to_csr(n, post, pre, w):
     return ptr, post[order].astype(np.int64), w[order].astype(np.float64)
 
 
-def _read_full_matrix(path, n):
-    text = _read_text(path, "network file")
+def _read_numbers(path, what) -> np.ndarray:
+    """All whitespace-separated numbers of a text file; names the first bad token."""
+    text = _read_text(path, what)
     try:
-        a = np.array(text.split(), dtype=np.float64)
+        return np.array(text.split(), dtype=np.float64)
     except ValueError:
         bad = next(t for t in text.split() if not _is_float(t))
-        raise SimInputError(f"network file {path}: bad number {bad!r}") from None
+        raise SimInputError(f"{what} {path}: bad number {bad!r}") from None
+
+
+def _read_full_matrix(path, n):
+    a = _read_numbers(path, "network file")
     if a.size != n * n:
         raise SimInputError(f"network file {path} has {a.size} numbers, expected n*n = "
                             f"{n * n} for n = {n} neurons (use --sparse-net for 'i j a' "
@@ -178,12 +183,7 @@ def read_net(net: str, n: int, sparse: bool = False):
 
 def read_initial_state(path: str, n: int, n_var: int) -> np.ndarray:
     """Read --initial-state-path: n_var numbers per neuron, neuron after neuron -> (n, n_var)."""
-    text = _read_text(path, "initial state file")
-    try:
-        a = np.array(text.split(), dtype=np.float64)
-    except ValueError:
-        bad = next(t for t in text.split() if not _is_float(t))
-        raise SimInputError(f"initial state file {path}: bad number {bad!r}") from None
+    a = _read_numbers(path, "initial state file")
     if a.size != n * n_var:
         raise SimInputError(f"initial state file {path} has {a.size} numbers, expected "
                             f"{n} neurons x {n_var} state variables = {n * n_var}")
