@@ -360,13 +360,35 @@ def test_chunking_does_not_change_results(method, monkeypatch):
 
 def test_cached_kernels_load_without_compile_time_registries():
     """A process that finds the kernels cached loads them without numba's compile-only
-    modules (linalg, arraymath: start-up cost) and still simulates correctly."""
+    modules (linalg, arraymath), nor the array-allocation code an allocating kernel would
+    pull in (arrayobj): start-up cost; and it still simulates correctly."""
     import subprocess
     import sys
     code = ("import sys; from neunet.sim import api; "
             "r = api.simulate(['--neuron-model', 'HH-GH', '--net', '-', '--t', '30', "
             "'--pr', '1', '--ps', '0.05', '--seed', '1']); "
-            "print(len(r['ras']), 'numba.np.linalg' in sys.modules)")
+            "print(len(r['ras']), 'numba.np.linalg' in sys.modules, "
+            "'numba.np.arrayobj' in sys.modules)")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split() for _ in range(2)]   # 1st may compile
-    assert runs[1] == [runs[0][0], "False"]
+    assert runs[1] == [runs[0][0], "False", "False"]
+
+
+def test_delay_queues_grow_without_changing_results(monkeypatch):
+    """big-delay queues that start at one slot are enlarged between steps (the kernel stops
+    before a step that could overflow them) and give the same output as long queues."""
+    import neunet.sim.engine as engine
+    A = np.ones((12, 12))
+    make = lambda: _net_problem("LIF-GH", "big-delay", 12, 60.0, scee=0.02, A=A, delay=2.0)
+    grown = []
+    original = engine._State.grow_queues
+    monkeypatch.setattr(engine._State, "grow_queues",
+                        lambda self: (grown.append(self.q[0].shape[1]), original(self)))
+    monkeypatch.setattr(engine, "DELAY_QUEUE_START", 1)
+    short = _run(make(), poisson_events(12, 60.0, 4.0, 0.05))
+    monkeypatch.setattr(engine, "DELAY_QUEUE_START", 4096)
+    long = _run(make(), poisson_events(12, 60.0, 4.0, 0.05))
+    assert grown and grown[0] == 1
+    assert len(long.arrays()[3]) > 20
+    for a, b in zip(short.arrays(), long.arrays()):
+        assert np.array_equal(a, b)

@@ -153,3 +153,25 @@ def test_interval_statistics(rate):
     gaps = np.diff(times)
     assert abs(times.size / 2000.0 - rate) < 5 * math.sqrt(rate / 2000.0)
     assert abs(gaps.mean() * rate - 1) < 0.1
+
+
+class _TightSource(rng.PoissonSource):
+    """A source whose buffers start at one event and never grow ahead of need."""
+
+    def _room(self, t_ends):
+        if self._bufs[0].size > 1 and not getattr(self, "_grown", False):
+            self._bufs, self._grown = self._new_buffers(1), True
+        return self._bufs
+
+
+def test_full_buffers_resume_without_changing_events():
+    args = ([2.0, 1.0, 0.5], [1.0, 0.5, 0.0], [0.1, 0.1, 0.2], [0.2, 0.2, 0.0])
+    got, want = [], []
+    tight = _TightSource(*args, seed=(5,), on_events=lambda *a: got.append(a))
+    roomy = rng.PoissonSource(*args, seed=(5,), on_events=lambda *a: want.append(a))
+    for chunk in np.array_split(step_ends(4000), 3):
+        for a, b in zip(tight.take(chunk), roomy.take(chunk)):
+            assert np.array_equal(a, b)
+    assert tight._bufs[0].size > 1 and len(got) == len(want) == 3
+    for a, b in zip(got, want):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))

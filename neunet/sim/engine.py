@@ -129,6 +129,8 @@ CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 18
 # Most neuron-steps per chunk: bounds the chunk's event and row buffers (memory), whatever
 # the machine's speed (a fast idle machine would otherwise grow chunks to CHUNK_MAX_STEPS).
 CHUNK_MAX_NEURON_STEPS = 1 << 21
+# Initial length of each neuron's big-delay event queue (grown as needed).
+DELAY_QUEUE_START = 16
 # Whether this process has checked the kernels' numba cache against their sources.
 _CACHE_CHECKED = False
 
@@ -201,7 +203,8 @@ def _chunk_plan(t_ms, first_step, k, problem, post_count):
 
 
 class _State:
-    """Mutable per-run arrays handed to the kernel chunk after chunk."""
+    """Mutable per-run arrays handed to the kernel chunk after chunk (the kernels allocate
+    nothing: every buffer is made here)."""
 
     def __init__(self, problem: Problem, info: ModelInfo):
         n = problem.nE + problem.nI
@@ -210,13 +213,32 @@ class _State:
         self.rc = np.zeros(n)
         self.flag = np.zeros(n, np.int8)
         self.par, self.cur = _params(problem, info, n)
-        self.sc = np.array([problem.scee, problem.scie, problem.scei, problem.scii], float)
-        cap = 16 if problem.method == "big-delay" else 1
-        self.q = (np.zeros((n, cap)), np.zeros((n, cap)), np.zeros((n, cap), np.int64))
-        self.q_head, self.q_cnt = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.net = (int(problem.nE), problem.post_ptr, problem.post_idx, problem.post_w,
+                    np.array([problem.scee, problem.scie, problem.scei, problem.scii], float))
+        cap = DELAY_QUEUE_START if problem.method == "big-delay" else 1
+        self.q = (np.zeros((n, cap)), np.zeros((n, cap)), np.zeros((n, cap), np.int64),
+                  np.zeros(n, np.int64), np.zeros(n, np.int64))
+        indeg = np.bincount(problem.post_idx, minlength=n) if problem.post_idx.size else [0]
+        self.max_indeg = int(np.max(indeg))
         self.rec_c = problem.record_conductance
         self.rec_g = problem.record_ion_gate and info.kid >= 3
         self.counts = np.zeros(n, np.int64)
+        m = n if problem.method == "SSC" else 0
+        self.bk = (np.empty((8, m)), np.empty(m), np.empty(m, np.int8), np.empty(m, np.int64),
+                   np.empty(m), np.zeros(m, np.int64))
+        self.scr = (np.empty((8, n)), np.empty(n), np.zeros((3, n)), np.zeros(n, np.int8),
+                    np.empty(n, np.int64), np.empty((3, n)))
+        self.bufs = _spike_buffers(0)
+        self.out = _raster_arrays(0)
+
+    def work(self, n_events):
+        """Kernel scratch for a chunk with n_events input events (spike buffers grown)."""
+        need = 4 * self.n + n_events + 16
+        if self.bufs[0].size < need:
+            self.bufs = _spike_buffers(need)
+        if self.out[0].size < 2 * need:
+            self.out = _raster_arrays(2 * need)
+        return (*self.bufs, self.bk, self.scr)
 
     def rows(self, k):
         """Output row arrays for k rows (dummies when not recorded)."""
@@ -228,6 +250,38 @@ class _State:
         """Send sample rows to the sink."""
         if volt.shape[0]:
             sink.samples(volt, cond if self.rec_c else None, gate if self.rec_g else None)
+
+    def grow_out(self, n_out):
+        """Double the raster arrays, keeping their first n_out lines."""
+        grown = _raster_arrays(2 * self.out[0].size)
+        for old, new in zip(self.out, grown):
+            new[:n_out] = old[:n_out]
+        self.out = grown
+
+    def grow_queues(self):
+        """Enlarge the big-delay ring queues (unrolled) for two spikes of every presynaptic
+        neuron on top of the fullest queue."""
+        q_t, q_s, q_r, q_head, q_cnt = self.q
+        n, cap = q_t.shape
+        new_cap = max(2 * cap, int(q_cnt.max()) + 2 * self.max_indeg)
+        order = (q_head[:, None] + np.arange(cap)) % cap
+        grown = []
+        for a in (q_t, q_s, q_r):
+            b = np.zeros((n, new_cap), a.dtype)
+            b[:, :cap] = np.take_along_axis(a, order, axis=1)
+            grown.append(b)
+        q_head[:] = 0
+        self.q = (*grown, q_head, q_cnt)
+
+
+def _spike_buffers(cap):
+    """buf_t, buf_i, rec_t, rec_i: the kernels' per-step spike buffers."""
+    return np.empty(cap), np.empty(cap, np.int64), np.empty(cap), np.empty(cap, np.int64)
+
+
+def _raster_arrays(cap):
+    """out_k, out_i, out_t: a chunk's raster lines (step, neuron, time)."""
+    return np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
 
 
 def _refresh_kernel_cache() -> None:
@@ -267,23 +321,36 @@ def _first_row(st: _State, sink) -> None:
 
 
 def _run_kernel(problem, info, st, t_ms, t_ends, rows, n_rows, ev):
-    """One chunk through kernels_methods.run_chunk; returns the raster lines and rows."""
-    from neunet.sim.kernels_methods import run_chunk
+    """One chunk through kernels_methods.run_chunk; returns the raster lines and rows.
+
+    The kernel stops early when the raster arrays or the delay queues are full; they are
+    enlarged here and the chunk continues from the step reached.
+    """
+    from neunet.sim.kernels_methods import ST_OUT_FULL, ST_QUEUE_FULL, run_chunk
     ptr, times, strengths = (np.ascontiguousarray(ev[0], np.int64),
                              np.ascontiguousarray(ev[1], np.float64),
                              np.ascontiguousarray(ev[2], np.float64))
     volt, cond, gate = st.rows(n_rows)
-    out = run_chunk(METHOD_IDS[problem.method], info.kid, st.cur, bool(problem.quirks), st.par,
-                    float(problem.dt), st.S, st.rc, st.flag, float(t_ms), t_ends, ptr, times,
-                    strengths, int(problem.nE), problem.post_ptr, problem.post_idx,
-                    problem.post_w, st.sc, float(problem.delay), st.q[0], st.q[1], st.q[2],
-                    st.q_head, st.q_cnt, rows, volt, cond, gate, st.rec_c, st.rec_g)
-    status, n_done, n_out, out_k, out_i, out_t, q_t, q_s, q_r = out
-    st.q = (q_t, q_s, q_r)
+    cur, work = ptr[:-1].copy(), st.work(times.size)
+    k, n_out = 0, 0
+    while True:
+        t_from = float(t_ms) if k == 0 else float(t_ends[k - 1])
+        status, k, n_out = run_chunk(
+            METHOD_IDS[problem.method], info.kid, st.cur, bool(problem.quirks), st.par,
+            float(problem.dt), st.S, st.rc, st.flag, cur, t_from, k, t_ends, ptr, times,
+            strengths, st.net, float(problem.delay), st.q, st.max_indeg, rows,
+            (volt, cond, gate), st.rec_c, st.rec_g, work, st.out, n_out)
+        if status == ST_OUT_FULL:
+            st.grow_out(n_out)
+        elif status == ST_QUEUE_FULL:
+            st.grow_queues()
+        else:
+            break
     if status:
         what = "Multiple spikes in one dt" if status == 1 else "Too many spikes in one time step"
-        raise SimulationError(f"{what} (near t = {t_ends[min(n_done, len(t_ends) - 1)]:.6g} ms)")
-    return out_k[:n_out], out_i[:n_out], out_t[:n_out], volt, cond, gate
+        raise SimulationError(f"{what} (near t = {t_ends[min(k, len(t_ends) - 1)]:.6g} ms)")
+    out_k, out_i, out_t = (a[:n_out].copy() for a in st.out)
+    return out_k, out_i, out_t, volt, cond, gate
 
 
 def run(problem: Problem, events: EventSource, sink: Sink) -> None:

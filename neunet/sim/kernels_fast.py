@@ -216,7 +216,7 @@ def hh_rounds(S, cur, lst, m, a, b, ctx, R, K1, I3, W, buf_t, buf_i, nb):
     return nb
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
     """Evolve every neuron from a to b; spikes appended to buf: (count, err)."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
@@ -225,7 +225,9 @@ def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
     if n < FAST_MIN_NEURONS or b - a != dt:
         return evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
     S0, K1, I3, mask, exc, W = scr
-    S0[:] = S
+    for i in range(n):
+        for r in range(8):
+            S0[r, i] = S[r, i]
     ne = _mark_exceptions(S, rc, flag, cur, b, ev_ptr, ev_t, mask, exc, par[P_TREF], dt)
     if is_hh(model):
         if cur_kind != 0:

@@ -1,29 +1,37 @@
 """Numba network methods (simple, SSC, big-delay) and the chunk loop over time steps.
 
 ``run_chunk`` advances the whole network over the steps ending at ``t_ends`` with one method,
-writes sample rows where ``row_of_step >= 0`` and returns the raster lines of the chunk in
-output order (step index, neuron id, absolute time). Status codes: 0 ok, 1 "Multiple spikes in
-one dt", 2 too many spikes in one step.
+writes sample rows where ``row_of_step >= 0`` and appends the raster lines of the chunk in
+output order (step index, neuron id, absolute time) to caller-given arrays. Status codes: 0
+ok, 1 "Multiple spikes in one dt", 2 too many spikes in one step, 3 the raster arrays are
+full, 4 a delay queue could overflow in the next step (3 and 4: the caller enlarges them and
+calls again from the step reached).
+
+Nothing here allocates: every buffer comes from the engine. A kernel that allocates links
+numba's array-allocation code, whose environments import numba.np.arrayobj and its string
+machinery at every cache load (~50 ms of each simulator start-up).
 """
-import numpy as np
 from numba import njit
 
-from neunet.sim.kernels_neuron import RGE, RGI, RH, RM, RN, RV, cond_coefs, inject_rows
+from neunet.sim.kernels_neuron import RGE, RGI, RH, RM, RN, RV, cond_coefs, inject_rows, is_hh
 from neunet.sim.kernels_step import deliver, evolve, force_reset, inject, quiet, sort_spikes
 from neunet.sim.kernels_fast import FAST_MIN_NEURONS, evolve_all, scalar_all
+from neunet.sim.kernels_single import hh_single
 
 # Method ids (engine maps names to these).
 M_SIMPLE, M_SSC, M_DELAY = 0, 1, 2
+# Run status: ok, two spikes of a neuron in one dt, spike buffer overflow, raster arrays
+# full, delay queues too short.
+ST_OK, ST_MULTI, ST_TOO_MANY, ST_OUT_FULL, ST_QUEUE_FULL = 0, 1, 2, 3, 4
 
 
-@njit(cache=True)
-def _grow(a, need):
-    """Return a (or a larger copy of it) with room for `need` entries."""
-    if need <= a.shape[0]:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
-    b[:a.shape[0]] = a
-    return b
+@njit(cache=True, _nrt=False)
+def _backup(S, rc, flag, cur, B, rcB, flB, curB):
+    """Copy the whole network state (S, rc, flag, cur) into (B, rcB, flB, curB)."""
+    for i in range(S.shape[1]):
+        for r in range(8):
+            B[r, i] = S[r, i]
+        rcB[i], flB[i], curB[i] = rc[i], flag[i], cur[i]
 
 
 @njit(cache=True, _nrt=False)
@@ -36,7 +44,7 @@ def _earliest(buf_t, buf_i, nb):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, rec_i,
                  scr):
     """Reference SSC: roll every neuron back to each spike time in turn (spec 9.2)."""
@@ -46,19 +54,13 @@ def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, 
     n = S.shape[1]
     nrec = 0
     while True:
-        B[:] = S
-        rcB[:] = rc
-        flB[:] = flag
-        curB[:] = cur
+        _backup(S, rc, flag, cur, B, rcB, flB, curB)
         nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i, scr)
         if err or nb == 0:
             return nrec, err
         k = _earliest(buf_t, buf_i, nb)
         tH, jH = buf_t[k], buf_i[k]
-        S[:] = B
-        rc[:] = rcB
-        flag[:] = flB
-        cur[:] = curB
+        _backup(B, rcB, flB, curB, S, rc, flag, cur)
         nb = 0
         for i in range(n):
             nb, err = evolve(S, rc, flag, cur, i, t, tH, ev_ptr, ev_t, ev_s, model, cur_kind,
@@ -127,19 +129,16 @@ def _replay(S, rc, flag, cur, i, a, b, ctx, bk, buf_t, buf_i, nb):
     return nb - skip, err
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, rec_i,
                    scr):
     """Event-ordered exact SSC: spikes in time order, only their post neurons re-integrated."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     (nE, post_ptr, post_idx, post_w, sc) = net
     (B, rcB, flB, curB, b_time, done) = bk
-    B[:] = S
-    rcB[:] = rc
-    flB[:] = flag
-    curB[:] = cur
-    b_time[:] = t
-    done[:] = 0
+    _backup(S, rc, flag, cur, B, rcB, flB, curB)
+    for i in range(S.shape[1]):
+        b_time[i], done[i] = t, 0
     nb, err = evolve_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i, scr)
     nrec = 0
     re, ri = inject_rows(model)
@@ -254,111 +253,107 @@ def _delay_neuron(S, rc, flag, cur, i, t, t_end, ctx, q, buf_t, buf_i, nb):
     return nb, err
 
 
-@njit(cache=True)
-def _q_grow(q):
-    """Double the capacity of the delay queues, unrolling each ring buffer."""
-    (q_t, q_s, q_r, q_head, q_cnt) = q
-    n, cap = q_t.shape
-    t2, s2, r2 = np.empty((n, 2 * cap)), np.empty((n, 2 * cap)), np.zeros((n, 2 * cap), np.int64)
-    for i in range(n):
-        for a in range(q_cnt[i]):
-            b = (q_head[i] + a) % cap
-            t2[i, a], s2[i, a], r2[i, a] = q_t[i, b], q_s[i, b], q_r[i, b]
-        q_head[i] = 0
-    return (t2, s2, r2, q_head, q_cnt)
-
-
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def queue_spikes(buf_t, buf_i, nb, net, delay, use_w, model, q):
-    """Append each spike's delayed synaptic events (t_s + delay) to its post neurons' queues."""
+    """Append each spike's delayed synaptic events (t_s + delay) to its post neurons' queues.
+
+    Returns ST_TOO_MANY if a queue is full (run_chunk checks the room before every step).
+    """
     (nE, post_ptr, post_idx, post_w, sc) = net
+    (q_t, q_s, q_r, q_head, q_cnt) = q
+    cap = q_t.shape[1]
     re, ri = inject_rows(model)
     for k in range(nb):
         j = buf_i[k]
         for e in range(post_ptr[j], post_ptr[j + 1]):
             i = post_idx[e]
-            if q[4][i] == q[0].shape[1]:
-                q = _q_grow(q)
+            if q_cnt[i] == cap:
+                return ST_TOO_MANY
             if j < nE:
                 s, row = (sc[0] if i < nE else sc[1]), re
             else:
                 s, row = (sc[2] if i < nE else sc[3]), ri
-            cap = q[0].shape[1]
-            b = (q[3][i] + q[4][i]) % cap
-            q[0][i, b] = buf_t[k] + delay
-            q[1][i, b] = post_w[e] * s if use_w else s
-            q[2][i, b] = row
-            q[4][i] += 1
-    return q
+            b = (q_head[i] + q_cnt[i]) % cap
+            q_t[i, b] = buf_t[k] + delay
+            q_s[i, b] = post_w[e] * s if use_w else s
+            q_r[i, b] = row
+            q_cnt[i] += 1
+    return ST_OK
 
 
-@njit(cache=True)
-def _append(out_k, out_i, out_t, n_out, k, src_i, src_t, cnt):
-    """Append cnt raster lines of step k to the (growable) chunk output arrays."""
-    out_k = _grow(out_k, n_out + cnt)
-    out_i = _grow(out_i, n_out + cnt)
-    out_t = _grow(out_t, n_out + cnt)
-    for a in range(cnt):
-        out_k[n_out + a], out_i[n_out + a], out_t[n_out + a] = k, src_i[a], src_t[a]
-    return out_k, out_i, out_t, n_out + cnt
+@njit(cache=True, _nrt=False)
+def _queue_short(q_cnt, cap, max_indeg):
+    """True if a neuron's delay queue might not hold two spikes of each presynaptic neuron."""
+    peak = 0
+    for i in range(q_cnt.shape[0]):
+        peak = max(peak, q_cnt[i])
+    return peak + 2 * max_indeg > cap
 
 
-@njit(cache=True, error_model='numpy')
-def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, t_start, t_ends,
-              ev_ptr, ev_t, ev_s, nE, post_ptr, post_idx, post_w, sc, delay,
-              q_t, q_s, q_r, q_head, q_cnt, row_of_step, out_v, out_c, out_g, rec_c, rec_g):
-    """Advance the network over the steps ending at t_ends; see the module docstring.
+@njit(cache=True, inline='always')
+def _one_step(method, quirks, n, S, rc, flag, cur, t, t_end, ctx, net, delay, q, work):
+    """One step of the network: (spike count, status, spike times, spike ids)."""
+    (buf_t, buf_i, rec_t, rec_i, bk, scr) = work
+    model, nE, post_ptr, post_idx, post_w, sc = ctx[3], net[0], net[1], net[2], net[3], net[4]
+    if method == M_SSC:
+        if quirks:
+            cnt, status = step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i,
+                                       rec_t, rec_i, scr)
+        else:
+            cnt, status = step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t,
+                                         buf_i, rec_t, rec_i, scr)
+        return cnt, status, rec_t, rec_i
+    if method == M_SIMPLE and n < FAST_MIN_NEURONS:
+        cnt, status = scalar_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)
+        if cnt:
+            sort_spikes(buf_t, buf_i, cnt)
+            for a in range(cnt):
+                deliver(S, buf_i[a], nE, post_ptr, post_idx, post_w, sc, True, model)
+    elif method == M_SIMPLE:
+        cnt, status = step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i, scr)
+    else:
+        cnt, status = step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i)
+        if cnt and not status:
+            status = queue_spikes(buf_t, buf_i, cnt, net, delay, not ctx[6], model, q)
+    return cnt, status, buf_t, buf_i
 
-    Returns (status, steps done, n_out, out_k, out_i, out_t, q_t, q_s, q_r).
+
+@njit(cache=True, _nrt=False, error_model='numpy')
+def run_chunk(method, model, cur_kind, quirks, par, dt, S, rc, flag, cur, t_start, k0, t_ends,
+              ev_ptr, ev_t, ev_s, net, delay, q, max_indeg, row_of_step, rows, rec_c, rec_g,
+              work, out, n_out):
+    """Advance the network over the steps k0, k0 + 1, ... ending at t_ends[k0:].
+
+    net = (nE, post_ptr, post_idx, post_w, sc); q = (q_t, q_s, q_r, q_head, q_cnt) the delay
+    queues; rows = (out_v, out_c, out_g) the sample rows; work = (buf_t, buf_i, rec_t, rec_i,
+    bk, scr) scratch (spike buffers of equal size, the SSC backup, evolve_all's scratch);
+    out = (out_k, out_i, out_t) the raster lines, n_out of them already written. cur (n)
+    holds each neuron's next input event. Returns (status, steps done, n_out).
     """
     n = S.shape[1]
-    cur = ev_ptr[:-1].copy()
-    ctx = (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cond_coefs(model, 0.5 * dt, quirks))
-    net = (nE, post_ptr, post_idx, post_w, sc)
-    q = (q_t, q_s, q_r, q_head, q_cnt)
-    cap = 4 * n + ev_t.shape[0] + 16
-    buf_t, buf_i = np.empty(cap), np.empty(cap, np.int64)
-    rec_t, rec_i = np.empty(cap), np.empty(cap, np.int64)
-    m = n if method == M_SSC else 0
-    bk = (np.empty((8, m)), np.empty(m), np.empty(m, flag.dtype), np.empty(m, np.int64),
-          np.empty(m), np.zeros(m, np.int64))
-    scr = (np.empty((8, n)), np.empty(n), np.zeros((3, n)), np.zeros(n, np.int8),
-           np.empty(n, np.int64), np.empty((3, n)))
-    out_k, out_i, out_t = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64)
-    n_out, status, t, k = 0, 0, t_start, 0
+    ctx = (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt,
+           cond_coefs(model, 0.5 * dt, quirks))
+    (out_k, out_i, out_t) = out
+    if method == M_SIMPLE and n == 1 and is_hh(model):
+        return hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec_c,
+                         rec_g, work[0], work[1], out, n_out)
+    room = work[0].shape[0]
+    status, t, k = ST_OK, t_start, k0
     while k < t_ends.shape[0]:
+        if n_out + room > out_k.shape[0]:
+            return ST_OUT_FULL, k, n_out
+        if method == M_DELAY and _queue_short(q[4], q[0].shape[1], max_indeg):
+            return ST_QUEUE_FULL, k, n_out
         t_end = t_ends[k]
-        if method == M_SSC:
-            if quirks:
-                cnt, status = step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk,
-                                           buf_t, buf_i, rec_t, rec_i, scr)
-            else:
-                cnt, status = step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk,
-                                             buf_t, buf_i, rec_t, rec_i, scr)
-            if cnt:
-                out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, rec_i, rec_t,
-                                                     cnt)
-        else:
-            if method == M_SIMPLE and n < FAST_MIN_NEURONS:
-                cnt, status = scalar_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)
-                if cnt:
-                    sort_spikes(buf_t, buf_i, cnt)
-                    for a in range(cnt):
-                        deliver(S, buf_i[a], nE, post_ptr, post_idx, post_w, sc, True, model)
-            elif method == M_SIMPLE:
-                cnt, status = step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i,
-                                          scr)
-            else:
-                cnt, status = step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i)
-                if cnt:
-                    q = queue_spikes(buf_t, buf_i, cnt, net, delay, not quirks, model, q)
-            if cnt:
-                out_k, out_i, out_t, n_out = _append(out_k, out_i, out_t, n_out, k, buf_i, buf_t,
-                                                     cnt)
+        cnt, status, src_t, src_i = _one_step(method, quirks, n, S, rc, flag, cur, t, t_end,
+                                              ctx, net, delay, q, work)
+        for a in range(cnt):
+            out_k[n_out], out_i[n_out], out_t[n_out] = k, src_i[a], src_t[a]
+            n_out += 1
         if status:
             break
         if row_of_step[k] >= 0:
-            write_row(S, row_of_step[k], out_v, out_c, out_g, rec_c, rec_g)
+            write_row(S, row_of_step[k], rows[0], rows[1], rows[2], rec_c, rec_g)
         t = t_end
         k += 1
-    return status, k, n_out, out_k, out_i, out_t, q[0], q[1], q[2]
+    return status, k, n_out

@@ -30,23 +30,23 @@ _BELOW_ONE = 1.0 - 2.0**-53
 _M32 = 0xFFFFFFFF
 
 
-@njit(cache=True)
-def mt_legacy_state(seed):
-    """MT19937 state after the classic init_genrand(seed) (numpy RandomState(seed))."""
-    mt = np.empty(MT_N + 1, np.int64)
+@njit(cache=True, inline="always")
+def _seed_legacy(mt, seed):
+    """Fill mt (625) with the state of the classic init_genrand(seed) (numpy RandomState)."""
     mt[0] = seed & _M32
     for i in range(1, MT_N):
         prev = mt[i - 1]
         mt[i] = (1812433253 * (prev ^ (prev >> 30)) + i) & _M32
     mt[MT_N] = MT_N
-    return mt
 
 
-@njit(cache=True)
-def mt_seed_seq_state(words):
-    """MT19937 state seeded through C++11 std::seed_seq(words) (spec 6.2)."""
+@njit(cache=True, inline="always")
+def _seed_seq(mt, words):
+    """Fill mt (625) with the state seeded through C++11 std::seed_seq(words) (spec 6.2)."""
     n, s = MT_N, words.size
-    b = np.full(n, 0x8B8B8B8B, np.int64)
+    b = mt                      # the generation buffer is the state's first n words
+    for k in range(n):
+        b[k] = 0x8B8B8B8B
     p, q = 306, 317
     m = max(s + 1, n)
     for k in range(m):
@@ -68,13 +68,34 @@ def mt_seed_seq_state(words):
         b[(k + p) % n] ^= r3
         b[(k + q) % n] ^= r4
         b[k % n] = r4
-    mt = np.empty(n + 1, np.int64)
-    mt[:n] = b
     mt[n] = n
+
+
+@njit(cache=True, _nrt=False)
+def mt_seed(mt, words, legacy_seed):
+    """Seed mt (625 int64) in place: seed_seq(words), or init_genrand(legacy_seed) if
+    legacy_seed >= 0."""
+    if legacy_seed >= 0:
+        _seed_legacy(mt, legacy_seed)
+    else:
+        _seed_seq(mt, words)
+
+
+def mt_legacy_state(seed: int) -> np.ndarray:
+    """MT19937 state after the classic init_genrand(seed) (numpy RandomState(seed))."""
+    mt = np.empty(MT_N + 1, np.int64)
+    mt_seed(mt, np.zeros(0, np.int64), seed)
     return mt
 
 
-@njit(cache=True)
+def mt_seed_seq_state(words) -> np.ndarray:
+    """MT19937 state seeded through C++11 std::seed_seq(words) (spec 6.2)."""
+    mt = np.empty(MT_N + 1, np.int64)
+    mt_seed(mt, np.ascontiguousarray(words, dtype=np.int64), -1)
+    return mt
+
+
+@njit(cache=True, _nrt=False)
 def _mt_twist(mt):
     """Regenerate the 624 words (standard MT19937 recurrence, loops split to avoid %)."""
     for i in range(MT_N - 1):
@@ -100,12 +121,17 @@ def mt_next(mt):
     return y
 
 
-@njit(cache=True)
-def mt_raw(mt, count):
+@njit(cache=True, _nrt=False)
+def _mt_fill(mt, out):
+    """Fill out with consecutive 32-bit outputs."""
+    for i in range(out.size):
+        out[i] = mt_next(mt)
+
+
+def mt_raw(mt: np.ndarray, count: int) -> np.ndarray:
     """`count` consecutive 32-bit outputs (for tests against numpy's MT19937)."""
     out = np.empty(count, np.int64)
-    for i in range(count):
-        out[i] = mt_next(mt)
+    _mt_fill(mt, out)
     return out
 
 
@@ -120,7 +146,7 @@ def exp_draw(mt, rate):
     return -math.log(1.0 - u) / rate
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len, count):
     """Append `count` events to neuron j's queue, earliest source first (ties: I first)."""
     for _ in range(count):
@@ -136,33 +162,25 @@ def _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len, count)
         q_len[j] = k + 1
 
 
-@njit(cache=True)
-def poisson_start(mt, rate_e, rate_i, str_e, str_i):
-    """Start-up draws (spec 6.3 step 1). Returns (next_t (n, 2), q_t, q_s, q_head, q_len)."""
-    n = rate_e.size
-    next_t = np.full((n, 2), np.inf)
-    q_t = np.empty((n, REFILL))
-    q_s = np.empty((n, REFILL))
-    q_head = np.zeros(n, np.int64)
-    q_len = np.zeros(n, np.int64)
-    for j in range(n):
+@njit(cache=True, _nrt=False)
+def poisson_init(mt, words, legacy_seed, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s,
+                 q_len):
+    """Seed mt (see mt_seed), then the start-up draws (spec 6.3 step 1) into the queues.
+
+    next_t (n, 2) must be +inf and q_len 0 on entry. One call, so that a process loads one
+    kernel for the whole set-up.
+    """
+    mt_seed(mt, words, legacy_seed)
+    for j in range(rate_e.size):
         if rate_e[j] > 0:
             next_t[j, 0] = exp_draw(mt, rate_e[j])
         if rate_i[j] > 0:
             next_t[j, 1] = exp_draw(mt, rate_i[j])
         if rate_e[j] > 0 or rate_i[j] > 0:
             _refill(mt, j, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_len, 1)
-    return next_t, q_t, q_s, q_head, q_len
 
 
-@njit(cache=True)
-def _grow(a, size):
-    b = np.empty(max(2 * a.size, size), a.dtype)
-    b[: a.size] = a
-    return b
-
-
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _heap_push(heap, size, key):
     """Push `key` onto the binary min-heap heap[:size]; returns the new size."""
     i = size
@@ -176,7 +194,7 @@ def _heap_push(heap, size, key):
     return size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _heap_pop(heap, size):
     """Pop the smallest key of heap[:size]; returns (key, new size)."""
     top = heap[0]
@@ -210,7 +228,7 @@ def _count_not_above(a, x):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _push_refill(heap, size, j, n, q_t, q_len, t_ends):
     """Queue neuron j under the step that consumes its last queued event (if in the chunk)."""
     step = _count_not_above(t_ends, q_t[j, q_len[j] - 1])
@@ -219,34 +237,35 @@ def _push_refill(heap, size, j, n, q_t, q_len, t_ends):
     return size
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def poisson_chunk(mt, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_head, q_len,
-                  t_ends):
-    """Consume the events of the steps ending at `t_ends` (spec 6.3 step 2).
+                  t_ends, heap, ctl, ids, ts, ss, ptr, out_t, out_s):
+    """Consume the events of the steps ending at `t_ends` (spec 6.3 step 2); resumable.
 
     The reference scans steps and, within a step, neurons in index order, refilling a
     neuron's queue by 12 the moment its last queued event is consumed. Only refills draw
     random numbers, so it is enough to perform the refills in (step, neuron) order: a heap
     keyed by step * n + neuron holds, for every neuron, the step that consumes its last
-    queued event. Returns (ids, times, strengths) grouped by refill, so each neuron's
-    events are in time order (not the output order; see output_order). Queues are updated
-    in place.
+    queued event. Events are written to ids/ts/ss grouped by refill, so each neuron's
+    events are in time order (not the output order; see output_order); queues are updated
+    in place. ctl = [heap size, or -1 before the heap is built; events written so far].
+
+    Returns 0 when ids/ts/ss are full (the caller enlarges them, keeping the first ctl[1]
+    entries, and calls again), else 1, with the events also sorted by neuron into the CSR
+    (ptr (n+1), out_t, out_s) (out_t, out_s as large as ids).
     """
-    n = rate_e.size
-    ids = np.empty(1024, np.int64)
-    ts = np.empty(1024)
-    ss = np.empty(1024)
-    k = 0
-    heap = np.empty(n, np.int64)
-    size = 0
-    for j in range(n):
-        if q_len[j] > 0:
-            size = _push_refill(heap, size, j, n, q_t, q_len, t_ends)
+    n, cap, k, size = rate_e.size, ids.size, ctl[1], ctl[0]
+    if size < 0:
+        size = 0
+        for j in range(n):
+            if q_len[j] > 0:
+                size = _push_refill(heap, size, j, n, q_t, q_len, t_ends)
     while size > 0:
+        if k + REFILL > cap:
+            ctl[0], ctl[1] = size, k
+            return 0
         key, size = _heap_pop(heap, size)
         j = key % n
-        if k + REFILL > ids.size:
-            ids, ts, ss = _grow(ids, k + REFILL), _grow(ts, k + REFILL), _grow(ss, k + REFILL)
         for m in range(q_head[j], q_len[j]):
             ids[k], ts[k], ss[k] = j, q_t[j, m], q_s[j, m]
             k += 1
@@ -257,38 +276,41 @@ def poisson_chunk(mt, rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_head, q_
     t_last = t_ends[-1]
     for j in range(n):   # queue tails consumed in this chunk (the last event stays queued)
         while q_head[j] < q_len[j] and q_t[j, q_head[j]] < t_last:
-            if k == ids.size:
-                ids, ts, ss = _grow(ids, k + 1), _grow(ts, k + 1), _grow(ss, k + 1)
+            if k == cap:
+                ctl[0], ctl[1] = 0, k
+                return 0
             ids[k], ts[k], ss[k] = j, q_t[j, q_head[j]], q_s[j, q_head[j]]
             k += 1
             q_head[j] += 1
-    return ids[:k], ts[:k], ss[:k]
+    ctl[0], ctl[1] = 0, k
+    _to_csr(n, ids, ts, ss, k, ptr, out_t, out_s)
+    return 1
 
 
-@njit(cache=True)
-def events_to_csr(n, ids, times, strengths):
-    """Stable counting sort of events by neuron: CSR (ptr, times, strengths)."""
-    ptr = np.zeros(n + 1, np.int64)
-    for j in ids:
-        ptr[j + 1] += 1
+@njit(cache=True, _nrt=False)
+def _to_csr(n, ids, times, strengths, count, ptr, out_t, out_s):
+    """Stable counting sort of the first `count` events by neuron into (ptr, out_t, out_s)."""
+    for j in range(n + 1):
+        ptr[j] = 0
+    for k in range(count):
+        ptr[ids[k] + 1] += 1
     for j in range(n):
         ptr[j + 1] += ptr[j]
-    pos = ptr[:-1].copy()
-    out_t = np.empty(times.size)
-    out_s = np.empty(times.size)
-    for k in range(ids.size):
+    for k in range(count):          # ptr[j] walks through neuron j's slots ...
         j = ids[k]
-        out_t[pos[j]] = times[k]
-        out_s[pos[j]] = strengths[k]
-        pos[j] += 1
-    return ptr, out_t, out_s
+        out_t[ptr[j]] = times[k]
+        out_s[ptr[j]] = strengths[k]
+        ptr[j] += 1
+    for j in range(n, 0, -1):       # ... and ends where neuron j + 1 starts: shift back
+        ptr[j] = ptr[j - 1]
+    ptr[0] = 0
 
 
 def seeded_state(seed) -> np.ndarray:
     """MT19937 state for `seed`: None -> legacy seed 1; a sequence of words -> seed_seq."""
     if seed is None:
         return mt_legacy_state(1)
-    return mt_seed_seq_state(np.asarray(seed, dtype=np.int64))
+    return mt_seed_seq_state(seed)
 
 
 class PoissonSource:
@@ -308,16 +330,49 @@ class PoissonSource:
     def __init__(self, rate_e, rate_i, str_e, str_i, seed=None, on_events=None):
         self._params = tuple(np.ascontiguousarray(a, dtype=np.float64)
                              for a in (rate_e, rate_i, str_e, str_i))
-        self.n = self._params[0].size
-        self._mt = seeded_state(seed)
-        self._queues = poisson_start(self._mt, *self._params)
+        n = self.n = self._params[0].size
+        self._mt = np.empty(MT_N + 1, np.int64)
+        words = np.ascontiguousarray(() if seed is None else seed, dtype=np.int64)
+        next_t, q_t, q_s = np.full((n, 2), np.inf), np.empty((n, REFILL)), np.empty((n, REFILL))
+        q_head, q_len = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        poisson_init(self._mt, words, 1 if seed is None else -1, *self._params, next_t, q_t,
+                     q_s, q_len)
+        self._queues = (next_t, q_t, q_s, q_head, q_len)
+        self._heap, self._ptr = np.empty(n, np.int64), np.empty(n + 1, np.int64)
+        self._bufs = self._new_buffers(64)
+        self._t_last = 0.0
         self._on_events = on_events
+
+    @staticmethod
+    def _new_buffers(cap):
+        """ids, ts, ss, out_t, out_s with room for cap events."""
+        return (np.empty(cap, np.int64), np.empty(cap), np.empty(cap), np.empty(cap),
+                np.empty(cap))
+
+    def _room(self, t_ends):
+        """Buffers with room for the expected events of this chunk plus a margin."""
+        span_ms = max(float(t_ends[-1]) - self._t_last, 0.0)
+        rates = self._params[0].sum() + self._params[1].sum()
+        want = int(1.2 * rates * span_ms) + (REFILL + 1) * self.n + 64
+        if want > self._bufs[0].size:
+            self._bufs = self._new_buffers(want)
+        return self._bufs
 
     def take(self, t_ends):
         """Events of the steps ending at `t_ends`, as CSR by neuron (ptr, times, strengths)."""
         t_ends = np.ascontiguousarray(t_ends, dtype=np.float64)
-        ids, times, strengths = poisson_chunk(self._mt, *self._params, *self._queues, t_ends)
+        bufs, ctl = self._room(t_ends), np.array([-1, 0], np.int64)
+        while not poisson_chunk(self._mt, *self._params, *self._queues, t_ends, self._heap,
+                                ctl, *bufs[:3], self._ptr, *bufs[3:]):
+            k = int(ctl[1])
+            grown = self._new_buffers(2 * bufs[0].size)
+            for old, new in zip(bufs[:3], grown):
+                new[:k] = old[:k]
+            bufs = self._bufs = grown
+        self._t_last = float(t_ends[-1])
+        k = int(ctl[1])
+        ids, times, strengths = bufs[0][:k], bufs[1][:k], bufs[2][:k]
         if self._on_events is not None:
             o = output_order(t_ends, ids, times)
             self._on_events(ids[o], times[o], strengths[o])
-        return events_to_csr(self.n, ids, times, strengths)
+        return self._ptr.copy(), bufs[3][:k].copy(), bufs[4][:k].copy()
