@@ -302,11 +302,12 @@ def _warm() -> None:
 def main(argv=None) -> int:
     """Run the chosen figures for the chosen executors and print them side by side."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", default="abcde", help="figures to run, e.g. 'ab'")
+    p.add_argument("--only", default="abcde", help="figures to run, e.g. 'ab' or 'a,b,d'")
     p.add_argument("--executor", action="append", default=None,
                    help=f"column to include (default: all of "
                         f"{', '.join(EXECUTORS)})")
     args = p.parse_args(argv)
+    args.only = args.only.replace(",", "").replace(" ", "")
     names = args.executor or [n for n in ("neunet", "dask", "neunet-dask") if n in EXECUTORS]
     bad = [n for n in names if n not in EXECUTORS] + [f for f in args.only if f not in FIGURES]
     if bad or "neunet" not in names:

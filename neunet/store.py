@@ -40,6 +40,8 @@ FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "starte
 # Columns of table() that come first, in this order.
 TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "real_s",
                  "started", "finished", "failure_class", "reason", "data_file", "result_hash")
+# Bytes of a zip end-of-central-directory record without a comment (the end of an .npz).
+_EOCD_BYTES = 22
 # Seconds a connection waits for a lock held by another connection.
 BUSY_TIMEOUT_S = 30.0
 
@@ -172,6 +174,29 @@ def _task_fields(task) -> tuple:
 
 def _float_or_none(value):
     return None if value is None else float(value)
+
+
+def stored_summary(summary) -> dict:
+    """A summary as `RunStore.record_results` stores and hashes it (names str, values float)."""
+    return {str(k): _float_or_none(v) for k, v in dict(summary or {}).items()}
+
+
+def _is_hash(value) -> bool:
+    """Whether `value` looks like a SHA-256 hex digest."""
+    return (isinstance(value, str) and len(value) == 64
+            and all(c in "0123456789abcdef" for c in value))
+
+
+def _ends_like_npz(path) -> bool:
+    """Cheap check of a data file: it ends with a zip end-of-central-directory record without
+    a comment (as `encode_arrays` writes it): a truncated or foreign file does not."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(-_EOCD_BYTES, os.SEEK_END)
+            tail = fh.read(_EOCD_BYTES)
+    except OSError:
+        return False
+    return tail[:4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"
 
 
 # ----------------------------------------------------------------------------------------
@@ -314,8 +339,10 @@ class RunStore:
         return path
 
     def _result_row(self, result, stored, memo) -> tuple:
-        """(sql, mirror column names, row) of one (tid, summary, real_s, worker, data_file)."""
-        tid, summary, real_s, worker, data_file = result
+        """(sql, mirror column names, row) of one (tid, summary, real_s, worker, data_file[,
+        result_hash])."""
+        tid, summary, real_s, worker, data_file = result[:5]
+        given = result[5] if len(result) > 5 else None
         rel, size = None, None
         if data_file is not None:
             path = Path(data_file)
@@ -325,7 +352,7 @@ class RunStore:
                 rel = path.relative_to(self.run_dir).as_posix()
             except ValueError:
                 rel = str(path)
-        summary = {str(k): _float_or_none(v) for k, v in dict(summary or {}).items()}
+        summary = stored_summary(summary)
         cells = {STAT_PREFIX + k: v for k, v in summary.items()}
         if stored is not None and not stored[1]:  # parameters not mirrored yet
             for key, value in json.loads(stored[0]).items():
@@ -333,8 +360,12 @@ class RunStore:
                 if cell is True or cell is False:
                     self._new_bools.add(key)
         sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
-        digest = (result_hash_of_file(summary, path) if data_file is not None
-                  else result_hash(summary, None))
+        if data_file is None:
+            digest = result_hash(summary, None)
+        elif _is_hash(given) and _ends_like_npz(path):
+            digest = given  # computed where the arrays were in memory (the worker's slot)
+        else:
+            digest = result_hash_of_file(summary, path)
         row = (to_json(summary), _float_or_none(real_s),
                None if worker is None else str(worker), rel, size, time.time(), digest,
                *cells.values(), tid)
@@ -361,7 +392,11 @@ class RunStore:
         Parameters
         ----------
         results : iterable of tuple
-            (tid, summary, real_s, worker, data_file) per task.
+            (tid, summary, real_s, worker, data_file) per task, optionally with a sixth item:
+            the result's `neunet.provenance.result_hash` computed where its arrays were in
+            memory (`stored_summary(summary)` and the kept arrays). It is used after a cheap
+            check that the file ends like an .npz (no 50 MB re-read); without it the hash is
+            computed from the file.
 
         Returns
         -------

@@ -146,3 +146,11 @@ def test_raw_chunk_frames_carry_data_without_encoding_it():
                         (body[:1] + P.RAW_HEAD.pack(1) + b"\x01", "not a chunk")]:
         with pytest.raises(P.ProtocolError, match=reason):
             _read(P.HEADER.pack(len(bad)) + bad)
+
+
+def test_optional_fields_are_type_checked_when_present():
+    msg = {"t": "result", "tid": "a", "summary": {}, "real_s": 0.1, "size": 0}
+    assert _read(P.pack(dict(msg, hash="ab" * 32)))["hash"] == "ab" * 32
+    assert "hash" not in _read(P.pack(msg))
+    with pytest.raises(P.ProtocolError, match="field 'hash' of wrong type"):
+        _read(P.pack(dict(msg, hash=5)))

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from neunet.result import Result
+from neunet.provenance import result_hash
 from neunet.store import (NoDataError, RunStore, StoreError, decode_arrays, encode_arrays,
-                          open_run)
+                          open_run, stored_summary)
 
 
 def _task(i, model="HH-GH", pr=0.1, **extra):
@@ -256,6 +257,26 @@ def test_batch_writes(tmp_path):
         store.set_statuses([("t0000", "bad", {})])
     with pytest.raises(StoreError, match="no task .zzz."):
         store.record_results([("zzz", {}, 0.1, "a", None)])
+
+
+def test_record_results_takes_a_precomputed_hash_after_a_cheap_check(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks([_task(i) for i in range(4)])
+    summary = {"mean_rate": 2.0}
+    true_hash = result_hash(summary, _arrays())
+    given = "ab" * 32  # a well-formed digest the store does not recompute for a sound .npz
+    truncated = store.data_path("t0002")
+    truncated.write_bytes(encode_arrays(_arrays())[:-5])
+    store.record_results([
+        ("t0000", summary, 0.5, "a", store.write_data("t0000", _arrays()), given),
+        ("t0001", summary, 0.5, "a", store.write_data("t0001", _arrays()), "not a hash"),
+        ("t0003", summary, 0.5, "a", store.write_data("t0003", _arrays()), None)])
+    df = open_run(tmp_path / "run").table().set_index("tid")
+    assert df.loc["t0000", "result_hash"] == given
+    assert df.loc["t0001", "result_hash"] == df.loc["t0003", "result_hash"] == true_hash
+    with pytest.raises(Exception):  # a truncated file is hashed from the file: it fails
+        store.record_results([("t0002", summary, 0.5, "a", truncated, given)])
+    assert stored_summary({1: np.float32(0.5)}) == {"1": 0.5}
 
 
 def test_real_sweep_table_query_load(tmp_path):

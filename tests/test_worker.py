@@ -8,7 +8,8 @@ import pytest
 import neunet
 from neunet.dist import protocol
 from neunet.params import plain
-from neunet.store import decode_arrays
+from neunet.provenance import result_hash, result_hash_of_file
+from neunet.store import decode_arrays, stored_summary
 from dist_helpers import (PY, coordinator, env, free_port, rows, stop, wait_until,
                           warm_numba_cache, worker, write_tasks)
 
@@ -45,10 +46,15 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
         np.testing.assert_array_equal(decode_arrays(done["data"])["volt"],
                                       neunet.simulate(pm).volt)
         assert "n_spikes" in done["summary"]
+        # the hash the run directory stores, computed where the arrays are in memory
+        assert done["hash"] == result_hash(stored_summary(done["summary"]),
+                                           decode_arrays(done["data"]))
         big = dict(_pm(), t=5000)  # > 1 MiB of voltage: written as a file
         done = _run_in_slot(proc, "c", big, tmp_path)
         assert "data" not in done and done["size"] == (tmp_path / "c.npz").stat().st_size
         assert done["size"] > 1024 * 1024
+        assert done["hash"] == result_hash_of_file(stored_summary(done["summary"]),
+                                                   tmp_path / "c.npz")
         np.testing.assert_array_equal(decode_arrays((tmp_path / "c.npz").read_bytes())["volt"],
                                       neunet.simulate(big).volt)
         bad = plain(_pm(net=str(tmp_path / "bad.txt")))

@@ -60,6 +60,7 @@ class _Upload:
     buf: bytearray | None = None  # small results stay in memory until the journal writes them
     synced: int = 0  # bytes handed to a background flush
     sync: object = None  # that flush (a future)
+    digest: str | None = None  # result_hash computed by the worker's slot, if sent
 
 
 class _Conn:
@@ -246,7 +247,8 @@ class Coordinator:
         self.est_s_done += task.est_s if task is not None else 0.0
         fut = self.journal.record(ins.tid, up.summary if up else {}, ins.real_s,
                                   self._name(ins.wid), up.tmp if up else None,
-                                  bytes(up.buf) if up is not None and up.buf else None)
+                                  bytes(up.buf) if up is not None and up.buf else None,
+                                  up.digest if up is not None else None)
         self._acks_after[(ins.wid, ins.tid)] = fut
         if up is not None and up.size >= LOG_TRANSFER_BYTES:
             fut.add_done_callback(lambda f, up=up: log.info(
@@ -260,7 +262,7 @@ class Coordinator:
         if msg["size"] < 0 or "/" in msg["tid"] or msg["tid"].startswith("."):
             raise protocol.ProtocolError(f"bad result header for {msg['tid']!r}")
         up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None,
-                     t0=time.monotonic())
+                     t0=time.monotonic(), digest=msg.get("hash"))
         if 0 < up.size <= SMALL_RESULT_BYTES:
             up.buf = bytearray()
         elif up.size:

@@ -51,11 +51,13 @@ class JournalWriter:
         self._statuses.append((tid, status, fields))
         self._kick()
 
-    def record(self, tid, summary, real_s, worker, tmp_path, data=None) -> asyncio.Future:
-        """Queue a result (its data in the fsynced file `tmp_path`, or as bytes `data`); the
-        future resolves when it is durable in the run directory."""
+    def record(self, tid, summary, real_s, worker, tmp_path, data=None,
+               digest=None) -> asyncio.Future:
+        """Queue a result (its data in the fsynced file `tmp_path`, or as bytes `data`; its
+        result_hash `digest` if the worker computed it); the future resolves when it is
+        durable in the run directory."""
         fut = asyncio.get_running_loop().create_future()
-        self._results.append(((tid, summary, real_s, worker, tmp_path, data), fut))
+        self._results.append(((tid, summary, real_s, worker, tmp_path, data, digest), fut))
         self._kick()
         return fut
 
@@ -94,7 +96,7 @@ class JournalWriter:
         if not results:
             return
         rows, staged = [], []
-        for tid, summary, real_s, worker, tmp, data in results:
+        for tid, summary, real_s, worker, tmp, data, digest in results:
             data_file = None
             if data is not None:  # written now, made durable below with the whole batch
                 data_file = self.store.data_path(tid)
@@ -102,7 +104,7 @@ class JournalWriter:
             elif tmp is not None:  # already fsynced by the coordinator
                 data_file = self.store.data_path(tid)
                 staged.append((None, tmp, data_file))
-            rows.append((tid, summary, real_s, worker, data_file))
+            rows.append((tid, summary, real_s, worker, data_file, digest))
         if staged:
             _sync_files([fd for fd, _, _ in staged if fd is not None])
             for _, tmp, data_file in staged:

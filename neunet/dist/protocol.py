@@ -65,6 +65,12 @@ MESSAGES = {
     "error": {"tid": str, "error": str},
 }
 
+# Message type -> {optional field: python type(s)} checked when present.
+OPTIONAL = {
+    "result": {"hash": str},
+    "done": {"hash": str},
+}
+
 
 class ProtocolError(Exception):
     """A frame or message that breaks the protocol; the connection carrying it is closed."""
@@ -179,6 +185,10 @@ def validate(msg) -> None:
         value = msg.get(name)
         if not isinstance(value, types) or isinstance(value, bool) and types is int:
             raise ProtocolError(f"message {kind!r}: field {name!r} missing or of wrong type")
+    for name, types in OPTIONAL.get(kind, {}).items():
+        value = msg.get(name)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise ProtocolError(f"message {kind!r}: field {name!r} of wrong type")
 
 
 def _check_length(n: int, max_bytes: int) -> None:

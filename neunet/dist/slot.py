@@ -4,7 +4,8 @@
 kernels loaded from the cache), answers ``ready``, then for each ``run`` request (tid, pm,
 out = spool directory, filter spec) simulates with `neunet.simulate`, reports the ``filtering``
 state, reduces the result with `neunet.filters.apply_filter`, and answers ``done`` (summary,
-real seconds, size of the kept arrays' .npz bytes; size 0 = no data) or ``error`` (the
+real seconds, size of the kept arrays' .npz bytes; size 0 = no data; ``hash``: the result's
+`neunet.provenance.result_hash`, computed here where the arrays are in memory) or ``error`` (the
 simulator's message). The .npz bytes of a result of at most `INLINE_BYTES` travel in the
 ``done`` reply (field ``data``); a larger one is written as ``<out>/<tid>.npz`` (temp file +
 rename). Replies go to the original stdout; anything else the process prints is redirected to
@@ -43,6 +44,17 @@ def _write_npz(out_dir: str, tid: str, data: bytes) -> int:
     return len(data)
 
 
+def _result_hash(summary: dict, kept) -> str | None:
+    """The result's `provenance.result_hash` as the run directory will store it, computed here
+    where the arrays are in memory (the coordinator then need not re-read the data)."""
+    from neunet import provenance, store
+    try:
+        stored = store.stored_summary(summary)
+    except (TypeError, ValueError):  # not storable as numbers: the coordinator decides
+        return None
+    return provenance.result_hash(stored, {str(k): v for k, v in (kept or {}).items()})
+
+
 def run_one(msg: dict, send) -> dict:
     """Simulate and filter one task; return the ``done`` or ``error`` reply."""
     from neunet import store
@@ -60,6 +72,9 @@ def run_one(msg: dict, send) -> dict:
         elif data:  # small: no file to create, read back and delete per task
             reply["data"] = data
         reply["summary"] = {str(k): _plain(v) for k, v in (summary or {}).items()}
+        digest = _result_hash(reply["summary"], kept)
+        if digest is not None:
+            reply["hash"] = digest
         reply["real_s"] = time.perf_counter() - t0
         return reply
     except Exception as exc:  # any simulator or filter failure fails this task only

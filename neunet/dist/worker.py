@@ -307,8 +307,11 @@ class Worker:
 
     async def _stream(self, writer, reply: dict) -> None:
         tid = reply["tid"]
-        head = protocol.pack({"t": "result", "tid": tid, "summary": reply["summary"],
-                              "real_s": reply["real_s"], "size": reply["size"]})
+        result = {"t": "result", "tid": tid, "summary": reply["summary"],
+                  "real_s": reply["real_s"], "size": reply["size"]}
+        if isinstance(reply.get("hash"), str):
+            result["hash"] = reply["hash"]
+        head = protocol.pack(result)
         if reply.get("data") and len(reply["data"]) <= self.chunk_bytes:  # kept in memory
             self._queue(head, *protocol.pack_chunk(tid, reply["data"]),
                         protocol.pack({"t": "end", "tid": tid}))
