@@ -4,9 +4,12 @@ Before loading any cached function numba refreshes its CPU target context, and t
 refresh imports about 40 modules of implementations (numba.np.arraymath, linalg, typed
 containers, jitclass, ... and, through linalg, SciPy), installs the builtin lowering registry
 and refreshes the typing context (~1000 templates): ~0.25 s that only *compiling* needs. A
-cached function needs just the NRT runtime. ``lean_cache_loads()`` makes the refresh done
-inside a cache load initialize only the runtime; a real compile (cache miss) still refreshes
-the context fully, since numba's compiler refreshes it itself before typing anything.
+cached function needs at most the NRT runtime, and initializing that compiles its LLVM
+module (~25 ms). ``lean_cache_loads()`` makes the refresh done inside a cache load do
+nothing, and initializes the runtime just before a cached library is linked if that library
+names any NRT symbol (the simulator's kernels allocate nothing and name none); a real compile
+(cache miss) still refreshes the context fully, since numba's compiler refreshes it itself
+before typing anything.
 Applied once per process; a numba without the expected internals is left untouched.
 """
 import threading
@@ -22,10 +25,11 @@ def lean_cache_loads() -> bool:
     if _INSTALLED[0]:
         return True
     try:
-        from numba.core import base, caching
+        from numba.core import base, caching, codegen
         from numba.core.runtime import rtsys
         orig_load = caching.Cache.load_overload
         orig_refresh = base.BaseContext.refresh
+        orig_unserialize = codegen.CPUCodeLibrary._unserialize.__func__
     except (ImportError, AttributeError):
         return False
 
@@ -37,12 +41,31 @@ def lean_cache_loads() -> bool:
             _DEPTH.n -= 1
 
     def refresh(self):
-        if getattr(_DEPTH, "n", 0):
-            rtsys.initialize(self)
-        else:
+        if not getattr(_DEPTH, "n", 0):
             orig_refresh(self)
+
+    def unserialize(cls, codegen_, state):
+        if _names_nrt(state):
+            from numba.core.registry import cpu_target
+            rtsys.initialize(cpu_target.target_context)
+        return orig_unserialize(cls, codegen_, state)
 
     caching.Cache.load_overload = load_overload
     base.BaseContext.refresh = refresh
+    codegen.CPUCodeLibrary._unserialize = classmethod(unserialize)
     _INSTALLED[0] = True
     return True
+
+
+def _names_nrt(state) -> bool:
+    """True unless a serialized code library surely references no NRT symbol.
+
+    Its object code and bitcode hold every referenced symbol's name in their string tables,
+    so a library without the bytes ``NRT`` in them cannot need the runtime.
+    """
+    try:
+        _name, _kind, data = state
+        parts = data if isinstance(data, tuple) else (data,)
+        return any(b"NRT" in bytes(part) for part in parts)
+    except (TypeError, ValueError):
+        return True

@@ -50,10 +50,20 @@ def _bits_to_f64(typingctx, x):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _f64_to_bits(typingctx, x):
+    """Reinterpret a float64 as the int64 with the same bits."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
 # exp range reduction: log2(e) and ln(2) split in a high part (exact products) and a low part.
 _LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634, 0.6931471803691238, 1.9082149292705877e-10
 # exp argument clamp keeping 2^k a normal double.
 _EXP_MAX = 700.0
+# 1.5 * 2^52: adding it to an integer-valued double k puts k in the low mantissa bits.
+_ROUND_MAGIC = 6755399441055744.0
 
 
 @njit(cache=True, inline='always')
@@ -61,10 +71,12 @@ def fexp(x):
     """exp(x) to about 1 ulp, branch-free so loops over neurons vectorize (no SVML in numba).
 
     Range reduction x = k*ln2 + r (|r| <= ln2/2), degree-12 Taylor polynomial of exp(r) by
-    Estrin's scheme, scaling by 2^k through the exponent bits.
+    Estrin's scheme, scaling by 2^k through the exponent bits. k reaches the exponent field
+    through the bits of k + 1.5*2^52 (integer adds and shifts), not a double -> int64
+    conversion: AVX2 has no packed one, and LLVM would scalarize every lane of the loop.
     """
     x = min(max(x, -_EXP_MAX), _EXP_MAX)
-    k = math.floor(x * _LOG2E + 0.5)
+    k = np.floor(x * _LOG2E + 0.5)     # a double: math.floor would give an int64
     r = (x - k * _LN2_HI) - k * _LN2_LO
     r2 = r * r
     r4 = r2 * r2
@@ -77,7 +89,7 @@ def fexp(x):
     pab = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
     pc = 1.0 / 479001600.0
     p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67) + r8 * ((p89 + r2 * pab) + r4 * pc)
-    return p * _bits_to_f64((np.int64(k) + 1023) << 52)
+    return p * _bits_to_f64((_f64_to_bits(k + _ROUND_MAGIC) + 1023) << 52)
 
 
 @njit(cache=True, inline='always')
