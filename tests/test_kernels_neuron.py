@@ -11,7 +11,7 @@ import pytest
 from neunet.sim.kernels_fast import hh_full_step, lif_full_step
 from neunet.sim.kernels_neuron import (
     CUR_CONST, CUR_NONE, CUR_SINE, DIF_GH, HH_G, HH_GH, LIF_G, LIF_GH, N_PAR, cond_coefs, fexp,
-    hermite_peak, hermite_root, solve_cubic)
+    _cubic_fallback, _peak_once, hermite_peak, hermite_root, solve_cubic)
 from neunet.sim.kernels_step import quiet
 
 # Time constants (g, H) of E and I per model family, from spec section 8.
@@ -189,6 +189,55 @@ def test_hermite_peak():
     vals = _hermite(80.0, 80.5, 30.0, -40.0, h, s)
     assert t == pytest.approx(h * s[np.argmax(vals)], abs=1e-5 * h)
     assert hermite_peak(80.0, 81.0, 10.0, 10.0, h, False) == -1.0       # straight rise: no peak
+
+
+def test_hermite_root_fallback_when_the_crossing_is_the_step_end():
+    """v1 == threshold puts the root at s = 1, where the closed form can land just outside
+    [0, 1]: the fallback must return the step end exactly; the reference's 6 bisections +
+    4 Newton steps (quirks) return a normalised s, close to 1."""
+    rng = np.random.default_rng(0)
+    h, th, used = 1 / 32, 65.0, 0
+    for _ in range(300):
+        v0, d0, d1 = th - abs(rng.normal()) * 5, rng.normal() * 300, rng.normal() * 300
+        t = hermite_root(v0, th, d0, d1, th, h, False)
+        t_quirk = hermite_root(v0, th, d0, d1, th, h, True)
+        s = np.linspace(0, 1, 2001)[:-1]
+        if np.any(_hermite(v0, th, d0, d1, h, s) >= th):
+            continue                              # an earlier crossing: not this path
+        assert t == pytest.approx(h, abs=1e-10 * h)   # closed form: round-off ~1e-11
+        if t_quirk != t:                          # the fallback ran (quirk: no * h)
+            used += 1
+            assert t_quirk == pytest.approx(1.0, abs=1e-3)
+    assert used > 20
+
+
+def test_cubic_fallback_against_numpy():
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        root = rng.uniform(0.05, 0.95)
+        a, b = abs(rng.normal()) + 0.1, rng.normal() * 0.2     # monotone: one real root
+        c3, c2, c1 = a, -3 * a * root, 3 * a * root ** 2 + b * b + 0.01
+        c0 = -(c1 * root + c2 * root ** 2 + c3 * root ** 3)
+        assert _cubic_fallback(c0, c1, c2, c3, False) == pytest.approx(root, abs=1e-12)
+        assert _cubic_fallback(c0, c1, c2, c3, True) == pytest.approx(root, abs=1e-8)
+
+
+def test_hermite_peak_mirrored_retry_when_the_peak_is_the_step_end():
+    """d1 == 0 puts the maximum at s = 1, where the direct solve can miss it; the mirrored
+    retry must find it at the step end."""
+    rng = np.random.default_rng(1)
+    h, retried = 1 / 32, 0
+    for _ in range(1000):
+        v0, d0 = 80 + rng.normal(), abs(rng.normal()) * 50 + 1
+        v1 = v0 + h * d0 * rng.uniform(0.2, 0.6)
+        if _peak_once(v0, v1, d0, 0.0, h) >= 0:
+            continue
+        retried += 1
+        t = hermite_peak(v0, v1, d0, 0.0, h, False)
+        s = np.linspace(0, 1, 100001)
+        assert t == pytest.approx(h * s[np.argmax(_hermite(v0, v1, d0, 0.0, h, s))],
+                                  abs=1e-5 * h)
+    assert retried > 20
 
 
 def test_solve_cubic_against_numpy():

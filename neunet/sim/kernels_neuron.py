@@ -264,17 +264,26 @@ def _first_in_unit(cnt, x0, x1, x2):
 
 
 @njit(cache=True)
-def _cubic_fallback(c0, c1, c2, c3):
-    """6 bisections then 4 Newton steps on the Hermite cubic over [0, 1] (normalised s)."""
+def _cubic_fallback(c0, c1, c2, c3, quirks):
+    """Root of the Hermite cubic bracketed by a sign change over [0, 1] (normalised s).
+
+    The reference takes 6 bisections then 4 Newton steps, which can stop ~1e-4 short of a
+    root where the cubic is flat (quirks); by default the bisection runs until the bracket
+    stops shrinking, so the root is exact to round-off.
+    """
     lo, hi = 0.0, 1.0
-    for _ in range(6):
+    for _ in range(6 if quirks else 80):
         mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
         pm = c0 + mid * (c1 + mid * (c2 + mid * c3))
         if (pm > 0.0) == (c0 > 0.0):
             lo = mid
         else:
             hi = mid
     s = 0.5 * (lo + hi)
+    if not quirks:
+        return s
     for _ in range(4):
         dp = c1 + s * (2.0 * c2 + 3.0 * s * c3)
         if dp == 0.0:
@@ -309,7 +318,7 @@ def hermite_root(v0, v1, d0, d1, th, h, quirks):
     if s >= 0.0:
         return h * s
     if c0 * (v1 - th) <= 0.0:
-        s = _cubic_fallback(c0, c1, c2, c3)
+        s = _cubic_fallback(c0, c1, c2, c3, quirks)
         return s if quirks else h * s
     return -1.0
 
