@@ -8,10 +8,8 @@ kernel, then ``sink.samples/spikes/progress``; ``sink.finish`` at the end.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -131,8 +129,6 @@ CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 18
 CHUNK_MAX_NEURON_STEPS = 1 << 21
 # Initial length of each neuron's big-delay event queue (grown as needed).
 DELAY_QUEUE_START = 16
-# Whether this process has checked the kernels' numba cache against their sources.
-_CACHE_CHECKED = False
 
 
 def n_state_vars(model: str) -> int:
@@ -284,34 +280,6 @@ def _raster_arrays(cap):
     return np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
 
 
-def _refresh_kernel_cache() -> None:
-    """Drop stale numba cache files of the kernels.
-
-    numba's on-disk cache of a function only tracks the file the function is defined in, not
-    the kernels it inlines from other files; after an edit of any kernels_*.py (development),
-    cached callers would keep the old code. A hash of all kernel sources, stored next to the
-    cache, detects that and removes the kernels' cache files (numba then recompiles).
-    """
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for src in sorted(here.glob("kernels_*.py")):
-        digest.update(src.read_bytes())
-    cache_dir, stamp = here / "__pycache__", digest.hexdigest()
-    stamp_file = cache_dir / "kernels.sha256"
-    try:
-        if stamp_file.read_text() == stamp:
-            return
-    except OSError:
-        pass
-    try:
-        for f in list(cache_dir.glob("kernels_*.nbi")) + list(cache_dir.glob("kernels_*.nbc")):
-            f.unlink(missing_ok=True)
-        cache_dir.mkdir(exist_ok=True)
-        stamp_file.write_text(stamp)
-    except OSError:
-        pass                         # read-only install: the cache cannot be stale there
-
-
 def _first_row(st: _State, sink) -> None:
     """The t = 0 row of --output-first-data-point."""
     volt, cond, gate = st.rows(1)
@@ -371,12 +339,8 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
         On runtime failures such as "Multiple spikes in one dt".
     """
     info = _check(problem)
-    global _CACHE_CHECKED
-    if not _CACHE_CHECKED:
-        _refresh_kernel_cache()
-        from neunet.sim.kernels_cache import lean_cache_loads
-        lean_cache_loads()
-        _CACHE_CHECKED = True
+    from neunet.sim.kernels_cache import prepare_kernel_loads
+    prepare_kernel_loads()
     st = _State(problem, _as_arrays(problem, info))
     if problem.first_row:
         _first_row(st, sink)

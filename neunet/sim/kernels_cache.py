@@ -1,4 +1,4 @@
-"""Cheap start-up: load the kernels from numba's cache without numba's compile-only registries.
+"""The kernels' numba cache: stale-cache detection, and cheap loads without compile-only registries.
 
 Before loading any cached function numba refreshes its CPU target context, and the first
 refresh imports about 40 modules of implementations (numba.np.arraymath, linalg, typed
@@ -12,12 +12,26 @@ names any NRT symbol (the simulator's kernels allocate nothing and name none); a
 before typing anything.
 Applied once per process; a numba without the expected internals is left untouched.
 """
+import hashlib
 import threading
+from pathlib import Path
 
 # Per-thread depth of cache loads in progress (lean refreshes only inside them).
 _DEPTH = threading.local()
 # Whether the patch is installed in this process.
 _INSTALLED = [False]
+# Whether this process has checked the kernels' numba cache against their sources.
+_CHECKED = [False]
+
+
+def prepare_kernel_loads() -> None:
+    """Once per process, before the first kernel call: drop a stale cache, go lean."""
+    if not _CHECKED[0]:
+        _refresh_kernel_cache()
+        lean_cache_loads()
+        _CHECKED[0] = True
+
+
 
 
 def lean_cache_loads() -> bool:
@@ -69,3 +83,31 @@ def _names_nrt(state) -> bool:
         return any(b"NRT" in bytes(part) for part in parts)
     except (TypeError, ValueError):
         return True
+
+
+def _refresh_kernel_cache() -> None:
+    """Drop stale numba cache files of the kernels.
+
+    numba's on-disk cache of a function only tracks the file the function is defined in, not
+    the kernels it inlines from other files; after an edit of any kernels_*.py (development),
+    cached callers would keep the old code. A hash of all kernel sources, stored next to the
+    cache, detects that and removes the kernels' cache files (numba then recompiles).
+    """
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for src in sorted(here.glob("kernels_*.py")):
+        digest.update(src.read_bytes())
+    cache_dir, stamp = here / "__pycache__", digest.hexdigest()
+    stamp_file = cache_dir / "kernels.sha256"
+    try:
+        if stamp_file.read_text() == stamp:
+            return
+    except OSError:
+        pass
+    try:
+        for f in list(cache_dir.glob("kernels_*.nbi")) + list(cache_dir.glob("kernels_*.nbc")):
+            f.unlink(missing_ok=True)
+        cache_dir.mkdir(exist_ok=True)
+        stamp_file.write_text(stamp)
+    except OSError:
+        pass                         # read-only install: the cache cannot be stale there
