@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neunet import cost, cost_constants, params  # noqa: E402
+from neunet import cost, cost_constants, params, params_argv  # noqa: E402
 from neunet.interface import simulate  # noqa: E402
 
 # Where the fitted constants are written.
@@ -268,7 +268,7 @@ def main(argv=None):
     ap.add_argument("--check-tasks", type=int, default=48, help="runs in the check sweep")
     ap.add_argument("--quick", action="store_true", help="shorter rate curves")
     args = ap.parse_args(argv)
-    os.environ.setdefault(params.DATA_DIR_ENV, tempfile.mkdtemp(prefix="neunet-cal-"))
+    os.environ.setdefault(params_argv.DATA_DIR_ENV, tempfile.mkdtemp(prefix="neunet-cal-"))
     warm_up()
     per_step = coeffs = curves = None
     if not args.check:

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from neunet import cost_constants, params
+from neunet import cost_constants, params, params_hash
 
 # Excitatory reversal potential of the HH models (mV): a constant current I equals a mean
 # excitatory conductance of about I / 65.
@@ -73,7 +73,7 @@ def density(net, n: int, sparse_file: bool = False) -> float:
         if net == "--":
             return 1.0 / (n - 1)
         return _file_density(net, os.path.getmtime(net), n, sparse_file)
-    return len(params._edges(net)[0]) / (n * (n - 1))
+    return len(params_hash.kept_edges(net)[0]) / (n * (n - 1))
 
 
 # Density of net files already read: (path, mtime, n, sparse) -> density.
@@ -93,7 +93,7 @@ def _file_density(path, mtime, n, sparse_file) -> float:
                 count = len(edges)
             else:
                 values = np.array(text.split()[:n * n], dtype=float).reshape(n, n)
-                count = len(params._edges(values)[0])
+                count = len(params_hash.kept_edges(values)[0])
             _DENSITY_CACHE[key] = count / (n * (n - 1))
         except (OSError, ValueError, IndexError):
             _DENSITY_CACHE[key] = 1.0             # unreadable here: assume all-to-all

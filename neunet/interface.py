@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neunet import params
+from neunet import params, params_argv, params_hash
 from neunet.result import KIND_OF_KEY, Result
 
 # Mode words gen_neu understands.
@@ -75,7 +75,7 @@ def data_key(pm) -> str:
 
     So an edited net file never reads stale output.
     """
-    key = params.param_hash(pm)
+    key = params_hash.param_hash(pm)
     paths = [pm[k] for k in params.MATRIX_KEYS
              if isinstance(pm[k], str) and pm[k] not in ("-", "--")]
     if not paths:
@@ -83,7 +83,7 @@ def data_key(pm) -> str:
     h = hashlib.sha256(key.encode())
     for path in paths:
         h.update(Path(path).read_bytes())
-    return h.hexdigest()[:params.HASH_CHARS]
+    return h.hexdigest()[:params_hash.HASH_CHARS]
 
 
 def read_outputs(paths: dict, n: int) -> dict:
@@ -125,7 +125,7 @@ def simulate(pm, outputs=None) -> Result:
         ``'ion_gate'``, ``'poisson'``).
     """
     from neunet.sim import api
-    argv = params.to_argv(pm)
+    argv = params_argv.to_argv(pm)
     arrays = api.simulate(argv, tuple(outputs) if outputs else ("volt", "ras", "isi"))
     return Result.from_arrays(arrays, pm=pm)
 
@@ -158,7 +158,7 @@ def gen_neu(pm, mode: str = "v rm", watcher=None, data_dir=None):
     """
     words = parse_mode(mode)
     pm_v = params.validate(pm)
-    folder = params.data_dir(data_dir)
+    folder = params_argv.data_dir(data_dir)
     kinds = _kinds(pm_v, "extra-data" in words)
     key = data_key(pm_v)
     if "cmd" in words:
@@ -198,7 +198,7 @@ def _paths(folder: Path, stem: str, kinds) -> dict:
 
 
 def _command(pm_v, folder, paths, verbose) -> list:
-    command = params.sim_command(pm_v, folder)
+    command = params_argv.sim_command(pm_v, folder)
     for kind, path in paths.items():
         command += [FILES[kind][1], path]
     return command + (["-v"] if verbose else [])
@@ -265,7 +265,7 @@ def _publish(folder: Path, key: str, pm_v, tmp: dict) -> dict:
 
 def _write_manifest(folder: Path, key: str, pm_v, kinds):
     body = {"key": key, "kinds": list(kinds), "created": time.time(),
-            "canonical": params.canonical(pm_v)}
+            "canonical": params_hash.canonical(pm_v)}
     tmp = folder / f".{key}.manifest.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
     os.replace(tmp, folder / f"{key}{MANIFEST_SUFFIX}")

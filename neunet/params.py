@@ -1,23 +1,19 @@
-"""Parameter mappings of one simulation: defaults, validation with suggestions, canonical form, hashing, argv.
+"""Parameter mappings of one simulation: defaults, validation with suggestions, plain form.
 
 A parameter mapping is a plain dict keyed with the spelling of the original interface
 (``'neuron-model'``, ``'simulation-method'``, ``'net'``, ``'t'``, ``'pr'``, ...), one key per
-option of the simulator's command line. `validate` checks a mapping before anything runs,
-`canonical` gives the normalized form whose hash (`param_hash`) names data files and tasks,
-and `to_argv` turns it into the simulator's command-line flags. This module is light (numpy
-only; scipy.sparse is recognised without importing scipy).
+option of the simulator's command line. `validate` checks a mapping before anything runs and
+`plain` makes it JSON/msgpack-safe. The canonical form and its hash (`param_hash`, naming
+data files and tasks) are in `neunet.params_hash`; the simulator's command line (`to_argv`)
+is in `neunet.params_argv`. This module is light (numpy only; scipy.sparse is recognised
+without importing scipy).
 """
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import math
 import numbers
 import os
-import sys
-import uuid
-from pathlib import Path
 
 import numpy as np
 
@@ -49,12 +45,6 @@ OPTIONAL_FLOAT_KEYS = ("set-threshold", "extI", "synaptic-delay", "refractory-ti
 BOOL_KEYS = ("sparse-net", "no-threshold", "output-first-data-point", "reference-quirks")
 # Keys whose value may be a file path or an in-memory matrix written to a data file.
 MATRIX_KEYS = ("net", "initial-state-path", "input-event-path")
-# Environment variable naming the data directory.
-DATA_DIR_ENV = "NEUNET_DATA_DIR"
-# Data directory when neither the environment nor the caller names one.
-DEFAULT_DATA_DIR = "neunet_data"
-# Number of hex digits of the parameter hash (the task id).
-HASH_CHARS = 16
 
 
 class ParameterError(ValueError):
@@ -107,7 +97,8 @@ def _err(key, problem):
     raise ParameterError(f"parameter {key!r}: {problem}")
 
 
-def _is_sparse(value) -> bool:
+def is_sparse(value) -> bool:
+    """True for a scipy.sparse matrix (recognised without importing scipy)."""
     return hasattr(value, "tocoo") and hasattr(value, "nnz")
 
 
@@ -181,7 +172,7 @@ def _matrix(key, value, n, n_cols):
         return path
     if isinstance(value, dict):
         value = triplets_to_sparse(key, value)
-    if _is_sparse(value):
+    if is_sparse(value):
         if key != "net":
             _err(key, "a sparse matrix is only accepted for 'net'")
         if value.shape != (n, n):
@@ -331,101 +322,13 @@ def _check_options(pm):
         _err("refractory-time", f"must be >= 0, got {pm['refractory-time']!r}")
 
 
-# ---------------------------------------------------------------- canonical form and hashing
-
-def _edges(net) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(post, pre, weight) of the edges the simulator keeps: no diagonal, no zero/non-finite."""
-    if _is_sparse(net):
-        coo = net.tocoo()
-        i, j, w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(float)
-        n = net.shape[0]
-        key = i * n + j
-        uniq, inv = np.unique(key, return_inverse=True)
-        w = np.bincount(inv, weights=w, minlength=len(uniq))
-        i, j = uniq // n, uniq % n
-    else:
-        i, j = np.nonzero(net)
-        w = net[i, j]
-    keep = (i != j) & np.isfinite(w) & (w != 0)
-    return i[keep], j[keep], w[keep]
-
-
-def matrix_digest(value) -> str:
-    """sha256 hex of a net's content: the edge list the simulator keeps (dense = sparse)."""
-    i, j, w = _edges(value)
-    h = hashlib.sha256(b"edges%d;" % value.shape[0])
-    for part in (i.astype("<i8"), j.astype("<i8"), w.astype("<f8")):
-        h.update(np.ascontiguousarray(part).tobytes())
-    return h.hexdigest()
-
-
-def _array_digest(value) -> str:
-    h = hashlib.sha256(repr(value.shape).encode())
-    h.update(np.ascontiguousarray(value, dtype="<f8").tobytes())
-    return h.hexdigest()
-
-
-def _full(value, n):
-    """Per-neuron value as the simulator sees it: scalar when all neurons are equal."""
-    if isinstance(value, list):
-        full = value + [0.0] * (n - len(value))
-        return full[0] if all(v == full[0] for v in full) else full
-    return value
-
-
-def canonical(pm) -> dict:
-    """The normalized form of a parameter mapping: equal simulations give equal forms.
-
-    Missing keys take their defaults; numbers become float/int; per-neuron lists are
-    expanded to n values and collapsed to a scalar when all equal; ``stv`` None becomes
-    ``dt``; ``'auto'`` method is resolved; matrices are replaced by their content digest
-    (``{'sha256': ...}``); the result is sorted by key and JSON-safe (floats repr-exact).
-    """
-    return _canonical(validate(pm))
-
-
-def _canonical(v) -> dict:
-    n = v["nE"] + v["nI"]
-    out = {}
-    for key in sorted(v):
-        value = v[key]
-        if key in PER_NEURON_KEYS:
-            value = _full(value, n)
-        elif key == "net" and not isinstance(value, str):
-            value = {"sha256": matrix_digest(value)}
-        elif key in MATRIX_KEYS and isinstance(value, np.ndarray):
-            value = {"sha256": _array_digest(value)}
-        out[key] = value
-    if out["simulation-method"] == "auto":
-        out["simulation-method"] = "big-delay" if v["synaptic-delay"] is not None else "SSC"
-    if not isinstance(v["net"], str):
-        out["sparse-net"] = False
-    return out
-
-
-def canonical_json(pm) -> str:
-    """Canonical form as compact JSON with sorted keys."""
-    return json.dumps(canonical(pm), sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def param_hash(pm) -> str:
-    """First 16 hex digits of sha256(canonical JSON): the task id and data-file key."""
-    return hash_validated(validate(pm))
-
-
-def hash_validated(v) -> str:
-    """`param_hash` of a mapping `validate` already returned (skips validating again)."""
-    text = json.dumps(_canonical(v), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
-
-
 def plain(pm) -> dict:
     """A JSON/msgpack-safe copy of a mapping: numpy to lists, sparse to a triplet dict."""
     return {key: _plain_value(value) for key, value in pm.items()}
 
 
 def _plain_value(value):
-    if _is_sparse(value):
+    if is_sparse(value):
         coo = value.tocoo()
         return {"shape": [int(s) for s in coo.shape], "row": coo.row.tolist(),
                 "col": coo.col.tolist(), "data": coo.data.tolist()}
@@ -438,102 +341,3 @@ def _plain_value(value):
     if isinstance(value, dict):
         return {k: _plain_value(v) for k, v in value.items()}
     return value
-
-
-# ---------------------------------------------------------------- command line
-
-def data_dir(path=None) -> Path:
-    """The data directory: `path`, else $NEUNET_DATA_DIR, else ./neunet_data."""
-    return Path(path or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
-
-
-def _fmt(x) -> str:
-    return repr(float(x)) if isinstance(x, float) else str(x)
-
-
-def _write_once(path: Path, text: str) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return str(path)
-
-
-def matrix_file(key, value, directory=None) -> tuple[str, bool]:
-    """Write a matrix-valued parameter to the data directory, named by its content hash.
-
-    Returns ``(path, sparse)``: a net given as scipy.sparse is written as 1-based
-    ``i j a`` triplets (``--sparse-net``), a dense matrix as full text.
-    """
-    folder = data_dir(directory)
-    if key == "net" and _is_sparse(value):
-        i, j, w = _edges(value)
-        text = "".join(f"{a + 1} {b + 1} {c!r}\n" for a, b, c in zip(i.tolist(), j.tolist(),
-                                                                   w.tolist()))
-        return _write_once(folder / f"net-{matrix_digest(value)[:HASH_CHARS]}.sparse.txt",
-                           "% sparse i j a\n" + text), True
-    digest = matrix_digest(value) if key == "net" else _array_digest(value)
-    if key == "input-event-path":
-        rows = ["%d %r" % (int(r[0]), float(r[1])) + (" %r" % float(r[2]) if len(r) > 2 else "")
-                for r in value.tolist()]
-    else:
-        rows = [" ".join(repr(float(x)) for x in r) for r in value.tolist()]
-    name = {"net": "net", "initial-state-path": "init", "input-event-path": "events"}[key]
-    return _write_once(folder / f"{name}-{digest[:HASH_CHARS]}.txt",
-                       "".join(row + "\n" for row in rows)), False
-
-
-def _flag(argv, name, value):
-    text = value if isinstance(value, str) else _fmt(value)
-    if text.startswith("-"):
-        argv.append(f"--{name}={text}")
-    else:
-        argv += [f"--{name}", text]
-
-
-def to_argv(pm, directory=None) -> list[str]:
-    """gen_neu flags (without the program name) for a parameter mapping.
-
-    Matrix-valued ``'net'``, ``'initial-state-path'`` and ``'input-event-path'`` are written
-    to files in the data directory named by their content hash.
-
-    Parameters
-    ----------
-    pm : Mapping
-        Parameters (validated here).
-    directory : str or Path, optional
-        Data directory for matrix files (default: see `data_dir`).
-    """
-    v = validate(pm)
-    argv = ["--neuron-model", v["neuron-model"], "--simulation-method", v["simulation-method"]]
-    sparse = v["sparse-net"]
-    for key in MATRIX_KEYS:
-        value = v[key]
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            value, sparse_file = matrix_file(key, value, directory)
-            sparse = sparse_file if key == "net" else sparse
-        _flag(argv, key, value)
-    for key in ("t", "dt", "stv", "t-warming-up", "nE", "nI", "scee", "scie", "scei", "scii"):
-        _flag(argv, key, v[key])
-    for key in PER_NEURON_KEYS:
-        values = v[key] if isinstance(v[key], list) else [v[key]]
-        argv += [f"--{key}", *(_fmt(x) for x in values)]
-    if v["seed"] is not None:
-        argv += ["--seed", *([v["seed"]] if v["seed"] == "auto" else map(str, v["seed"]))]
-    for key in ("current-sine-amp", "current-sine-freq"):
-        if v[key] != 0.0:
-            _flag(argv, key, v[key])
-    for key in OPTIONAL_FLOAT_KEYS:
-        if v[key] is not None:
-            _flag(argv, key, v[key])
-    flags = dict(v, **{"sparse-net": sparse})
-    argv += [f"--{key}" for key in BOOL_KEYS if flags[key]]
-    return argv
-
-
-def sim_command(pm, directory=None) -> list[str]:
-    """The full command: ``[sys.executable, '-m', 'neunet.sim', *to_argv(pm)]``."""
-    return [sys.executable, "-m", "neunet.sim", *to_argv(pm, directory)]

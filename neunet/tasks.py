@@ -1,6 +1,6 @@
 """Tasks of a sweep: task_generator, Task (tid = parameter hash), grid/zipped, time_cost, task files.
 
-A `Task` is one parameter set with a deterministic id (`params.param_hash`), a status among
+A `Task` is one parameter set with a deterministic id (`params_hash.param_hash`), a status among
 the seed's states, the workers it was assigned to, its time estimate and, once finished, its
 data. `task_generator` multiplies a prototype parameter set by masks as the original
 interface did; `grid` and `zipped` are shortcuts. `time_cost` (from `neunet.cost`) estimates each task's
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neunet import params
+from neunet import params, params_hash
 from neunet.cost import _time_cost, time_cost  # noqa: F401  (time_cost is public here)
 
 # The seed's task states, in their usual order.
@@ -53,7 +53,7 @@ class Task:
         if status not in STATUSES:
             raise ValueError(f"unknown task status {status!r}{params.suggest(status, STATUSES)}")
         self.pm = _filled(pm)
-        self.tid = params.hash_validated(validated)
+        self.tid = params_hash.hash_validated(validated)
         if tid is not None and tid != self.tid:
             raise ValueError(f"task id {tid!r} does not match its parameters (hash {self.tid!r}); "
                              f"the file was edited or written by another neunet version")
@@ -105,13 +105,13 @@ def _match_value(value):
         return value
     if isinstance(value, (bool, np.bool_)):
         return ("bool", bool(value))
-    if np.ndim(value) == 0 and not params._is_sparse(value):
+    if np.ndim(value) == 0 and not params.is_sparse(value):
         try:
             return float(value)
         except (TypeError, ValueError):
             return repr(value)
-    if params._is_sparse(value):
-        return ("sparse", params.matrix_digest(value))
+    if params.is_sparse(value):
+        return ("sparse", params_hash.matrix_digest(value))
     return ("array", np.shape(value), np.asarray(value, dtype=float).tobytes())
 
 
