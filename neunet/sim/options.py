@@ -1,45 +1,24 @@
-"""gen_neu command-line options (and --parameter-path INI files) -> validated SimOptions.
+"""gen_neu options -> validated, resolved SimOptions (the checks and defaults of each value).
 
-Pure standard library (no numpy, no numba) so that ``python -m neunet.sim --help`` stays
-light. Everything the reference rejects, and everything neunet does not implement, raises
-``SimInputError`` with a one-line message.
+`parse_argv` reads the given options with `neunet.sim.cli_parser` (argparse definition and
+--parameter-path INI files), then checks and resolves them here. Pure standard library (no
+numpy, no numba) so that ``python -m neunet.sim --help`` stays light. Everything the
+reference rejects, and everything neunet does not implement, raises ``SimInputError`` with
+a one-line message.
 """
 from __future__ import annotations
 
-import argparse
-import difflib
-import functools
 import math
 import os
 import secrets
 from dataclasses import dataclass, field
 
-# Models neunet simulates -> methods allowed with them (spec section 2 compatibility table).
-SUPPORTED_MODELS = {
-    **{m: ("simple", "SSC", "big-delay")
-       for m in ("LIF-G", "LIF-GH", "HH-G", "HH-GH", "HH-PT-GH", "HH-FT-GH",
-                 "HH-G-sine", "HH-GH-sine", "HH-PT-GH-sine", "HH-FT-GH-sine",
-                 "HH-G-extI", "HH-GH-extI")},
-    "DIF-single-GH": ("simple", "SSC"),
-}
-# Models gen_neu has but neunet does not implement.
-UNSUPPORTED_MODELS = ("HH-GH-cont-syn", "IF-jump", "Hawkes-GH")
-# Method names neunet implements ("auto" is resolved here).
-SUPPORTED_METHODS = ("simple", "SSC", "big-delay", "auto")
-# Method names gen_neu has but neunet does not implement.
-UNSUPPORTED_METHODS = ("SSC-Sparse", "SSC-Sparse2", "big-net-delay", "cont-syn", "IF-jump",
-                       "IF-jump-delay")
-# Options gen_neu has but neunet does not implement (value-taking).
-UNSUPPORTED_OPTIONS = ("tau-g-path", "neuron-const-path", "force-spike-list",
-                       "synaptic-net-delay")
-# Placeholder standing for the ring network "--", which argparse would swallow.
-_RING_TOKEN = "\x00ring"
+from neunet.sim.cli_parser import (RING_TOKEN, SUPPORTED_METHODS, SUPPORTED_MODELS,
+                                   UNSUPPORTED_METHODS, UNSUPPORTED_MODELS,
+                                   UNSUPPORTED_OPTIONS, SimInputError, parse_given, suggest)
+
 # Largest value of one --seed word (an unsigned 32-bit integer).
 _SEED_MAX = 2**32 - 1
-
-
-class SimInputError(ValueError):
-    """Bad simulator input (options, files); the CLI prints it on one line and exits 2."""
 
 
 @dataclass
@@ -119,209 +98,6 @@ class SimOptions:
         return (list(values) + [0.0] * self.n)[: self.n]
 
 
-def _flag(p, *names, help):
-    p.add_argument(*names, action="store_true", default=argparse.SUPPRESS, help=help)
-
-
-def _opt(p, *names, help, **kw):
-    p.add_argument(*names, default=argparse.SUPPRESS, help=help, **kw)
-
-
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser raising SimInputError instead of printing usage and exiting."""
-
-    def error(self, message):
-        raise SimInputError(message)
-
-
-def _model_options(p):
-    """Model, method and quirks."""
-    g = p.add_argument_group("model and method")
-    _opt(g, "--neuron-model", metavar="M", help="neuron model: " + ", ".join(SUPPORTED_MODELS)
-         + " (required)")
-    _opt(g, "--simulation-method", metavar="S",
-         help="simple, SSC, big-delay or auto (default: big-delay if --synaptic-delay is "
-              "given, else SSC)")
-    _flag(g, "--reference-quirks", help="reproduce gen_neu's numerical bugs (HH inhibitory "
-          "kappa factor, sine end slope, big-delay ignoring weights, ...) for exact matching")
-
-
-def _network_options(p):
-    """Neurons, network file and coupling."""
-    g = p.add_argument_group("network")
-    _opt(g, "--nE", type=int, metavar="N", help="number of excitatory neurons (default 1)")
-    _opt(g, "--nI", type=int, metavar="N", help="number of inhibitory neurons (default 0)")
-    _opt(g, "--net", metavar="PATH", help="network: '-' all-to-all, '--' ring, or a text "
-         "file with the n x n matrix A (A[i][j]: from j to i) (required)")
-    _flag(g, "--sparse-net", help="the --net file holds 'i j a' lines (1-based, "
-          "duplicates summed)")
-    for name, what in (("scee", "E->E"), ("scie", "E->I"), ("scei", "I->E"),
-                       ("scii", "I->I")):
-        _opt(g, f"--{name}", type=float, metavar="X", help=f"{what} coupling strength (0)")
-    _opt(g, "--synaptic-delay", type=float, metavar="MS", help="constant synaptic delay "
-         "(ms, must exceed dt; selects big-delay)")
-
-
-def _input_options(p):
-    """Poisson and file input, external currents."""
-    g = p.add_argument_group("external input")
-    for name, what in (("pr", "excitatory Poisson rate (1/ms)"),
-                       ("ps", "excitatory event strength (also the default strength of "
-                              "--input-event-path lines)"),
-                       ("pri", "inhibitory Poisson rate (1/ms)"),
-                       ("psi", "inhibitory event strength (magnitude)")):
-        _opt(g, f"--{name}", type=float, nargs="+", action="extend", metavar="X",
-             help=f"{what}, per neuron or one value for all (0)")
-    _opt(g, "--seed", nargs="+", action="extend", metavar="V",
-         help="unsigned 32-bit integers (C++ seed_seq), or 'auto' (default: legacy seed 1)")
-    _opt(g, "--input-event-path", metavar="PATH", help="'id time [strength]' lines used "
-         "instead of Poisson input")
-    _opt(g, "--current-sine-amp", type=float, metavar="A", help="sine current amplitude "
-         "(-sine models)")
-    _opt(g, "--current-sine-freq", type=float, metavar="F", help="sine current frequency "
-         "(kHz, -sine models)")
-    _opt(g, "--extI", type=float, metavar="I", help="constant external current (required "
-         "for -extI models)")
-
-
-def _time_options(p):
-    """Time span, step and sampling."""
-    g = p.add_argument_group("time")
-    _opt(g, "--t", type=float, metavar="MS", help="simulated time after warm-up (1000)")
-    _opt(g, "--dt", type=float, metavar="MS", help="time step (0.03125)")
-    _opt(g, "--stv", type=float, metavar="MS", help="output sampling interval, a multiple "
-         "of dt (default dt)")
-    _opt(g, "--t-warming-up", type=float, metavar="MS", help="warm-up time discarded from "
-         "the outputs, rounded down to a multiple of dt (0)")
-
-
-def _neuron_options(p):
-    """Neuron parameter overrides."""
-    g = p.add_argument_group("neuron")
-    _opt(g, "--refractory-time", type=float, metavar="MS", help="refractory period of "
-         "LIF-type models (model default)")
-    _opt(g, "--set-threshold", type=float, metavar="V", help="spike threshold (model "
-         "default)")
-    _flag(g, "--no-threshold", help="threshold +inf: no spikes recorded, no LIF reset")
-    _opt(g, "--initial-state-path", metavar="PATH", help="initial state: n_var numbers per "
-         "neuron in the model's state order")
-
-
-def _output_options(p):
-    """Output files and displays."""
-    g = p.add_argument_group("output")
-    _opt(g, "-o", "--volt-path", metavar="PATH", help="voltage file (float64 rows of n)")
-    _opt(g, "--ras-path", metavar="PATH", help="spike raster 'id<TAB>time' lines")
-    _opt(g, "--isi-path", metavar="PATH", help="mean inter-spike intervals T/count")
-    _opt(g, "--conductance-path", metavar="PATH", help="conductances (rows gE_1 gI_1 ...)")
-    _opt(g, "--ion-gate-path", metavar="PATH", help="gating variables h m n (HH models)")
-    _opt(g, "--output-poisson-path", metavar="PATH", help="write the input events used "
-         "('id time strength'; replayable with --input-event-path)")
-    _flag(g, "--output-first-data-point", help="also write the t = 0 state as first row")
-    _flag(g, "-v", "--verbose", help="progress display on stderr")
-    _flag(g, "--verbose-echo", help="print the parameters and spike counts on stdout")
-    _opt(g, "--parameter-path", metavar="PATH", help="INI file 'name = value' (command "
-         "line wins; repeat a key for list options; a flag is 'name=')")
-    _flag(g, "--timing", help=argparse.SUPPRESS)
-
-
-def _unsupported_options(p):
-    """gen_neu options that neunet rejects (listed so --help documents them)."""
-    g = p.add_argument_group("gen_neu options not supported by neunet (error if given)")
-    for name in UNSUPPORTED_OPTIONS:
-        _opt(g, f"--{name}", metavar="PATH", help="not supported by neunet")
-
-
-@functools.lru_cache(maxsize=1)
-def build_parser() -> argparse.ArgumentParser:
-    """The gen_neu-compatible argument parser (all defaults suppressed; see parse_argv).
-
-    Built once per process (a warm worker slot parses every task's argv; parsing does not
-    change the parser)."""
-    p = _Parser(prog="neunet-sim", allow_abbrev=False,
-                description="Point-neuron network simulator, command-line compatible with "
-                            "gen_neu. Times in ms, rates in 1/ms (kHz). List options take "
-                            "several values; one value is broadcast to all neurons.",
-                epilog="Exit codes: 0 ok, 2 bad input or simulation error (one line on "
-                       "stderr), 1 unexpected internal error, 130 interrupted.")
-    for add in (_model_options, _network_options, _input_options, _time_options,
-                _neuron_options, _output_options, _unsupported_options):
-        add(p)
-    return p
-
-
-def _suggest(word, choices):
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    if not close:
-        close = [c for c in choices if c.lower() == word.lower().replace("_", "-")]
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _protect_ring(argv):
-    """Replace the ring network value '--' (which argparse swallows) by a placeholder."""
-    out = []
-    for tok in argv:
-        if tok == "--" and out[-1:] == ["--net"]:
-            tok = _RING_TOKEN
-        out.append("--net=" + _RING_TOKEN if tok == "--net=--" else tok)
-    return out
-
-
-def _parse_tokens(parser, tokens, where):
-    known, extra = parser.parse_known_args(tokens)
-    if extra:
-        bad = extra[0]
-        if bad.startswith("-"):
-            name = bad.split("=", 1)[0]
-            options = [s for a in parser._actions for s in a.option_strings]
-            raise SimInputError(f"unknown option {name}{where}{_suggest(name, options)}")
-        raise SimInputError(f"unexpected argument {bad!r}{where}")
-    return vars(known)
-
-
-def read_parameter_file(path: str) -> list:
-    """Turn an INI parameter file into argv tokens (spec section 2, --parameter-path).
-
-    Parameters
-    ----------
-    path : str
-        File of ``name = value`` lines; ``#`` starts a comment; ``name=`` is a flag.
-
-    Returns
-    -------
-    list of str
-        ``--name value`` tokens in file order.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise SimInputError(f"cannot read --parameter-path {path}: {e.strerror}") from None
-    tokens = []
-    for lineno, raw in enumerate(lines, 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=" not in line:
-            raise SimInputError(f"{path}:{lineno}: expected 'name = value', got {raw.strip()!r}")
-        key, value = (s.strip() for s in line.split("=", 1))
-        key = key.lstrip("-")
-        if value.lower() in ("", "true", "yes", "on", "1") and key in _FLAG_KEYS:
-            tokens.append(f"--{key}")
-        elif key in _FLAG_KEYS and value.lower() in ("false", "no", "off", "0"):
-            continue
-        else:
-            tokens += [f"--{key}", *value.split()] if key in _LIST_KEYS else [f"--{key}", value]
-    return tokens
-
-
-# INI keys that are flags (no value) and list options (several values on one line allowed).
-_FLAG_KEYS = {"sparse-net", "no-threshold", "output-first-data-point", "verbose",
-              "verbose-echo", "reference-quirks"}
-# Options that take several values.
-_LIST_KEYS = {"pr", "ps", "pri", "psi", "seed"}
-
-
 def parse_argv(argv) -> SimOptions:
     """Parse and validate gen_neu arguments.
 
@@ -341,14 +117,7 @@ def parse_argv(argv) -> SimOptions:
     SystemExit
         For ``--help`` (exit code 0, help on stdout).
     """
-    parser = build_parser()
-    given = _parse_tokens(parser, _protect_ring([str(a) for a in argv]), "")
-    if "parameter_path" in given:
-        ini = _parse_tokens(parser, _protect_ring(read_parameter_file(given["parameter_path"])),
-                            f" in {given['parameter_path']}")
-        ini.pop("parameter_path", None)
-        given = {**ini, **given}
-    return _validate(given)
+    return _validate(parse_given(argv))
 
 
 def _check_unsupported(g):
@@ -366,7 +135,7 @@ def _resolve_model(g):
                             f"{', '.join(SUPPORTED_MODELS)})")
     if model not in SUPPORTED_MODELS:
         raise SimInputError(f"unknown neuron model {model!r}"
-                            f"{_suggest(model, list(SUPPORTED_MODELS))}")
+                            f"{suggest(model, list(SUPPORTED_MODELS))}")
     return model
 
 
@@ -377,7 +146,7 @@ def _resolve_method(g, model):
                             f"(supported: {', '.join(SUPPORTED_METHODS)})")
     if method not in SUPPORTED_METHODS:
         raise SimInputError(f"unknown simulation method {method!r}"
-                            f"{_suggest(method, list(SUPPORTED_METHODS))}")
+                            f"{suggest(method, list(SUPPORTED_METHODS))}")
     has_delay = "synaptic_delay" in g
     if method == "auto":
         method = "big-delay" if has_delay else "SSC"
@@ -441,7 +210,7 @@ def _check_network(g):
     net = g.get("net")
     if net is None:
         raise SimInputError("missing required option --net (a file, '-' or '--')")
-    net = "--" if net == _RING_TOKEN else net
+    net = "--" if net == RING_TOKEN else net
     if net not in ("-", "--") and not os.path.isfile(net):
         raise SimInputError(f"network file {net} not found")
     for name in ("scee", "scie", "scei", "scii"):
