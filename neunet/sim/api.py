@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neunet.sim import engine, io
+from neunet.sim import engine, io, readers
 from neunet.sim.options import SimInputError, SimOptions, parse_argv
 from neunet.sim.rng import PoissonSource
 
@@ -27,10 +27,10 @@ def build_problem(opts: SimOptions, record=()) -> engine.Problem:
         (ion gates only for HH models).
     """
     n = opts.n
-    post_ptr, post_idx, post_w = io.read_net(opts.net, n, opts.sparse_net)
+    post_ptr, post_idx, post_w = readers.read_net(opts.net, n, opts.sparse_net)
     initial = None
     if opts.initial_state_path:
-        initial = io.read_initial_state(opts.initial_state_path, n,
+        initial = readers.read_initial_state(opts.initial_state_path, n,
                                         engine.n_state_vars(opts.model))
     return engine.Problem(
         model=opts.model, method=opts.method, nE=opts.nE, nI=opts.nI,
@@ -56,9 +56,9 @@ def make_events(opts: SimOptions, on_events=None):
         --output-poisson-path order.
     """
     if opts.input_event_path:
-        ids, times, strengths = io.read_events(opts.input_event_path, opts.n,
+        ids, times, strengths = readers.read_events(opts.input_event_path, opts.n,
                                                opts.per_neuron("ps"))
-        return io.FileEventSource(opts.n, ids, times, strengths, on_events)
+        return readers.FileEventSource(opts.n, ids, times, strengths, on_events)
     return PoissonSource(opts.per_neuron("pr"), opts.per_neuron("pri"),
                          opts.per_neuron("ps"), opts.per_neuron("psi"), opts.seed, on_events)
 
