@@ -118,9 +118,9 @@ def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | N
     return rows, spec
 
 
-def _prepare(args):
+def _access(args) -> tuple:
+    """(token or None, local slots) from the options; UsageError if they are unusable."""
     from neunet.dist import auth
-    from neunet.store import RunStore
     if args.port < 0 or args.port > 65535:
         raise UsageError(f"--port {args.port} is not a port number")
     if args.local_slots is not None and args.local_slots < 0:
@@ -136,6 +136,44 @@ def _prepare(args):
                 token = auth.new_token().encode()  # only our own local worker will know it
     except auth.AuthError as exc:
         raise UsageError(str(exc)) from None
+    return token, local
+
+
+def _listen_early(args, token, local):
+    """Bind the port and start the local worker before the sweep is loaded, so its slots warm
+    up meanwhile; (socket, worker process), or None (no local worker, --dask, or a host name
+    that may stand for several addresses: bound later by asyncio)."""
+    import ipaddress
+    import socket
+    if local <= 0 or args.dask:
+        return None
+    try:
+        version = ipaddress.ip_address(args.host).version
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if version == 6 else socket.AF_INET
+    try:
+        sock = socket.create_server((args.host, args.port), family=family)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: "
+                         f"{exc.strerror or exc}") from None
+    from neunet.dist.coordinator import start_local_worker
+    return sock, start_local_worker(args.host, sock.getsockname()[1], local, token)
+
+
+def _abandon(early) -> None:
+    """Kill the early local worker (it holds nothing yet; its warming slots exit when their
+    input closes) and close the socket, after a usage error found while loading the sweep."""
+    if early is None:
+        return
+    sock, proc = early
+    proc.kill()
+    proc.wait()
+    sock.close()
+
+
+def _prepare(args):
+    from neunet.store import RunStore
     rows, spec = load_sweep(args.tasks, args.seed)
     run_dir = args.run_dir or os.path.join("runs", os.path.splitext(
         os.path.basename(args.tasks))[0])
@@ -143,7 +181,7 @@ def _prepare(args):
     _check_version(store, args.allow_version_change)
     for leftover in glob.glob(os.path.join(run_dir, "data", ".*.part")):
         os.unlink(leftover)  # a result that was arriving when the last run stopped
-    return rows, spec, token, local, store
+    return rows, spec, store
 
 
 def _check_version(store, allow: bool) -> None:
@@ -173,12 +211,16 @@ def _record_start(store, rows, argv) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
+    early = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        rows, spec, token, local, store = _prepare(args)
+        token, local = _access(args)
+        early = _listen_early(args, token, local)
+        rows, spec, store = _prepare(args)
     except (UsageError, ValueError) as exc:
+        _abandon(early)
         print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
         return 2
     from neunet.dist import state as S
@@ -197,7 +239,7 @@ def main(argv=None) -> int:
     sched = S.Scheduler(todo, n_finished=len(rows) - len(todo), config=config)
     try:
         from neunet.dist.aio import run_async
-        return run_async(_serve(args, sched, store, token, spec, local, rows))
+        return run_async(_serve(args, sched, store, token, spec, local, rows, early))
     finally:
         store.close()
 
@@ -211,14 +253,14 @@ def _run_dask(args, rows, spec, store) -> int:
         store.close()
 
 
-async def _serve(args, sched, store, token, spec, local, rows) -> int:
+async def _serve(args, sched, store, token, spec, local, rows, early=None) -> int:
     from neunet.dist.coordinator import Coordinator, install_signals, start_local_worker
     from neunet.dist.progress import Progress
     from neunet.params import plain
     coord = Coordinator(sched, store, token, spec, args.host, args.port,
                         int(args.max_frame_mb * 1024 * 1024), encode_pm=plain)
     try:
-        port = await coord.start()
+        port = await coord.start(sock=early[0] if early else None)
     except OSError as exc:
         print(f"neunet.coordinator: error: cannot listen on {args.host}:{args.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)
@@ -228,7 +270,10 @@ async def _serve(args, sched, store, token, spec, local, rows) -> int:
     coord.journal.call(store.sync_tasks, [{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
                                           for t, pm, c, e in rows])
     store.set_meta("address", f"{args.host}:{port}")
-    proc = start_local_worker(args.host, port, local, token) if local > 0 else None
+    if early is not None:
+        proc = early[1]
+    else:
+        proc = start_local_worker(args.host, port, local, token) if local > 0 else None
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         if proc is not None and proc.poll() is None:
@@ -237,7 +282,7 @@ async def _serve(args, sched, store, token, spec, local, rows) -> int:
 
     install_signals(coord, hard_exit)
     from neunet.dist.progress import base_params
-    progress = Progress(coord, len(rows), base=base_params(pm for _, pm, _, _ in rows))
+    progress = Progress(coord, len(rows), base=lambda: base_params(pm for _, pm, _, _ in rows))
     shown = asyncio.ensure_future(_show(progress))
     await coord.run()
     shown.cancel()

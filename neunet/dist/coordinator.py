@@ -21,8 +21,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import aiofiles
-
 from neunet.dist import auth, protocol
 from neunet.dist import state as S
 from neunet.dist.journal import JournalWriter
@@ -54,7 +52,7 @@ class _Upload:
     real_s: float
     size: int
     tmp: str | None
-    fh: object = None
+    fd: int | None = None  # the temp file being written (large results)
     received: int = 0
     t0: float = 0.0
     buf: bytearray | None = None  # small results stay in memory until the journal writes them
@@ -125,12 +123,13 @@ class Coordinator:
         self.est_s_done = 0.0
 
     # ------------------------------------------------------------ lifecycle
-    async def start(self) -> int:
-        """Listen (SO_REUSEADDR); return the port actually bound."""
+    async def start(self, sock=None) -> int:
+        """Listen (SO_REUSEADDR), or serve the already bound `sock`; return the port."""
         self.journal = JournalWriter(self.store)
-        self.server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, reuse_address=True,
-            limit=2 * protocol.CHUNK_BYTES)
+        where = dict(sock=sock) if sock is not None else dict(
+            host=self.host, port=self.port, reuse_address=True)
+        self.server = await asyncio.get_running_loop().create_server(
+            lambda: protocol.FrameReader(self._on_connect), **where)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d", self.host, self.port)
         return self.port
@@ -268,28 +267,29 @@ class Coordinator:
         elif up.size:
             up.tmp = os.path.join(self.store.run_dir, "data",
                                   f".{up.tid}.{secrets.token_hex(4)}.part")
-            up.fh = await aiofiles.open(up.tmp, "wb")
+            # opened here, not in a thread: a thread hop costs more than the open
+            up.fd = os.open(up.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                os.posix_fallocate(up.fh.fileno(), 0, up.size)  # allocate once, up front
+                os.posix_fallocate(up.fd, 0, up.size)  # allocate once, up front
             except (OSError, AttributeError):
                 pass
         conn.uploads[up.tid] = up
 
     async def _on_chunk(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.get(msg["tid"])
-        if (up is None or (up.fh is None and up.buf is None)
+        if (up is None or (up.fd is None and up.buf is None)
                 or up.received + len(msg["data"]) > up.size):
             raise protocol.ProtocolError(f"unexpected data chunk for {msg['tid']!r}")
         if up.buf is not None:
             up.buf += msg["data"]
         else:  # straight into the page cache: cheaper than a thread hop per chunk
-            _write_all(up.fh.fileno(), msg["data"], up.received)
+            _write_all(up.fd, msg["data"], up.received)
         up.received += len(msg["data"])
-        if up.fh is not None and up.received - up.synced >= SYNC_EVERY_BYTES and (
+        if up.fd is not None and up.received - up.synced >= SYNC_EVERY_BYTES and (
                 up.sync is None or up.sync.done()):
             up.synced = up.received
             up.sync = asyncio.get_running_loop().run_in_executor(None, os.fdatasync,
-                                                                 up.fh.fileno())
+                                                                 up.fd)
 
     async def _on_end(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.pop(msg["tid"], None)
@@ -297,13 +297,12 @@ class Coordinator:
             if up is not None:
                 await self._discard_upload(up)
             raise protocol.ProtocolError(f"incomplete result for {msg['tid']!r}")
-        if up.fh is not None:
-            await up.fh.flush()
+        if up.fd is not None:
             if up.sync is not None:
                 await up.sync
-            await asyncio.get_running_loop().run_in_executor(None, os.fsync, up.fh.fileno())
-            await up.fh.close()
-            up.fh = None
+            await asyncio.get_running_loop().run_in_executor(None, os.fsync, up.fd)
+            os.close(up.fd)
+            up.fd = None
         self._finished_uploads[(conn.wid, up.tid)] = up
         await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.monotonic()))
         self._finished_uploads.pop((conn.wid, up.tid), None)
@@ -313,8 +312,9 @@ class Coordinator:
             return
         if up.sync is not None:  # let a background flush finish before its fd closes
             await asyncio.gather(up.sync, return_exceptions=True)
-        if up.fh is not None:
-            await up.fh.close()
+        if up.fd is not None:
+            os.close(up.fd)
+            up.fd = None
         if up.tmp is not None:
             try:
                 os.unlink(up.tmp)
@@ -353,6 +353,7 @@ class Coordinator:
             raise protocol.ProtocolError(f"expected hello, got {hello['t']!r}")
         if not auth.check(auth.worker_proof(self.token, nonce, hello["cnonce"]), hello["mac"]):
             raise auth.AuthError("wrong token (HMAC proof did not match)")
+        reader.set_limit(self.max_frame_bytes)  # before the worker may send large frames
         writer.write(protocol.pack({
             "t": "welcome", "heartbeat_s": 1.0, "filter": self.filter_spec,
             "max_frame": self.max_frame_bytes,

@@ -70,9 +70,9 @@ def status_line(coord, total: int) -> str:
 class Progress:
     """Periodic progress output for a coordinator."""
 
-    def __init__(self, coord, total: int, stream=None, base: dict | None = None):
+    def __init__(self, coord, total: int, stream=None, base=None):
         self.coord, self.total = coord, total
-        self.base = base or {}
+        self._base = base  # dict, or a function computing it at the first failure (start-up)
         self._n_reported = 0
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -81,6 +81,13 @@ class Progress:
     def period_s(self) -> float:
         """Seconds between updates."""
         return TTY_PERIOD_S if self.tty else LOG_PERIOD_S
+
+    @property
+    def base(self) -> dict:
+        """The sweep's base parameters (computed on first use when given as a function)."""
+        if callable(self._base):
+            self._base = self._base()
+        return self._base or {}
 
     def report_failures(self) -> None:
         """Print every task that failed since the last call (one line each)."""

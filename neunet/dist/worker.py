@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import mmap
 import os
 import shutil
 import signal
@@ -34,6 +35,9 @@ BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
 STABLE_S = 10.0
 # Seconds allowed for the handshake.
 HANDSHAKE_TIMEOUT_S = 10.0
+# Seconds allowed for the first handshake of a local worker (--exit-on-disconnect): its
+# coordinator starts it before loading TASKS.py and answers once the sweep is loaded.
+LOCAL_HANDSHAKE_TIMEOUT_S = 600.0
 # Bytes of a slot's stderr kept for the error report of a crash.
 STDERR_TAIL_BYTES = 4000
 
@@ -119,6 +123,7 @@ class Worker:
         self._jobs: set = set()   # background deliveries
         self._out: list = []      # frames queued in this event-loop pass (one write)
         self.chunk_bytes = protocol.CHUNK_BYTES
+        self._connected_once = False
 
     # ------------------------------------------------------------ messaging
     def send(self, msg: dict) -> None:
@@ -178,14 +183,14 @@ class Worker:
 
     async def _serve(self, reader, writer) -> None:
         try:
-            await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_TIMEOUT_S)
+            await asyncio.wait_for(self._handshake(reader, writer), self._handshake_s())
         except (protocol.ProtocolError, auth.AuthError, asyncio.TimeoutError,
                 ConnectionError) as exc:
             log.error("handshake with coordinator failed: %s", exc or type(exc).__name__)
             writer.close()
             await asyncio.sleep(BACKOFF_MAX_S)
             return
-        self.writer = writer
+        self.writer, self._connected_once = writer, True
         log.info("connected to %s:%s as %s", self.host, self.port, self.name)
         beat = asyncio.ensure_future(self._heartbeats())
         redeliver = asyncio.ensure_future(self._redeliver())
@@ -204,6 +209,13 @@ class Worker:
             writer.close()
         if not self.finished.is_set():
             log.info("coordinator went away; keeping %d results", len(self.pending))
+
+    def _handshake_s(self) -> float:
+        """Seconds the handshake may take: long for a local worker's first connection (its
+        coordinator may still be loading the sweep; it closes the connection if it dies)."""
+        if self.exit_on_disconnect and not self._connected_once:
+            return LOCAL_HANDSHAKE_TIMEOUT_S
+        return HANDSHAKE_TIMEOUT_S
 
     async def _handshake(self, reader, writer) -> None:
         challenge = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
@@ -326,16 +338,20 @@ class Worker:
         elif 0 < reply["size"] <= self.chunk_bytes:  # small: one read, no thread hop
             with open(path, "rb") as fh:
                 writer.writelines(protocol.pack_chunk(tid, fh.read()))
-        elif reply["size"]:  # a just-written spool file: page-cache reads, no thread hop
-            # the next chunk is read while the last one is still being sent
+        elif reply["size"]:  # a just-written spool file, mapped: sent from the page cache
             writer.transport.set_write_buffer_limits(high=2 * self.chunk_bytes)
-            with open(path, "rb", buffering=0) as fh:
-                while True:
-                    data = fh.read(self.chunk_bytes)
-                    if not data:
-                        break
-                    writer.writelines(protocol.pack_chunk(tid, data))
+            view = _mapped(path)
+            if view is not None:
+                for start in range(0, len(view), self.chunk_bytes):
+                    writer.writelines(protocol.pack_chunk(tid, view[start:start +
+                                                                     self.chunk_bytes]))
                     await writer.drain()
+                del view  # unmapped when the transport lets go of its last slice
+            else:
+                with open(path, "rb", buffering=0) as fh:
+                    while data := fh.read(self.chunk_bytes):
+                        writer.writelines(protocol.pack_chunk(tid, data))
+                        await writer.drain()
         writer.write(protocol.pack({"t": "end", "tid": tid}))
 
     # ------------------------------------------------------------ slots
@@ -445,6 +461,16 @@ class Worker:
                 slot.kill()
         self.finished.set()
         self.wake.set()
+
+
+def _mapped(path: str) -> memoryview | None:
+    """A read-only memory map of a spool file (no copy into this process: the socket sends
+    straight from the page cache), or None where it cannot be mapped."""
+    try:
+        with open(path, "rb") as fh:
+            return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+    except (OSError, ValueError):
+        return None
 
 
 async def run_worker(worker: Worker) -> int:
