@@ -392,3 +392,36 @@ def test_delay_queues_grow_without_changing_results(monkeypatch):
     assert len(long.arrays()[3]) > 20
     for a, b in zip(short.arrays(), long.arrays()):
         assert np.array_equal(a, b)
+
+
+def _chunk_plan_reference(t_ms, first_step, k, problem, post_count):
+    """The plan spelled out step by step (slow): flags, counters, rows."""
+    t_ends, t = [], t_ms
+    for _ in range(k):
+        t += problem.dt
+        t_ends.append(t)
+    after = np.arange(first_step + 1, first_step + k + 1) * problem.dt > problem.t_warmup
+    counter = post_count + np.cumsum(after)
+    is_row = after & (counter % problem.steps_per_sample == 0)
+    rows = np.where(is_row, np.cumsum(is_row) - 1, -1)
+    return np.array(t_ends), rows, after, int(counter[-1]), int(is_row.sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chunk_plan_matches_step_by_step_plan(seed):
+    from neunet.sim.engine import _chunk_plan
+    rng = np.random.default_rng(seed)
+    dt = float(rng.choice([1 / 32, 0.1, 0.025, 0.3]))
+    problem = _net_problem("LIF-GH", "simple", 2, 50.0)
+    problem.dt = dt
+    problem.t_warmup = float(rng.choice([0.0, 1.0, 7.3, 40.0])) // dt * dt
+    problem.steps_per_sample = int(rng.integers(1, 9))
+    step, t_ms, post = 0, 0.0, 0
+    for k in rng.integers(1, 400, size=8):
+        k = int(k)
+        got = _chunk_plan(t_ms, step, k, problem, post)
+        want = _chunk_plan_reference(t_ms, step, k, problem, post)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert np.array_equal(np.arange(k) >= got[2], want[2])
+        assert got[3:] == want[3:]
+        step, t_ms, post = step + k, got[0][-1], got[3]

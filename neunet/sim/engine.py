@@ -187,15 +187,35 @@ def _check(problem: Problem) -> ModelInfo:
 
 
 def _chunk_plan(t_ms, first_step, k, problem, post_count):
-    """End times (repeated addition) and sample row of each of the next k steps."""
+    """End times (repeated addition) and sample row of each of the next k steps.
+
+    Returns (t_ends, rows, i_after, post_count, n_rows): chunk steps i >= i_after end after
+    the warm-up; rows[i] >= 0 marks a sample row (every steps_per_sample-th step after the
+    warm-up, counting on from post_count).
+    """
     inc = np.full(k, problem.dt)
     inc[0] = t_ms + problem.dt
     t_ends = np.cumsum(inc)          # sequential sums: bit-identical to t <- t + dt
-    after = np.arange(first_step + 1, first_step + k + 1) * problem.dt > problem.t_warmup
-    counter = post_count + np.cumsum(after)
-    is_row = after & (counter % problem.steps_per_sample == 0)
-    rows = np.where(is_row, np.cumsum(is_row) - 1, -1).astype(np.int64)
-    return t_ends, rows, after, int(counter[-1]), int(is_row.sum())
+    i_after = _first_after_warmup(first_step, k, problem.dt, problem.t_warmup)
+    m = problem.steps_per_sample
+    first_row = i_after - 1 + (m - post_count % m)
+    rows = np.full(k, -1, np.int64)
+    where = np.arange(first_row, k, m)
+    rows[where] = np.arange(where.size)
+    return t_ends, rows, i_after, post_count + k - i_after, int(where.size)
+
+
+def _first_after_warmup(first_step, k, dt, t_warmup):
+    """Smallest i < k with (first_step + 1 + i) * dt > t_warmup, else k (bisection: the
+    product is monotonic in i, and is evaluated exactly as a float64 product)."""
+    lo, hi = 0, k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if float(first_step + 1 + mid) * dt > t_warmup:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 class _State:
@@ -348,13 +368,14 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, CHUNK_MAX_NEURON_STEPS // (problem.nE + problem.nI)))
     while step < problem.n_steps:
         k = min(chunk, problem.n_steps - step)
-        t_ends, rows, after, post_count, n_rows = _chunk_plan(t_ms, step, k, problem, post_count)
+        t_ends, rows, i_after, post_count, n_rows = _chunk_plan(t_ms, step, k, problem,
+                                                                post_count)
         ev = events.take(t_ends)
         t0 = time.perf_counter()
         out_k, out_i, out_t, volt, cond, gate = _run_kernel(problem, info, st, t_ms, t_ends,
                                                             rows, n_rows, ev)
         elapsed = time.perf_counter() - t0
-        keep = after[out_k]
+        keep = out_k >= i_after
         ids = out_i[keep]
         np.add.at(st.counts, ids, 1)
         st.emit_rows(sink, volt, cond, gate)
