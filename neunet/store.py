@@ -19,11 +19,14 @@ import io
 import json
 import os
 import sqlite3
+import struct
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from neunet.provenance import result_hash, result_hash_of_file
 
@@ -42,6 +45,14 @@ TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "re
                  "started", "finished", "failure_class", "reason", "data_file", "result_hash")
 # Bytes of a zip end-of-central-directory record without a comment (the end of an .npz).
 _EOCD_BYTES = 22
+# zip records written by `npz_parts` (local header, central directory entry, end record).
+_ZIP_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_ZIP_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_ZIP_END = struct.Struct("<IHHHHIIH")
+# DOS time and date fields of every member (1980-01-01 00:00, as numpy's savez writes).
+_ZIP_DOS_DATE = (1 << 5) | 1
+# Kept data at least this large is written by numpy's zip64-capable savez (bytes).
+_ZIP32_LIMIT = 0xFFFF0000
 # Seconds a connection waits for a lock held by another connection.
 BUSY_TIMEOUT_S = 30.0
 
@@ -135,15 +146,38 @@ def encode_arrays(kept: dict) -> bytes:
     bytes
         An uncompressed numpy .npz archive.
     """
+    return b"".join(npz_parts(kept))
+
+
+def npz_parts(kept: dict) -> list:
+    """The bytes of `encode_arrays(kept)` as a list of buffers (the arrays' own memory, not
+    copied: write them in order, e.g. with ``writelines``)."""
     arrays = {}
     for name, value in kept.items():
         arr = np.asarray(value)
         if arr.dtype.hasobject:
             raise StoreError(f"kept array {name!r} has dtype object; only numeric data is stored")
-        arrays[str(name)] = arr
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+        arrays[str(name)] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    total = sum(a.nbytes for a in arrays.values())
+    if total >= _ZIP32_LIMIT or len(arrays) >= 0xFFFF:  # needs zip64: numpy's writer
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return [buf.getvalue()]
+    parts, central, offset = [], [], 0
+    for name, arr in arrays.items():
+        head = io.BytesIO()
+        npy_format.write_array_header_1_0(head, npy_format.header_data_from_array_1_0(arr))
+        head, data = head.getvalue(), arr.reshape(-1).view(np.uint8).data
+        crc, size, fname = zlib.crc32(data, zlib.crc32(head)), len(head) + arr.nbytes, \
+            f"{name}.npy".encode()
+        fields = (0, 0, 0, _ZIP_DOS_DATE, crc, size, size, len(fname))
+        parts += [_ZIP_LOCAL.pack(0x04034B50, 20, *fields, 0), fname, head, data]
+        central.append(_ZIP_CENTRAL.pack(0x02014B50, 20, 20, *fields, 0, 0, 0, 0,
+                                         0o600 << 16, offset) + fname)
+        offset += _ZIP_LOCAL.size + len(fname) + size
+    directory = b"".join(central)
+    end = _ZIP_END.pack(0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0)
+    return parts + [directory, end]
 
 
 def decode_arrays(data) -> dict:
@@ -187,16 +221,20 @@ def _is_hash(value) -> bool:
             and all(c in "0123456789abcdef" for c in value))
 
 
-def _ends_like_npz(path) -> bool:
-    """Cheap check of a data file: it ends with a zip end-of-central-directory record without
-    a comment (as `encode_arrays` writes it): a truncated or foreign file does not."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(-_EOCD_BYTES, os.SEEK_END)
-            tail = fh.read(_EOCD_BYTES)
-    except OSError:
-        return False
-    return tail[:4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"
+def ends_like_npz(data_or_path) -> bool:
+    """Cheap check of .npz bytes or a data file: it ends with a zip end-of-central-directory
+    record without a comment (as `encode_arrays` writes it): truncated or foreign data does
+    not."""
+    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
+        tail = bytes(data_or_path[-_EOCD_BYTES:])
+    else:
+        try:
+            with open(data_or_path, "rb") as fh:
+                fh.seek(-_EOCD_BYTES, os.SEEK_END)
+                tail = fh.read(_EOCD_BYTES)
+        except OSError:
+            return False
+    return len(tail) == _EOCD_BYTES and tail[:4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"
 
 
 # ----------------------------------------------------------------------------------------
@@ -234,12 +272,15 @@ class RunStore:
                 self._db.execute(f"ALTER TABLE tasks ADD COLUMN {_quote(name)}")
                 self._columns.add(name)
 
-    def _write_groups(self, groups: dict, before=()) -> int:
-        """executemany each (sql -> rows) group in one committed transaction; rows changed."""
+    def _write_groups(self, groups: dict, before=(), first=None) -> int:
+        """executemany each (sql -> rows) group in one committed transaction, after the groups
+        `first` (not counted); rows changed."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._add_columns(before)
+                for sql, rows in (first or {}).items():
+                    self._db.executemany(sql, rows)
                 changed = 0
                 for sql, rows in groups.items():
                     changed += self._db.executemany(sql, rows).rowcount
@@ -340,9 +381,10 @@ class RunStore:
 
     def _result_row(self, result, stored, memo) -> tuple:
         """(sql, mirror column names, row) of one (tid, summary, real_s, worker, data_file[,
-        result_hash])."""
+        result_hash[, tail_checked]])."""
         tid, summary, real_s, worker, data_file = result[:5]
         given = result[5] if len(result) > 5 else None
+        checked = len(result) > 6 and result[6] is True
         rel, size = None, None
         if data_file is not None:
             path = Path(data_file)
@@ -362,7 +404,7 @@ class RunStore:
         sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
         if data_file is None:
             digest = result_hash(summary, None)
-        elif _is_hash(given) and _ends_like_npz(path):
+        elif _is_hash(given) and (checked or ends_like_npz(path)):
             digest = given  # computed where the arrays were in memory (the worker's slot)
         else:
             digest = result_hash_of_file(summary, path)
@@ -386,7 +428,7 @@ class RunStore:
         """Mark a task finished, with its summary statistics and its data file (or None)."""
         self.record_results([(tid, summary, real_s, worker, data_file)])
 
-    def record_results(self, results) -> int:
+    def record_results(self, results, statuses=()) -> int:
         """`record_result` for many tasks in one durable transaction (one fsync).
 
         Parameters
@@ -395,8 +437,11 @@ class RunStore:
             (tid, summary, real_s, worker, data_file) per task, optionally with a sixth item:
             the result's `neunet.provenance.result_hash` computed where its arrays were in
             memory (`stored_summary(summary)` and the kept arrays). It is used after a cheap
-            check that the file ends like an .npz (no 50 MB re-read); without it the hash is
+            check that the file ends like an .npz (no 50 MB re-read; a seventh item True says
+            the caller checked its bytes with `ends_like_npz`); without it the hash is
             computed from the file.
+        statuses : iterable of (tid, status, fields dict)
+            `set_statuses` updates written first, in the same transaction.
 
         Returns
         -------
@@ -417,7 +462,9 @@ class RunStore:
             self._bools |= self._new_bools
             groups[_META_SQL] = [(BOOL_PARAMS_KEY, to_json(sorted(self._bools)))]
         n_rows = len(results)
-        changed = self._write_groups(groups, before=columns) if n_rows else 0
+        first = self._status_groups(statuses)
+        changed = self._write_groups(groups, before=columns, first=first) if n_rows or first \
+            else 0
         changed -= len(groups.get(_META_SQL, ()))
         if changed != n_rows:
             missing = [r[0] for r in results if r[0] not in stored]
@@ -432,11 +479,14 @@ class RunStore:
         ----------
         updates : iterable of (tid, status, fields dict)
         """
+        self._write_groups(self._status_groups(updates))
+
+    def _status_groups(self, updates) -> dict:
         groups: dict[str, list] = {}
         for tid, status, fields in updates:
             sql, args = self._status_sql(tid, status, dict(fields or {}))
             groups.setdefault(sql, []).append(args)
-        self._write_groups(groups)
+        return groups
 
     def _select(self, sql: str, args=()) -> list:
         with self._lock:

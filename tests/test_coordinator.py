@@ -21,7 +21,7 @@ def _run(args, cwd, timeout=240):
 
 
 def test_sweep_through_two_workers_equals_running_each_task_directly(tmp_path):
-    tasks_py = write_tasks(tmp_path / "sweep.py", 10, t_ms=3000)
+    tasks_py = write_tasks(tmp_path / "sweep.py", 10, t_ms=20000)  # both workers get some
     (tmp_path / "tok").write_text("s3cret\n")
     port = free_port()
     run_dir = tmp_path / "run"

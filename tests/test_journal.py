@@ -62,3 +62,28 @@ def test_a_failed_write_fails_the_results_of_its_batch(tmp_path):
     _run(store, body)
     assert store.finished() == set()
     store.close()
+
+
+def test_states_queued_together_are_written_as_their_sum_with_the_results(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks(_tasks(3))
+
+    async def body(journal):
+        journal.status("t0", "assigned", {"worker": "w"})  # one batch: merged per task
+        journal.status("t0", "simulating", {"started": 5.0})
+        journal.status("t1", "simulating", {"worker": "v", "started": 7.0})
+        journal.status("t1", "filtering", {})
+        journal.status("t1", "pulling", {"worker": "u"})
+        await journal.record("t1", {"x": 1.0}, 0.1, "u", None,
+                             encode_arrays({"volt": np.ones(3)}), digest="ab" * 32)
+        journal.status("t2", "assigned", {"worker": "w", "attempts": 1})
+        journal.status("t2", "not-assigned", {"worker": None})
+
+    _run(store, body)
+    df = neunet.open_run(tmp_path / "run").table().set_index("tid")
+    assert df.loc["t0", "status"] == "simulating" and df.loc["t0", "worker"] == "w"
+    assert df.loc["t0", "started"] == 5.0
+    assert df.loc["t1", "status"] == "finished" and df.loc["t1", "started"] == 7.0
+    assert df.loc["t1", "result_hash"] == "ab" * 32  # its bytes end like an .npz: trusted
+    assert df.loc["t2", "status"] == "not-assigned" and df.loc["t2", "attempts"] == 1
+    assert not isinstance(df.loc["t2", "worker"], str)  # NULL

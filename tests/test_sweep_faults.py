@@ -55,8 +55,8 @@ def test_sigkill_of_a_worker_mid_sweep_loses_nothing(tmp_path):
 
 def test_sigstop_worker_is_declared_dead_and_its_tasks_requeued(tmp_path):
     n = 20
-    port = free_port()
-    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=5000), tmp_path / "run", port,
+    port = free_port()  # tasks long enough that `other` cannot finish them all in 1.5 s
+    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=40000), tmp_path / "run", port,
                         "--local-slots", 0, "--heartbeat-timeout", 1.5, log=tmp_path / "c.log")
     hung = worker(port, 1, "--name", "hung", "--prefetch", 3)
     other = None

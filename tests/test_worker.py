@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import neunet
-from neunet.dist import protocol
+from neunet.dist import protocol, slot
 from neunet.params import plain
 from neunet.provenance import result_hash, result_hash_of_file
 from neunet.store import decode_arrays, stored_summary
@@ -26,11 +26,17 @@ def _pm(**kw):
 
 
 def _run_in_slot(proc, tid, pm, out):
+    """The slot's reply; a ``filtering`` state before it only after a long simulation."""
     protocol.write_message_sync(proc.stdin, {"t": "run", "tid": tid, "pm": plain(pm),
                                              "out": str(out), "filter": None})
-    assert protocol.read_message_sync(proc.stdout) == {"t": "state", "tid": tid,
-                                                       "state": "filtering"}
-    return protocol.read_message_sync(proc.stdout)
+    msg = protocol.read_message_sync(proc.stdout)
+    if msg["t"] == "state":
+        assert msg == {"t": "state", "tid": tid, "state": "filtering"}
+        reply = protocol.read_message_sync(proc.stdout)
+        assert reply["real_s"] >= slot.REPORT_FILTERING_S
+        return reply
+    assert msg["real_s"] < 10 * slot.REPORT_FILTERING_S  # a short one: no state
+    return msg
 
 
 def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_path):
@@ -122,3 +128,75 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
         stop(coord, impostor, good)
     assert "wrong token" in (tmp_path / "c.log").read_text()
     assert {r[4] for r in rows(tmp_path / "run")} == {"good"}
+
+
+def _slot_run(tasks, action=None, timeout_s=60):
+    """Run `tasks` (dicts) through one real slot process of a Worker with no coordinator;
+    `action(worker, slot)` is called once a task is queued in the slot behind another.
+    Returns the worker's pending replies (tid -> reply) once the slot is idle."""
+    import asyncio
+    from neunet.dist.worker import Worker
+
+    async def go():
+        w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True)
+        slot = w.slots[0]
+        w.backlog.extend(tasks)
+        loop = asyncio.ensure_future(w.slot_loop(slot))
+        acted = action is None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not acted and slot.next is not None:
+                acted = True
+                action(w, slot)
+            if acted and not w.backlog and slot.next is None and slot.task is None:
+                break
+            await asyncio.sleep(0.002)
+        w._finish(kill=True)
+        loop.cancel()
+        await slot.close()
+        return w.pending, acted
+
+    return asyncio.run(go())
+
+
+def _short_tasks(n, t_ms=10):
+    return [{"tid": f"s{i}", "pm": plain(dict(_pm(pr=0.5 + i * 1e-3), t=t_ms)), "est_s": 0.001}
+            for i in range(n)]
+
+
+def test_short_tasks_are_queued_in_the_slot_and_all_delivered():
+    tasks = _short_tasks(6)
+    seen = []
+    pending, acted = _slot_run(tasks, lambda w, slot: seen.append((slot.task["tid"],
+                                                                    slot.next["tid"])))
+    assert acted and seen[0][0] != seen[0][1]  # one ran while the next waited in its input
+    assert sorted(pending) == sorted(t["tid"] for t in tasks)
+    assert all(r["t"] == "done" for r in pending.values())
+
+
+def test_a_task_cancelled_while_queued_in_the_slot_is_not_delivered():
+    tasks = _short_tasks(4)
+    cancelled = []
+
+    def cancel(w, slot):
+        cancelled.append(slot.next["tid"])
+        w._cancel(slot.next["tid"])
+
+    pending, _ = _slot_run(tasks, cancel)
+    assert cancelled and cancelled[0] not in pending
+    assert set(pending) == {t["tid"] for t in tasks} - set(cancelled)
+
+
+def test_a_queued_task_survives_a_crash_of_the_slot_and_runs_on_its_restart():
+    tasks = _short_tasks(3, t_ms=300)
+    crashed = []
+
+    def crash(w, slot):
+        crashed.append((slot.task["tid"], slot.next["tid"]))
+        slot.kill()  # as a segfault would: the running task fails, the queued one waits
+
+    pending, _ = _slot_run(tasks, crash, timeout_s=90)
+    running, queued = crashed[0]
+    assert pending[running]["t"] == "failed" and pending[running]["kind"] == "fault"
+    assert pending[queued]["t"] == "done"
+    assert set(pending) == {t["tid"] for t in tasks}

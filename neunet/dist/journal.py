@@ -32,7 +32,7 @@ class JournalWriter:
     def __init__(self, store):
         self.store = store
         self._calls: list = []
-        self._statuses: list = []
+        self._statuses: dict = {}  # tid -> [status, fields]: the latest state of each task
         self._results: list = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -48,7 +48,12 @@ class JournalWriter:
 
     def status(self, tid: str, status: str, fields: dict) -> None:
         """Queue a task-state write (not awaited)."""
-        self._statuses.append((tid, status, fields))
+        queued = self._statuses.get(tid)
+        if queued is None:
+            self._statuses[tid] = [status, dict(fields or {})]
+        else:  # as if written in turn: the last status, each field's last value
+            queued[0] = status
+            queued[1].update(fields or {})
         self._kick()
 
     def record(self, tid, summary, real_s, worker, tmp_path, data=None,
@@ -71,7 +76,8 @@ class JournalWriter:
             await self._wake.wait()
             self._wake.clear()
             calls, statuses, results = self._calls, self._statuses, self._results
-            self._calls, self._statuses, self._results = [], [], []
+            self._calls, self._statuses, self._results = [], {}, []
+            statuses = [(tid, st, fields) for tid, (st, fields) in statuses.items()]
             try:
                 await loop.run_in_executor(self._pool, self._write, calls, statuses,
                                            [r for r, _ in results])
@@ -91,26 +97,28 @@ class JournalWriter:
     def _write(self, calls: list, statuses: list, results: list) -> None:
         for fn, args in calls:
             fn(*args)
-        if statuses:
-            self.store.set_statuses(statuses)
         if not results:
+            if statuses:
+                self.store.set_statuses(statuses)
             return
+        from neunet.store import ends_like_npz  # here: the coordinator starts before numpy
         rows, staged = [], []
         for tid, summary, real_s, worker, tmp, data, digest in results:
-            data_file = None
+            data_file, checked = None, False
             if data is not None:  # written now, made durable below with the whole batch
                 data_file = self.store.data_path(tid)
                 staged.append((*_write_temp(data_file, data, staged), data_file))
+                checked = ends_like_npz(data)
             elif tmp is not None:  # already fsynced by the coordinator
                 data_file = self.store.data_path(tid)
                 staged.append((None, tmp, data_file))
-            rows.append((tid, summary, real_s, worker, data_file, digest))
+            rows.append((tid, summary, real_s, worker, data_file, digest, checked))
         if staged:
             _sync_files([fd for fd, _, _ in staged if fd is not None])
             for _, tmp, data_file in staged:
                 os.replace(tmp, data_file)
             _fsync_dir(os.path.dirname(self.store.data_path(results[0][0])))
-        self.store.record_results(rows)
+        self.store.record_results(rows, statuses)  # one transaction, the states first
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written."""

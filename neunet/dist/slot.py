@@ -3,8 +3,8 @@
 ``python -m neunet.dist.slot`` imports the simulator once and runs a 1 ms simulation (numba
 kernels loaded from the cache), answers ``ready``, then for each ``run`` request (tid, pm,
 out = spool directory, filter spec) simulates with `neunet.simulate`, reports the ``filtering``
-state, reduces the result with `neunet.filters.apply_filter`, and answers ``done`` (summary,
-real seconds, size of the kept arrays' .npz bytes; size 0 = no data; ``hash``: the result's
+state (after a simulation of at least `REPORT_FILTERING_S`), reduces the result with
+`neunet.filters.apply_filter`, and answers ``done`` (summary, real seconds, size of the kept arrays' .npz bytes; size 0 = no data; ``hash``: the result's
 `neunet.provenance.result_hash`, computed here where the arrays are in memory) or ``error`` (the
 simulator's message). The .npz bytes of a result of at most `INLINE_BYTES` travel in the
 ``done`` reply (field ``data``); a larger one is written as ``<out>/<tid>.npz`` (temp file +
@@ -25,6 +25,9 @@ from neunet.dist import protocol
 MAX_ERROR_CHARS = 4000
 # Results up to this size travel inside the ``done`` reply instead of a spool file (bytes).
 INLINE_BYTES = 1024 * 1024
+# The ``filtering`` state is reported only after a simulation that took at least this long:
+# for a shorter one it would be over before anyone could see it (seconds).
+REPORT_FILTERING_S = 0.05
 
 
 def _error_text(exc: BaseException) -> str:
@@ -35,13 +38,12 @@ def _error_text(exc: BaseException) -> str:
     return text[-MAX_ERROR_CHARS:]
 
 
-def _write_npz(out_dir: str, tid: str, data: bytes) -> int:
+def _write_npz(out_dir: str, tid: str, parts: list) -> None:
     path = os.path.join(out_dir, f"{tid}.npz")
     tmp = path + ".part"
     with open(tmp, "wb") as fh:
-        fh.write(data)
+        fh.writelines(parts)  # the arrays' memory itself: no 50 MB joined copy
     os.replace(tmp, path)
-    return len(data)
 
 
 def _result_hash(summary: dict, kept) -> str | None:
@@ -63,14 +65,16 @@ def run_one(msg: dict, send) -> dict:
     try:
         t0 = time.perf_counter()
         result = simulate(msg["pm"])
-        send({"t": "state", "tid": tid, "state": "filtering"})
+        if time.perf_counter() - t0 >= REPORT_FILTERING_S:
+            send({"t": "state", "tid": tid, "state": "filtering"})
         summary, kept = _filter(msg.get("filter"), result, msg["pm"])
-        data = store.encode_arrays(kept) if kept else b""
-        reply = {"t": "done", "tid": tid, "size": len(data)}
-        if len(data) > INLINE_BYTES:
-            _write_npz(msg["out"], tid, data)
-        elif data:  # small: no file to create, read back and delete per task
-            reply["data"] = data
+        parts = store.npz_parts(kept) if kept else []
+        size = sum(len(part) for part in parts)
+        reply = {"t": "done", "tid": tid, "size": size}
+        if size > INLINE_BYTES:
+            _write_npz(msg["out"], tid, parts)
+        elif size:  # small: no file to create, read back and delete per task
+            reply["data"] = b"".join(parts)
         reply["summary"] = {str(k): _plain(v) for k, v in (summary or {}).items()}
         digest = _result_hash(reply["summary"], kept)
         if digest is not None:

@@ -40,6 +40,10 @@ HANDSHAKE_TIMEOUT_S = 10.0
 LOCAL_HANDSHAKE_TIMEOUT_S = 600.0
 # Bytes of a slot's stderr kept for the error report of a crash.
 STDERR_TAIL_BYTES = 4000
+# A task estimated to take at most this long is queued in a busy slot's input behind another
+# such task, so the slot starts it the moment the first ends (no round trip through this
+# process); longer tasks wait here, where any free slot can take them (seconds).
+PIPELINE_MAX_S = 0.02
 
 
 class Slot:
@@ -49,6 +53,7 @@ class Slot:
         self.index = index
         self.proc = None
         self.task = None          # task dict being run
+        self.next = None          # task dict written to its input behind `task`, not started
         self.state = "idle"
         self.ready = False        # has loaded the simulator once
         self.started_s = 0.0
@@ -120,8 +125,10 @@ class Worker:
         self.wake = asyncio.Event()
         self.deliver_lock = asyncio.Lock()
         self.cancelled: set = set()
+        self.skipped: set = set()  # cancelled while queued in a slot: its result is dropped
         self._jobs: set = set()   # background deliveries
         self._out: list = []      # frames queued in this event-loop pass (one write)
+        self._flush_due = self._request_due = False
         self.chunk_bytes = protocol.CHUNK_BYTES
         self._connected_once = False
 
@@ -134,12 +141,26 @@ class Worker:
         """Queue frames; all queued in one loop pass go out in one write (one syscall, one
         wake-up of the coordinator)."""
         if self.writer is not None and not self.writer.is_closing():
-            if not self._out:
-                asyncio.get_running_loop().call_soon(self.flush)
+            self._schedule_flush()
             self._out.extend(frames)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def request(self) -> None:
+        """Ask for tasks up to capacity: once per loop pass, with the capacity at its end."""
+        if self.writer is not None and not self.writer.is_closing():
+            self._request_due = True
+            self._schedule_flush()
 
     def flush(self) -> None:
         """Write the queued frames now (dropped if the connection went away)."""
+        if self._request_due:
+            self._request_due = False
+            self.send({"t": "request", "n": self.capacity()})
+        self._flush_due = False
         out, self._out = self._out, []
         if out and self.writer is not None and not self.writer.is_closing():
             self.writer.write(b"".join(out))
@@ -153,7 +174,8 @@ class Worker:
 
     def held(self) -> list:
         running = [s.task["tid"] for s in self.slots if s.task is not None]
-        return running + [t["tid"] for t in self.backlog] + list(self.pending)
+        queued = [s.next["tid"] for s in self.slots if s.next is not None]
+        return running + queued + [t["tid"] for t in self.backlog] + list(self.pending)
 
     # ------------------------------------------------------------ connection
     async def connect_loop(self) -> None:
@@ -276,6 +298,8 @@ class Worker:
             if slot.task is not None and slot.task["tid"] == tid:
                 self.cancelled.add(tid)
                 slot.kill()
+            elif slot.next is not None and slot.next["tid"] == tid:
+                self.skipped.add(tid)  # already in the slot's input: run, result dropped
         if tid in self.pending:
             self._forget(tid)
 
@@ -297,7 +321,7 @@ class Worker:
     async def _redeliver(self) -> None:
         for tid in list(self.pending):
             await self._deliver(tid)
-        self.send({"t": "request", "n": self.capacity()})
+        self.request()
 
     # ------------------------------------------------------------ results
     async def _deliver(self, tid: str) -> None:
@@ -312,7 +336,7 @@ class Worker:
                     self.send(reply)
                 else:
                     await self._stream(writer, reply)
-                self.send({"t": "request", "n": self.capacity()})
+                self.request()
                 await writer.drain()
             except (ConnectionError, OSError) as exc:
                 log.warning("delivery of %s interrupted: %s", tid, exc)
@@ -359,32 +383,56 @@ class Worker:
         """Run tasks from the backlog in one slot, restarting its process after a crash."""
         while not self.finished.is_set():
             if slot.proc is None or slot.proc.returncode is not None:
+                self._unqueue(slot)
                 await slot.start()
                 if not slot.ready:
                     slot.ready = True
-                    self.send({"t": "request", "n": self.capacity()})
-            if not self.backlog:
-                if self.stopping and all(s.task is None for s in self.slots):
+                    self.request()
+            if slot.next is None and not self.backlog:
+                if self.stopping and all(s.task is None and s.next is None for s in self.slots):
                     self._maybe_exit()
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            slot.task = self.backlog.popleft()
-            await self._run(slot, slot.task)
+            queued = slot.next is not None
+            slot.task = slot.next if queued else self.backlog.popleft()
+            slot.next = None
+            await self._run(slot, slot.task, written=queued)
             slot.task, slot.state = None, "idle"
-            self.send({"t": "request", "n": self.capacity()})
+            self.request()
             self.wake.set()
 
-    async def _run(self, slot: Slot, task: dict) -> None:
+    def _write_run(self, slot: Slot, task: dict) -> None:
+        slot.proc.stdin.write(protocol.pack({"t": "run", "tid": task["tid"], "pm": task["pm"],
+                                             "out": self.spool, "filter": self.filter_spec}))
+
+    def _pipeline(self, slot: Slot, task: dict) -> None:
+        """Queue the next short backlog task in the slot's input behind a short `task`."""
+        if (slot.next is None and self.backlog and not self.stopping
+                and _short(task) and _short(self.backlog[0])):
+            slot.next = self.backlog.popleft()
+            self._write_run(slot, slot.next)
+
+    def _unqueue(self, slot: Slot) -> None:
+        """The slot's process is gone: its queued task never started, it goes back first."""
+        if slot.next is not None:
+            if slot.next["tid"] not in self.skipped:
+                self.backlog.appendleft(slot.next)
+            self.skipped.discard(slot.next["tid"])
+            slot.next = None
+
+    async def _run(self, slot: Slot, task: dict, written: bool = False) -> None:
         tid = task["tid"]
+        skipped = tid in self.skipped  # cancelled while queued: run (it is in the input) only
         slot.state, slot.started_s = "simulating", time.monotonic()
-        self.send({"t": "state", "tid": tid, "state": "simulating"})
+        if not skipped:
+            self.send({"t": "state", "tid": tid, "state": "simulating"})
         timeout_s = max(self.timeout_min_s, self.timeout_factor * float(task.get("est_s") or 0))
-        run = {"t": "run", "tid": tid, "pm": task["pm"], "out": self.spool,
-               "filter": self.filter_spec}
         try:
-            slot.proc.stdin.write(protocol.pack(run))
-            reply = await asyncio.wait_for(self._reply(slot, tid), timeout_s)
+            if not written:
+                self._write_run(slot, task)
+            self._pipeline(slot, task)
+            reply = await asyncio.wait_for(self._reply(slot, tid, not skipped), timeout_s)
         except asyncio.TimeoutError:
             slot.kill()
             await slot.proc.wait()
@@ -393,18 +441,23 @@ class Worker:
         except (protocol.ProtocolError, ConnectionError, OSError) as exc:
             slot.kill()
             await slot.proc.wait()
-            if tid in self.cancelled:
+            if tid in self.cancelled or skipped:
                 self.cancelled.discard(tid)
+                self.skipped.discard(tid)
                 return
             reason = self._crash_reason(slot, exc)
             reply = self._failed(tid, reason, "fault", slot)
+        if skipped:
+            self.skipped.discard(tid)
+            return
         self.pending[tid] = reply
-        self.send({"t": "state", "tid": tid, "state": "pulling"})
+        if reply["t"] == "done" and reply.get("size") and not reply.get("data"):
+            self.send({"t": "state", "tid": tid, "state": "pulling"})  # a file to stream
         job = asyncio.ensure_future(self._deliver(tid))  # the slot goes on meanwhile
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
 
-    async def _reply(self, slot: Slot, tid: str) -> dict:
+    async def _reply(self, slot: Slot, tid: str, report: bool = True) -> dict:
         await slot.proc.stdin.drain()
         while True:
             msg = await protocol.read_message(slot.proc.stdout)
@@ -412,7 +465,8 @@ class Worker:
                 raise ConnectionError("simulator process exited")
             if msg["t"] == "state":
                 slot.state = msg["state"]
-                self.send(msg)
+                if report:
+                    self.send(msg)
             elif msg["t"] == "done":
                 return msg
             elif msg["t"] == "error":
@@ -446,6 +500,7 @@ class Worker:
     def abort(self) -> None:
         """Second ctrl-c: kill the slots, hand their tasks back, exit."""
         running = [s.task["tid"] for s in self.slots if s.task is not None]
+        running += [s.next["tid"] for s in self.slots if s.next is not None]
         self.cancelled.update(running)
         if running:
             self.send({"t": "released", "tids": running})
@@ -461,6 +516,14 @@ class Worker:
                 slot.kill()
         self.finished.set()
         self.wake.set()
+
+
+def _short(task: dict) -> bool:
+    """Whether a task is estimated short enough to queue in a slot (see PIPELINE_MAX_S)."""
+    try:
+        return 0 < float(task.get("est_s") or 0) <= PIPELINE_MAX_S
+    except (TypeError, ValueError):
+        return False
 
 
 def _mapped(path: str) -> memoryview | None:
@@ -506,5 +569,5 @@ async def run_worker(worker: Worker) -> int:
 async def _watch_pending(worker: Worker) -> None:
     while True:
         await asyncio.sleep(0.2)
-        if worker.stopping and not worker.pending and all(s.task is None for s in worker.slots):
+        if worker.stopping and not worker.pending and all(s.task is None and s.next is None for s in worker.slots):
             worker._finish()
