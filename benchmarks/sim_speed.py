@@ -140,7 +140,7 @@ def main():
     compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), "neunet"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="neunet-bench-") as folder:
-        startup(max(a.repeat, 3))
+        startup(max(a.repeat, 7))     # the minimum of several: noise only adds
         for number in a.only or sorted(WORKLOADS):
             bench(number, folder, a.repeat, a.reference)
 
