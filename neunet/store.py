@@ -379,7 +379,7 @@ class RunStore:
         os.replace(tmp, path)
         return path
 
-    def _result_row(self, result, stored, memo) -> tuple:
+    def _result_row(self, result, stored, memo, finished=None) -> tuple:
         """(sql, mirror column names, row) of one (tid, summary, real_s, worker, data_file[,
         result_hash[, tail_checked]])."""
         tid, summary, real_s, worker, data_file = result[:5]
@@ -409,7 +409,8 @@ class RunStore:
         else:
             digest = result_hash_of_file(summary, path)
         row = (to_json(summary), _float_or_none(real_s),
-               None if worker is None else str(worker), rel, size, time.time(), digest,
+               None if worker is None else str(worker), rel, size,
+               time.time() if finished is None else float(finished), digest,
                *cells.values(), tid)
         return sql, list(cells), row
 
@@ -428,7 +429,7 @@ class RunStore:
         """Mark a task finished, with its summary statistics and its data file (or None)."""
         self.record_results([(tid, summary, real_s, worker, data_file)])
 
-    def record_results(self, results, statuses=()) -> int:
+    def record_results(self, results, statuses=(), finished=None) -> int:
         """`record_result` for many tasks in one durable transaction (one fsync).
 
         Parameters
@@ -442,6 +443,8 @@ class RunStore:
             computed from the file.
         statuses : iterable of (tid, status, fields dict)
             `set_statuses` updates written first, in the same transaction.
+        finished : dict, optional
+            tid -> UNIX time the task finished (its result arrived), when not now.
 
         Returns
         -------
@@ -455,7 +458,8 @@ class RunStore:
         memo: dict[int, object] = {}
         self._new_bools = set()
         for result in results:
-            sql, names, row = self._result_row(result, stored.get(result[0]), memo)
+            sql, names, row = self._result_row(result, stored.get(result[0]), memo,
+                                               (finished or {}).get(result[0]))
             columns.update(dict.fromkeys(names))
             groups.setdefault(sql, []).append(row)
         if self._new_bools - self._bools:

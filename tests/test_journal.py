@@ -87,3 +87,20 @@ def test_states_queued_together_are_written_as_their_sum_with_the_results(tmp_pa
     assert df.loc["t1", "result_hash"] == "ab" * 32  # its bytes end like an .npz: trusted
     assert df.loc["t2", "status"] == "not-assigned" and df.loc["t2", "attempts"] == 1
     assert not isinstance(df.loc["t2", "worker"], str)  # NULL
+
+
+def test_a_result_is_finished_when_it_arrived_not_when_its_batch_is_written(tmp_path):
+    import time
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks(_tasks(1))
+    seen = {}
+
+    async def body(journal):
+        seen["before"] = time.time()
+        fut = journal.record("t0", {"x": 1.0}, 0.1, "w", None, encode_arrays({"v": np.ones(2)}))
+        seen["after"] = time.time()
+        await fut
+
+    _run(store, body)
+    finished = neunet.open_run(tmp_path / "run").table().set_index("tid").loc["t0", "finished"]
+    assert seen["before"] <= finished <= seen["after"]

@@ -13,6 +13,7 @@ import concurrent.futures
 import itertools
 import logging
 import os
+import time
 
 log = logging.getLogger("neunet.coordinator")
 # Numbers that make each temp file name unique within this process.
@@ -60,9 +61,11 @@ class JournalWriter:
                digest=None) -> asyncio.Future:
         """Queue a result (its data in the fsynced file `tmp_path`, or as bytes `data`; its
         result_hash `digest` if the worker computed it); the future resolves when it is
-        durable in the run directory."""
+        durable in the run directory. The task's finished time is now (its result arrived),
+        not when the batch is written."""
         fut = asyncio.get_running_loop().create_future()
-        self._results.append(((tid, summary, real_s, worker, tmp_path, data, digest), fut))
+        self._results.append(((tid, summary, real_s, worker, tmp_path, data, digest,
+                               time.time()), fut))
         self._kick()
         return fut
 
@@ -103,7 +106,8 @@ class JournalWriter:
             return
         from neunet.store import ends_like_npz  # here: the coordinator starts before numpy
         rows, staged = [], []
-        for tid, summary, real_s, worker, tmp, data, digest in results:
+        finished = {}
+        for tid, summary, real_s, worker, tmp, data, digest, finished[tid] in results:
             data_file, checked = None, False
             if data is not None:  # written now, made durable below with the whole batch
                 data_file = self.store.data_path(tid)
@@ -118,7 +122,8 @@ class JournalWriter:
             for _, tmp, data_file in staged:
                 os.replace(tmp, data_file)
             _fsync_dir(os.path.dirname(self.store.data_path(results[0][0])))
-        self.store.record_results(rows, statuses)  # one transaction, the states first
+        # one transaction, the states first; finished = when the result arrived
+        self.store.record_results(rows, statuses, finished)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written."""

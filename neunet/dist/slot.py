@@ -25,6 +25,9 @@ from neunet.dist import protocol
 MAX_ERROR_CHARS = 4000
 # Results up to this size travel inside the ``done`` reply instead of a spool file (bytes).
 INLINE_BYTES = 1024 * 1024
+# Capacity asked for the reply pipe (Linux's default pipe-max-size): an inline result fits
+# all but its frame head (bytes).
+PIPE_BYTES = 1024 * 1024
 # The ``filtering`` state is reported only after a simulation that took at least this long:
 # for a shorter one it would be over before anyone could see it (seconds).
 REPORT_FILTERING_S = 0.05
@@ -105,6 +108,7 @@ def warm_up() -> None:
     from neunet import params
     from neunet.interface import simulate
     try:
+        from neunet import filters, provenance, store  # noqa: F401  (what run_one needs)
         pm = params.parameters()
         pm.update(nE=1, nI=0, t=1.0)
         simulate(pm)
@@ -112,10 +116,21 @@ def warm_up() -> None:
         print(f"slot warm-up failed: {exc}", file=sys.stderr)
 
 
+def _widen_pipe(fd: int) -> None:
+    """Let the reply pipe hold a whole inline result (Linux: F_SETPIPE_SZ), so the slot goes
+    on to its next task without waiting for the worker to read it."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):  # not a pipe, not Linux, or over the limit
+        pass
+
+
 def main() -> int:
     """Serve run requests on stdin until it closes."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints (from anything) go to stderr, never into the frames
+    _widen_pipe(out.fileno())
     sys.stdout = sys.stderr
     inp = sys.stdin.buffer
 
