@@ -1,0 +1,83 @@
+"""The worker's side of one warm simulator process: Slot (start, kill, close) and short_task.
+
+`Slot` starts the process and waits for its ``ready``, keeps the tail of its stderr for the
+report of a crash, kills it (a cancelled, hung or abandoned task) or closes it. `short_task`
+says whether a task is short enough to be queued in a busy slot's input behind another short
+one (the slot then starts it without a round trip through the worker).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import sys
+
+from neunet.dist import protocol
+
+# Bytes of a slot's stderr kept for the error report of a crash.
+STDERR_TAIL_BYTES = 4000
+# A task estimated to take at most this long is queued in a busy slot's input behind another
+# such task, so the slot starts it the moment the first ends (no round trip through the
+# worker); longer tasks wait in the worker's backlog, where any free slot takes them (seconds).
+PIPELINE_MAX_S = 0.02
+
+
+class Slot:
+    """One warm simulator process and the task it runs."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.proc = None
+        self.task = None          # task dict being run
+        self.next = None          # task dict written to its input behind `task`, not started
+        self.state = "idle"
+        self.ready = False        # has loaded the simulator once
+        self.started_s = 0.0
+        self.stderr_tail = collections.deque(maxlen=64)
+        self._drain = None
+
+    async def start(self) -> None:
+        """Start the slot process and wait until it has loaded the simulator."""
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "neunet.dist.slot", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            limit=protocol.CHUNK_BYTES, start_new_session=True)
+        self._drain = asyncio.ensure_future(self._read_stderr(self.proc))
+        msg = await protocol.read_message(self.proc.stdout)
+        if msg is None or msg["t"] != "ready":
+            raise RuntimeError(f"simulator slot did not start: {self.stderr_text()}")
+
+    async def _read_stderr(self, proc) -> None:
+        while True:
+            line = await proc.stderr.readline()
+            if not line:
+                return
+            self.stderr_tail.append(line.decode(errors="replace"))
+
+    def stderr_text(self) -> str:
+        return "".join(self.stderr_tail)[-STDERR_TAIL_BYTES:].strip()
+
+    def kill(self) -> None:
+        """Kill the process (a cancelled, hung or abandoned task)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+    async def close(self) -> None:
+        """Stop the process: close stdin (it exits), kill it if it does not."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            await asyncio.wait_for(self.proc.wait(), 2.0)
+        except (asyncio.TimeoutError, ConnectionError, ProcessLookupError):
+            self.kill()
+            await self.proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+
+
+def short_task(task: dict) -> bool:
+    """Whether a task is estimated short enough to queue in a slot (see PIPELINE_MAX_S)."""
+    try:
+        return 0 < float(task.get("est_s") or 0) <= PIPELINE_MAX_S
+    except (TypeError, ValueError):
+        return False
