@@ -90,6 +90,30 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, script, args, message):
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_a_bad_sweep_stops_the_local_worker_started_before_it_was_loaded(tmp_path):
+    import os
+    (tmp_path / "t.py").write_text("import time\ntime.sleep(1.0)\nraise ValueError('late')\n")
+    port = free_port()
+    r = _run([tmp_path / "t.py", "--run-dir", tmp_path / "run", "--port", port,
+              "--local-slots", 2], tmp_path)
+    assert r.returncode == 2 and "late" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # nothing from the worker
+
+    def workers_left():
+        mine = f"--connect 127.0.0.1:{port}"
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if mine in fh.read().replace(b"\0", b" ").decode(errors="replace"):
+                        left.append(pid)
+            except OSError:
+                pass
+        return left
+    assert workers_left() == []
+    assert port_is_free(port)
+
+
 def test_busy_port_is_a_one_line_error_and_empty_sweep_exits_0(tmp_path):
     import socket
     (tmp_path / "t.py").write_text("tasks = []\n")
