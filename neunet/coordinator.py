@@ -15,6 +15,8 @@ import glob
 import logging
 import os
 import runpy
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -144,7 +146,6 @@ def _listen_early(args, token, local):
     up meanwhile; (socket, worker process), or None (no local worker, --dask, or a host name
     that may stand for several addresses: bound later by asyncio)."""
     import ipaddress
-    import socket
     if local <= 0 or args.dask:
         return None
     try:
@@ -157,8 +158,19 @@ def _listen_early(args, token, local):
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
-    from neunet.dist.coordinator import start_local_worker
     return sock, start_local_worker(args.host, sock.getsockname()[1], local, token)
+
+
+def start_local_worker(host: str, port: int, slots: int, token: bytes) -> subprocess.Popen:
+    """Start a worker process on this machine that exits when the coordinator goes away (here,
+    not in neunet.dist.coordinator: started before the server's modules are imported)."""
+    from neunet.dist import auth
+    env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
+    connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
+         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect", "--log-level", "WARNING"],
+        env=env, start_new_session=True)
 
 
 def _abandon(early) -> None:
@@ -254,7 +266,7 @@ def _run_dask(args, rows, spec, store) -> int:
 
 
 async def _serve(args, sched, store, token, spec, local, rows, early=None) -> int:
-    from neunet.dist.coordinator import Coordinator, install_signals, start_local_worker
+    from neunet.dist.coordinator import Coordinator, install_signals
     from neunet.dist.progress import Progress
     from neunet.params import plain
     coord = Coordinator(sched, store, token, spec, args.host, args.port,

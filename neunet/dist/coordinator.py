@@ -15,9 +15,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
@@ -418,16 +415,6 @@ def _write_all(fd: int, data, offset: int) -> None:
 
 def _strs(items) -> list:
     return [x for x in items if isinstance(x, str)]
-
-
-def start_local_worker(host: str, port: int, slots: int, token: bytes) -> subprocess.Popen:
-    """Start a worker process on this machine that exits when the coordinator goes away."""
-    env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
-    connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return subprocess.Popen(
-        [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
-         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect", "--log-level", "WARNING"],
-        env=env, start_new_session=True)
 
 
 def install_signals(coord: Coordinator, on_second) -> None:
