@@ -37,7 +37,7 @@ LOG_TRANSFER_BYTES = 1024 * 1024
 SMALL_RESULT_BYTES = 1024 * 1024
 # A large result being received is flushed to disk in the background every this many bytes,
 # so the fsync at its end has little left to write (bytes).
-SYNC_EVERY_BYTES = 8 * 1024 * 1024
+SYNC_EVERY_BYTES = 4 * 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
 FAILURE_KINDS = ("fault", "timeout")
 
