@@ -127,7 +127,8 @@ def _ratio(makespan: float, durations: list) -> dict:
 
 
 def neunet_c(work: Path) -> dict:
-    tasks_py = _tasks_py(work / "stop.py", "tasks = [dict(pm, t=20000, pr=0.5 + i * 1e-3) "
+    # tasks long enough to still be running when the worker is stopped (3 s after joining)
+    tasks_py = _tasks_py(work / "stop.py", "tasks = [dict(pm, t=400000, pr=0.5 + i * 1e-3) "
                                            "for i in range(40)]\n")
     log = work / "c.log"
     proc = _coordinator(tasks_py, work / "run_c", "--local-slots", 0, log=log)
