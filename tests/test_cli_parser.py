@@ -36,3 +36,49 @@ def test_help_mentions_every_gen_neu_flag():
                  "--verbose", "--verbose-echo", "--reference-quirks", "--tau-g-path"):
         assert flag in text, flag
     assert "--timing" not in text
+
+
+def _argparse_given(tokens):
+    """What the argparse path gives: the dict, or None if it reports extras or an error."""
+    from neunet.sim.cli_parser import build_parser
+    try:
+        known, extra = build_parser().parse_known_args(tokens)
+    except SimInputError:
+        return None
+    return None if extra else vars(known)
+
+
+# Token pieces the random argvs are built from (valid, odd and invalid ones).
+_PIECES = [["--t", "5"], ["--t=7.5"], ["--dt", "0.1"], ["--nE", "3"], ["--nE", "x"],
+           ["--pr", "1", "2"], ["--pr", "0.5"], ["--pr=3"], ["--seed", "auto"],
+           ["--seed", "1", "2"], ["--scee", "-0.5"], ["--sparse-net"], ["--sparse-net=1"],
+           ["-o", "v.dat"], ["--volt-path=a=b"], ["--net", "-"], ["--net=-"], ["--n", "3"],
+           ["--bogus", "1"], ["stray"], ["-v"], ["--verbose", "x"], ["--ps"], ["--t"],
+           ["--neuron-model", "HH-GH"], ["--reference-quirks"], ["--psi", "1", "--psi", "2"],
+           ["--t", "inf"], ["--stv", ""], ["-"], ["--timing"]]
+
+
+def test_fast_parse_agrees_with_argparse_or_defers():
+    """The fast path of parse_given returns exactly argparse's result, or None (argparse
+    then parses); neunet's own argv takes the fast path."""
+    import random
+
+    from neunet import params
+    from neunet.params_argv import to_argv
+    from neunet.sim.cli_parser import _fast_parse, _protect_ring
+    rng = random.Random(7)
+    deferred = 0
+    for _ in range(3000):
+        tokens = [t for piece in rng.sample(_PIECES, rng.randint(1, 6)) for t in piece]
+        fast = _fast_parse(tokens)
+        if fast is None:
+            deferred += 1
+        else:
+            assert fast == _argparse_given(tokens), tokens
+    assert 300 < deferred < 2900
+    for n, seed, pr in [(1, None, 0.1), (3, [4, 5], [1, 2, 3]), (2, "auto", 2.0)]:
+        pm = params.parameters()
+        pm.update(nE=n, nI=0, t=10.0, seed=seed, pr=pr)
+        tokens = _protect_ring(to_argv(pm))
+        assert _fast_parse(tokens) is not None
+        assert _fast_parse(tokens) == _argparse_given(tokens)

@@ -124,6 +124,11 @@ METHOD_IDS = {"simple": 0, "SSC": 1, "big-delay": 2}
 CHUNK_TARGET_S = 0.2
 # Bounds on the number of steps per chunk.
 CHUNK_MIN_STEPS, CHUNK_MAX_STEPS = 1, 1 << 18
+# Runs of at most this many neuron-steps (a few ms) take a single chunk (a sweep of tiny
+# tasks pays the per-chunk overhead once per task).
+ONE_CHUNK_NEURON_STEPS = 1 << 15
+# Steps of the first chunk of a longer run, which measures the speed for the next ones.
+FIRST_CHUNK_STEPS = 16
 # Most neuron-steps per chunk: bounds the chunk's event and row buffers (memory), whatever
 # the machine's speed (a fast idle machine would otherwise grow chunks to CHUNK_MAX_STEPS).
 CHUNK_MAX_NEURON_STEPS = 1 << 21
@@ -364,7 +369,7 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     st = _State(problem, _as_arrays(problem, info))
     if problem.first_row:
         _first_row(st, sink)
-    t_ms, step, post_count, chunk = 0.0, 0, 0, 16
+    t_ms, step, post_count, chunk = 0.0, 0, 0, _first_chunk(problem)
     max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, CHUNK_MAX_NEURON_STEPS // (problem.nE + problem.nI)))
     while step < problem.n_steps:
         k = min(chunk, problem.n_steps - step)
@@ -385,6 +390,14 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
         sink.progress(float(t_ms))
         chunk = _next_chunk(chunk, k, elapsed, max_steps)
     sink.finish(st.counts)
+
+
+def _first_chunk(problem: Problem) -> int:
+    """Steps of the first chunk: a short run in one go, else a short probe of the speed."""
+    n = problem.nE + problem.nI
+    if problem.n_steps * n <= ONE_CHUNK_NEURON_STEPS:
+        return max(CHUNK_MIN_STEPS, problem.n_steps)
+    return FIRST_CHUNK_STEPS
 
 
 def _next_chunk(chunk: int, k: int, elapsed_s: float, max_steps: int = CHUNK_MAX_STEPS) -> int:
