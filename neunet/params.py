@@ -322,12 +322,18 @@ def _check_options(pm):
         _err("refractory-time", f"must be >= 0, got {pm['refractory-time']!r}")
 
 
+# Value types plain() passes through unchanged.
+_PLAIN_SCALARS = frozenset((int, float, str, bool, type(None)))
+
+
 def plain(pm) -> dict:
     """A JSON/msgpack-safe copy of a mapping: numpy to lists, sparse to a triplet dict."""
     return {key: _plain_value(value) for key, value in pm.items()}
 
 
 def _plain_value(value):
+    if type(value) in _PLAIN_SCALARS:         # most values: nothing to convert
+        return value
     if is_sparse(value):
         coo = value.tocoo()
         return {"shape": [int(s) for s in coo.shape], "row": coo.row.tolist(),
