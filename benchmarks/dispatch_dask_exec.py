@@ -162,6 +162,17 @@ class _PeakRss:
         self.grown_mb = self.peak_mb - self.start_mb
 
 
+def _close_quietly(*closables) -> None:
+    """Close Dask objects; a close that times out (100,000 futures still being cancelled)
+    is reported on stderr, not a reason to lose the figure."""
+    for obj in closables:
+        try:
+            obj.close(timeout=30)
+        except Exception as exc:  # noqa: BLE001 - the figure is already measured
+            print(f"dispatch_dask_exec: closing {type(obj).__name__} failed: {exc}",
+                  file=sys.stderr)
+
+
 def figure_e(work: Path) -> dict:
     from neunet.dist.dask_exec import run_on_dask
     from neunet.tasks import Task
@@ -182,8 +193,7 @@ def figure_e(work: Path) -> dict:
     except KeyboardInterrupt:
         pass
     finally:
-        client.close()
-        cluster.close()
+        _close_quietly(client, cluster)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start_s = started.get("s", float("nan"))
     return {"value": start_s, "peak_mb": peak_mb,
