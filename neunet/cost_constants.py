@@ -5,38 +5,38 @@ Regenerate with `python benchmarks/calibrate_cost.py --write`.
 """
 
 # Where these numbers come from.
-SOURCE = "benchmarks/calibrate_cost.py, 2026-11-28 04:07 UTC, vm"
+SOURCE = "benchmarks/calibrate_cost.py, 2026-11-28 07:14 UTC, vm"
 
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {
-    'LIF-G': 5.078e-08,
-    'LIF-GH': 4.44e-08,
-    'DIF-single-GH': 4.942e-08,
-    'HH-G': 8.157e-08,
-    'HH-GH': 7.87e-08,
-    'HH-PT-GH': 8.273e-08,
-    'HH-FT-GH': 7.932e-08,
-    'HH-G-sine': 1.005e-07,
-    'HH-GH-sine': 1.229e-07,
-    'HH-PT-GH-sine': 1.084e-07,
-    'HH-FT-GH-sine': 9.778e-08,
-    'HH-G-extI': 8.932e-08,
-    'HH-GH-extI': 7.716e-08,
+    'LIF-G': 4.999e-08,
+    'LIF-GH': 4.957e-08,
+    'DIF-single-GH': 5.038e-08,
+    'HH-G': 8.978e-08,
+    'HH-GH': 6.539e-08,
+    'HH-PT-GH': 7.076e-08,
+    'HH-FT-GH': 7.276e-08,
+    'HH-G-sine': 1.069e-07,
+    'HH-GH-sine': 1.41e-07,
+    'HH-PT-GH-sine': 1.161e-07,
+    'HH-FT-GH-sine': 1.037e-07,
+    'HH-G-extI': 6.912e-08,
+    'HH-GH-extI': 6.34e-08,
 }
 
 # Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and
 # event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
 # grid step, synaptic delivery, output value and simulation.
 COEFFS = {
-    'ssc_grid': 0.6454,
-    'delay_grid': 2.082,
-    'event': 9.153,
-    'ssc': 0.2978,
-    'delay': 13.95,
-    'step': 3.876e-07,
+    'ssc_grid': 0.5004,
+    'delay_grid': 2.315,
+    'event': 4.863,
+    'ssc': 0.01038,
+    'delay': 1.007,
+    'step': 1.536e-07,
     'syn': 0.0,
-    'sample': 2.65e-08,
-    'fixed': 0.001535,
+    'sample': 9.851e-09,
+    'fixed': 0.0001341,
 }
 
 # Model -> model whose synapses and rate curve it shares.
