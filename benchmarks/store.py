@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from neunet import filters, summary  # noqa: E402
 from neunet.result import Result  # noqa: E402
-from neunet.store import RunStore, encode_arrays, open_run, to_json  # noqa: E402
+from neunet.store import RunStore, open_run, to_json  # noqa: E402
+from neunet.store_npz import encode_arrays  # noqa: E402
 
 # Targets of the issue (seconds).
 TABLE_TARGET_S = 1.0

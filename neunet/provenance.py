@@ -137,7 +137,7 @@ def result_hash_of_file(summary, path) -> str:
     summary : dict or None
         Statistic name -> number (as recorded).
     path : str or Path
-        An .npz archive written by `neunet.store.encode_arrays`.
+        An .npz archive written by `neunet.store_npz.encode_arrays`.
     """
     import zipfile
     from numpy.lib import format as npy

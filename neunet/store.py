@@ -15,20 +15,18 @@ connection that works while a sweep is running and gives a pandas DataFrame (`ta
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sqlite3
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from neunet.provenance import result_hash, result_hash_of_file
+# StoreError and NoDataError are this module's public errors too (defined one layer down).
+from neunet.store_npz import NoDataError, StoreError, encode_arrays, ends_like_npz  # noqa: F401
 
 
 # File name of the index inside a run directory.
@@ -43,16 +41,6 @@ FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "starte
 # Columns of table() that come first, in this order.
 TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "real_s",
                  "started", "finished", "failure_class", "reason", "data_file", "result_hash")
-# Bytes of a zip end-of-central-directory record without a comment (the end of an .npz).
-_EOCD_BYTES = 22
-# zip records written by `npz_parts` (local header, central directory entry, end record).
-_ZIP_LOCAL = struct.Struct("<IHHHHHIIIHH")
-_ZIP_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
-_ZIP_END = struct.Struct("<IHHHHIIH")
-# DOS time and date fields of every member (1980-01-01 00:00, as numpy's savez writes).
-_ZIP_DOS_DATE = (1 << 5) | 1
-# Kept data at least this large is written by numpy's zip64-capable savez (bytes).
-_ZIP32_LIMIT = 0xFFFF0000
 # Seconds a connection waits for a lock held by another connection.
 BUSY_TIMEOUT_S = 30.0
 
@@ -99,14 +87,6 @@ _IN_CHUNK = 500
 _META_SQL = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 
-class StoreError(Exception):
-    """A run directory that cannot be opened or read, or a bad request to it."""
-
-
-class NoDataError(StoreError, LookupError):
-    """The task exists but has no kept bulk data (filtered out, failed or not finished)."""
-
-
 # ----------------------------------------------------------------------------------------
 # Encoding helpers shared by writers and the reader
 
@@ -131,60 +111,6 @@ def _json_default(value):
 def to_json(value) -> str:
     """Encode parameters or a summary as JSON text (numpy-aware, NaN/inf allowed)."""
     return json.dumps(value, default=_json_default, separators=(",", ":"))
-
-
-def encode_arrays(kept: dict) -> bytes:
-    """Encode kept arrays as the bytes of an .npz file (what `load` reads back).
-
-    Parameters
-    ----------
-    kept : dict
-        Name -> array (numeric dtypes only; object arrays are refused: no pickle).
-
-    Returns
-    -------
-    bytes
-        An uncompressed numpy .npz archive.
-    """
-    return b"".join(npz_parts(kept))
-
-
-def npz_parts(kept: dict) -> list:
-    """The bytes of `encode_arrays(kept)` as a list of buffers (the arrays' own memory, not
-    copied: write them in order, e.g. with ``writelines``)."""
-    arrays = {}
-    for name, value in kept.items():
-        arr = np.asarray(value)
-        if arr.dtype.hasobject:
-            raise StoreError(f"kept array {name!r} has dtype object; only numeric data is stored")
-        arrays[str(name)] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
-    total = sum(a.nbytes for a in arrays.values())
-    if total >= _ZIP32_LIMIT or len(arrays) >= 0xFFFF:  # needs zip64: numpy's writer
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        return [buf.getvalue()]
-    parts, central, offset = [], [], 0
-    for name, arr in arrays.items():
-        head = io.BytesIO()
-        npy_format.write_array_header_1_0(head, npy_format.header_data_from_array_1_0(arr))
-        head, data = head.getvalue(), arr.reshape(-1).view(np.uint8).data
-        crc, size, fname = zlib.crc32(data, zlib.crc32(head)), len(head) + arr.nbytes, \
-            f"{name}.npy".encode()
-        fields = (0, 0, 0, _ZIP_DOS_DATE, crc, size, size, len(fname))
-        parts += [_ZIP_LOCAL.pack(0x04034B50, 20, *fields, 0), fname, head, data]
-        central.append(_ZIP_CENTRAL.pack(0x02014B50, 20, 20, *fields, 0, 0, 0, 0,
-                                         0o600 << 16, offset) + fname)
-        offset += _ZIP_LOCAL.size + len(fname) + size
-    directory = b"".join(central)
-    end = _ZIP_END.pack(0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0)
-    return parts + [directory, end]
-
-
-def decode_arrays(data) -> dict:
-    """Decode .npz bytes or a path written by `encode_arrays` into a dict of arrays."""
-    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    with np.load(source, allow_pickle=False) as npz:
-        return {name: npz[name] for name in npz.files}
 
 
 def _quote(name: str) -> str:
@@ -219,22 +145,6 @@ def _is_hash(value) -> bool:
     """Whether `value` looks like a SHA-256 hex digest."""
     return (isinstance(value, str) and len(value) == 64
             and all(c in "0123456789abcdef" for c in value))
-
-
-def ends_like_npz(data_or_path) -> bool:
-    """Cheap check of .npz bytes or a data file: it ends with a zip end-of-central-directory
-    record without a comment (as `encode_arrays` writes it): truncated or foreign data does
-    not."""
-    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        tail = bytes(data_or_path[-_EOCD_BYTES:])
-    else:
-        try:
-            with open(data_or_path, "rb") as fh:
-                fh.seek(-_EOCD_BYTES, os.SEEK_END)
-                tail = fh.read(_EOCD_BYTES)
-        except OSError:
-            return False
-    return len(tail) == _EOCD_BYTES and tail[:4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"
 
 
 # ----------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import numpy as np
 
 from neunet.result import Result
 from neunet.store import (BOOL_PARAMS_KEY, BUSY_TIMEOUT_S, INDEX_NAME, PARAM_PREFIX,
-                          STAT_PREFIX, TABLE_COLUMNS, NoDataError, StoreError, _flat_value,
-                          decode_arrays)
+                          STAT_PREFIX, TABLE_COLUMNS, NoDataError, StoreError, _flat_value)
+from neunet.store_npz import decode_arrays
 
 
 def alias(name: str) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 
 from neunet import filters, parameters, params, simulate
 from neunet.dist.dask_task import run_task
-from neunet.store import decode_arrays
+from neunet.store_npz import decode_arrays
 
 
 def tiny_pm():

@@ -8,7 +8,7 @@ import pytest
 
 from neunet.filters import FilterError, apply_filter, compile_filter
 from neunet.result import Result
-from neunet.store import encode_arrays
+from neunet.store_npz import encode_arrays
 
 PM = {"neuron-model": "HH-GH", "pr": 0.2, "ps": 0.01, "t": 1000.0, "nE": 3, "nI": 1,
       "stv": 0.5, "dt": 0.5}

@@ -5,7 +5,8 @@ import neunet
 from neunet.dist.journal import JournalWriter
 import numpy as np
 
-from neunet.store import RunStore, encode_arrays
+from neunet.store import RunStore
+from neunet.store_npz import encode_arrays
 
 
 def _tasks(n):

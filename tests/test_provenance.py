@@ -107,7 +107,7 @@ def test_restart_reports_changes_and_refuses_another_version(finished_run, tmp_p
 
 def test_result_hash_of_a_file_equals_the_hash_of_its_loaded_arrays(tmp_path):
     import numpy as np
-    from neunet.store import decode_arrays, encode_arrays
+    from neunet.store_npz import decode_arrays, encode_arrays
     arrays = {"volt": np.linspace(0, 1, 3000).reshape(3, 1000), "ras": np.arange(7),
               "ok": np.array([True, False]), "one": np.array(2.5), "none": np.zeros((0, 2)),
               "names": np.array(["a", "bc"]), "late": np.asfortranarray(np.ones((3, 2)))}

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from neunet.result import Result
-from neunet.provenance import result_hash, result_hash_of_file
-from neunet.store import (NoDataError, RunStore, StoreError, decode_arrays, encode_arrays,
-                          npz_parts, open_run, stored_summary)
+from neunet.provenance import result_hash
+from neunet.store import NoDataError, RunStore, StoreError, open_run, stored_summary
+from neunet.store_npz import encode_arrays
 
 
 def _task(i, model="HH-GH", pr=0.1, **extra):
@@ -157,14 +157,6 @@ def test_failures_grouped_by_reason(tmp_path):
     assert list(fails["reason"]) == ["Multiple spikes", "timeout"]
     assert list(fails["count"]) == [2, 1]
     assert fails.loc[0, "tids"] == ["t0000", "t0002"]
-
-
-def test_encode_decode_arrays_refuses_objects():
-    data = encode_arrays({"a": np.arange(3.0), "b": np.zeros((2, 2), np.float32)})
-    back = decode_arrays(data)
-    assert np.array_equal(back["a"], np.arange(3.0)) and back["b"].dtype == np.float32
-    with pytest.raises(StoreError, match="dtype object"):
-        encode_arrays({"x": np.array([{}, None], dtype=object)})
 
 
 def test_open_run_on_non_run_dir(tmp_path):
@@ -335,23 +327,3 @@ def test_table_mixes_mirrored_and_pending_rows(tmp_path):
     assert list(again["pr"]) == [0.1, "0.1, 0.2", 0.1] and again.loc[2, "extra_key"] == 5
     db = sqlite3.connect(tmp_path / "run" / "index.sqlite")
     assert db.execute("SELECT SUM(mirrored) FROM tasks").fetchone()[0] == 3
-
-
-def test_encode_arrays_writes_a_standard_npz_of_every_numeric_kind(tmp_path):
-    import zipfile
-    kept = {"volt": np.random.default_rng(3).normal(size=(3, 100)), "ras": np.zeros((0, 2)),
-            "i": np.arange(5, dtype=np.int32), "b": np.array([True, False]),
-            "f": np.asfortranarray(np.ones((2, 3))), "zero_d": np.array(7.5),
-            "u": np.array(["ab", "c"]), "c": np.array([1 + 2j]), "big_endian": np.ones(3, ">f4")}
-    data = encode_arrays(kept)
-    assert data == b"".join(bytes(p) for p in npz_parts(kept))
-    path = tmp_path / "x.npz"
-    path.write_bytes(data)
-    assert zipfile.ZipFile(path).testzip() is None  # CRCs and sizes right
-    with np.load(path, allow_pickle=False) as npz:
-        assert sorted(npz.files) == sorted(kept)
-        for name, arr in kept.items():
-            assert npz[name].dtype == arr.dtype and npz[name].shape == arr.shape
-            assert np.array_equal(npz[name], arr)
-    assert result_hash_of_file({"r": 1.0}, path) == result_hash({"r": 1.0}, kept)
-    assert decode_arrays(encode_arrays({})) == {}

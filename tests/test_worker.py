@@ -9,7 +9,8 @@ import neunet
 from neunet.dist import protocol, slot
 from neunet.params import plain
 from neunet.provenance import result_hash, result_hash_of_file
-from neunet.store import decode_arrays, stored_summary
+from neunet.store import stored_summary
+from neunet.store_npz import decode_arrays
 from dist_helpers import (PY, coordinator, env, free_port, rows, stop, wait_until,
                           warm_numba_cache, worker, write_tasks)
 

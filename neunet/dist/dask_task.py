@@ -45,11 +45,11 @@ def run_task(pm, filter_spec, tid: str, report_states: bool = True) -> dict:
     Returns
     -------
     dict
-        ``summary`` (dict of floats), ``data`` (`.npz` bytes from `store.encode_arrays`, or
+        ``summary`` (dict of floats), ``data`` (`.npz` bytes from `store_npz.encode_arrays`, or
         None when the filter dropped the bulk data), ``real_s`` (simulation + filter seconds)
         and ``worker`` (the Dask worker's address).
     """
-    from neunet import filters, store
+    from neunet import filters, store_npz
     from neunet.interface import simulate
 
     pm = json.loads(pm) if isinstance(pm, str) else pm
@@ -61,7 +61,7 @@ def run_task(pm, filter_spec, tid: str, report_states: bool = True) -> dict:
     if report_states:
         _report_state(tid, "filtering")
     summary, kept = filters.apply_filter(filter_spec, result, pm)
-    data = store.encode_arrays(kept) if kept is not None else None
+    data = store_npz.encode_arrays(kept) if kept is not None else None
     return {"summary": _plain_summary(summary), "data": data,
             "real_s": time.perf_counter() - t0_s, "worker": _worker_name()}
 

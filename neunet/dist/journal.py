@@ -104,7 +104,7 @@ class JournalWriter:
             if statuses:
                 self.store.set_statuses(statuses)
             return
-        from neunet.store import ends_like_npz  # here: the coordinator starts before numpy
+        from neunet.store_npz import ends_like_npz  # here: the coordinator starts before numpy
         rows, staged = [], []
         finished = {}
         for tid, summary, real_s, worker, tmp, data, digest, finished[tid] in results:

@@ -62,7 +62,7 @@ def _result_hash(summary: dict, kept) -> str | None:
 
 def run_one(msg: dict, send) -> dict:
     """Simulate and filter one task; return the ``done`` or ``error`` reply."""
-    from neunet import store
+    from neunet import store_npz
     from neunet.interface import simulate
     tid = msg["tid"]
     try:
@@ -71,7 +71,7 @@ def run_one(msg: dict, send) -> dict:
         if time.perf_counter() - t0 >= REPORT_FILTERING_S:
             send({"t": "state", "tid": tid, "state": "filtering"})
         summary, kept = _filter(msg.get("filter"), result, msg["pm"])
-        parts = store.npz_parts(kept) if kept else []
+        parts = store_npz.npz_parts(kept) if kept else []
         size = sum(len(part) for part in parts)
         reply = {"t": "done", "tid": tid, "size": size}
         if size > INLINE_BYTES:
@@ -108,7 +108,7 @@ def warm_up() -> None:
     from neunet import params
     from neunet.interface import simulate
     try:
-        from neunet import filters, provenance, store  # noqa: F401  (what run_one needs)
+        from neunet import filters, provenance, store, store_npz  # noqa: F401  (run_one needs)
         pm = params.parameters()
         pm.update(nE=1, nI=0, t=1.0)
         simulate(pm)
