@@ -319,7 +319,8 @@ def _run_kernel(problem, info, st, t_ms, t_ends, rows, n_rows, ev):
     The kernel stops early when the raster arrays or the delay queues are full; they are
     enlarged here and the chunk continues from the step reached.
     """
-    from neunet.sim.kernels_methods import ST_OUT_FULL, ST_QUEUE_FULL, run_chunk
+    from neunet.sim.kernels_methods import run_chunk
+    from neunet.sim.kernels_step import ST_MULTI, ST_OUT_FULL, ST_QUEUE_FULL
     ptr, times, strengths = (np.ascontiguousarray(ev[0], np.int64),
                              np.ascontiguousarray(ev[1], np.float64),
                              np.ascontiguousarray(ev[2], np.float64))
@@ -340,7 +341,8 @@ def _run_kernel(problem, info, st, t_ms, t_ends, rows, n_rows, ev):
         else:
             break
     if status:
-        what = "Multiple spikes in one dt" if status == 1 else "Too many spikes in one time step"
+        what = ("Multiple spikes in one dt" if status == ST_MULTI
+                else "Too many spikes in one time step")
         raise SimulationError(f"{what} (near t = {t_ends[min(k, len(t_ends) - 1)]:.6g} ms)")
     out_k, out_i, out_t = (a[:n_out].copy() for a in st.out)
     return out_k, out_i, out_t, volt, cond, gate

@@ -14,15 +14,13 @@ machinery at every cache load (~50 ms of each simulator start-up).
 from numba import njit
 
 from neunet.sim.kernels_neuron import RGE, RGI, RH, RM, RN, RV, cond_coefs, inject_rows, is_hh
-from neunet.sim.kernels_step import deliver, evolve, force_reset, inject, quiet, sort_spikes
+from neunet.sim.kernels_step import (ST_OK, ST_OUT_FULL, ST_QUEUE_FULL, ST_TOO_MANY, deliver,
+                                     evolve, force_reset, inject, quiet, sort_spikes)
 from neunet.sim.kernels_fast import FAST_MIN_NEURONS, evolve_all, scalar_all
 from neunet.sim.kernels_single import hh_single
 
 # Method ids (engine maps names to these).
 M_SIMPLE, M_SSC, M_DELAY = 0, 1, 2
-# Run status: ok, two spikes of a neuron in one dt, spike buffer overflow, raster arrays
-# full, delay queues too short.
-ST_OK, ST_MULTI, ST_TOO_MANY, ST_OUT_FULL, ST_QUEUE_FULL = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, _nrt=False)
@@ -204,10 +202,8 @@ def write_row(S, row, out_v, out_c, out_g, rec_c, rec_g):
 def step_delay(S, rc, flag, cur, t, t_end, ctx, q, buf_t, buf_i):
     """big-delay (spec 9.5): merge external and queued synaptic events per neuron, ext first."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
-    (q_t, q_s, q_r, q_head, q_cnt) = q
-    n, cap = S.shape[1], q_t.shape[1]
     nb, err = 0, 0
-    for i in range(n):
+    for i in range(S.shape[1]):
         nb, err = _delay_neuron(S, rc, flag, cur, i, t, t_end, ctx, q, buf_t, buf_i, nb)
         if err:
             break

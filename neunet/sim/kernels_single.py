@@ -11,7 +11,8 @@ general path (a lone neuron has no synapses: SSC and big-delay reduce to simple)
 from numba import njit
 
 from neunet.sim.kernels_neuron import P_THRESH, ext_current, hh_rk4_vals
-from neunet.sim.kernels_step import evolve, hh_candidate, hh_spike_time, sort_spikes
+from neunet.sim.kernels_step import (ST_MULTI, ST_OK, ST_OUT_FULL, evolve, hh_candidate,
+                                     hh_spike_time, sort_spikes)
 
 
 @njit(cache=True, inline='always')
@@ -36,18 +37,18 @@ def hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec
               buf_t, buf_i, out, n_out):
     """run_chunk for one HH neuron with the simple method: (status, steps done, n_out).
 
-    Status 3 when the raster arrays `out` (out_k, out_i, out_t) might not hold the next
-    step's spikes; 1 on "Multiple spikes in one dt" from the event path.
+    ST_OUT_FULL when the raster arrays `out` (out_k, out_i, out_t) might not hold the next
+    step's spikes; ST_MULTI on "Multiple spikes in one dt" from the event path.
     """
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     out_k, out_i, out_t = out
     th, stop, room = par[P_THRESH], ev_ptr[1], buf_t.shape[0]
     v, x, y, z = S[0, 0], S[1, 0], S[2, 0], S[3, 0]
     ge, gi, he, hi = S[4, 0], S[5, 0], S[6, 0], S[7, 0]
-    t, k, status = t_start, k0, 0
+    t, k, status = t_start, k0, ST_OK
     while k < t_ends.shape[0]:
         if n_out + room > out_k.shape[0]:
-            status = 3
+            status = ST_OUT_FULL
             break
         b = t_ends[k]
         e = cur[0]
@@ -62,7 +63,7 @@ def hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec
                 out_k[n_out], out_i[n_out], out_t[n_out] = k, 0, buf_t[a]
                 n_out += 1
             if err:
-                status = 1
+                status = ST_MULTI
                 break
         else:
             c0 = ext_current(cur_kind, par, 0, t)

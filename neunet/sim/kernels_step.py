@@ -18,6 +18,11 @@ from neunet.sim.kernels_neuron import (
     hh_f, hh_rk4_vals, inject, inject_rows, is_hh, lif_f, lif_rk4_vals)
 
 
+# Run status of the chunk kernels: ok, two spikes of a neuron in one dt (evolve's err 1),
+# spike buffer overflow, raster arrays full, delay queues too short (3 and 4: the engine
+# enlarges them and resumes the chunk).
+ST_OK, ST_MULTI, ST_TOO_MANY, ST_OUT_FULL, ST_QUEUE_FULL = 0, 1, 2, 3, 4
+
 @njit(cache=True, inline='always')
 def lif_rk4(S, i, h, model, cfh):
     """Mixed RK4 of V over h (conductances exact, written back): returns (v0, v1, k1)."""

@@ -306,13 +306,6 @@ def _to_csr(n, ids, times, strengths, count, ptr, out_t, out_s):
     ptr[0] = 0
 
 
-def seeded_state(seed) -> np.ndarray:
-    """MT19937 state for `seed`: None -> legacy seed 1; a sequence of words -> seed_seq."""
-    if seed is None:
-        return mt_legacy_state(1)
-    return mt_seed_seq_state(seed)
-
-
 class PoissonSource:
     """EventSource of gen_neu's Poisson input (see engine.EventSource).
 
