@@ -1,10 +1,11 @@
-"""The run directory of a sweep: SQLite index + one .npz per task; RunStore writes, open_run reads.
+"""The run directory of a sweep: SQLite index + the .npz data of each task; RunStore writes.
 
 Layout (docs/design.md)::
 
     RUN_DIR/
-      index.sqlite     table `tasks` (one row per task) and table `meta` (key -> JSON value)
-      data/<tid>.npz   bulk data a task kept (numpy .npz, written atomically)
+      index.sqlite     table `tasks` (one row per task), table `meta` (key -> JSON value) and
+                       table `blobs` (tid -> .npz bytes of kept data up to `INLINE_BYTES`)
+      data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
 
 `RunStore` is the single writer (the coordinator, or an executor); every method commits with
 ``synchronous=FULL`` in WAL mode before returning, so a crash never loses what a method
@@ -26,13 +27,20 @@ import numpy as np
 
 from neunet.provenance import result_hash, result_hash_of_file
 # StoreError and NoDataError are this module's public errors too (defined one layer down).
-from neunet.store_npz import NoDataError, StoreError, encode_arrays, ends_like_npz  # noqa: F401
+from neunet.store_npz import (NoDataError, StoreError, decode_arrays,  # noqa: F401
+                              encode_arrays, ends_like_npz)
 
 
 # File name of the index inside a run directory.
 INDEX_NAME = "index.sqlite"
-# Folder (inside a run directory) holding one .npz per task with kept data.
+# Folder (inside a run directory) holding one .npz per task with kept data above INLINE_BYTES.
 DATA_DIR = "data"
+# Kept data up to this size is stored inside the index (table `blobs`), not in a file of its
+# own: small blobs are written and read faster by SQLite than as files, they share the
+# index's one fsync, and a sweep of many tiny tasks does not create a file per task (bytes).
+INLINE_BYTES = 128 * 1024
+# `data_file` of a task whose kept data is stored inside the index (table `blobs`).
+INLINE_DATA_FILE = INDEX_NAME
 # Task states, as in the seed.
 STATES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished", "failed")
 # Columns of `tasks` other than tid / params / summary that set_status may change.
@@ -67,6 +75,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (tid TEXT PRIMARY KEY, npz BLOB NOT NULL);
 """
 
 
@@ -85,6 +94,9 @@ _RESULT_SQL = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, w
 _IN_CHUNK = 500
 # Statement of set_meta.
 _META_SQL = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+# Statements storing a task's inline data, and dropping it (its data went to a file or away).
+_BLOB_SQL = "INSERT OR REPLACE INTO blobs (tid, npz) VALUES (?, ?)"
+_UNBLOB_SQL = "DELETE FROM blobs WHERE tid = ?"
 
 
 # ----------------------------------------------------------------------------------------
@@ -145,6 +157,19 @@ def _is_hash(value) -> bool:
     """Whether `value` looks like a SHA-256 hex digest."""
     return (isinstance(value, str) and len(value) == 64
             and all(c in "0123456789abcdef" for c in value))
+
+
+def _digest(summary: dict, data, given, checked: bool) -> str:
+    """The result_hash of a stored result: `given` (computed where the arrays were in memory)
+    once the data (.npz bytes or a file's Path) ends like an .npz (`checked`: the caller
+    checked), else computed from the data; of the summary alone when there is no data."""
+    if data is None:
+        return result_hash(summary, None)
+    if _is_hash(given) and (checked or ends_like_npz(data)):
+        return given
+    if isinstance(data, bytes):
+        return result_hash(summary, decode_arrays(data))
+    return result_hash_of_file(summary, data)
 
 
 # ----------------------------------------------------------------------------------------
@@ -290,14 +315,17 @@ class RunStore:
         return path
 
     def _result_row(self, result, stored, memo, finished=None) -> tuple:
-        """(sql, mirror column names, row) of one (tid, summary, real_s, worker, data_file[,
-        result_hash[, tail_checked]])."""
-        tid, summary, real_s, worker, data_file = result[:5]
+        """(sql, mirror column names, row, inline .npz bytes or None) of one (tid, summary,
+        real_s, worker, data_file or .npz bytes[, result_hash[, tail_checked]])."""
+        tid, summary, real_s, worker, data = result[:5]
         given = result[5] if len(result) > 5 else None
         checked = len(result) > 6 and result[6] is True
-        rel, size = None, None
-        if data_file is not None:
-            path = Path(data_file)
+        rel, size, blob, path = None, None, None, None
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            blob = bytes(data)
+            rel, size = INLINE_DATA_FILE, len(blob)
+        elif data is not None:
+            path = Path(data)
             path = path if path.is_absolute() else self.run_dir / path
             size = path.stat().st_size
             try:
@@ -312,17 +340,12 @@ class RunStore:
                 if cell is True or cell is False:
                     self._new_bools.add(key)
         sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
-        if data_file is None:
-            digest = result_hash(summary, None)
-        elif _is_hash(given) and (checked or ends_like_npz(path)):
-            digest = given  # computed where the arrays were in memory (the worker's slot)
-        else:
-            digest = result_hash_of_file(summary, path)
         row = (to_json(summary), _float_or_none(real_s),
                None if worker is None else str(worker), rel, size,
-               time.time() if finished is None else float(finished), digest,
+               time.time() if finished is None else float(finished),
+               _digest(summary, blob if blob is not None else path, given, checked),
                *cells.values(), tid)
-        return sql, list(cells), row
+        return sql, list(cells), row, blob
 
     def _stored(self, tids) -> dict:
         """tid -> (params JSON, mirrored) for the given tids."""
@@ -336,7 +359,8 @@ class RunStore:
         return out
 
     def record_result(self, tid: str, summary: dict, real_s, worker, data_file=None):
-        """Mark a task finished, with its summary statistics and its data file (or None)."""
+        """Mark a task finished, with its summary statistics and its data file (a path, the
+        .npz bytes to store inside the index, or None)."""
         self.record_results([(tid, summary, real_s, worker, data_file)])
 
     def record_results(self, results, statuses=(), finished=None) -> int:
@@ -345,12 +369,14 @@ class RunStore:
         Parameters
         ----------
         results : iterable of tuple
-            (tid, summary, real_s, worker, data_file) per task, optionally with a sixth item:
-            the result's `neunet.provenance.result_hash` computed where its arrays were in
-            memory (`stored_summary(summary)` and the kept arrays). It is used after a cheap
-            check that the file ends like an .npz (no 50 MB re-read; a seventh item True says
-            the caller checked its bytes with `ends_like_npz`); without it the hash is
-            computed from the file.
+            (tid, summary, real_s, worker, data) per task, where data is the path of a data
+            file, the .npz bytes themselves (stored inside the index, table `blobs`: for
+            results up to `INLINE_BYTES`) or None; optionally with a sixth item: the result's
+            `neunet.provenance.result_hash` computed where its arrays were in memory
+            (`stored_summary(summary)` and the kept arrays). It is used after a cheap check
+            that the data ends like an .npz (no 50 MB re-read; a seventh item True says the
+            caller checked its bytes with `ends_like_npz`); without it the hash is computed
+            from the data.
         statuses : iterable of (tid, status, fields dict)
             `set_statuses` updates written first, in the same transaction.
         finished : dict, optional
@@ -367,16 +393,20 @@ class RunStore:
         columns: dict[str, None] = {}
         memo: dict[int, object] = {}
         self._new_bools = set()
+        first = self._status_groups(statuses)
         for result in results:
-            sql, names, row = self._result_row(result, stored.get(result[0]), memo,
-                                               (finished or {}).get(result[0]))
+            sql, names, row, blob = self._result_row(result, stored.get(result[0]), memo,
+                                                     (finished or {}).get(result[0]))
             columns.update(dict.fromkeys(names))
             groups.setdefault(sql, []).append(row)
+            if blob is not None:
+                first.setdefault(_BLOB_SQL, []).append((result[0], blob))
+            else:  # no stale inline data behind a file or a result without data
+                first.setdefault(_UNBLOB_SQL, []).append((result[0],))
         if self._new_bools - self._bools:
             self._bools |= self._new_bools
             groups[_META_SQL] = [(BOOL_PARAMS_KEY, to_json(sorted(self._bools)))]
         n_rows = len(results)
-        first = self._status_groups(statuses)
         changed = self._write_groups(groups, before=columns, first=first) if n_rows or first \
             else 0
         changed -= len(groups.get(_META_SQL, ()))

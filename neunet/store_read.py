@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from neunet.result import Result
-from neunet.store import (BOOL_PARAMS_KEY, BUSY_TIMEOUT_S, INDEX_NAME, PARAM_PREFIX,
-                          STAT_PREFIX, TABLE_COLUMNS, NoDataError, StoreError, _flat_value)
+from neunet.store import (BOOL_PARAMS_KEY, BUSY_TIMEOUT_S, INDEX_NAME, INLINE_DATA_FILE,
+                          PARAM_PREFIX, STAT_PREFIX, TABLE_COLUMNS, NoDataError, StoreError,
+                          _flat_value)
 from neunet.store_npz import decode_arrays
 
 
@@ -143,7 +144,8 @@ class Run:
         return json.loads(rows[0][0]) if rows[0][0] else {}
 
     def load(self, tid: str) -> Result:
-        """The kept data of task `tid` as a `Result` (reads only that task's file).
+        """The kept data of task `tid` as a `Result` (reads only that task's data: its file, or
+        its row of table `blobs`).
 
         Raises
         ------
@@ -160,14 +162,20 @@ class Run:
             why = ("its filter dropped the bulk data" if status == "finished"
                    else f"it is {status}")
             raise NoDataError(f"task {tid} has no kept data: {why}")
-        path = Path(data_file)
-        path = path if path.is_absolute() else self.run_dir / path
+        if data_file == INLINE_DATA_FILE:  # small: stored inside the index
+            source = (self._rows("SELECT npz FROM blobs WHERE tid = ?", (tid,)) or [[None]])[0][0]
+            where = f"{self._index} table blobs"
+        else:
+            source = where = Path(data_file)
+            source = where = source if source.is_absolute() else self.run_dir / source
         try:
-            arrays = decode_arrays(path)
+            if source is None:
+                raise ValueError("the data is missing")
+            arrays = decode_arrays(source)
         except (OSError, ValueError) as err:
-            raise StoreError(f"cannot read data of task {tid} ({path}): {err}") from None
-        return Result.from_arrays(arrays, pm=dict(self._params(tid, text)),
-                                  paths={k: str(path) for k in arrays})
+            raise StoreError(f"cannot read data of task {tid} ({where}): {err}") from None
+        paths = {k: str(source) for k in arrays} if isinstance(source, Path) else None
+        return Result.from_arrays(arrays, pm=dict(self._params(tid, text)), paths=paths)
 
     def failures(self):
         """Failed tasks grouped by reason: DataFrame reason, failure_class, count, tids."""

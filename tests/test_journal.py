@@ -5,7 +5,7 @@ import neunet
 from neunet.dist.journal import JournalWriter
 import numpy as np
 
-from neunet.store import RunStore
+from neunet.store import INLINE_BYTES, INLINE_DATA_FILE, RunStore
 from neunet.store_npz import encode_arrays
 
 
@@ -26,25 +26,33 @@ def _run(store, body):
     asyncio.run(go())
 
 
-def test_a_batch_of_small_results_lands_whole_with_no_temp_files(tmp_path):
+def test_a_batch_of_results_lands_whole_small_ones_inside_the_index(tmp_path):
     store = RunStore(tmp_path / "run")
-    store.sync_tasks(_tasks(6))
+    store.sync_tasks(_tasks(7))
     big = tmp_path / "big.part"  # a large result: already written and fsynced by the caller
     big_bytes = encode_arrays({"volt": np.ones(5000)})
     big.write_bytes(big_bytes)
     small = [encode_arrays({"volt": np.full(10 + i, float(i))}) for i in range(5)]
+    medium = encode_arrays({"volt": np.arange(INLINE_BYTES // 8 + 1, dtype=float)})
 
     async def body(journal):
         futs = [journal.record(f"t{i}", {"x": float(i)}, 0.1, "w", None, small[i])
                 for i in range(5)]  # queued together: one batch, one sync
         futs.append(journal.record("t5", {}, 0.1, "w", str(big)))
+        futs.append(journal.record("t6", {}, 0.1, "w", None, medium))  # in memory, too big
         await asyncio.gather(*futs)
 
     _run(store, body)
-    assert store.finished() == {f"t{i}" for i in range(6)}
-    for i in range(5):
-        assert store.data_path(f"t{i}").read_bytes() == small[i]
+    assert store.finished() == {f"t{i}" for i in range(7)}
+    run = neunet.open_run(tmp_path / "run")
+    df = run.table().set_index("tid")
+    for i in range(5):  # small: inside the index, no file of their own
+        assert df.loc[f"t{i}", "data_file"] == INLINE_DATA_FILE
+        assert not store.data_path(f"t{i}").exists()
+        assert np.array_equal(run.load(f"t{i}").volt, np.full(10 + i, float(i)))
     assert store.data_path("t5").read_bytes() == big_bytes and not big.exists()
+    assert store.data_path("t6").read_bytes() == medium
+    assert df.loc["t6", "data_file"] == "data/t6.npz"
     assert not [p for p in (tmp_path / "run").rglob("*.part")]
     store.close()
 

@@ -13,7 +13,8 @@ import pytest
 
 from neunet.result import Result
 from neunet.provenance import result_hash
-from neunet.store import NoDataError, RunStore, StoreError, open_run, stored_summary
+from neunet.store import (INLINE_DATA_FILE, NoDataError, RunStore, StoreError, open_run,
+                          stored_summary)
 from neunet.store_npz import encode_arrays
 
 
@@ -134,6 +135,38 @@ def test_load_returns_result_and_clear_errors(tmp_path):
         run.load("t0002")
     with pytest.raises(StoreError, match="no task"):
         run.load("zzz")
+
+
+def test_npz_bytes_are_stored_inside_the_index_and_load_back(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks([_task(i) for i in range(4)])
+    arrays, summary = _arrays(), {"mean_rate": 1.0}
+    data = encode_arrays(arrays)
+    store.record_results([("t0000", summary, 0.1, "w", data),              # hash from bytes
+                          ("t0001", summary, 0.1, "w", data, "ab" * 32),   # hash trusted
+                          ("t0002", summary, 0.1, "w", bytearray(data))])
+    assert not list((tmp_path / "run" / "data").iterdir())  # no file per task
+    run = open_run(tmp_path / "run")
+    df = run.table().set_index("tid")
+    assert df.loc["t0000", "data_file"] == INLINE_DATA_FILE
+    assert df.loc["t0000", "result_hash"] == result_hash(summary, arrays)
+    assert df.loc["t0001", "result_hash"] == "ab" * 32
+    res = run.load("t0002")
+    assert res == Result.from_arrays(arrays) and res.pm["nE"] == 2
+    assert res.paths["volt"] is None  # no file behind it
+    with pytest.raises(Exception):  # truncated bytes are hashed from the bytes: they fail
+        store.record_results([("t0003", summary, 0.1, "w", data[:-5], "ab" * 32)])
+    # recorded again with a file: the inline copy goes, the file is what load reads
+    other = _arrays(seed=1)
+    store.record_result("t0000", summary, 0.1, "w", store.write_data("t0000", other))
+    assert run.load("t0000") == Result.from_arrays(other)
+    store.record_result("t0002", summary, 0.1, "w", None)  # and without data: none left
+    with sqlite3.connect(tmp_path / "run" / "index.sqlite") as db:
+        assert [r[0] for r in db.execute("SELECT tid FROM blobs")] == ["t0001"]
+        db.execute("DELETE FROM blobs WHERE tid = 't0001'")  # damaged by hand: clear error
+    with pytest.raises(StoreError, match="cannot read data of task t0001.*missing"):
+        run.load("t0001")
+    store.close()
 
 
 def test_params_flatten_lists_and_matrices(tmp_path):

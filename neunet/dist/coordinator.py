@@ -3,9 +3,9 @@
 Each worker connection is authenticated (`auth`), then its messages become events for
 `state.Scheduler`, and the instructions it returns are carried out in order: tasks and
 cancellations are sent, task states are written to the run directory through a single store
-thread (so the event loop never waits on a disk), and results are streamed chunk by chunk into a
-temporary file in the run directory (fsync), renamed to `store.data_path(tid)` and recorded
-before the worker gets its ``ack``. A connection that breaks the protocol is closed with a
+thread (so the event loop never waits on a disk), and results are streamed chunk by chunk (into
+memory when small, else into a temporary file in the run directory, fsynced and renamed to
+`store.data_path(tid)`) and recorded before the worker gets its ``ack``. A connection that breaks the protocol is closed with a
 logged reason; everyone else is served on.
 """
 from __future__ import annotations

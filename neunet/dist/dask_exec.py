@@ -166,15 +166,20 @@ def _write_data(store, tid: str, data: bytes) -> str:
 
 
 def _write_all(store, outputs: list) -> list:
-    """Write the data files of finished tasks; return their `record_results` rows.
+    """Write the data files of finished tasks; return their `record_results` rows (data up to
+    `store.INLINE_BYTES` goes into the index with the rows, no file).
 
     Several files are written (and fsynced) by a few threads at once, so the file system
     can group their journal commits instead of paying one per task.
     """
+    from neunet.store import INLINE_BYTES
+
     def row(item):
         tid, out = item
-        data_file = _write_data(store, tid, out["data"]) if out["data"] is not None else None
-        return (tid, out["summary"], out["real_s"], out["worker"], data_file)
+        data = out["data"]
+        if data is not None and len(data) > INLINE_BYTES:  # small data goes into the index
+            data = _write_data(store, tid, data)
+        return (tid, out["summary"], out["real_s"], out["worker"], data)
 
     if len(outputs) <= 1:
         return [row(item) for item in outputs]

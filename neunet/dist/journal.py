@@ -1,9 +1,10 @@
 """The coordinator's journal writer: batches task states and results into durable store writes.
 
 All run-directory writes of a coordinator go through one thread, in submission order. Task
-states are written without waiting (`status`); a result (`record`) is moved into place
-(`os.replace` of its fsynced temp file to `store.data_path(tid)`) and recorded, and its future
-resolves only once that is durable, so the worker's ``ack`` follows the fsync. Whatever
+states are written without waiting (`status`); a result (`record`) is stored (data up to
+`store.INLINE_BYTES` inside the index, larger data by `os.replace` of its fsynced temp file to
+`store.data_path(tid)`) and recorded, and its future resolves only once that is durable, so the
+worker's ``ack`` follows the fsync. Whatever
 accumulates while a write is in flight goes into the next batch: one transaction, one fsync.
 """
 from __future__ import annotations
@@ -104,12 +105,17 @@ class JournalWriter:
             if statuses:
                 self.store.set_statuses(statuses)
             return
-        from neunet.store_npz import ends_like_npz  # here: the coordinator starts before numpy
+        # here: the coordinator starts before numpy
+        from neunet.store import INLINE_BYTES
+        from neunet.store_npz import ends_like_npz
         rows, staged = [], []
         finished = {}
         for tid, summary, real_s, worker, tmp, data, digest, finished[tid] in results:
             data_file, checked = None, False
-            if data is not None:  # written now, made durable below with the whole batch
+            if data is not None and len(data) <= INLINE_BYTES:  # into the index: no file
+                data_file = bytes(data)
+                checked = ends_like_npz(data_file)
+            elif data is not None:  # written now, made durable below with the whole batch
                 data_file = self.store.data_path(tid)
                 staged.append((*_write_temp(data_file, data, staged), data_file))
                 checked = ends_like_npz(data)
