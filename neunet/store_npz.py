@@ -27,6 +27,9 @@ _ZIP_END = struct.Struct("<IHHHHIIH")
 _ZIP_DOS_DATE = (1 << 5) | 1
 # Kept data at least this large is written by numpy's zip64-capable savez (bytes).
 _ZIP32_LIMIT = 0xFFFF0000
+# .npy headers by (dtype, shape), and how many are kept before the memo starts over.
+_HEADERS: dict = {}
+_HEADERS_MAX = 512
 
 
 class StoreError(Exception):
@@ -69,9 +72,7 @@ def npz_parts(kept: dict) -> list:
         return [buf.getvalue()]
     parts, central, offset = [], [], 0
     for name, arr in arrays.items():
-        head = io.BytesIO()
-        npy_format.write_array_header_1_0(head, npy_format.header_data_from_array_1_0(arr))
-        head, data = head.getvalue(), arr.reshape(-1).view(np.uint8).data
+        head, data = _npy_header(arr), arr.reshape(-1).view(np.uint8).data
         crc, size, fname = zlib.crc32(data, zlib.crc32(head)), len(head) + arr.nbytes, \
             f"{name}.npy".encode()
         fields = (0, 0, 0, _ZIP_DOS_DATE, crc, size, size, len(fname))
@@ -82,6 +83,21 @@ def npz_parts(kept: dict) -> list:
     directory = b"".join(central)
     end = _ZIP_END.pack(0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0)
     return parts + [directory, end]
+
+
+def _npy_header(arr: np.ndarray) -> bytes:
+    """The .npy header of a C-contiguous array (numpy's format 1.0), memoized by dtype and
+    shape: a sweep of tiny tasks writes the same few headers over and over."""
+    key = (arr.dtype, arr.shape)
+    head = _HEADERS.get(key)
+    if head is None:
+        buf = io.BytesIO()
+        npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(arr))
+        head = buf.getvalue()
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[key] = head
+    return head
 
 
 def decode_arrays(data) -> dict:

@@ -289,3 +289,33 @@ def test_frame_reader_stops_reading_while_its_queue_is_full():
 
     n, peak = asyncio.run(run())
     assert n == 40 and peak <= P.QUEUE_BYTES + len(chunk)
+
+
+def test_pipe_frames_count_what_waits_and_read_in_order():
+    import os
+    r, w = os.pipe()
+    try:
+        frames = P.PipeFrames(r)
+        assert frames.waiting() == 0
+        first, second = P.pack({"t": "ready"}), P.pack({"t": "ack", "tid": "x" * 300})
+        os.write(w, first + second[:7])  # one whole frame and the start of the next
+        assert frames.waiting() == 1
+        os.write(w, second[7:])
+        assert frames.waiting() == 2
+        assert frames.next() == {"t": "ready"} and frames.waiting() == 1
+        assert frames.next() == {"t": "ack", "tid": "x" * 300} and frames.waiting() == 0
+        os.write(w, first[:3])
+        os.close(w)
+        w = None
+        with pytest.raises(P.ProtocolError, match="ended inside a frame"):
+            frames.next()
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+    r, w = os.pipe()
+    os.write(w, P.HEADER.pack(P.MAX_FRAME_BYTES + 1))
+    with pytest.raises(P.ProtocolError, match="limit"):
+        P.PipeFrames(r).waiting()  # refused from its header, before anything is allocated
+    os.close(w)
+    os.close(r)

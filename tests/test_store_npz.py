@@ -44,3 +44,16 @@ def test_ends_like_npz_tells_complete_archives_from_truncated_ones(tmp_path):
     assert ends_like_npz(path)
     path.write_bytes(data[:-1])
     assert not ends_like_npz(path) and not ends_like_npz(tmp_path / "missing.npz")
+
+
+def test_memoized_headers_stay_right_for_every_dtype_and_shape():
+    import io
+    for _ in range(2):  # the second round takes every header from the memo
+        for dtype in ([("a", "<f8")], [("b", "<f8")], "<f8", ">f8", "<i8"):
+            for shape in ((3,), (1, 3), (3, 1)):
+                arr = np.zeros(shape, dtype=dtype)
+                back = decode_arrays(encode_arrays({"x": arr}))["x"]
+                assert back.dtype == arr.dtype and back.shape == shape
+                ref = io.BytesIO()
+                np.lib.format.write_array(ref, arr)  # numpy's own .npy bytes
+                assert ref.getvalue() in encode_arrays({"x": arr})

@@ -1,4 +1,5 @@
 """The worker and its warm slot processes, as real processes (neunet.worker, neunet.dist.slot)."""
+import io
 import subprocess
 import time
 
@@ -146,10 +147,10 @@ def _slot_run(tasks, action=None, timeout_s=60):
         acted = action is None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not acted and slot.next is not None:
+            if not acted and slot.queued:
                 acted = True
                 action(w, slot)
-            if acted and not w.backlog and slot.next is None and slot.task is None:
+            if acted and not w.backlog and not slot.queued and slot.task is None:
                 break
             await asyncio.sleep(0.002)
         w._finish(kill=True)
@@ -165,14 +166,71 @@ def _short_tasks(n, t_ms=10):
             for i in range(n)]
 
 
-def test_short_tasks_are_queued_in_the_slot_and_all_delivered():
-    tasks = _short_tasks(6)
+def test_short_tasks_are_queued_in_the_slot_in_batches_and_all_delivered():
+    from neunet.dist.slot_handle import PIPELINE_DEPTH
+    tasks = _short_tasks(12)
     seen = []
-    pending, acted = _slot_run(tasks, lambda w, slot: seen.append((slot.task["tid"],
-                                                                    slot.next["tid"])))
-    assert acted and seen[0][0] != seen[0][1]  # one ran while the next waited in its input
+    pending, acted = _slot_run(tasks, lambda w, slot: seen.append((
+        slot.task["tid"], [t["tid"] for t in slot.queued])))
+    running, queued = seen[0]
+    assert acted and running not in queued  # they wait in its input while one runs
+    assert len(queued) == PIPELINE_DEPTH     # written together, one refill of the queue
     assert sorted(pending) == sorted(t["tid"] for t in tasks)
     assert all(r["t"] == "done" for r in pending.values())
+
+
+def test_capacity_makes_room_for_slot_queues_while_tasks_are_short():
+    import asyncio
+    from neunet.dist.slot_handle import PIPELINE_DEPTH
+    from neunet.dist.worker import Worker
+
+    async def go():
+        w = Worker("127.0.0.1", 1, 2, b"", prefetch=1)
+        assert w.capacity() == 0  # slots not loaded yet: no tasks
+        for s in w.slots:
+            s.ready = True
+        assert w.capacity() == 3
+        await w._on_message({"t": "tasks", "tasks": _short_tasks(2)})
+        assert w.capacity() == 3 + 2 * PIPELINE_DEPTH
+        long_task = dict(_short_tasks(1)[0], tid="long", est_s=5.0)
+        await w._on_message({"t": "tasks", "tasks": [long_task]})
+        assert w.capacity() == 3
+    asyncio.run(go())
+
+
+class _Writes(io.BytesIO):
+    """An output that counts its write calls."""
+    calls = 0
+
+    def write(self, data):
+        self.calls += 1
+        return super().write(data)
+
+
+def _frames(data: bytes) -> list:
+    stream, out = io.BytesIO(data), []
+    while (msg := protocol.read_message_sync(stream)) is not None:
+        out.append(msg)
+    return out
+
+
+def test_slot_holds_replies_while_tasks_wait_and_writes_them_together(monkeypatch):
+    out = _Writes()
+    replies = slot.Replies(out)
+    done = [{"t": "done", "tid": f"d{i}", "size": 0, "summary": {}, "real_s": 0.001}
+            for i in range(5)]
+    replies.hold(done[0], waiting=3)
+    replies.hold(done[1], waiting=2)
+    assert out.getvalue() == b""            # the worker still has tasks queued here
+    replies.hold(done[2], waiting=1)        # the last queued one starts: deliver, one write
+    assert out.calls == 1 and _frames(out.getvalue()) == done[:3]
+    replies.hold(done[3], waiting=4)
+    state = {"t": "state", "tid": "d4", "state": "filtering"}
+    replies.send(state)                     # written at once, after what was held
+    assert _frames(out.getvalue()) == done[:4] + [state]
+    monkeypatch.setattr(slot, "HOLD_MAX_S", 0.0)
+    replies.hold(done[4], waiting=4)        # never held longer than HOLD_MAX_S
+    assert _frames(out.getvalue())[-1] == done[4]
 
 
 def test_a_task_cancelled_while_queued_in_the_slot_is_not_delivered():
@@ -180,8 +238,8 @@ def test_a_task_cancelled_while_queued_in_the_slot_is_not_delivered():
     cancelled = []
 
     def cancel(w, slot):
-        cancelled.append(slot.next["tid"])
-        w._cancel(slot.next["tid"])
+        cancelled.append(slot.queued[-1]["tid"])
+        w._cancel(slot.queued[-1]["tid"])
 
     pending, _ = _slot_run(tasks, cancel)
     assert cancelled and cancelled[0] not in pending
@@ -193,11 +251,11 @@ def test_a_queued_task_survives_a_crash_of_the_slot_and_runs_on_its_restart():
     crashed = []
 
     def crash(w, slot):
-        crashed.append((slot.task["tid"], slot.next["tid"]))
+        crashed.append((slot.task["tid"], [t["tid"] for t in slot.queued]))
         slot.kill()  # as a segfault would: the running task fails, the queued one waits
 
     pending, _ = _slot_run(tasks, crash, timeout_s=90)
     running, queued = crashed[0]
     assert pending[running]["t"] == "failed" and pending[running]["kind"] == "fault"
-    assert pending[queued]["t"] == "done"
+    assert queued and all(pending[tid]["t"] == "done" for tid in queued)
     assert set(pending) == {t["tid"] for t in tasks}

@@ -434,6 +434,60 @@ def write_message_sync(stream, msg: dict) -> None:
     stream.flush()
 
 
+class PipeFrames:
+    """Messages read from a pipe's file descriptor, synchronously (a slot's input).
+
+    `next` blocks for the next message; `waiting` counts the complete messages already sent
+    to this end (it takes what the pipe holds without blocking), so a slot can tell that more
+    work is queued behind the task it just finished.
+    """
+
+    def __init__(self, fd: int, max_bytes: int = MAX_FRAME_BYTES):
+        self.fd, self.max_bytes = fd, max_bytes
+        self._buf = bytearray()
+        self._eof = False
+
+    def _read(self, block: bool) -> bool:
+        """Append what the pipe holds (waiting for data if `block`); False when nothing came."""
+        import os
+        import select
+        if self._eof or (not block and not select.select([self.fd], [], [], 0)[0]):
+            return False
+        data = os.read(self.fd, _READ_BUFFER_BYTES)
+        self._eof = not data
+        self._buf += data
+        return bool(data)
+
+    def _frame_end(self, start: int) -> int:
+        """End offset of the complete frame at `start`, or 0 when it is not all here yet."""
+        if len(self._buf) - start < HEADER.size:
+            return 0
+        (n,) = HEADER.unpack_from(self._buf, start)
+        _check_length(n, self.max_bytes)
+        end = start + HEADER.size + n
+        return end if end <= len(self._buf) else 0
+
+    def waiting(self) -> int:
+        """Number of complete messages received and not yet taken by `next`."""
+        while self._read(block=False):
+            pass
+        count, at = 0, 0
+        while (end := self._frame_end(at)):
+            count, at = count + 1, end
+        return count
+
+    def next(self) -> dict | None:
+        """The next message (waiting for it); None at a clean end of stream."""
+        while not (end := self._frame_end(0)):
+            if not self._read(block=True):
+                if self._buf:
+                    raise ProtocolError(f"stream ended inside a frame ({len(self._buf)} bytes)")
+                return None
+        body = bytes(self._buf[HEADER.size:end])
+        del self._buf[:end]
+        return unpack(body)
+
+
 def _read_exactly(stream, n: int) -> bytes:
     parts, got = [], 0
     while got < n:

@@ -10,7 +10,8 @@ simulator's message). The .npz bytes of a result of at most `INLINE_BYTES` trave
 ``done`` reply (field ``data``); a larger one is written as ``<out>/<tid>.npz`` (temp file +
 rename). Replies go to the original stdout; anything else the process prints is redirected to
 stderr so it cannot corrupt the frames. A crash or kill of this process fails only the task it
-was running.
+was running. While several short tasks wait in its input (the worker queues them there), the
+replies of finished ones are held and written together (`Replies`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ PIPE_BYTES = 1024 * 1024
 # The ``filtering`` state is reported only after a simulation that took at least this long:
 # for a shorter one it would be over before anyone could see it (seconds).
 REPORT_FILTERING_S = 0.05
+# A finished task's reply is held back while more than this many tasks wait in the input:
+# the worker refills a slot's queue of short tasks when the last queued one starts, so the
+# replies of the others can travel together.
+HOLD_WHILE_WAITING = 1
+# Replies are never held longer than this (seconds), nor more of them than this.
+HOLD_MAX_S = 0.05
+HOLD_MAX_REPLIES = 16
 
 
 def _error_text(exc: BaseException) -> str:
@@ -126,25 +134,55 @@ def _widen_pipe(fd: int) -> None:
         pass
 
 
+class Replies:
+    """The slot's replies, written to its output; ``done`` and ``error`` replies may be held
+    back while more tasks wait in the input (see `HOLD_WHILE_WAITING`), then written together
+    in one write (one wake-up of the worker for several short tasks)."""
+
+    def __init__(self, out):
+        self.out = out
+        self.held: list = []
+        self.held_since_s = 0.0
+
+    def send(self, msg: dict) -> None:
+        """Write `msg` now, after anything held (replies stay in task order)."""
+        self.held.append(protocol.pack(msg))
+        self.flush()
+
+    def hold(self, msg: dict, waiting: int) -> None:
+        """Hold a finished task's reply while more than `HOLD_WHILE_WAITING` tasks wait in the
+        input (the worker still has work queued here), for at most `HOLD_MAX_S`."""
+        if not self.held:
+            self.held_since_s = time.perf_counter()
+        self.held.append(protocol.pack(msg))
+        if (waiting <= HOLD_WHILE_WAITING or len(self.held) >= HOLD_MAX_REPLIES
+                or time.perf_counter() - self.held_since_s >= HOLD_MAX_S):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.held:
+            self.out.write(b"".join(self.held))
+            self.out.flush()
+            self.held = []
+
+
 def main() -> int:
     """Serve run requests on stdin until it closes."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints (from anything) go to stderr, never into the frames
     _widen_pipe(out.fileno())
     sys.stdout = sys.stderr
-    inp = sys.stdin.buffer
-
-    def send(msg):
-        protocol.write_message_sync(out, msg)
-
+    frames = protocol.PipeFrames(sys.stdin.fileno())
+    replies = Replies(out)
     warm_up()
-    send({"t": "ready"})
+    replies.send({"t": "ready"})
     while True:
-        msg = protocol.read_message_sync(inp)
+        msg = frames.next()
         if msg is None:
+            replies.flush()
             return 0
         if msg["t"] == "run":
-            send(run_one(msg, send))
+            replies.hold(run_one(msg, replies.send), frames.waiting())
 
 
 if __name__ == "__main__":

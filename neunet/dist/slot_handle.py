@@ -19,6 +19,10 @@ STDERR_TAIL_BYTES = 4000
 # such task, so the slot starts it the moment the first ends (no round trip through the
 # worker); longer tasks wait in the worker's backlog, where any free slot takes them (seconds).
 PIPELINE_MAX_S = 0.02
+# Most short tasks queued in a slot's input at once (written together, in one write, when the
+# last queued one starts), and most estimated work queued there (seconds).
+PIPELINE_DEPTH = 4
+PIPELINE_QUEUE_S = 0.05
 
 
 class Slot:
@@ -28,7 +32,7 @@ class Slot:
         self.index = index
         self.proc = None
         self.task = None          # task dict being run
-        self.next = None          # task dict written to its input behind `task`, not started
+        self.queued = collections.deque()  # task dicts written to its input behind `task`
         self.state = "idle"
         self.ready = False        # has loaded the simulator once
         self.started_s = 0.0

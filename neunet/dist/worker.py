@@ -23,7 +23,7 @@ import time
 import uuid
 
 from neunet.dist import auth, protocol
-from neunet.dist.slot_handle import Slot, short_task
+from neunet.dist.slot_handle import PIPELINE_DEPTH, PIPELINE_QUEUE_S, Slot, short_task
 
 log = logging.getLogger("neunet.worker")
 
@@ -69,6 +69,7 @@ class Worker:
         self._flush_due = self._request_due = False
         self.chunk_bytes = protocol.CHUNK_BYTES
         self._connected_once = False
+        self.short_work = False   # the last tasks given were short: hold enough to queue them
 
     # ------------------------------------------------------------ messaging
     def send(self, msg: dict) -> None:
@@ -106,13 +107,15 @@ class Worker:
     def capacity(self) -> int:
         """How many tasks this worker wants to hold (running + waiting): nothing until its
         slots have loaded the simulator, so a slow-starting worker does not sit on tasks and
-        all slots start together."""
-        ready = all(s.ready for s in self.slots)
-        return 0 if self.stopping or not ready else self.n_slots + self.prefetch
+        all slots start together; room for full slot queues while the tasks are short."""
+        if self.stopping or not all(s.ready for s in self.slots):
+            return 0
+        queues = self.n_slots * PIPELINE_DEPTH if self.short_work else 0
+        return self.n_slots + self.prefetch + queues
 
     def held(self) -> list:
         running = [s.task["tid"] for s in self.slots if s.task is not None]
-        queued = [s.next["tid"] for s in self.slots if s.next is not None]
+        queued = [t["tid"] for s in self.slots for t in s.queued]
         return running + queued + [t["tid"] for t in self.backlog] + list(self.pending)
 
     # ------------------------------------------------------------ connection
@@ -207,6 +210,7 @@ class Worker:
                     self.pending.pop(task["tid"])
             known = set(self.held())
             self.backlog.extend(t for t in msg["tasks"] if t["tid"] not in known)
+            self.short_work = all(short_task(t) for t in msg["tasks"])
             self.wake.set()
         elif kind == "ack":
             self._forget(msg["tid"])
@@ -236,7 +240,7 @@ class Worker:
             if slot.task is not None and slot.task["tid"] == tid:
                 self.cancelled.add(tid)
                 slot.kill()
-            elif slot.next is not None and slot.next["tid"] == tid:
+            elif any(t["tid"] == tid for t in slot.queued):
                 self.skipped.add(tid)  # already in the slot's input: run, result dropped
         if tid in self.pending:
             self._forget(tid)
@@ -326,38 +330,48 @@ class Worker:
                 if not slot.ready:
                     slot.ready = True
                     self.request()
-            if slot.next is None and not self.backlog:
-                if self.stopping and all(s.task is None and s.next is None for s in self.slots):
+            if not slot.queued and not self.backlog:
+                if self.stopping and self._slots_idle():
                     self._maybe_exit()
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            queued = slot.next is not None
-            slot.task = slot.next if queued else self.backlog.popleft()
-            slot.next = None
+            queued = bool(slot.queued)
+            slot.task = slot.queued.popleft() if queued else self.backlog.popleft()
             await self._run(slot, slot.task, written=queued)
             slot.task, slot.state = None, "idle"
             self.request()
             self.wake.set()
 
-    def _write_run(self, slot: Slot, task: dict) -> None:
-        slot.proc.stdin.write(protocol.pack({"t": "run", "tid": task["tid"], "pm": task["pm"],
-                                             "out": self.spool, "filter": self.filter_spec}))
+    def _write_runs(self, slot: Slot, tasks: list) -> None:
+        """Write run requests to the slot's input, in one write."""
+        slot.proc.stdin.write(b"".join(protocol.pack({
+            "t": "run", "tid": t["tid"], "pm": t["pm"], "out": self.spool,
+            "filter": self.filter_spec}) for t in tasks))
 
-    def _pipeline(self, slot: Slot, task: dict) -> None:
-        """Queue the next short backlog task in the slot's input behind a short `task`."""
-        if (slot.next is None and self.backlog and not self.stopping
-                and short_task(task) and short_task(self.backlog[0])):
-            slot.next = self.backlog.popleft()
-            self._write_run(slot, slot.next)
+    def _pipeline(self, slot: Slot, task: dict) -> list:
+        """Queue short backlog tasks in the slot's input behind a short `task` once its queue
+        has emptied (up to PIPELINE_DEPTH of them, PIPELINE_QUEUE_S of estimated work);
+        return them, to be written."""
+        if slot.queued or self.stopping or not short_task(task):
+            return []
+        work_s = 0.0
+        while (self.backlog and len(slot.queued) < PIPELINE_DEPTH
+               and short_task(self.backlog[0]) and work_s < PIPELINE_QUEUE_S):
+            slot.queued.append(self.backlog.popleft())
+            work_s += float(slot.queued[-1]["est_s"])
+        return list(slot.queued)
 
     def _unqueue(self, slot: Slot) -> None:
-        """The slot's process is gone: its queued task never started, it goes back first."""
-        if slot.next is not None:
-            if slot.next["tid"] not in self.skipped:
-                self.backlog.appendleft(slot.next)
-            self.skipped.discard(slot.next["tid"])
-            slot.next = None
+        """The slot's process is gone: its queued tasks never started, they go back first."""
+        for task in reversed(slot.queued):
+            if task["tid"] not in self.skipped:
+                self.backlog.appendleft(task)
+            self.skipped.discard(task["tid"])
+        slot.queued.clear()
+
+    def _slots_idle(self) -> bool:
+        return all(s.task is None and not s.queued for s in self.slots)
 
     async def _run(self, slot: Slot, task: dict, written: bool = False) -> None:
         tid = task["tid"]
@@ -367,9 +381,9 @@ class Worker:
             self.send({"t": "state", "tid": tid, "state": "simulating"})
         timeout_s = max(self.timeout_min_s, self.timeout_factor * float(task.get("est_s") or 0))
         try:
-            if not written:
-                self._write_run(slot, task)
-            self._pipeline(slot, task)
+            batch = ([] if written else [task]) + self._pipeline(slot, task)
+            if batch:
+                self._write_runs(slot, batch)
             reply = await asyncio.wait_for(self._reply(slot, tid, not skipped), timeout_s)
         except asyncio.TimeoutError:
             slot.kill()
@@ -438,7 +452,7 @@ class Worker:
     def abort(self) -> None:
         """Second ctrl-c: kill the slots, hand their tasks back, exit."""
         running = [s.task["tid"] for s in self.slots if s.task is not None]
-        running += [s.next["tid"] for s in self.slots if s.next is not None]
+        running += [t["tid"] for s in self.slots for t in s.queued]
         self.cancelled.update(running)
         if running:
             self.send({"t": "released", "tids": running})
@@ -499,5 +513,5 @@ async def run_worker(worker: Worker) -> int:
 async def _watch_pending(worker: Worker) -> None:
     while True:
         await asyncio.sleep(0.2)
-        if worker.stopping and not worker.pending and all(s.task is None and s.next is None for s in worker.slots):
+        if worker.stopping and not worker.pending and worker._slots_idle():
             worker._finish()
