@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from neunet.dist import protocol as P
+from neunet.dist import protocol_aio as A
 
 
 def _reader_with(data: bytes) -> asyncio.StreamReader:
@@ -19,7 +20,7 @@ def _reader_with(data: bytes) -> asyncio.StreamReader:
 
 def _read(data: bytes, **kw):
     async def run():
-        return await P.read_message(_reader_with(data), **kw)
+        return await A.read_message(_reader_with(data), **kw)
     return asyncio.run(run())
 
 
@@ -44,7 +45,7 @@ def test_two_frames_split_at_every_byte_are_read_whole():
         for i in range(len(frames)):
             reader.feed_data(frames[i:i + 1])
         reader.feed_eof()
-        return [await P.read_message(reader) for _ in range(3)]
+        return [await A.read_message(reader) for _ in range(3)]
 
     a, b, end = asyncio.run(run())
     assert a == {"t": "ack", "tid": "a" * 100} and b == {"t": "request", "n": 3}
@@ -58,9 +59,9 @@ def test_large_frame_over_a_real_socket_pair():
         a, b = socket.socketpair()
         r1, w1 = await asyncio.open_connection(sock=a)
         r2, w2 = await asyncio.open_connection(sock=b)
-        P.send_message(w1, {"t": "chunk", "tid": "x", "data": data})
+        A.send_message(w1, {"t": "chunk", "tid": "x", "data": data})
         send = asyncio.ensure_future(w1.drain())
-        got = await P.read_message(r2)
+        got = await A.read_message(r2)
         await send
         w1.close(); w2.close()
         return got
@@ -157,140 +158,6 @@ def test_optional_fields_are_type_checked_when_present():
 
 
 # ------------------------------------------------------------------ FrameReader (the server side)
-def _serve_frames(payloads, max_bytes=P.MAX_FRAME_BYTES, pieces=None, use_uvloop=False):
-    """Send `payloads` (bytes) to a FrameReader server over real loopback TCP, in `pieces`
-    byte-sized writes if given; return what next_message gave (messages, then None or the
-    exception)."""
-    async def run():
-        got, done = [], asyncio.get_running_loop().create_future()
-
-        async def on_connect(reader, writer):
-            reader.set_limit(max_bytes)
-            try:
-                while True:
-                    msg = await reader.next_message()
-                    if msg is None:
-                        break
-                    if msg["t"] == "chunk":
-                        msg["data"] = bytes(msg["data"])  # the view's buffer is the reader's
-                    got.append(msg)
-                got.append(None)
-            except (P.ProtocolError, ConnectionError) as exc:
-                got.append(exc)
-            writer.close()
-            done.set_result(None)
-
-        server = await asyncio.get_running_loop().create_server(
-            lambda: P.FrameReader(on_connect), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        _, w = await asyncio.open_connection("127.0.0.1", port)
-        data = b"".join(payloads)
-        step = pieces or len(data) or 1
-        for i in range(0, len(data), step):
-            w.write(data[i:i + step])
-            await w.drain()
-            if pieces:
-                await asyncio.sleep(0)
-        w.write_eof()
-        await asyncio.wait_for(done, 10)
-        w.close()
-        server.close()
-        return got
-
-    if use_uvloop:
-        import uvloop
-        return uvloop.run(run())
-    return asyncio.run(run())
-
-
-@pytest.mark.parametrize("use_uvloop", [False, True])
-def test_frame_reader_gives_small_and_large_frames_whole_in_order(use_uvloop):
-    data = np.random.default_rng(2).bytes(3_000_000)  # a large chunk: its own buffer
-    small = [P.pack({"t": "request", "n": i}) for i in range(2000)]  # many per read
-    frames = small[:1000] + [b"".join(P.pack_chunk("t1", data))] + small[1000:]
-    got = _serve_frames(frames, use_uvloop=use_uvloop)
-    assert got[-1] is None and len(got) == 2002
-    assert [m["n"] for m in got[:1000] + got[1001:2001]] == list(range(2000))
-    assert got[1000] == {"t": "chunk", "tid": "t1", "data": data}
-
-
-def test_frame_reader_reassembles_frames_split_at_any_byte():
-    frames = [P.pack({"t": "ack", "tid": "a" * 300}), b"".join(P.pack_chunk("b", b"x" * 70_000)),
-              P.pack({"t": "request", "n": 3})]
-    got = _serve_frames(frames, pieces=997)
-    assert got[0]["tid"] == "a" * 300 and got[1]["data"] == b"x" * 70_000
-    assert got[2] == {"t": "request", "n": 3} and got[3] is None
-
-
-@pytest.mark.parametrize("frames, reason", [
-    ([P.pack({"t": "ack", "tid": "x"}), P.HEADER.pack(1 << 30)], "exceeds the limit of 1000"),
-    ([P.pack({"t": "ack", "tid": "x"}), P.pack({"t": "ack", "tid": "y"})[:-2]],
-     "truncated frame"),
-    ([P.pack({"t": "ack", "tid": "x"}), b"".join(P.pack_chunk("c", b"z" * 900_000))[:-9]],
-     "truncated frame"),
-    ([P.pack({"t": "ack", "tid": "x"}), P.HEADER.pack(3) + b"\xc1\xc1\xc1"], "not valid msgpack"),
-])
-def test_frame_reader_faults_come_after_the_good_messages(frames, reason):
-    got = _serve_frames(frames, max_bytes=1000 if "limit" in reason else P.MAX_FRAME_BYTES)
-    assert got[0] == {"t": "ack", "tid": "x"}
-    assert isinstance(got[1], P.ProtocolError) and reason in str(got[1]) and len(got) == 2
-
-
-def test_frame_reader_refuses_an_oversize_frame_before_its_body_arrives():
-    async def run():
-        result = asyncio.get_running_loop().create_future()
-
-        async def on_connect(reader, writer):
-            reader.set_limit(1000)
-            try:
-                await reader.next_message()
-            except P.ProtocolError as exc:
-                result.set_result(exc)
-            writer.close()
-
-        server = await asyncio.get_running_loop().create_server(
-            lambda: P.FrameReader(on_connect), "127.0.0.1", 0)
-        _, w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
-        w.write(P.HEADER.pack(50_000_000))  # only the header: the body never comes
-        exc = await asyncio.wait_for(result, 5)
-        w.close()
-        server.close()
-        return exc
-
-    assert "exceeds the limit" in str(asyncio.run(run()))
-
-
-def test_frame_reader_stops_reading_while_its_queue_is_full():
-    chunk = b"".join(P.pack_chunk("c", b"q" * (1 << 20)))
-
-    async def run():
-        peak, done = [0], asyncio.get_running_loop().create_future()
-
-        async def on_connect(reader, writer):
-            reader.set_limit(P.MAX_FRAME_BYTES)
-            await asyncio.sleep(0.3)  # a slow consumer: the sender fills the queue meanwhile
-            n = 0
-            while await reader.next_message() is not None:
-                peak[0] = max(peak[0], reader._queued)
-                n += 1
-            done.set_result(n)
-
-        server = await asyncio.get_running_loop().create_server(
-            lambda: P.FrameReader(on_connect), "127.0.0.1", 0)
-        _, w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
-        for _ in range(40):
-            w.write(chunk)
-            await w.drain()
-        w.write_eof()
-        n = await asyncio.wait_for(done, 10)
-        w.close()
-        server.close()
-        return n, peak[0]
-
-    n, peak = asyncio.run(run())
-    assert n == 40 and peak <= P.QUEUE_BYTES + len(chunk)
-
-
 def test_pipe_frames_count_what_waits_and_read_in_order():
     import os
     r, w = os.pipe()

@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from neunet.dist import auth, protocol
+from neunet.dist import auth, protocol, protocol_aio
 from neunet.dist import state as S
 from neunet.dist.journal import JournalWriter
 
@@ -126,7 +126,7 @@ class Coordinator:
         where = dict(sock=sock) if sock is not None else dict(
             host=self.host, port=self.port, reuse_address=True)
         self.server = await asyncio.get_running_loop().create_server(
-            lambda: protocol.FrameReader(self._on_connect), **where)
+            lambda: protocol_aio.FrameReader(self._on_connect), **where)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d", self.host, self.port)
         return self.port
@@ -343,7 +343,7 @@ class Coordinator:
         writer.write(protocol.pack({"t": "challenge", "nonce": nonce,
                                     "version": protocol.VERSION}))
         await writer.drain()
-        hello = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
+        hello = await protocol_aio.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
         if hello is None:
             raise ConnectionError("closed during the handshake")
         if hello["t"] != "hello":
@@ -362,7 +362,7 @@ class Coordinator:
         reason = "closed the connection"
         try:
             while True:
-                msg = await protocol.read_message(reader, self.max_frame_bytes)
+                msg = await protocol_aio.read_message(reader, self.max_frame_bytes)
                 if msg is None or msg["t"] == "bye":
                     break
                 await self._dispatch(conn, msg)

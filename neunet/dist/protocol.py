@@ -1,4 +1,4 @@
-"""Wire format of the sweep runner: length-prefixed msgpack frames; the only module touching bytes.
+"""Wire format of the sweep runner: length-prefixed msgpack frames, and their sync pipe framing.
 
 A frame is a 4-byte big-endian body length followed by a msgpack body. Reading a frame reads
 exactly that many bytes (never "whatever recv returned", the seed's broken-message bug), and a
@@ -9,11 +9,12 @@ travel as msgpack extension types (dtype, shape, raw bytes); nothing is ever pic
 Every message is a dict with a type field ``"t"``; `MESSAGES` lists the types and the fields
 each must carry. Large results are sent as one ``result`` header, ``chunk`` frames of at most
 `CHUNK_BYTES`, and an ``end`` frame, so neither side holds a whole result in memory.
+
+This module reads frames from pipes synchronously (a slot process, which never imports
+asyncio); `neunet.dist.protocol_aio` reads the same frames from asyncio streams.
 """
 from __future__ import annotations
 
-import asyncio
-import collections
 import struct
 import sys
 
@@ -27,12 +28,8 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 PREAUTH_FRAME_BYTES = 64 * 1024
 # Size of the data chunks a result file is streamed in (bytes).
 CHUNK_BYTES = 4 * 1024 * 1024
-# Frames with a body larger than this are read into a buffer of their own (bytes).
-BIG_FRAME_BYTES = 64 * 1024
-# Size of the reused buffer small frames are read into (bytes).
-_READ_BUFFER_BYTES = 256 * 1024
-# A FrameReader stops reading while decoded messages of more than this wait (bytes).
-QUEUE_BYTES = 2 * CHUNK_BYTES
+# Size of the reused buffer small frames are read into, and of a pipe read (bytes).
+READ_BUFFER_BYTES = 256 * 1024
 # msgpack extension type code of a numpy array.
 EXT_NDARRAY = 42
 # dtype kinds allowed on the wire: bool, ints, floats, complex, bytes, unicode.
@@ -207,212 +204,6 @@ def _check_length(n: int, max_bytes: int) -> None:
         raise ProtocolError(f"frame of {n} bytes exceeds the limit of {max_bytes} bytes")
 
 
-async def read_message(reader, max_bytes: int = MAX_FRAME_BYTES) -> dict | None:
-    """Read one message from an asyncio StreamReader.
-
-    Returns None on a clean end of stream between frames; raises `ProtocolError` for an
-    oversize, truncated or invalid frame.
-    """
-    if isinstance(reader, FrameReader):
-        reader.set_limit(max_bytes)
-        return await reader.next_message()
-    try:
-        head = await reader.readexactly(HEADER.size)
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            return None
-        raise ProtocolError("stream ended inside a frame header") from None
-    (n,) = HEADER.unpack(head)
-    _check_length(n, max_bytes)
-    try:
-        body = await reader.readexactly(n)
-    except asyncio.IncompleteReadError as exc:
-        raise ProtocolError(f"truncated frame: {len(exc.partial)} of {n} bytes") from None
-    return unpack(body)
-
-
-class FrameReader(asyncio.BufferedProtocol):
-    """A server connection reading frames straight into buffers (no stream-buffer copies).
-
-    Small frames land in one reused buffer and are decoded at once; the body of a frame over
-    `BIG_FRAME_BYTES` is read into a bytearray of exactly its size, allocated only after its
-    length passed the limit, so a ``chunk``'s data reaches the caller as a view of the bytes
-    the socket wrote (50 MB results go to disk with one copy). Decoded messages queue up for
-    `next_message`; reading pauses while more than `QUEUE_BYTES` wait. A frame over the
-    limit, a body that is no valid message or a stream ending inside a frame is an error
-    raised after the messages before it.
-
-    Parameters
-    ----------
-    on_connect : coroutine function
-        Called as ``on_connect(self, writer)`` (an `asyncio.StreamWriter`) per connection.
-    max_bytes : int
-        Largest frame body accepted until raised with `set_limit` (after authentication).
-    """
-
-    def __init__(self, on_connect, max_bytes: int = PREAUTH_FRAME_BYTES):
-        self._loop = asyncio.get_running_loop()
-        self._write_paused, self._lost = False, False
-        self._drain_waiters: list = []
-        self.on_connect, self.max_bytes = on_connect, max_bytes
-        self._buf = bytearray(_READ_BUFFER_BYTES)
-        self._start = self._end = 0           # undecoded bytes are _buf[_start:_end]
-        self._big, self._big_n = None, 0      # body of a large frame and bytes of it read
-        self._msgs: collections.deque = collections.deque()  # (message, frame bytes)
-        self._queued = 0
-        self._error: BaseException | None = None
-        self._eof = False
-        self._waiter = None
-        self._closed = None
-        self.transport = None
-        self._task = None
-
-    # -------------------------------------------------------- asyncio protocol
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self._closed = self._loop.create_future()
-        writer = asyncio.StreamWriter(transport, self, None, self._loop)
-        self._task = self._loop.create_task(self.on_connect(self, writer))
-
-    def get_buffer(self, sizehint: int):
-        if self._big is not None:
-            return memoryview(self._big)[self._big_n:]
-        if self._start and len(self._buf) - self._end < _READ_BUFFER_BYTES // 4:
-            n = self._end - self._start  # move the partial frame to the front
-            self._buf[:n] = self._buf[self._start:self._end]
-            self._start, self._end = 0, n
-        return memoryview(self._buf)[self._end:]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self._error is not None:
-            return
-        try:
-            if self._big is not None:
-                self._big_n += nbytes
-                if self._big_n == len(self._big):
-                    body, self._big = self._big, None
-                    self._push(unpack(body), len(body))
-            else:
-                self._end += nbytes
-                self._decode()
-        except ProtocolError as exc:
-            self._fail(exc)
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self._eof = True
-        if self._big is not None or self._end > self._start:
-            got = self._big_n if self._big is not None else self._end - self._start
-            self._fail(ProtocolError(f"truncated frame: the stream ended after {got} bytes "
-                                     "of it"))
-        self._wake()
-        return False
-
-    def connection_lost(self, exc) -> None:
-        if exc is not None and self._error is None:
-            self._error = exc if isinstance(exc, ConnectionError) else ConnectionError(str(exc))
-        elif not self._eof:
-            self.eof_received()
-        self._eof = True
-        self._wake()
-        if self._closed is not None and not self._closed.done():
-            self._closed.set_result(None)
-        self._lost = True
-        self._wake_drain(exc)
-
-    # the hooks asyncio.StreamWriter uses for drain() and wait_closed() (uvloop reads into
-    # a buffer only from a protocol that is no asyncio.Protocol: no FlowControlMixin here)
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_drain(None)
-
-    def _wake_drain(self, exc) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(exc) if exc is not None else waiter.set_result(None)
-
-    async def _drain_helper(self) -> None:
-        if self._lost:
-            raise ConnectionResetError("Connection lost")
-        if self._write_paused:
-            waiter = self._loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
-
-    def _get_close_waiter(self, stream):
-        return self._closed
-
-    # -------------------------------------------------------- frames
-    def _decode(self) -> None:
-        buf, view = self._buf, memoryview(self._buf)
-        while self._end - self._start >= HEADER.size:
-            (n,) = HEADER.unpack_from(buf, self._start)
-            _check_length(n, self.max_bytes)
-            body_at = self._start + HEADER.size
-            if self._end - body_at >= n:
-                self._start = body_at + n
-                self._push(unpack(bytes(view[body_at:self._start])), n)
-            elif n > BIG_FRAME_BYTES:
-                have = self._end - body_at
-                self._big = bytearray(n)
-                self._big[:have] = view[body_at:self._end]
-                self._big_n = have
-                self._start = self._end = 0
-                return
-            else:
-                break
-        if self._start == self._end:
-            self._start = self._end = 0
-
-    def _push(self, msg: dict, nbytes: int) -> None:
-        self._msgs.append((msg, nbytes))
-        self._queued += nbytes
-        if self._queued > QUEUE_BYTES and not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def _fail(self, exc: BaseException) -> None:
-        self._error = exc
-        self._big = None
-        self._start = self._end = 0
-        self.transport.pause_reading()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    # -------------------------------------------------------- consumer side
-    def set_limit(self, max_bytes: int) -> None:
-        """Accept frames up to `max_bytes` from now on (raise it before answering a hello)."""
-        self.max_bytes = max_bytes
-
-    async def next_message(self) -> dict | None:
-        """The next message; None at a clean end of stream; raises `ProtocolError` or
-        `ConnectionError` once the messages received before the fault are consumed."""
-        while not self._msgs:
-            if self._error is not None:
-                raise self._error
-            if self._eof:
-                return None
-            self._waiter = self._loop.create_future()
-            await self._waiter
-        msg, nbytes = self._msgs.popleft()
-        self._queued -= nbytes
-        if self._queued <= QUEUE_BYTES // 2 and self._error is None:
-            transport = self.transport
-            if not transport.is_closing() and not transport.is_reading():
-                transport.resume_reading()
-        return msg
-
-
-def send_message(writer, msg: dict) -> None:
-    """Queue one message on an asyncio StreamWriter (the caller awaits ``drain()``)."""
-    writer.write(pack(msg))
-
-
 def read_message_sync(stream, max_bytes: int = MAX_FRAME_BYTES) -> dict | None:
     """Read one message from a binary file object (a pipe); None at a clean end of stream."""
     head = _read_exactly(stream, HEADER.size)
@@ -453,7 +244,7 @@ class PipeFrames:
         import select
         if self._eof or (not block and not select.select([self.fd], [], [], 0)[0]):
             return False
-        data = os.read(self.fd, _READ_BUFFER_BYTES)
+        data = os.read(self.fd, READ_BUFFER_BYTES)
         self._eof = not data
         self._buf += data
         return bool(data)

@@ -11,7 +11,7 @@ import asyncio
 import collections
 import sys
 
-from neunet.dist import protocol
+from neunet.dist import protocol, protocol_aio
 
 # Bytes of a slot's stderr kept for the error report of a crash.
 STDERR_TAIL_BYTES = 4000
@@ -46,7 +46,7 @@ class Slot:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             limit=protocol.CHUNK_BYTES, start_new_session=True)
         self._drain = asyncio.ensure_future(self._read_stderr(self.proc))
-        msg = await protocol.read_message(self.proc.stdout)
+        msg = await protocol_aio.read_message(self.proc.stdout)
         if msg is None or msg["t"] != "ready":
             raise RuntimeError(f"simulator slot did not start: {self.stderr_text()}")
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 
-from neunet.dist import auth, protocol
+from neunet.dist import auth, protocol, protocol_aio
 from neunet.dist.slot_handle import PIPELINE_DEPTH, PIPELINE_QUEUE_S, Slot, short_task
 
 log = logging.getLogger("neunet.worker")
@@ -159,7 +159,7 @@ class Worker:
         redeliver = asyncio.ensure_future(self._redeliver())
         try:
             while True:
-                msg = await protocol.read_message(reader)
+                msg = await protocol_aio.read_message(reader)
                 if msg is None:
                     break
                 await self._on_message(msg)
@@ -181,7 +181,7 @@ class Worker:
         return HANDSHAKE_TIMEOUT_S
 
     async def _handshake(self, reader, writer) -> None:
-        challenge = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
+        challenge = await protocol_aio.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
         if challenge is None or challenge["t"] != "challenge":
             raise protocol.ProtocolError("coordinator did not send a challenge")
         cnonce = auth.new_nonce()
@@ -191,7 +191,7 @@ class Worker:
             "cnonce": cnonce, "mac": auth.worker_proof(self.token, challenge["nonce"], cnonce),
             "running": running, "held": self.held()}))
         await writer.drain()
-        welcome = await protocol.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
+        welcome = await protocol_aio.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
         if welcome is None or welcome["t"] != "welcome":
             raise auth.AuthError("coordinator refused the token")
         expected = auth.coordinator_proof(self.token, challenge["nonce"], cnonce)
@@ -412,7 +412,7 @@ class Worker:
     async def _reply(self, slot: Slot, tid: str, report: bool = True) -> dict:
         await slot.proc.stdin.drain()
         while True:
-            msg = await protocol.read_message(slot.proc.stdout)
+            msg = await protocol_aio.read_message(slot.proc.stdout)
             if msg is None:
                 raise ConnectionError("simulator process exited")
             if msg["t"] == "state":
