@@ -281,12 +281,12 @@ def apply_filter(spec, result, pm=None):
     if spec and spec.get("version", SPEC_VERSION) != SPEC_VERSION:
         raise FilterError(f"filter spec version {spec.get('version')} is not {SPEC_VERSION}")
     options = {"fano_window_ms": spec.get("fano_window_ms")}
-    stats = _summary.summarize(result, pm, stats=spec.get("stats"), **options)
-    n = _summary.n_neurons(result, pm)
-    if not keep_decision(spec, stats, pm, n):
+    basis = _summary.Basis(result, pm)  # the statistics and per-neuron arrays share its parts
+    stats = _summary.summarize(basis, stats=spec.get("stats"), **options)
+    if not keep_decision(spec, stats, pm, basis.n):
         return stats, None
     kept = reduce_arrays(spec, result, pm)
     window = spec.get("fano_window_ms") or _summary.FANO_WINDOW_MS
-    for name, values in _summary.per_neuron(result, pm, window).items():
+    for name, values in _summary.per_neuron(basis, fano_window_ms=window).items():
         kept[PER_NEURON_PREFIX + name] = np.asarray(values, dtype=float)
     return stats, kept

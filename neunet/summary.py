@@ -2,7 +2,8 @@
 
 Every statistic is a function ``f(result, pm=None, **options) -> float`` registered in
 `STATS`; `summarize` computes several at once and `per_neuron` gives the per-neuron arrays
-behind them. Times are in ms (as in the simulator); rates are in Hz. The duration T is the
+behind them. Each accepts a `Basis` in place of a result: what the statistics share (the
+split raster, spike counts, per-neuron CV and Fano) is then computed once. Times are in ms (as in the simulator); rates are in Hz. The duration T is the
 parameter ``'t'`` (ms, warm-up excluded), else the sampled time span.
 
 Definitions (n neurons, spikes of neuron i at times t_i1 < t_i2 < ...):
@@ -20,6 +21,7 @@ Definitions (n neurons, spikes of neuron i at times t_i1 < t_i2 < ...):
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -37,26 +39,6 @@ def _volt(result):
     return result.volt if "volt" in result else None
 
 
-def duration_ms(result, pm=None) -> float:
-    """Simulated time T in ms: pm['t'], else samples x stv."""
-    pm = _pm(result, pm)
-    if pm.get("t") is not None:
-        return float(pm["t"])
-    volt = _volt(result)
-    if volt is not None:
-        return float(volt.shape[1] * float(pm.get("stv") or pm.get("dt") or 1.0))
-    raise ValueError("duration unknown: give pm with 't'")
-
-
-def n_neurons(result, pm=None) -> int:
-    """Number of neurons, from the arrays or from pm nE + nI."""
-    try:
-        return int(result.n)
-    except AttributeError:
-        pm = _pm(result, pm)
-        return int(pm.get("nE", 0)) + int(pm.get("nI", 0))
-
-
 def _raster(result):
     """(ids 0-based int array, times ms) of all spikes; empty when no raster."""
     if "ras" not in result:
@@ -65,22 +47,78 @@ def _raster(result):
     return ras[:, 0].astype(np.int64) - 1, ras[:, 1]
 
 
-def spike_counts(result, pm=None) -> np.ndarray:
-    """Spikes per neuron, shape (n,)."""
-    ids, _ = _raster(result)
-    n = max(n_neurons(result, pm), int(ids.max()) + 1 if ids.size else 0)
-    return np.bincount(ids, minlength=n)
+class Basis:
+    """One result and what its statistics share, each computed once on first use (the
+    raster split into ids and times, spike counts, per-neuron CV and Fano, voltage means).
+
+    Every statistic accepts a Basis in place of a result (its `pm` is then the Basis's):
+    `summarize` and `per_neuron` of the same Basis compute the shared parts once.
+
+    Parameters
+    ----------
+    result : Result
+        One simulation's outputs.
+    pm : dict, optional
+        Its parameters (default: ``result.pm``).
+    """
+
+    def __init__(self, result, pm=None):
+        self.result, self.pm = result, _pm(result, pm)
+        self._fano: dict = {}
+
+    @functools.cached_property
+    def raster(self):
+        return _raster(self.result)
+
+    @functools.cached_property
+    def volt(self):
+        return _volt(self.result)
+
+    @functools.cached_property
+    def n(self) -> int:
+        try:
+            return int(self.result.n)
+        except AttributeError:
+            return int(self.pm.get("nE", 0)) + int(self.pm.get("nI", 0))
+
+    @functools.cached_property
+    def duration_ms(self) -> float:
+        if self.pm.get("t") is not None:
+            return float(self.pm["t"])
+        if self.volt is not None:
+            return float(self.volt.shape[1] * float(self.pm.get("stv") or self.pm.get("dt")
+                                                    or 1.0))
+        raise ValueError("duration unknown: give pm with 't'")
+
+    @functools.cached_property
+    def counts(self) -> np.ndarray:
+        ids = self.raster[0]
+        return np.bincount(ids, minlength=max(self.n, int(ids.max()) + 1 if ids.size else 0))
+
+    @functools.cached_property
+    def cv_isi(self) -> np.ndarray:
+        return _cv_isi(*self.raster, len(self.counts))
+
+    def fano(self, window_ms: float) -> np.ndarray:
+        if window_ms not in self._fano:
+            self._fano[window_ms] = _fano(*self.raster, len(self.counts), self.duration_ms,
+                                          window_ms)
+        return self._fano[window_ms]
+
+    @functools.cached_property
+    def v_mean(self) -> np.ndarray:
+        return self.volt.mean(axis=1)
+
+    @functools.cached_property
+    def v_std(self) -> np.ndarray:
+        return self.volt.std(axis=1)
 
 
-def rate_per_neuron(result, pm=None) -> np.ndarray:
-    """Firing rate of each neuron in Hz, shape (n,)."""
-    return spike_counts(result, pm) / (duration_ms(result, pm) / 1000.0)
+def _basis(result, pm=None) -> Basis:
+    return result if isinstance(result, Basis) else Basis(result, pm)
 
 
-def cv_isi_per_neuron(result, pm=None) -> np.ndarray:
-    """CV of the inter-spike intervals of each neuron (NaN below two intervals), shape (n,)."""
-    ids, times = _raster(result)
-    n = len(spike_counts(result, pm))
+def _cv_isi(ids, times, n: int) -> np.ndarray:
     order = np.lexsort((times, ids))
     ids, times = ids[order], times[order]
     same = ids[1:] == ids[:-1]
@@ -96,14 +134,11 @@ def cv_isi_per_neuron(result, pm=None) -> np.ndarray:
     return cv
 
 
-def fano_per_neuron(result, pm=None, fano_window_ms: float = FANO_WINDOW_MS) -> np.ndarray:
-    """Fano factor of each neuron's spike counts in windows of `fano_window_ms`, shape (n,)."""
-    ids, times = _raster(result)
-    n = len(spike_counts(result, pm))
-    n_win = int(math.floor(duration_ms(result, pm) / float(fano_window_ms) + 1e-9))
-    if n_win < 2 or fano_window_ms <= 0:
+def _fano(ids, times, n: int, t_ms: float, window_ms: float) -> np.ndarray:
+    n_win = int(math.floor(t_ms / float(window_ms) + 1e-9))
+    if n_win < 2 or window_ms <= 0:
         return np.full(n, np.nan)
-    win = np.floor(times / float(fano_window_ms)).astype(np.int64)
+    win = np.floor(times / float(window_ms)).astype(np.int64)
     ok = (win >= 0) & (win < n_win)
     counts = np.bincount(ids[ok] * n_win + win[ok], minlength=n * n_win).reshape(n, n_win)
     mean = counts.mean(axis=1)
@@ -111,6 +146,37 @@ def fano_per_neuron(result, pm=None, fano_window_ms: float = FANO_WINDOW_MS) -> 
         fano = counts.var(axis=1) / mean
     fano[mean == 0] = np.nan
     return fano
+
+
+def duration_ms(result, pm=None) -> float:
+    """Simulated time T in ms: pm['t'], else samples x stv."""
+    return _basis(result, pm).duration_ms
+
+
+def n_neurons(result, pm=None) -> int:
+    """Number of neurons, from the arrays or from pm nE + nI."""
+    return _basis(result, pm).n
+
+
+def spike_counts(result, pm=None) -> np.ndarray:
+    """Spikes per neuron, shape (n,)."""
+    return _basis(result, pm).counts
+
+
+def rate_per_neuron(result, pm=None) -> np.ndarray:
+    """Firing rate of each neuron in Hz, shape (n,)."""
+    b = _basis(result, pm)
+    return b.counts / (b.duration_ms / 1000.0)
+
+
+def cv_isi_per_neuron(result, pm=None) -> np.ndarray:
+    """CV of the inter-spike intervals of each neuron (NaN below two intervals), shape (n,)."""
+    return _basis(result, pm).cv_isi
+
+
+def fano_per_neuron(result, pm=None, fano_window_ms: float = FANO_WINDOW_MS) -> np.ndarray:
+    """Fano factor of each neuron's spike counts in windows of `fano_window_ms`, shape (n,)."""
+    return _basis(result, pm).fano(float(fano_window_ms))
 
 
 def _nanmean(values) -> float:
@@ -121,15 +187,15 @@ def _nanmean(values) -> float:
 
 def n_spikes(result, pm=None) -> float:
     """Total number of spikes."""
-    return float(_raster(result)[0].size)
+    return float(_basis(result, pm).raster[0].size)
 
 
 def mean_rate(result, pm=None) -> float:
     """Mean firing rate over neurons, Hz."""
-    n = n_neurons(result, pm)
-    if n == 0:
+    b = _basis(result, pm)
+    if b.n == 0:
         return math.nan
-    return n_spikes(result, pm) / n / (duration_ms(result, pm) / 1000.0)
+    return n_spikes(b) / b.n / (b.duration_ms / 1000.0)
 
 
 def cv_isi(result, pm=None) -> float:
@@ -144,25 +210,25 @@ def fano(result, pm=None, fano_window_ms: float = FANO_WINDOW_MS) -> float:
 
 def chi(result, pm=None) -> float:
     """Golomb's synchrony index chi from the voltage traces (NaN without voltage)."""
-    volt = _volt(result)
-    if volt is None or volt.size == 0:
+    b = _basis(result, pm)
+    if b.volt is None or b.volt.size == 0:
         return math.nan
-    denom = float(np.mean(np.var(volt, axis=1)))
+    denom = float(np.mean(np.var(b.volt, axis=1)))
     if denom <= 0 or not math.isfinite(denom):
         return math.nan
-    return math.sqrt(float(np.var(volt.mean(axis=0))) / denom)
+    return math.sqrt(float(np.var(b.volt.mean(axis=0))) / denom)
 
 
 def v_mean(result, pm=None) -> float:
     """Mean voltage (over neurons of the temporal mean); NaN without voltage."""
-    volt = _volt(result)
+    volt = _basis(result, pm).volt
     return math.nan if volt is None or volt.size == 0 else float(volt.mean())
 
 
 def v_std(result, pm=None) -> float:
     """Mean over neurons of the temporal standard deviation of V; NaN without voltage."""
-    volt = _volt(result)
-    return math.nan if volt is None or volt.size == 0 else float(volt.std(axis=1).mean())
+    b = _basis(result, pm)
+    return math.nan if b.volt is None or b.volt.size == 0 else float(b.v_std.mean())
 
 
 # Name -> statistic function f(result, pm, **options) -> float; the filter's `stats` names.
@@ -177,8 +243,8 @@ def summarize(result, pm=None, stats=None, **options) -> dict:
 
     Parameters
     ----------
-    result : Result
-        One simulation's outputs.
+    result : Result or Basis
+        One simulation's outputs (a `Basis` shares its parts with `per_neuron`).
     pm : dict, optional
         Its parameters (default: ``result.pm``).
     stats : list of str, optional
@@ -191,21 +257,23 @@ def summarize(result, pm=None, stats=None, **options) -> dict:
     dict
         Name -> float (NaN where undefined).
     """
+    b = _basis(result, pm)
     out = {}
     for name in (STATS if stats is None else stats):
         kwargs = {k: options[k] for k in STAT_OPTIONS.get(name, ()) if options.get(k) is not None}
-        out[name] = float(STATS[name](result, pm, **kwargs))
+        out[name] = float(STATS[name](b, **kwargs))
     return out
 
 
 def per_neuron(result, pm=None, fano_window_ms: float = FANO_WINDOW_MS) -> dict:
-    """Per-neuron statistics: rate_hz, n_spikes, cv_isi, fano, v_mean, v_std (arrays (n,))."""
-    out = {"rate_hz": rate_per_neuron(result, pm),
-           "n_spikes": spike_counts(result, pm).astype(float),
-           "cv_isi": cv_isi_per_neuron(result, pm),
-           "fano": fano_per_neuron(result, pm, fano_window_ms)}
-    volt = _volt(result)
-    if volt is not None:
-        out["v_mean"] = volt.mean(axis=1)
-        out["v_std"] = volt.std(axis=1)
+    """Per-neuron statistics: rate_hz, n_spikes, cv_isi, fano, v_mean, v_std (arrays (n,),
+    new arrays the caller may keep)."""
+    b = _basis(result, pm)
+    out = {"rate_hz": rate_per_neuron(b),
+           "n_spikes": b.counts.astype(float),
+           "cv_isi": b.cv_isi.copy(),
+           "fano": b.fano(float(fano_window_ms)).copy()}
+    if b.volt is not None:
+        out["v_mean"] = b.v_mean.copy()
+        out["v_std"] = b.v_std.copy()
     return out

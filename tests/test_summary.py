@@ -87,3 +87,20 @@ def test_duration_falls_back_to_samples():
                              pm={"stv": 0.25})
     assert summary.duration_ms(res) == 10.0
     assert summary.mean_rate(res) == pytest.approx(100.0)
+
+
+def test_a_shared_basis_gives_the_same_numbers_and_arrays_the_caller_owns():
+    rng = np.random.default_rng(4)
+    spikes = [(int(rng.integers(1, 4)), float(rng.uniform(0, 500))) for _ in range(80)]
+    res = _result(spikes, n=3, t_ms=500.0, volt=rng.normal(size=(3, 200)))
+    basis = summary.Basis(res)
+    shared = summary.summarize(basis, fano_window_ms=50.0)
+    for name, value in summary.summarize(res, fano_window_ms=50.0).items():
+        assert shared[name] == value or (math.isnan(value) and math.isnan(shared[name]))
+    pn = summary.per_neuron(basis, fano_window_ms=50.0)
+    for name, arr in summary.per_neuron(res, fano_window_ms=50.0).items():
+        np.testing.assert_array_equal(pn[name], arr)
+        pn[name][:] = -1.0  # the caller's to change: the basis keeps its own
+    assert summary.cv_isi(basis) == shared["cv_isi"]
+    assert summary.fano(basis, fano_window_ms=50.0) == shared["fano"]
+    assert summary.v_std(basis) == shared["v_std"]
