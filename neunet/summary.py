@@ -3,8 +3,9 @@
 Every statistic is a function ``f(result, pm=None, **options) -> float`` registered in
 `STATS`; `summarize` computes several at once and `per_neuron` gives the per-neuron arrays
 behind them. Each accepts a `Basis` in place of a result: what the statistics share (the
-split raster, spike counts, per-neuron CV and Fano) is then computed once. Times are in ms (as in the simulator); rates are in Hz. The duration T is the
-parameter ``'t'`` (ms, warm-up excluded), else the sampled time span.
+split raster, spike counts, per-neuron CV and Fano) is then computed once. Times are in ms
+(as in the simulator); rates are in Hz. The duration T is the parameter ``'t'`` (ms, warm-up
+excluded), else the sampled time span.
 
 Definitions (n neurons, spikes of neuron i at times t_i1 < t_i2 < ...):
 
