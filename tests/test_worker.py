@@ -179,6 +179,17 @@ def test_short_tasks_are_queued_in_the_slot_in_batches_and_all_delivered():
     assert all(r["t"] == "done" for r in pending.values())
 
 
+def test_the_next_long_task_is_queued_while_the_slot_filters_the_last_one():
+    tasks = [dict(t, est_s=1.0) for t in _short_tasks(3, t_ms=8000)]  # long: not pipelined
+    seen = []
+    pending, acted = _slot_run(tasks, lambda w, slot: seen.append(
+        (slot.task["tid"], slot.state, [t["tid"] for t in slot.queued])), timeout_s=120)
+    running, state, queued = seen[0]
+    assert acted and state == "filtering" and queued == [tasks[1]["tid"]]
+    assert sorted(pending) == sorted(t["tid"] for t in tasks)
+    assert all(r["t"] == "done" for r in pending.values())
+
+
 def test_capacity_makes_room_for_slot_queues_while_tasks_are_short():
     import asyncio
     from neunet.dist.slot_handle import PIPELINE_DEPTH

@@ -29,9 +29,10 @@ INLINE_BYTES = 1024 * 1024
 # Capacity asked for the reply pipe (Linux's default pipe-max-size): an inline result fits
 # all but its frame head (bytes).
 PIPE_BYTES = 1024 * 1024
-# The ``filtering`` state is reported only after a simulation that took at least this long:
-# for a shorter one it would be over before anyone could see it (seconds).
-REPORT_FILTERING_S = 0.05
+# The ``filtering`` state is reported after a simulation that took at least this long: it
+# tells the worker the task is nearly done, so it queues the next one behind it in time; for
+# a shorter one it would be over before anyone could use it (seconds).
+REPORT_FILTERING_S = 0.02
 # A finished task's reply is held back while more than this many tasks wait in the input:
 # the worker refills a slot's queue of short tasks when the last queued one starts, so the
 # replies of the others can travel together.

@@ -22,7 +22,7 @@ PIPELINE_MAX_S = 0.02
 # Most short tasks queued in a slot's input at once (written together, in one write, when the
 # last queued one starts), and most estimated work queued there (seconds).
 PIPELINE_DEPTH = 4
-PIPELINE_QUEUE_S = 0.05
+PIPELINE_QUEUE_S = 0.01
 
 
 class Slot:

@@ -362,6 +362,14 @@ class Worker:
             work_s += float(slot.queued[-1]["est_s"])
         return list(slot.queued)
 
+    def _queue_next(self, slot: Slot) -> None:
+        """The slot's simulation is over (it is filtering): queue the next backlog task in its
+        input now, so it starts the moment the reply is written (no idle round trip while a
+        large reply travels)."""
+        if not slot.queued and self.backlog and not self.stopping:
+            slot.queued.append(self.backlog.popleft())
+            self._write_runs(slot, list(slot.queued))
+
     def _unqueue(self, slot: Slot) -> None:
         """The slot's process is gone: its queued tasks never started, they go back first."""
         for task in reversed(slot.queued):
@@ -419,6 +427,8 @@ class Worker:
                 slot.state = msg["state"]
                 if report:
                     self.send(msg)
+                if msg["state"] == "filtering":
+                    self._queue_next(slot)
             elif msg["t"] == "done":
                 return msg
             elif msg["t"] == "error":
