@@ -36,18 +36,25 @@ sys.path.insert(0, str(ROOT))
 
 # Interpreter used for all processes.
 PY = sys.executable
+# The environment the benchmark was started with: every column's processes get it, and it is
+# restored after each column (a dask LocalCluster sets MALLOC_TRIM_THRESHOLD_=65536 and the
+# *_NUM_THREADS variables in this process's os.environ, which slowed the neunet processes of
+# later figures by ~25 %).
+_USER_ENV = dict(os.environ)
 # Number of tiny tasks of figure (a).
 N_TINY = 1000
 # Number of tasks of figure (b) and the spread of their t (ms).
 N_HETERO, T_MIN_MS, T_MAX_MS = 40, 400.0, 20000.0
 # Number of tasks of figure (e).
 N_SCALE = 100_000
+# Seconds of quiet (after a sync) before each measurement.
+SETTLE_S = 0.5
 # Figure (d): 10 neurons x 625,000 samples of float64 = 50 MB of voltage.
 BIG_N, BIG_T_MS = 10, 19531.25
 
 
 def _env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return dict(_USER_ENV, PYTHONPATH=str(ROOT) + os.pathsep + _USER_ENV.get("PYTHONPATH", ""))
 
 
 def _tasks_py(path: Path, body: str) -> Path:
@@ -300,6 +307,13 @@ def _warm() -> None:
     neunet.simulate(dict(pm, nE=BIG_N, t=10))
 
 
+def _settle() -> None:
+    """Start each measurement on a quiet machine: the previous one's files written out (the
+    kernel's write-back would otherwise run during the next one) and its processes gone."""
+    os.sync()
+    time.sleep(SETTLE_S)
+
+
 def main(argv=None) -> int:
     """Run the chosen figures for the chosen executors and print them side by side."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -323,7 +337,12 @@ def main(argv=None) -> int:
         results = {}
         with tempfile.TemporaryDirectory(prefix=f"neunet-bench-{fig}-") as tmp:
             for name in names:
-                results[name] = EXECUTORS[name][fig](Path(tmp))
+                _settle()
+                try:
+                    results[name] = EXECUTORS[name][fig](Path(tmp))
+                finally:  # dask sets MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS, ... in os.environ
+                    os.environ.clear()
+                    os.environ.update(_USER_ENV)
         cells = "".join(f"{results[n]['text']:<34}" for n in names)
         print(f"({fig}) {title:<{width - 4}}{cells}{verdict(results)}", flush=True)
     return 0
