@@ -10,7 +10,6 @@ resume).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import glob
 import logging
 import os
@@ -295,6 +294,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     install_signals(coord, hard_exit)
     from neunet.dist.progress import base_params
     progress = Progress(coord, len(rows), base=lambda: base_params(pm for _, pm, _, _ in rows))
+    import asyncio  # here: the local worker is started before asyncio is imported
     shown = asyncio.ensure_future(_show(progress))
     await coord.run()
     shown.cancel()
@@ -323,6 +323,7 @@ def peak_memory_mb() -> float:
 
 
 async def _show(progress) -> None:
+    import asyncio
     last_s = time.monotonic()
     while True:  # failures are printed within FAILURE_POLL_S, the status line on its period
         await asyncio.sleep(min(FAILURE_POLL_S, progress.period_s()))
@@ -333,6 +334,7 @@ async def _show(progress) -> None:
 
 
 async def _wait_local(proc) -> None:
+    import asyncio
     if proc is None:
         return
     deadline = time.monotonic() + 5.0

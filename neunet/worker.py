@@ -8,7 +8,6 @@ kill them and hand them back. Exit status 0, or 2 for bad usage (one line on std
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -64,6 +63,7 @@ def parse_address(text: str) -> tuple[str, int]:
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
     from neunet.dist import auth
+    prestarted = []
     try:
         args = build_parser().parse_args(argv)
         host, port = parse_address(args.connect)
@@ -71,14 +71,19 @@ def main(argv=None) -> int:
             raise UsageError("--slots must be >= 1")
         if args.prefetch is not None and args.prefetch < 0:
             raise UsageError("--prefetch must be >= 0")
-        token = auth.load_token(args.token_file)
-        from neunet.dist.walltime import allocation_end
-        end_s = allocation_end(args.walltime)
         if args.drain is not None and args.drain < 0:
             raise UsageError("--drain must be >= 0")
+        token = auth.load_token(args.token_file)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        from neunet.dist.slot import spawn
+        prestarted = [spawn() for _ in range(args.slots)]  # they warm up while we start
+        from neunet.dist.walltime import allocation_end
+        end_s = allocation_end(args.walltime)
     except (UsageError, auth.AuthError, ValueError) as exc:
+        for proc in prestarted:
+            proc.kill()
+            proc.wait()
         print(f"neunet.worker: error: {exc}", file=sys.stderr)
         return 2
     from neunet.dist.aio import run_async
@@ -86,9 +91,11 @@ def main(argv=None) -> int:
     from neunet.dist.worker import Worker, run_worker
 
     async def go():
+        import asyncio
         kw = dict(spool_dir=args.spool_dir, name=args.name, prefetch=args.prefetch,
                   exit_on_disconnect=args.exit_on_disconnect,
-                  timeout_min_s=args.task_timeout_min, timeout_factor=args.task_timeout_factor)
+                  timeout_min_s=args.task_timeout_min, timeout_factor=args.task_timeout_factor,
+                  prestarted=prestarted)
         if end_s is None:
             return await run_worker(Worker(host, port, args.slots, token, **kw))
         worker = WalltimeWorker(host, port, args.slots, token, end_s=end_s,

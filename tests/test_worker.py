@@ -82,12 +82,15 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
     (["--slots", "0"], "--slots must be >= 1"),
     (["--token-file", "/nonexistent/tok"], "cannot read token file"),
     (["--what"], "unrecognized arguments"),
+    (["--walltime", "abc", "--slots", "2"], "--walltime 'abc'"),  # after its slots started
 ])
 def test_bad_usage_exits_2_with_one_line(args, message):
     r = subprocess.run([PY, "-m", "neunet.worker", *args], env=env(), capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    left = subprocess.run(["pgrep", "-f", "neunet.dist.slot"], capture_output=True, text=True)
+    assert left.stdout == "", "slot processes left behind"
 
 
 def test_worker_started_before_the_coordinator_connects_when_it_appears(tmp_path):
@@ -132,15 +135,18 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
     assert {r[4] for r in rows(tmp_path / "run")} == {"good"}
 
 
-def _slot_run(tasks, action=None, timeout_s=60):
-    """Run `tasks` (dicts) through one real slot process of a Worker with no coordinator;
-    `action(worker, slot)` is called once a task is queued in the slot behind another.
-    Returns the worker's pending replies (tid -> reply) once the slot is idle."""
+def _slot_run(tasks, action=None, timeout_s=60, prestarted=False):
+    """Run `tasks` (dicts) through one real slot process of a Worker with no coordinator
+    (`prestarted`: a `slot.spawn` process it adopts); `action(worker, slot)` is called once a
+    task is queued in the slot behind another. Returns the worker's pending replies (tid ->
+    reply) once the slot is idle."""
     import asyncio
+    from neunet.dist.slot import spawn
     from neunet.dist.worker import Worker
 
     async def go():
-        w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True)
+        w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True,
+                   prestarted=[spawn()] if prestarted else ())
         slot = w.slots[0]
         w.backlog.extend(tasks)
         loop = asyncio.ensure_future(w.slot_loop(slot))
@@ -257,16 +263,20 @@ def test_a_task_cancelled_while_queued_in_the_slot_is_not_delivered():
     assert set(pending) == {t["tid"] for t in tasks} - set(cancelled)
 
 
-def test_a_queued_task_survives_a_crash_of_the_slot_and_runs_on_its_restart():
+@pytest.mark.parametrize("prestarted", [False, True])
+def test_a_queued_task_survives_a_crash_of_the_slot_and_runs_on_its_restart(prestarted):
     tasks = _short_tasks(3, t_ms=300)
     crashed = []
 
     def crash(w, slot):
-        crashed.append((slot.task["tid"], [t["tid"] for t in slot.queued]))
+        crashed.append((slot.task["tid"], [t["tid"] for t in slot.queued],
+                        type(slot.proc).__name__))
         slot.kill()  # as a segfault would: the running task fails, the queued one waits
 
-    pending, _ = _slot_run(tasks, crash, timeout_s=90)
-    running, queued = crashed[0]
+    pending, _ = _slot_run(tasks, crash, timeout_s=90, prestarted=prestarted)
+    assert (crashed[0][2] == "_Adopted") == prestarted  # the spawned process was adopted
+    running, queued, _ = crashed[0]
     assert pending[running]["t"] == "failed" and pending[running]["kind"] == "fault"
+    assert "killed by signal 9" in pending[running]["error"]
     assert queued and all(pending[tid]["t"] == "done" for tid in queued)
     assert set(pending) == {t["tid"] for t in tasks}

@@ -22,6 +22,8 @@ import traceback
 
 from neunet.dist import protocol
 
+# The command that starts a slot process.
+SLOT_COMMAND = (sys.executable, "-m", "neunet.dist.slot")
 # Longest error text sent back (characters; the tail is kept).
 MAX_ERROR_CHARS = 4000
 # Results up to this size travel inside the ``done`` reply instead of a spool file (bytes).
@@ -165,6 +167,15 @@ class Replies:
             self.out.write(b"".join(self.held))
             self.out.flush()
             self.held = []
+
+
+def spawn():
+    """Start a slot process now, as a `subprocess.Popen` with pipes (the worker calls this
+    before its event loop runs, so the slots warm up while it starts; `Slot.start` adopts it).
+    """
+    import subprocess
+    return subprocess.Popen(SLOT_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
 
 
 def main() -> int:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import sys
+import os
+import signal
+import subprocess
 
 from neunet.dist import protocol, protocol_aio
+from neunet.dist.slot import SLOT_COMMAND
 
+# Seconds between exit checks while waiting for an adopted (`slot.spawn`) process.
+ADOPTED_WAIT_POLL_S = 0.01
 # Bytes of a slot's stderr kept for the error report of a crash.
 STDERR_TAIL_BYTES = 4000
 # A task estimated to take at most this long is queued in a busy slot's input behind another
@@ -39,12 +44,16 @@ class Slot:
         self.stderr_tail = collections.deque(maxlen=64)
         self._drain = None
 
-    async def start(self) -> None:
-        """Start the slot process and wait until it has loaded the simulator."""
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "neunet.dist.slot", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            limit=protocol.CHUNK_BYTES, start_new_session=True)
+    async def start(self, prestarted=None) -> None:
+        """Start the slot process (or adopt `prestarted`, a `neunet.dist.slot.spawn` process)
+        and wait until it has loaded the simulator."""
+        if prestarted is not None:
+            self.proc = await _Adopted(prestarted).connect(protocol.CHUNK_BYTES)
+        else:
+            self.proc = await asyncio.create_subprocess_exec(
+                *SLOT_COMMAND, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, limit=protocol.CHUNK_BYTES,
+                start_new_session=True)
         self._drain = asyncio.ensure_future(self._read_stderr(self.proc))
         msg = await protocol_aio.read_message(self.proc.stdout)
         if msg is None or msg["t"] != "ready":
@@ -61,9 +70,15 @@ class Slot:
         return "".join(self.stderr_tail)[-STDERR_TAIL_BYTES:].strip()
 
     def kill(self) -> None:
-        """Kill the process (a cancelled, hung or abandoned task)."""
+        """Kill the process (a cancelled, hung or abandoned task). A plain SIGKILL: asyncio's
+        `Process.kill` polls first, and a poll that reaps an already dead process leaves
+        asyncio's child watcher nothing to wait for (its status then reads 255, not the
+        signal that killed it)."""
         if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # already gone
+                pass
 
     async def close(self) -> None:
         """Stop the process: close stdin (it exits), kill it if it does not."""
@@ -77,6 +92,38 @@ class Slot:
             await self.proc.wait()
         if self._drain is not None:
             self._drain.cancel()
+
+
+class _Adopted:
+    """A `neunet.dist.slot.spawn` process driven from asyncio as an `asyncio.subprocess.Process` is
+    (stdin, stdout, stderr streams, returncode, kill, wait); its pipes belong to the
+    transports from now on."""
+
+    def __init__(self, popen: subprocess.Popen):
+        self.popen, self.pid = popen, popen.pid
+        self.stdin = self.stdout = self.stderr = None
+
+    async def connect(self, limit: int) -> "_Adopted":
+        loop = asyncio.get_running_loop()
+        self.stdout, self.stderr = asyncio.StreamReader(limit=limit), asyncio.StreamReader()
+        for reader, pipe in ((self.stdout, self.popen.stdout), (self.stderr, self.popen.stderr)):
+            await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r), pipe)
+        transport, proto = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
+                                                         self.popen.stdin)
+        self.stdin = asyncio.StreamWriter(transport, proto, None, loop)
+        return self
+
+    @property
+    def returncode(self):
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    async def wait(self) -> int:
+        while self.popen.poll() is None:
+            await asyncio.sleep(ADOPTED_WAIT_POLL_S)
+        return self.popen.returncode
 
 
 def short_task(task: dict) -> bool:

@@ -42,7 +42,8 @@ class Worker:
     """The worker's state and its asyncio tasks (see the module docstring)."""
 
     def __init__(self, host, port, slots, token, spool_dir=None, name=None, prefetch=None,
-                 exit_on_disconnect=False, timeout_min_s=300.0, timeout_factor=20.0):
+                 exit_on_disconnect=False, timeout_min_s=300.0, timeout_factor=20.0,
+                 prestarted=()):
         self.host, self.port, self.n_slots = host, port, slots
         self.token = token or b""
         self.wid = uuid.uuid4().hex
@@ -54,6 +55,7 @@ class Worker:
         self.exit_on_disconnect = exit_on_disconnect
         self.timeout_min_s, self.timeout_factor = timeout_min_s, timeout_factor
         self.slots = [Slot(i) for i in range(slots)]
+        self.prestarted = list(prestarted)  # slot.spawn processes the slots adopt first
         self.backlog: collections.deque = collections.deque()
         self.pending: dict = {}   # tid -> reply (done with file, or failed) awaiting ack
         self.writer = None
@@ -326,7 +328,7 @@ class Worker:
         while not self.finished.is_set():
             if slot.proc is None or slot.proc.returncode is not None:
                 self._unqueue(slot)
-                await slot.start()
+                await slot.start(self.prestarted.pop() if self.prestarted else None)
                 if not slot.ready:
                     slot.ready = True
                     self.request()
