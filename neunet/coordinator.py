@@ -28,6 +28,8 @@ DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
 FAILURE_POLL_S = 0.5
 # Exit status when stopped with tasks left.
 EXIT_INTERRUPTED = 130
+# Seconds the local worker gets to exit after the sweep, and between checks that it has.
+LOCAL_EXIT_WAIT_S, LOCAL_EXIT_POLL_S = 5.0, 0.01
 
 
 class UsageError(Exception):
@@ -337,9 +339,9 @@ async def _wait_local(proc) -> None:
     import asyncio
     if proc is None:
         return
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + LOCAL_EXIT_WAIT_S
     while proc.poll() is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(LOCAL_EXIT_POLL_S)
     if proc.poll() is None:
         proc.kill()
         proc.wait()
