@@ -186,6 +186,8 @@ def main() -> int:
     sys.stdout = sys.stderr
     frames = protocol.PipeFrames(sys.stdin.fileno())
     replies = Replies(out)
+    from neunet.sim.startup import hide_optional_modules
+    hide_optional_modules()  # for good: this process only simulates
     warm_up()
     replies.send({"t": "ready"})
     while True:

@@ -7,11 +7,11 @@ input errors are fast.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from neunet.sim.options import SimInputError, SimOptions, parse_argv
+from neunet.sim.startup import hide_optional_modules, unhide
 
 # Program name in messages.
 PROG = "neunet-sim"
@@ -54,36 +54,14 @@ def _run(opts: SimOptions) -> None:
               file=sys.stderr, flush=True)
 
 
-def _hide_optional_modules() -> list:
-    """Keep numba from importing optional modules it only probes; returns the hidden names.
-
-    At its first compile or cache load numba imports scipy.linalg only to probe BLAS for
-    np.dot/np.linalg, which the simulator kernels never use (~0.2 s of every start-up); and
-    at import it loads PyYAML (~20 ms) only to read a ``.numba_config.yaml`` in the working
-    directory, so yaml is hidden only when there is no such file. A module is hidden only
-    when neither it nor numba is loaded yet, and only for the duration of main().
-    """
-    hidden = []
-    candidates = [("scipy", "numba.np.arraymath")]
-    if not os.path.exists(".numba_config.yaml"):
-        candidates.append(("yaml", "numba"))
-    for name, user in candidates:
-        if name not in sys.modules and user not in sys.modules:
-            sys.modules[name] = None   # makes `import name` raise ImportError
-            hidden.append(name)
-    return hidden
-
-
 def main(argv=None) -> int:
     """Run the command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    hidden = _hide_optional_modules()
+    hidden = hide_optional_modules()
     try:
         return _main(argv)
     finally:
-        for name in hidden:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
+        unhide(hidden)
 
 
 def _main(argv) -> int:

@@ -1,0 +1,34 @@
+"""neunet.sim.startup: the modules a simulator process keeps numba from importing."""
+import subprocess
+import sys
+
+from dist_helpers import env
+
+# Runs in a fresh interpreter: reports what was hidden, whether numba then loaded without
+# them, and whether they import again after unhide.
+_PROBE = """
+import sys
+from neunet.sim.startup import hide_optional_modules, unhide
+hidden = hide_optional_modules()
+from neunet.sim import api  # numba and the engine
+loaded = sorted(m for m in ("scipy", "yaml") if sys.modules.get(m) is not None)
+unhide(hidden)
+import yaml
+print(sorted(hidden), loaded, "yaml" in sys.modules)
+"""
+
+
+def _probe(cwd):
+    r = subprocess.run([sys.executable, "-c", _PROBE], cwd=cwd, env=env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_scipy_and_yaml_stay_unloaded_and_come_back_after_unhide(tmp_path):
+    assert _probe(tmp_path) == "['scipy', 'yaml'] [] True"
+
+
+def test_yaml_is_left_alone_when_a_numba_config_file_needs_it(tmp_path):
+    (tmp_path / ".numba_config.yaml").write_text("{}\n")
+    assert _probe(tmp_path) == "['scipy'] ['yaml'] True"  # numba read its config file
