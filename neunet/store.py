@@ -15,7 +15,6 @@ connection that works while a sweep is running and gives a pandas DataFrame (`ta
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -23,69 +22,17 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 from neunet.provenance import result_hash, result_hash_of_file
+# The format (names, schema, encoding) lives in store_schema; these are store's names too.
+from neunet.store_schema import (  # noqa: F401
+    BOOL_PARAMS_KEY, BUSY_TIMEOUT_S, DATA_DIR, FIELDS, INDEX_NAME, INLINE_BYTES,
+    INLINE_DATA_FILE, PARAM_PREFIX, SCHEMA, STAT_PREFIX, STATES, TABLE_COLUMNS, float_or_none,
+    mirror_cell, quote_identifier, stored_summary, to_json)
 # StoreError and NoDataError are this module's public errors too (defined one layer down).
 from neunet.store_npz import (NoDataError, StoreError, decode_arrays,  # noqa: F401
                               encode_arrays, ends_like_npz)
 
 
-# File name of the index inside a run directory.
-INDEX_NAME = "index.sqlite"
-# Folder (inside a run directory) holding one .npz per task with kept data above INLINE_BYTES.
-DATA_DIR = "data"
-# Kept data up to this size is stored inside the index (table `blobs`), not in a file of its
-# own: small blobs are written and read faster by SQLite than as files, they share the
-# index's one fsync, and a sweep of many tiny tasks does not create a file per task (bytes).
-INLINE_BYTES = 128 * 1024
-# `data_file` of a task whose kept data is stored inside the index (table `blobs`).
-INLINE_DATA_FILE = INDEX_NAME
-# Task states, as in the seed.
-STATES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished", "failed")
-# Columns of `tasks` other than tid / params / summary that set_status may change.
-FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "started", "finished",
-          "failure_class", "reason", "data_file", "data_bytes", "result_hash")
-# Columns of table() that come first, in this order.
-TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "real_s",
-                 "started", "finished", "failure_class", "reason", "data_file", "result_hash")
-# Seconds a connection waits for a lock held by another connection.
-BUSY_TIMEOUT_S = 30.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    tid TEXT NOT NULL UNIQUE,
-    params TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'not-assigned',
-    worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    est_cost REAL,
-    est_s REAL,
-    real_s REAL,
-    started REAL,
-    finished REAL,
-    failure_class TEXT,
-    reason TEXT,
-    data_file TEXT,
-    data_bytes INTEGER,
-    summary TEXT,
-    result_hash TEXT,
-    mirrored INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS blobs (tid TEXT PRIMARY KEY, npz BLOB NOT NULL);
-"""
-
-
-# Prefix of the `tasks` columns mirroring each parameter (flattened) for fast table(); they
-# are filled when a task's result is recorded (`mirrored` = 1), so that sync_tasks stays fast.
-PARAM_PREFIX = "p:"
-# Prefix of the `tasks` columns mirroring each summary statistic.
-STAT_PREFIX = "s:"
-# Meta key listing the parameters holding booleans (SQLite stores them as 0/1).
-BOOL_PARAMS_KEY = "_bool_params"
 # Statement of record_result(s); {} receives the mirror-column assignments.
 _RESULT_SQL = ("UPDATE tasks SET status = 'finished', summary = ?, real_s = ?, worker = ?, "
                "data_file = ?, data_bytes = ?, finished = ?, failure_class = NULL, "
@@ -99,37 +46,6 @@ _BLOB_SQL = "INSERT OR REPLACE INTO blobs (tid, npz) VALUES (?, ?)"
 _UNBLOB_SQL = "DELETE FROM blobs WHERE tid = ?"
 
 
-# ----------------------------------------------------------------------------------------
-# Encoding helpers shared by writers and the reader
-
-
-def _json_default(value):
-    """JSON encoder fallback: numpy scalars/arrays, scipy.sparse, paths."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if hasattr(value, "tocoo"):  # scipy.sparse, without importing scipy
-        coo = value.tocoo()
-        return {"sparse_shape": list(coo.shape), "row": coo.row.tolist(),
-                "col": coo.col.tolist(), "data": coo.data.tolist()}
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"cannot store a {type(value).__name__} in the run index")
-
-
-def to_json(value) -> str:
-    """Encode parameters or a summary as JSON text (numpy-aware, NaN/inf allowed)."""
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
-
-
-def _quote(name: str) -> str:
-    """An SQL identifier for any column name."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
 def _task_fields(task) -> tuple:
     """(tid, pm, est_cost, est_s) of a Task or of a dict with tid/pm/est_cost/est_s."""
     if isinstance(task, dict):
@@ -141,16 +57,7 @@ def _task_fields(task) -> tuple:
         est_cost, est_s = times[0], times[1]
     if not isinstance(tid, str) or not tid:
         raise StoreError(f"task id must be a non-empty string, got {tid!r}")
-    return tid, pm, _float_or_none(est_cost), _float_or_none(est_s)
-
-
-def _float_or_none(value):
-    return None if value is None else float(value)
-
-
-def stored_summary(summary) -> dict:
-    """A summary as `RunStore.record_results` stores and hashes it (names str, values float)."""
-    return {str(k): _float_or_none(v) for k, v in dict(summary or {}).items()}
+    return tid, pm, float_or_none(est_cost), float_or_none(est_s)
 
 
 def _is_hash(value) -> bool:
@@ -193,7 +100,7 @@ class RunStore:
                                    isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
         if "result_hash" not in self._columns:  # a run directory from before provenance
             self._db.execute("ALTER TABLE tasks ADD COLUMN result_hash TEXT")
@@ -204,7 +111,7 @@ class RunStore:
         """Add mirror columns (`p:<param>`, `s:<stat>`) not yet in `tasks` (in a transaction)."""
         for name in names:
             if name not in self._columns:
-                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {_quote(name)}")
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {quote_identifier(name)}")
                 self._columns.add(name)
 
     def _write_groups(self, groups: dict, before=(), first=None) -> int:
@@ -336,11 +243,11 @@ class RunStore:
         cells = {STAT_PREFIX + k: v for k, v in summary.items()}
         if stored is not None and not stored[1]:  # parameters not mirrored yet
             for key, value in json.loads(stored[0]).items():
-                cells[PARAM_PREFIX + key] = cell = _cell(value, memo)
+                cells[PARAM_PREFIX + key] = cell = mirror_cell(value, memo)
                 if cell is True or cell is False:
                     self._new_bools.add(key)
-        sql = _RESULT_SQL.format("".join(f", {_quote(n)} = ?" for n in cells))
-        row = (to_json(summary), _float_or_none(real_s),
+        sql = _RESULT_SQL.format("".join(f", {quote_identifier(n)} = ?" for n in cells))
+        row = (to_json(summary), float_or_none(real_s),
                None if worker is None else str(worker), rel, size,
                time.time() if finished is None else float(finished),
                _digest(summary, blob if blob is not None else path, given, checked),
@@ -460,40 +367,6 @@ class RunStore:
         """The value stored under `key`, or `default`."""
         rows = self._select("SELECT value FROM meta WHERE key = ?", (str(key),))
         return json.loads(rows[0][0]) if rows else default
-
-
-# ----------------------------------------------------------------------------------------
-# Parameter cells (shared with the reader, neunet/store_read.py)
-
-
-# Types stored in a mirror column as they are.
-_PLAIN_TYPES = (str, int, float, bool, type(None))
-
-
-def _cell(value, memo: dict):
-    """The mirror-column cell of one parameter value (see `_flat_value`)."""
-    if type(value) in _PLAIN_TYPES:
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    key = id(value)
-    if key not in memo:
-        memo[key] = _flat_value(json.loads(to_json(value)))
-    return memo[key]
-
-
-def _flat_value(value):
-    """A table cell for one parameter: scalars as they are, lists and matrices as text."""
-    if isinstance(value, list):
-        if all(not isinstance(v, (list, dict)) for v in value):
-            return ", ".join(map(str, value))
-        digest = hashlib.sha256(to_json(value).encode()).hexdigest()[:8]
-        inner = len(value[0]) if isinstance(value[0], list) else "?"
-        return f"matrix {len(value)}x{inner} #{digest}"
-    if isinstance(value, dict):
-        return f"{{{', '.join(sorted(value))}}} #" + hashlib.sha256(
-            to_json(value).encode()).hexdigest()[:8]
-    return value
 
 
 def open_run(run_dir):

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from neunet.result import Result
-from neunet.store import (BOOL_PARAMS_KEY, BUSY_TIMEOUT_S, INDEX_NAME, INLINE_DATA_FILE,
-                          PARAM_PREFIX, STAT_PREFIX, TABLE_COLUMNS, NoDataError, StoreError,
-                          _flat_value)
-from neunet.store_npz import decode_arrays
+from neunet.store_npz import NoDataError, StoreError, decode_arrays
+from neunet.store_schema import (BOOL_PARAMS_KEY, BUSY_TIMEOUT_S, INDEX_NAME, INLINE_DATA_FILE,
+                                 PARAM_PREFIX, STAT_PREFIX, TABLE_COLUMNS, flat_value)
 
 
 def alias(name: str) -> str:
@@ -36,7 +35,7 @@ def _param_columns(df, names) -> dict:
     flat = json.loads("[" + ",".join(texts) + "]")
     for i, text in enumerate(texts):
         if "[" in text or "{" in text[1:]:  # lists or matrices somewhere: flatten this one
-            flat[i] = {k: _flat_value(v) for k, v in flat[i].items()}
+            flat[i] = {k: flat_value(v) for k, v in flat[i].items()}
     keys = list(dict.fromkeys(k for pm in flat for k in pm))
     for key in keys + [k for k in cols if k not in keys]:
         base = (cols[key].to_numpy(dtype=object, copy=True) if key in cols
