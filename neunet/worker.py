@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         return 2
     from neunet.dist.aio import run_async
     from neunet.dist.walltime import WalltimeWorker
-    from neunet.dist.worker import Worker, run_worker
+    from neunet.dist.worker import Worker
 
     async def go():
         import asyncio
@@ -107,6 +107,41 @@ def main(argv=None) -> int:
             drain.cancel()
 
     return run_async(go())
+
+
+
+async def run_worker(worker) -> int:
+    """Run a `neunet.dist.worker.Worker` until the sweep is done, it is stopped (ctrl-c once:
+    finish and deliver; twice: abandon), or (local) the coordinator goes."""
+    import asyncio
+    import shutil
+    import signal
+    loop = asyncio.get_running_loop()
+    presses = []
+
+    def on_signal():
+        presses.append(1)
+        worker.stop() if len(presses) == 1 else worker.abort()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    conn = asyncio.ensure_future(worker.connect_loop())
+    slots = [asyncio.ensure_future(worker.slot_loop(s)) for s in worker.slots]
+    watch = asyncio.ensure_future(worker.watch_stopping())
+    await worker.finished.wait()
+    if worker.writer is not None:
+        try:
+            worker.send({"t": "bye"})
+            worker.flush()
+            await asyncio.wait_for(worker.writer.drain(), 2.0)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+    for task in [conn, watch, *slots]:
+        task.cancel()
+    await asyncio.gather(*(s.close() for s in worker.slots), return_exceptions=True)
+    if worker.own_spool:
+        shutil.rmtree(worker.spool, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import collections
 import os
 import signal
 import subprocess
+import time
 
 from neunet.dist import protocol, protocol_aio
 from neunet.dist.slot import SLOT_COMMAND
@@ -68,6 +69,25 @@ class Slot:
 
     def stderr_text(self) -> str:
         return "".join(self.stderr_tail)[-STDERR_TAIL_BYTES:].strip()
+
+    def write_runs(self, tasks: list, out_dir: str, filter_spec) -> None:
+        """Write run requests for `tasks` to the process's input, in one write."""
+        self.proc.stdin.write(b"".join(protocol.pack({
+            "t": "run", "tid": t["tid"], "pm": t["pm"], "out": out_dir,
+            "filter": filter_spec}) for t in tasks))
+
+    def failed(self, tid: str, error: str, kind: str) -> dict:
+        """The worker's ``failed`` report of task `tid`, run here since `started_s`."""
+        return {"t": "failed", "tid": tid, "error": error, "kind": kind,
+                "real_s": time.monotonic() - self.started_s}
+
+    def crash_reason(self) -> str:
+        """Why the process ended (signal or exit status) and the tail of its stderr."""
+        code = self.proc.returncode
+        what = (f"killed by signal {-code}" if code is not None and code < 0
+                else f"exited with status {code}")
+        tail = self.stderr_text()
+        return f"simulator process {what}" + (f": {tail}" if tail else "")
 
     def kill(self) -> None:
         """Kill the process (a cancelled, hung or abandoned task). A plain SIGKILL: asyncio's

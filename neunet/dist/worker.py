@@ -4,8 +4,8 @@ A worker connects to the coordinator, proves the shared token, and keeps asking 
 ``slots + prefetch`` tasks. Each task runs in a long-lived slot process (`neunet.dist.slot`);
 a crashing, cancelled or timed-out simulation kills only that process and a fresh one takes its
 place. Finished results wait (small ones in memory, large ones as files in the spool
-directory) until the coordinator acknowledges them, so when the coordinator goes away the worker keeps running, reconnects with
-backoff and delivers them when it is back. Ctrl-c once: stop pulling, hand back waiting tasks,
+directory) until the coordinator acknowledges them, so when the coordinator goes away the
+worker keeps running, reconnects with backoff and delivers them when it is back. Ctrl-c once: stop pulling, hand back waiting tasks,
 finish and deliver the running ones, exit; twice: kill the slots, hand their tasks back, exit.
 """
 from __future__ import annotations
@@ -13,22 +13,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import mmap
 import os
-import shutil
-import signal
 import socket
 import tempfile
 import time
 import uuid
 
-from neunet.dist import auth, protocol, protocol_aio
+from neunet.dist import auth, delivery, protocol, protocol_aio
 from neunet.dist.slot_handle import PIPELINE_DEPTH, PIPELINE_QUEUE_S, Slot, short_task
 
 log = logging.getLogger("neunet.worker")
 
 # Seconds between heartbeats.
 HEARTBEAT_S = 1.0
+# Seconds between checks, once stopping, whether everything is delivered.
+STOP_POLL_S = 0.2
 # First and largest wait between reconnection attempts (seconds).
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
 # A connection that lasted this long resets the reconnection backoff (seconds).
@@ -229,11 +228,12 @@ class Worker:
             log.info("coordinator is stopping; will reconnect")
 
     def _forget(self, tid: str) -> None:
-        self.pending.pop(tid, None)
-        try:
-            os.unlink(os.path.join(self.spool, f"{tid}.npz"))
-        except FileNotFoundError:
-            pass
+        reply = self.pending.pop(tid, None)
+        if reply is not None and reply.get("size") and not reply.get("data"):  # a spool file
+            try:
+                os.unlink(os.path.join(self.spool, f"{tid}.npz"))
+            except FileNotFoundError:
+                pass
         self.wake.set()
 
     def _cancel(self, tid: str) -> None:
@@ -279,48 +279,12 @@ class Worker:
                 if reply["t"] == "failed":
                     self.send(reply)
                 else:
-                    await self._stream(writer, reply)
+                    await delivery.stream_result(writer, reply, self.spool, self.chunk_bytes,
+                                                 self._queue, self.flush)
                 self.request()
                 await writer.drain()
             except (ConnectionError, OSError) as exc:
                 log.warning("delivery of %s interrupted: %s", tid, exc)
-
-    async def _stream(self, writer, reply: dict) -> None:
-        tid = reply["tid"]
-        result = {"t": "result", "tid": tid, "summary": reply["summary"],
-                  "real_s": reply["real_s"], "size": reply["size"]}
-        if isinstance(reply.get("hash"), str):
-            result["hash"] = reply["hash"]
-        head = protocol.pack(result)
-        if reply.get("data") and len(reply["data"]) <= self.chunk_bytes:  # kept in memory
-            self._queue(head, *protocol.pack_chunk(tid, reply["data"]),
-                        protocol.pack({"t": "end", "tid": tid}))
-            return
-        self.flush()  # what was queued goes first
-        writer.write(head)
-        path = os.path.join(self.spool, f"{tid}.npz")
-        if reply.get("data"):
-            for start in range(0, len(reply["data"]), self.chunk_bytes):
-                view = memoryview(reply["data"])[start:start + self.chunk_bytes]
-                writer.writelines(protocol.pack_chunk(tid, view))
-        elif 0 < reply["size"] <= self.chunk_bytes:  # small: one read, no thread hop
-            with open(path, "rb") as fh:
-                writer.writelines(protocol.pack_chunk(tid, fh.read()))
-        elif reply["size"]:  # a just-written spool file, mapped: sent from the page cache
-            writer.transport.set_write_buffer_limits(high=2 * self.chunk_bytes)
-            view = _mapped(path)
-            if view is not None:
-                for start in range(0, len(view), self.chunk_bytes):
-                    writer.writelines(protocol.pack_chunk(tid, view[start:start +
-                                                                     self.chunk_bytes]))
-                    await writer.drain()
-                del view  # unmapped when the transport lets go of its last slice
-            else:
-                with open(path, "rb", buffering=0) as fh:
-                    while data := fh.read(self.chunk_bytes):
-                        writer.writelines(protocol.pack_chunk(tid, data))
-                        await writer.drain()
-        writer.write(protocol.pack({"t": "end", "tid": tid}))
 
     # ------------------------------------------------------------ slots
     async def slot_loop(self, slot: Slot) -> None:
@@ -345,12 +309,6 @@ class Worker:
             self.request()
             self.wake.set()
 
-    def _write_runs(self, slot: Slot, tasks: list) -> None:
-        """Write run requests to the slot's input, in one write."""
-        slot.proc.stdin.write(b"".join(protocol.pack({
-            "t": "run", "tid": t["tid"], "pm": t["pm"], "out": self.spool,
-            "filter": self.filter_spec}) for t in tasks))
-
     def _pipeline(self, slot: Slot, task: dict) -> list:
         """Queue short backlog tasks in the slot's input behind a short `task` once its queue
         has emptied (up to PIPELINE_DEPTH of them, PIPELINE_QUEUE_S of estimated work);
@@ -370,7 +328,7 @@ class Worker:
         large reply travels)."""
         if not slot.queued and self.backlog and not self.stopping:
             slot.queued.append(self.backlog.popleft())
-            self._write_runs(slot, list(slot.queued))
+            slot.write_runs(list(slot.queued), self.spool, self.filter_spec)
 
     def _unqueue(self, slot: Slot) -> None:
         """The slot's process is gone: its queued tasks never started, they go back first."""
@@ -393,22 +351,20 @@ class Worker:
         try:
             batch = ([] if written else [task]) + self._pipeline(slot, task)
             if batch:
-                self._write_runs(slot, batch)
+                slot.write_runs(batch, self.spool, self.filter_spec)
             reply = await asyncio.wait_for(self._reply(slot, tid, not skipped), timeout_s)
         except asyncio.TimeoutError:
             slot.kill()
             await slot.proc.wait()
-            reply = self._failed(tid, f"timed out after {timeout_s:.0f} s (killed)", "timeout",
-                                 slot)
-        except (protocol.ProtocolError, ConnectionError, OSError) as exc:
+            reply = slot.failed(tid, f"timed out after {timeout_s:.0f} s (killed)", "timeout")
+        except (protocol.ProtocolError, ConnectionError, OSError):
             slot.kill()
             await slot.proc.wait()
             if tid in self.cancelled or skipped:
                 self.cancelled.discard(tid)
                 self.skipped.discard(tid)
                 return
-            reason = self._crash_reason(slot, exc)
-            reply = self._failed(tid, reason, "fault", slot)
+            reply = slot.failed(tid, slot.crash_reason(), "fault")
         if skipped:
             self.skipped.discard(tid)
             return
@@ -434,19 +390,7 @@ class Worker:
             elif msg["t"] == "done":
                 return msg
             elif msg["t"] == "error":
-                return self._failed(tid, msg["error"], "fault", slot)
-
-    def _failed(self, tid, error, kind, slot) -> dict:
-        return {"t": "failed", "tid": tid, "error": error, "kind": kind,
-                "real_s": time.monotonic() - slot.started_s}
-
-    @staticmethod
-    def _crash_reason(slot: Slot, exc) -> str:
-        code = slot.proc.returncode
-        what = (f"killed by signal {-code}" if code is not None and code < 0
-                else f"exited with status {code}")
-        tail = slot.stderr_text()
-        return f"simulator process {what}" + (f": {tail}" if tail else "")
+                return slot.failed(tid, msg["error"], "fault")
 
     # ------------------------------------------------------------ stopping
     def stop(self) -> None:
@@ -470,6 +414,13 @@ class Worker:
             self.send({"t": "released", "tids": running})
         self._finish(kill=True)
 
+    async def watch_stopping(self) -> None:
+        """After a first ctrl-c, finish the worker once nothing runs and all is delivered."""
+        while True:
+            await asyncio.sleep(STOP_POLL_S)
+            if self.stopping and not self.pending and self._slots_idle():
+                self._finish()
+
     def _maybe_exit(self) -> None:
         if self.stopping and not self.pending:
             self._finish()
@@ -480,50 +431,3 @@ class Worker:
                 slot.kill()
         self.finished.set()
         self.wake.set()
-
-
-def _mapped(path: str) -> memoryview | None:
-    """A read-only memory map of a spool file (no copy into this process: the socket sends
-    straight from the page cache), or None where it cannot be mapped."""
-    try:
-        with open(path, "rb") as fh:
-            return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
-    except (OSError, ValueError):
-        return None
-
-
-async def run_worker(worker: Worker) -> int:
-    """Run a worker until the sweep is done, it is stopped, or (local) the coordinator goes."""
-    loop = asyncio.get_running_loop()
-    presses = []
-
-    def on_signal():
-        presses.append(1)
-        worker.stop() if len(presses) == 1 else worker.abort()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    conn = asyncio.ensure_future(worker.connect_loop())
-    slots = [asyncio.ensure_future(worker.slot_loop(s)) for s in worker.slots]
-    watch = asyncio.ensure_future(_watch_pending(worker))
-    await worker.finished.wait()
-    if worker.writer is not None:
-        try:
-            worker.send({"t": "bye"})
-            worker.flush()
-            await asyncio.wait_for(worker.writer.drain(), 2.0)
-        except (ConnectionError, asyncio.TimeoutError):
-            pass
-    for task in [conn, watch, *slots]:
-        task.cancel()
-    await asyncio.gather(*(s.close() for s in worker.slots), return_exceptions=True)
-    if worker.own_spool:
-        shutil.rmtree(worker.spool, ignore_errors=True)
-    return 0
-
-
-async def _watch_pending(worker: Worker) -> None:
-    while True:
-        await asyncio.sleep(0.2)
-        if worker.stopping and not worker.pending and worker._slots_idle():
-            worker._finish()

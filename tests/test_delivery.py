@@ -1,0 +1,70 @@
+"""neunet.dist.delivery: a finished result's frames, from memory or a spool file, over a socket."""
+import asyncio
+import os
+import socket
+
+from neunet.dist import delivery
+from neunet.dist import protocol_aio
+
+
+def _send_and_read(reply, spool_dir, chunk_bytes):
+    """Stream `reply` over a real socket pair; return (frames queued, messages received)."""
+    async def go():
+        a, b = socket.socketpair()
+        _, writer = await asyncio.open_connection(sock=a)
+        reader, _ = await asyncio.open_connection(sock=b)
+        queued = []
+
+        def flush():
+            writer.write(b"".join(queued))
+            queued.clear()
+
+        await delivery.stream_result(writer, reply, str(spool_dir), chunk_bytes,
+                                     lambda *frames: queued.extend(frames), flush)
+        n_queued = len(queued)
+        flush()
+        await writer.drain()
+        writer.close()
+        msgs = []
+        while (msg := await protocol_aio.read_message(reader)) is not None:
+            msgs.append(msg)
+        return n_queued, msgs
+    return asyncio.run(go())
+
+
+def _reply(tid, size, data=None, digest=None):
+    reply = {"t": "done", "tid": tid, "summary": {"rate": 1.5}, "real_s": 0.25, "size": size}
+    if data is not None:
+        reply["data"] = data
+    if digest:
+        reply["hash"] = digest
+    return reply
+
+
+def test_small_result_in_memory_is_queued_with_the_other_frames(tmp_path):
+    data = os.urandom(1000)
+    n_queued, msgs = _send_and_read(_reply("a", len(data), data, "ab" * 32), tmp_path, 4096)
+    assert n_queued == 5  # result, chunk (3 parts), end: one write with everything else
+    assert [m["t"] for m in msgs] == ["result", "chunk", "end"]
+    assert msgs[0]["hash"] == "ab" * 32 and msgs[0]["summary"] == {"rate": 1.5}
+    assert bytes(msgs[1]["data"]) == data
+
+
+def test_spool_file_and_large_memory_results_are_streamed_in_chunks(tmp_path):
+    big = os.urandom(50_000)
+    (tmp_path / "f.npz").write_bytes(big)
+    for reply in (_reply("f", len(big)), _reply("m", len(big), big)):
+        n_queued, msgs = _send_and_read(reply, tmp_path, 4096)
+        assert n_queued == 0  # written straight to the socket, after what was queued
+        kinds = [m["t"] for m in msgs]
+        assert kinds[0] == "result" and kinds[-1] == "end" and kinds.count("chunk") == 13
+        assert all(len(m["data"]) <= 4096 for m in msgs[1:-1])
+        assert b"".join(bytes(m["data"]) for m in msgs[1:-1]) == big
+        assert "hash" not in msgs[0]
+
+
+def test_small_spool_file_is_read_in_one_piece(tmp_path):
+    (tmp_path / "s.npz").write_bytes(b"x" * 100)
+    _, msgs = _send_and_read(_reply("s", 100), tmp_path, 4096)
+    assert [m["t"] for m in msgs] == ["result", "chunk", "end"]
+    assert bytes(msgs[1]["data"]) == b"x" * 100
