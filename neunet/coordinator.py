@@ -28,6 +28,8 @@ DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
 FAILURE_POLL_S = 0.5
 # Exit status when stopped with tasks left.
 EXIT_INTERRUPTED = 130
+# The local worker's spool directory, inside the run directory.
+LOCAL_SPOOL_DIR = ".spool"
 # Seconds the local worker gets to exit after the sweep, and between checks that it has.
 LOCAL_EXIT_WAIT_S, LOCAL_EXIT_POLL_S = 5.0, 0.01
 
@@ -159,38 +161,67 @@ def _listen_early(args, token, local):
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
-    return sock, start_local_worker(args.host, sock.getsockname()[1], local, token)
+    return sock, start_local_worker(args.host, sock.getsockname()[1], local, token,
+                                    local_spool(args))
 
 
-def start_local_worker(host: str, port: int, slots: int, token: bytes) -> subprocess.Popen:
+def run_dir_of(args) -> str:
+    """The run directory: --run-dir, else runs/<name of TASKS.py> (absolute)."""
+    return os.path.abspath(args.run_dir or os.path.join(
+        "runs", os.path.splitext(os.path.basename(args.tasks))[0]))
+
+
+def local_spool(args) -> str:
+    """The local worker's spool directory: inside the run directory, so that its large
+    results are moved into place instead of copied through a socket."""
+    return os.path.join(run_dir_of(args), LOCAL_SPOOL_DIR)
+
+
+def start_local_worker(host: str, port: int, slots: int, token: bytes,
+                       spool_dir: str) -> subprocess.Popen:
     """Start a worker process on this machine that exits when the coordinator goes away (here,
-    not in neunet.dist.coordinator: started before the server's modules are imported)."""
+    not in neunet.dist.coordinator: started before the server's modules are imported), with a
+    fresh spool directory `spool_dir` (what an earlier run left there is gone: its tasks run
+    again)."""
+    import shutil
     from neunet.dist import auth
+    shutil.rmtree(spool_dir, ignore_errors=True)
     env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
     connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return subprocess.Popen(
         [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
-         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect", "--log-level", "WARNING"],
+         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect",
+         "--log-level", "WARNING", "--spool-dir", spool_dir],
         env=env, start_new_session=True)
 
 
-def _abandon(early) -> None:
+def _abandon(early, args) -> None:
     """Kill the early local worker (it holds nothing yet; its warming slots exit when their
-    input closes) and close the socket, after a usage error found while loading the sweep."""
+    input closes), remove its spool (and the run directory if that leaves it empty) and close
+    the socket, after a usage error found while loading the sweep."""
     if early is None:
         return
     sock, proc = early
     proc.kill()
     proc.wait()
     sock.close()
+    _remove_spool(args)
+
+
+def _remove_spool(args) -> None:
+    import shutil
+    shutil.rmtree(local_spool(args), ignore_errors=True)
+    try:
+        os.rmdir(run_dir_of(args))  # only if nothing else is in it
+    except OSError:
+        pass
 
 
 def _prepare(args):
     from neunet.store import RunStore
     rows, spec = load_sweep(args.tasks, args.seed)
-    run_dir = args.run_dir or os.path.join("runs", os.path.splitext(
-        os.path.basename(args.tasks))[0])
-    store = RunStore(os.path.abspath(run_dir))
+    run_dir = run_dir_of(args)
+    store = RunStore(run_dir)
     _check_version(store, args.allow_version_change)
     for leftover in glob.glob(os.path.join(run_dir, "data", ".*.part")):
         os.unlink(leftover)  # a result that was arriving when the last run stopped
@@ -224,7 +255,7 @@ def _record_start(store, rows, argv) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
-    early = None
+    early = args = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -233,7 +264,7 @@ def main(argv=None) -> int:
         early = _listen_early(args, token, local)
         rows, spec, store = _prepare(args)
     except (UsageError, ValueError) as exc:
-        _abandon(early)
+        _abandon(early, args)
         print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
         return 2
     from neunet.dist import state as S
@@ -270,8 +301,9 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.dist.coordinator import Coordinator, install_signals
     from neunet.dist.progress import Progress
     from neunet.params import plain
+    spool = local_spool(args) if local > 0 else None
     coord = Coordinator(sched, store, token, spec, args.host, args.port,
-                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain)
+                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool)
     try:
         port = await coord.start(sock=early[0] if early else None)
     except OSError as exc:
@@ -286,7 +318,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     if early is not None:
         proc = early[1]
     else:
-        proc = start_local_worker(args.host, port, local, token) if local > 0 else None
+        proc = start_local_worker(args.host, port, local, token, spool) if local > 0 else None
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         if proc is not None and proc.poll() is None:
@@ -302,6 +334,8 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     shown.cancel()
     await coord.shutdown()
     await _wait_local(proc)
+    if proc is not None:
+        _remove_spool(args)
     progress.report_failures()
     progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds

@@ -112,6 +112,23 @@ def test_a_bad_sweep_stops_the_local_worker_started_before_it_was_loaded(tmp_pat
         return left
     assert workers_left() == []
     assert port_is_free(port)
+    assert not (tmp_path / "run").exists()  # its spool went, and the run directory with it
+
+
+def test_local_slots_hand_large_results_over_by_moving_their_spool_files(tmp_path):
+    tasks_py = write_tasks(tmp_path / "sweep.py", 2, t_ms=20000)  # > 1 MiB: a spool file each
+    run_dir = tmp_path / "run"
+    r = _run([tasks_py, "--run-dir", run_dir, "--port", 0, "--local-slots", 1,
+              "--log-level", "INFO"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("moved from the local spool") == 2  # no copy through the socket
+    assert sorted(p.name for p in run_dir.iterdir()) == ["data", "index.sqlite"]  # no .spool
+    run = neunet.open_run(run_dir)
+    for tid in run.table().tid:
+        pm = run.params(tid)
+        _, kept = filters.apply_filter(None, neunet.simulate(pm), pm)
+        np.testing.assert_array_equal(run.load(tid).volt, kept["volt"])
+    assert not [p for p in (run_dir / "data").iterdir() if p.name.startswith(".")]
 
 
 def test_busy_port_is_a_one_line_error_and_empty_sweep_exits_0(tmp_path):

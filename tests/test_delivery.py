@@ -4,6 +4,7 @@ import os
 import socket
 
 from neunet.dist import delivery
+from neunet.dist import protocol as P
 from neunet.dist import protocol_aio
 
 
@@ -68,3 +69,31 @@ def test_small_spool_file_is_read_in_one_piece(tmp_path):
     _, msgs = _send_and_read(_reply("s", 100), tmp_path, 4096)
     assert [m["t"] for m in msgs] == ["result", "chunk", "end"]
     assert bytes(msgs[1]["data"]) == b"x" * 100
+
+
+def test_a_local_workers_spool_file_is_announced_by_name_not_sent(tmp_path):
+    (tmp_path / "f.npz").write_bytes(b"y" * 50_000)
+    reply = _reply("f", 50_000)
+
+    async def go():
+        a, b = socket.socketpair()
+        _, writer = await asyncio.open_connection(sock=a)
+        queued = []
+        await delivery.stream_result(writer, reply, str(tmp_path), 4096,
+                                     lambda *frames: queued.extend(frames),
+                                     lambda: None, spooled=True)
+        writer.close()
+        b.close()
+        return queued
+    frames = asyncio.run(go())
+    msgs = [P.unpack(f[P.HEADER.size:]) for f in frames]
+    assert [m["t"] for m in msgs] == ["result", "end"] and msgs[0]["spooled"] is True
+    assert (tmp_path / "f.npz").exists()  # the coordinator moves it
+
+
+def test_spool_file_ok_tells_a_vanished_spool_file(tmp_path):
+    assert delivery.spool_file_ok(_reply("a", 10, b"x" * 10), str(tmp_path))  # in memory
+    assert delivery.spool_file_ok(_reply("n", 0), str(tmp_path))              # no data
+    assert not delivery.spool_file_ok(_reply("f", 10), str(tmp_path))         # file gone
+    (tmp_path / "f.npz").write_bytes(b"x" * 10)
+    assert delivery.spool_file_ok(_reply("f", 10), str(tmp_path))

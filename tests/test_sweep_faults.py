@@ -117,9 +117,9 @@ def _closed(s) -> bool:
         return True
 
 
-def _hello(challenge, token):
+def _hello(challenge, token, wid="x"):
     cnonce = auth.new_nonce()
-    return protocol.pack({"t": "hello", "worker": "x", "name": "intruder", "slots": 4,
+    return protocol.pack({"t": "hello", "worker": wid, "name": "intruder", "slots": 4,
                           "cnonce": cnonce, "running": [], "held": [],
                           "mac": auth.worker_proof(token, challenge["nonce"], cnonce)})
 
@@ -159,6 +159,11 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
         s2, ch = _connect(port)  # authenticated, then a message a worker may not send
         s2.sendall(_hello(ch, b"the-token") + protocol.pack({"t": "tasks", "tasks": []}))
         socks.append(s2)
+        s3, ch = _connect(port)  # a remote worker naming a file in the coordinator's spool
+        s3.sendall(_hello(ch, b"the-token", wid="y") + protocol.pack({
+            "t": "result", "tid": "t1", "summary": {}, "real_s": 1.0, "size": 10,
+            "spooled": True}))
+        socks.append(s3)
         assert coord.wait(timeout=240) == 0, _log(log)
     finally:
         stop(coord, real)
@@ -166,7 +171,8 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
             s.close()
     text = _log(log)
     for reason in ("not valid msgpack", "exceeds the limit of 65536", "wrong token",
-                   "truncated frame", "exceeds the limit of 1048576", "may not send 'tasks'"):
+                   "truncated frame", "exceeds the limit of 1048576", "may not send 'tasks'",
+                   "does not share the coordinator's spool"):
         assert reason in text, reason
     _stored_once(tmp_path / "run", n)
     assert {r[4] for r in rows(tmp_path / "run")} == {"real"}

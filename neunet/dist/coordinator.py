@@ -56,11 +56,13 @@ class _Upload:
     synced: int = 0  # bytes handed to a background flush
     sync: object = None  # that flush (a future)
     digest: str | None = None  # result_hash computed by the worker's slot, if sent
+    spooled: str | None = None  # the local worker's spool file it is moved from, if so
 
 
 class _Conn:
-    def __init__(self, wid: str, name: str, writer):
+    def __init__(self, wid: str, name: str, writer, spooled: bool = False):
         self.wid, self.name, self.writer = wid, name, writer
+        self.spooled = spooled  # shares the coordinator's spool: large results are moved
         self.uploads: dict = {}
         self.out: list = []  # frames queued in this event-loop pass
 
@@ -96,16 +98,21 @@ class Coordinator:
     encode_pm : callable, optional
         Makes a task's parameters msgpack-safe when it is sent (e.g. `neunet.params.plain`);
         done at dispatch, not at start-up, so 100,000 tasks start at once.
+    local_spool : str, optional
+        The spool directory of the coordinator's own local worker, on the run directory's
+        filesystem: a worker that says it spools there delivers large results by name, and
+        they are moved into the run directory instead of travelling through the socket.
     """
 
     def __init__(self, sched, store, token, filter_spec=None, host="127.0.0.1", port=22222,
-                 max_frame_bytes=protocol.MAX_FRAME_BYTES, encode_pm=None):
+                 max_frame_bytes=protocol.MAX_FRAME_BYTES, encode_pm=None, local_spool=None):
         self.sched, self.store = sched, store
         self.token = token or b""
         self.filter_spec = filter_spec
         self.host, self.port = host, port
         self.max_frame_bytes = max_frame_bytes
         self.encode_pm = encode_pm or (lambda pm: pm)
+        self.local_spool = os.path.realpath(local_spool) if local_spool else None
         self.conns: dict[str, _Conn] = {}
         self.done = asyncio.Event()
         self.stop = asyncio.Event()
@@ -247,8 +254,9 @@ class Coordinator:
                                   up.digest if up is not None else None)
         self._acks_after[(ins.wid, ins.tid)] = fut
         if up is not None and up.size >= LOG_TRANSFER_BYTES:
-            fut.add_done_callback(lambda f, up=up: log.info(
-                "result %s: %.1f MB received and stored in %.3f s", up.tid, up.size / 1e6,
+            how = "moved from the local spool" if up.spooled else "received"
+            fut.add_done_callback(lambda f, up=up, how=how: log.info(
+                "result %s: %.1f MB %s and stored in %.3f s", up.tid, up.size / 1e6, how,
                 time.monotonic() - up.t0))
 
     async def _on_result(self, conn: _Conn, msg: dict) -> None:
@@ -259,11 +267,16 @@ class Coordinator:
             raise protocol.ProtocolError(f"bad result header for {msg['tid']!r}")
         up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None,
                      t0=time.monotonic(), digest=msg.get("hash"))
-        if 0 < up.size <= SMALL_RESULT_BYTES:
+        if msg.get("spooled"):  # in the local spool, on our filesystem: moved at its end
+            if not conn.spooled or up.size <= 0:
+                raise protocol.ProtocolError(f"spooled result {up.tid!r} from a worker that "
+                                             "does not share the coordinator's spool")
+            up.spooled = os.path.join(self.local_spool, f"{up.tid}.npz")
+            up.tmp = self._temp_data_path(up.tid)
+        elif 0 < up.size <= SMALL_RESULT_BYTES:
             up.buf = bytearray()
         elif up.size:
-            up.tmp = os.path.join(self.store.run_dir, "data",
-                                  f".{up.tid}.{secrets.token_hex(4)}.part")
+            up.tmp = self._temp_data_path(up.tid)
             # opened here, not in a thread: a thread hop costs more than the open
             up.fd = os.open(up.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
@@ -271,6 +284,9 @@ class Coordinator:
             except (OSError, AttributeError):
                 pass
         conn.uploads[up.tid] = up
+
+    def _temp_data_path(self, tid: str) -> str:
+        return os.path.join(self.store.run_dir, "data", f".{tid}.{secrets.token_hex(4)}.part")
 
     async def _on_chunk(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.get(msg["tid"])
@@ -290,10 +306,16 @@ class Coordinator:
 
     async def _on_end(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.pop(msg["tid"], None)
-        if up is None or up.received != up.size:
+        if up is None or (up.spooled is None and up.received != up.size):
             if up is not None:
                 await self._discard_upload(up)
             raise protocol.ProtocolError(f"incomplete result for {msg['tid']!r}")
+        if up.spooled is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, _take_spooled, up)
+            except OSError as exc:  # moved, not durable: the worker will report it lost
+                await self._discard_upload(up)
+                raise protocol.ProtocolError(f"spooled result {up.tid!r}: {exc}") from None
         if up.fd is not None:
             if up.sync is not None:
                 await up.sync
@@ -328,7 +350,7 @@ class Coordinator:
             log.warning("connection from %s refused: %s", peer, exc or "handshake timed out")
             writer.close()
             return
-        conn = _Conn(hello["worker"], hello["name"], writer)
+        conn = _Conn(hello["worker"], hello["name"], writer, hello["spooled"])
         old = self.conns.get(conn.wid)
         if old is not None:
             old.writer.close()
@@ -351,9 +373,10 @@ class Coordinator:
         if not auth.check(auth.worker_proof(self.token, nonce, hello["cnonce"]), hello["mac"]):
             raise auth.AuthError("wrong token (HMAC proof did not match)")
         reader.set_limit(self.max_frame_bytes)  # before the worker may send large frames
+        hello["spooled"] = self.local_spool is not None and hello.get("spool") == self.local_spool
         writer.write(protocol.pack({
             "t": "welcome", "heartbeat_s": 1.0, "filter": self.filter_spec,
-            "max_frame": self.max_frame_bytes,
+            "max_frame": self.max_frame_bytes, "spooled": hello["spooled"],
             "mac": auth.coordinator_proof(self.token, nonce, hello["cnonce"])}))
         await writer.drain()
         return hello
@@ -404,6 +427,25 @@ class Coordinator:
             await self.handle(S.Released(wid, _strs(msg["tids"]), now))
         else:
             raise protocol.ProtocolError(f"a worker may not send {kind!r}")
+
+
+def _take_spooled(up: _Upload) -> None:
+    """Move a local worker's spool file to the upload's temp name in the run directory (same
+    filesystem: no copy) and make it durable; ProtocolError if it is not the announced size."""
+    try:
+        size = os.stat(up.spooled).st_size
+    except OSError as exc:
+        raise protocol.ProtocolError(f"spooled result {up.tid!r}: {exc.strerror}") from None
+    if size != up.size:
+        raise protocol.ProtocolError(f"spooled result {up.tid!r} has {size} bytes, "
+                                     f"not {up.size}")
+    os.replace(up.spooled, up.tmp)
+    up.received = size
+    fd = os.open(up.tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data, offset: int) -> None:

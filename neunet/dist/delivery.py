@@ -4,7 +4,8 @@ A small result kept in memory goes out as ``result`` + one ``chunk`` + ``end`` f
 with the worker's other frames (one write); a larger one is streamed in ``chunk`` frames of at
 most `chunk_bytes`, from memory or from its spool file mapped into memory (the socket sends
 straight from the page cache), waiting for the socket to drain between chunks so memory stays
-bounded.
+bounded. The coordinator's own local worker spools into a directory the coordinator shares:
+its spool files are announced by name (``result`` with ``spooled``, then ``end``) and moved.
 """
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ import os
 from neunet.dist import protocol
 
 
+def spool_file_ok(reply: dict, spool_dir: str) -> bool:
+    """Whether a ``done`` reply's data is at hand: in the reply, none, or its spool file."""
+    if reply.get("data") or not reply.get("size"):
+        return True
+    return os.path.exists(os.path.join(spool_dir, f"{reply['tid']}.npz"))
+
+
 async def stream_result(writer, reply: dict, spool_dir: str, chunk_bytes: int, queue,
-                        flush) -> None:
+                        flush, spooled: bool = False) -> None:
     """Send one ``done`` reply of a slot to the coordinator as result frames.
 
     Parameters
@@ -31,12 +39,19 @@ async def stream_result(writer, reply: dict, spool_dir: str, chunk_bytes: int, q
     queue, flush : callable
         The worker's frame queue (``queue(*frames)``, written once per loop pass) and its
         immediate flush (what was queued goes before a streamed result).
+    spooled : bool
+        The coordinator shares `spool_dir` (its local worker): a spool file is announced by
+        name and moved by the coordinator, not sent.
     """
     tid = reply["tid"]
     result = {"t": "result", "tid": tid, "summary": reply["summary"],
               "real_s": reply["real_s"], "size": reply["size"]}
     if isinstance(reply.get("hash"), str):
         result["hash"] = reply["hash"]
+    if spooled and reply["size"] and not reply.get("data"):  # the coordinator moves the file
+        result["spooled"] = True
+        queue(protocol.pack(result), protocol.pack({"t": "end", "tid": tid}))
+        return
     head = protocol.pack(result)
     if reply.get("data") and len(reply["data"]) <= chunk_bytes:  # kept in memory
         queue(head, *protocol.pack_chunk(tid, reply["data"]),

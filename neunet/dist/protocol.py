@@ -72,7 +72,9 @@ MESSAGES = {
 
 # Message type -> {optional field: python type(s)} checked when present.
 OPTIONAL = {
-    "result": {"hash": str},
+    "hello": {"spool": str},
+    "welcome": {"spooled": bool},
+    "result": {"hash": str, "spooled": bool},
     "done": {"hash": str},
 }
 
@@ -190,13 +192,19 @@ def validate(msg) -> None:
     if fields is None:
         raise ProtocolError(f"unknown message type {kind!r}")
     for name, types in fields.items():
-        value = msg.get(name)
-        if not isinstance(value, types) or isinstance(value, bool) and types is int:
+        if not _is_a(msg.get(name), types):
             raise ProtocolError(f"message {kind!r}: field {name!r} missing or of wrong type")
     for name, types in OPTIONAL.get(kind, {}).items():
         value = msg.get(name)
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+        if value is not None and not _is_a(value, types):
             raise ProtocolError(f"message {kind!r}: field {name!r} of wrong type")
+
+
+def _is_a(value, types) -> bool:
+    """isinstance, except that a bool is no int (True is not a count of bytes)."""
+    if isinstance(value, bool):
+        return bool in (types if isinstance(types, tuple) else (types,))
+    return isinstance(value, types)
 
 
 def _check_length(n: int, max_bytes: int) -> None:

@@ -70,6 +70,7 @@ class Worker:
         self._flush_due = self._request_due = False
         self.chunk_bytes = protocol.CHUNK_BYTES
         self._connected_once = False
+        self.spooled = False      # large results are handed over by name (local worker)
         self.short_work = False   # the last tasks given were short: hold enough to queue them
 
     # ------------------------------------------------------------ messaging
@@ -190,7 +191,7 @@ class Worker:
         writer.write(protocol.pack({
             "t": "hello", "worker": self.wid, "name": self.name, "slots": self.n_slots,
             "cnonce": cnonce, "mac": auth.worker_proof(self.token, challenge["nonce"], cnonce),
-            "running": running, "held": self.held()}))
+            "running": running, "held": self.held(), "spool": os.path.realpath(self.spool)}))
         await writer.drain()
         welcome = await protocol_aio.read_message(reader, protocol.PREAUTH_FRAME_BYTES)
         if welcome is None or welcome["t"] != "welcome":
@@ -199,6 +200,7 @@ class Worker:
         if not auth.check(expected, welcome["mac"]):
             raise auth.AuthError("coordinator could not prove it knows the token")
         self.filter_spec = welcome.get("filter")
+        self.spooled = welcome.get("spooled") is True  # our spool is the coordinator's
         limit = welcome.get("max_frame")
         if isinstance(limit, int) and limit > 0:  # chunks must fit the coordinator's frames
             self.chunk_bytes = max(4096, min(protocol.CHUNK_BYTES, limit - 4096))
@@ -276,11 +278,13 @@ class Worker:
         async with self.deliver_lock:
             writer = self.writer
             try:
+                if reply["t"] == "done" and not delivery.spool_file_ok(reply, self.spool):
+                    reply = self.pending[tid] = _lost(reply)
                 if reply["t"] == "failed":
                     self.send(reply)
                 else:
                     await delivery.stream_result(writer, reply, self.spool, self.chunk_bytes,
-                                                 self._queue, self.flush)
+                                                 self._queue, self.flush, self.spooled)
                 self.request()
                 await writer.drain()
             except (ConnectionError, OSError) as exc:
@@ -431,3 +435,10 @@ class Worker:
                 slot.kill()
         self.finished.set()
         self.wake.set()
+
+
+def _lost(reply: dict) -> dict:
+    """The failure report of a result whose spool file is gone (moved by a coordinator that
+    stopped before recording it): the task runs again."""
+    return {"t": "failed", "tid": reply["tid"], "kind": "fault", "real_s": reply["real_s"],
+            "error": "result file lost before delivery (coordinator restarted)"}
