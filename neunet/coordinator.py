@@ -32,6 +32,8 @@ EXIT_INTERRUPTED = 130
 LOCAL_SPOOL_DIR = ".spool"
 # Seconds the local worker gets to exit after the sweep, and between checks that it has.
 LOCAL_EXIT_WAIT_S, LOCAL_EXIT_POLL_S = 5.0, 0.01
+# Seconds between checks that the local worker is alive, and how often it is restarted.
+LOCAL_WATCH_S, LOCAL_RESTARTS = 0.5, 3
 
 
 class UsageError(Exception):
@@ -315,27 +317,22 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     coord.journal.call(store.sync_tasks, [{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
                                           for t, pm, c, e in rows])
     store.set_meta("address", f"{args.host}:{port}")
-    if early is not None:
-        proc = early[1]
-    else:
-        proc = start_local_worker(args.host, port, local, token, spool) if local > 0 else None
+    worker = _LocalWorker(args, port, local, token, early[1] if early else None)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        worker.kill()
         os._exit(EXIT_INTERRUPTED)
 
     install_signals(coord, hard_exit)
     from neunet.dist.progress import base_params
     progress = Progress(coord, len(rows), base=lambda: base_params(pm for _, pm, _, _ in rows))
     import asyncio  # here: the local worker is started before asyncio is imported
-    shown = asyncio.ensure_future(_show(progress))
+    watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
-    shown.cancel()
+    for watcher in watchers:
+        watcher.cancel()
     await coord.shutdown()
-    await _wait_local(proc)
-    if proc is not None:
-        _remove_spool(args)
+    await worker.wait_and_clean()
     progress.report_failures()
     progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
@@ -369,16 +366,55 @@ async def _show(progress) -> None:
             progress.update()
 
 
-async def _wait_local(proc) -> None:
-    import asyncio
-    if proc is None:
-        return
-    deadline = time.monotonic() + LOCAL_EXIT_WAIT_S
-    while proc.poll() is None and time.monotonic() < deadline:
-        await asyncio.sleep(LOCAL_EXIT_POLL_S)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+class _LocalWorker:
+    """The coordinator's own worker process (--local-slots): started (or the one started
+    early adopted), restarted if it dies before the sweep ends (at most LOCAL_RESTARTS times),
+    waited for at the end, and its spool removed."""
+
+    def __init__(self, args, port: int, slots: int, token: bytes, proc=None):
+        self.args, self.port, self.slots, self.token = args, port, slots, token
+        self.restarts = 0
+        self.proc = proc if proc is not None or slots <= 0 else self._start()
+
+    def _start(self):
+        return start_local_worker(self.args.host, self.port, self.slots, self.token,
+                                  local_spool(self.args))
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+    async def watch(self, coord) -> None:
+        """Restart the local worker when it exits while the sweep goes on."""
+        import asyncio
+        log = logging.getLogger("neunet.coordinator")
+        while self.proc is not None:
+            await asyncio.sleep(LOCAL_WATCH_S)
+            code = self.proc.poll()
+            if code is None or coord.stop.is_set() or coord.done.is_set():
+                continue
+            if self.restarts >= LOCAL_RESTARTS:
+                log.error("the local worker exited with status %s again; no local slots now "
+                          "(other workers can still connect)", code)
+                self.proc = None
+                return
+            self.restarts += 1
+            log.warning("the local worker exited with status %s; starting it again", code)
+            self.proc = self._start()
+
+    async def wait_and_clean(self) -> None:
+        """Wait for the local worker to exit (kill it after LOCAL_EXIT_WAIT_S), then remove
+        its spool."""
+        import asyncio
+        if self.proc is not None:
+            deadline = time.monotonic() + LOCAL_EXIT_WAIT_S
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(LOCAL_EXIT_POLL_S)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        if self.slots > 0:
+            _remove_spool(self.args)
 
 
 if __name__ == "__main__":

@@ -176,3 +176,36 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
         assert reason in text, reason
     _stored_once(tmp_path / "run", n)
     assert {r[4] for r in rows(tmp_path / "run")} == {"real"}
+
+
+def _children(pid: int, needle: str) -> list:
+    """Pids of the processes whose parent is `pid` and whose command line contains `needle`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and needle in cmd:
+            found.append(int(entry))
+    return found
+
+
+def test_sigkill_of_the_local_worker_starts_a_new_one_and_loses_nothing(tmp_path):
+    n = 20
+    log = tmp_path / "c.log"
+    coord = coordinator(write_tasks(tmp_path / "s.py", n, t_ms=5000), tmp_path / "run",
+                        free_port(), "--local-slots", 1, log=log)
+    try:
+        assert wait_until(lambda: n_finished(tmp_path / "run") >= 2, 180)
+        [local] = _children(coord.pid, "neunet.worker")
+        os.kill(local, signal.SIGKILL)
+        assert coord.wait(timeout=240) == 0, _log(log)
+    finally:
+        stop(coord)
+    assert "the local worker exited with status -9; starting it again" in _log(log)
+    _stored_once(tmp_path / "run", n)
+    assert not (tmp_path / "run" / ".spool").exists()
