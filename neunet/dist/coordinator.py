@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import time
-from dataclasses import dataclass
 
-from neunet.dist import auth, protocol, protocol_aio
+from neunet.dist import auth, protocol, protocol_aio, uploads
 from neunet.dist import state as S
 from neunet.dist.journal import JournalWriter
 
@@ -32,31 +30,8 @@ TICK_S = 0.25
 SHUTDOWN_WAIT_S = 5.0
 # Results at least this large get a log line with their transfer time (bytes).
 LOG_TRANSFER_BYTES = 1024 * 1024
-# Results up to this size are kept in memory and written (fsync, rename) by the journal
-# thread, off the event loop (bytes).
-SMALL_RESULT_BYTES = 1024 * 1024
-# A large result being received is flushed to disk in the background every this many bytes,
-# so the fsync at its end has little left to write (bytes).
-SYNC_EVERY_BYTES = 4 * 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
 FAILURE_KINDS = ("fault", "timeout")
-
-
-@dataclass
-class _Upload:
-    tid: str
-    summary: dict
-    real_s: float
-    size: int
-    tmp: str | None
-    fd: int | None = None  # the temp file being written (large results)
-    received: int = 0
-    t0: float = 0.0
-    buf: bytearray | None = None  # small results stay in memory until the journal writes them
-    synced: int = 0  # bytes handed to a background flush
-    sync: object = None  # that flush (a future)
-    digest: str | None = None  # result_hash computed by the worker's slot, if sent
-    spooled: str | None = None  # the local worker's spool file it is moved from, if so
 
 
 class _Conn:
@@ -163,7 +138,7 @@ class Coordinator:
         await self.journal.close()
         for conn in list(self.conns.values()):
             for up in conn.uploads.values():
-                await self._discard_upload(up)
+                await uploads.discard(up)
 
     async def _drain(self, conn) -> None:
         try:
@@ -201,7 +176,7 @@ class Coordinator:
         elif kind is S.Record:
             self._record(ins)
         elif kind is S.Discard:
-            await self._discard_upload(self._take_finished(ins.wid, ins.tid))
+            await uploads.discard(self._take_finished(ins.wid, ins.tid))
         elif kind is S.DropWorker:
             log.warning("worker %s dropped: %s", self._name(ins.wid), ins.reason)
             conn = self.conns.pop(ins.wid, None)
@@ -260,85 +235,20 @@ class Coordinator:
                 time.monotonic() - up.t0))
 
     async def _on_result(self, conn: _Conn, msg: dict) -> None:
-        old = conn.uploads.pop(msg["tid"], None)
-        if old is not None:
-            await self._discard_upload(old)
-        if msg["size"] < 0 or "/" in msg["tid"] or msg["tid"].startswith("."):
-            raise protocol.ProtocolError(f"bad result header for {msg['tid']!r}")
-        up = _Upload(msg["tid"], msg["summary"], float(msg["real_s"]), msg["size"], None,
-                     t0=time.monotonic(), digest=msg.get("hash"))
-        if msg.get("spooled"):  # in the local spool, on our filesystem: moved at its end
-            if not conn.spooled or up.size <= 0:
-                raise protocol.ProtocolError(f"spooled result {up.tid!r} from a worker that "
-                                             "does not share the coordinator's spool")
-            up.spooled = os.path.join(self.local_spool, f"{up.tid}.npz")
-            up.tmp = self._temp_data_path(up.tid)
-        elif 0 < up.size <= SMALL_RESULT_BYTES:
-            up.buf = bytearray()
-        elif up.size:
-            up.tmp = self._temp_data_path(up.tid)
-            # opened here, not in a thread: a thread hop costs more than the open
-            up.fd = os.open(up.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.posix_fallocate(up.fd, 0, up.size)  # allocate once, up front
-            except (OSError, AttributeError):
-                pass
+        await uploads.discard(conn.uploads.pop(msg["tid"], None))
+        spool = self.local_spool if conn.spooled else None
+        up = uploads.begin(msg, os.path.join(self.store.run_dir, "data"), spool)
         conn.uploads[up.tid] = up
 
-    def _temp_data_path(self, tid: str) -> str:
-        return os.path.join(self.store.run_dir, "data", f".{tid}.{secrets.token_hex(4)}.part")
-
     async def _on_chunk(self, conn: _Conn, msg: dict) -> None:
-        up = conn.uploads.get(msg["tid"])
-        if (up is None or (up.fd is None and up.buf is None)
-                or up.received + len(msg["data"]) > up.size):
-            raise protocol.ProtocolError(f"unexpected data chunk for {msg['tid']!r}")
-        if up.buf is not None:
-            up.buf += msg["data"]
-        else:  # straight into the page cache: cheaper than a thread hop per chunk
-            _write_all(up.fd, msg["data"], up.received)
-        up.received += len(msg["data"])
-        if up.fd is not None and up.received - up.synced >= SYNC_EVERY_BYTES and (
-                up.sync is None or up.sync.done()):
-            up.synced = up.received
-            up.sync = asyncio.get_running_loop().run_in_executor(None, os.fdatasync,
-                                                                 up.fd)
+        uploads.add_chunk(conn.uploads.get(msg["tid"]), msg)
 
     async def _on_end(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.pop(msg["tid"], None)
-        if up is None or (up.spooled is None and up.received != up.size):
-            if up is not None:
-                await self._discard_upload(up)
-            raise protocol.ProtocolError(f"incomplete result for {msg['tid']!r}")
-        if up.spooled is not None:
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, _take_spooled, up)
-            except OSError as exc:  # moved, not durable: the worker will report it lost
-                await self._discard_upload(up)
-                raise protocol.ProtocolError(f"spooled result {up.tid!r}: {exc}") from None
-        if up.fd is not None:
-            if up.sync is not None:
-                await up.sync
-            await asyncio.get_running_loop().run_in_executor(None, os.fsync, up.fd)
-            os.close(up.fd)
-            up.fd = None
+        await uploads.finish(up, msg["tid"])
         self._finished_uploads[(conn.wid, up.tid)] = up
         await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.monotonic()))
         self._finished_uploads.pop((conn.wid, up.tid), None)
-
-    async def _discard_upload(self, up) -> None:
-        if up is None:
-            return
-        if up.sync is not None:  # let a background flush finish before its fd closes
-            await asyncio.gather(up.sync, return_exceptions=True)
-        if up.fd is not None:
-            os.close(up.fd)
-            up.fd = None
-        if up.tmp is not None:
-            try:
-                os.unlink(up.tmp)
-            except FileNotFoundError:
-                pass
 
     # ------------------------------------------------------------ connections
     async def _on_connect(self, reader, writer) -> None:
@@ -398,7 +308,7 @@ class Coordinator:
         finally:
             conn.writer.close()
             for up in conn.uploads.values():
-                await self._discard_upload(up)
+                await uploads.discard(up)
             conn.uploads.clear()
             if self.conns.get(conn.wid) is conn:
                 del self.conns[conn.wid]
@@ -427,32 +337,6 @@ class Coordinator:
             await self.handle(S.Released(wid, _strs(msg["tids"]), now))
         else:
             raise protocol.ProtocolError(f"a worker may not send {kind!r}")
-
-
-def _take_spooled(up: _Upload) -> None:
-    """Move a local worker's spool file to the upload's temp name in the run directory (same
-    filesystem: no copy) and make it durable; ProtocolError if it is not the announced size."""
-    try:
-        size = os.stat(up.spooled).st_size
-    except OSError as exc:
-        raise protocol.ProtocolError(f"spooled result {up.tid!r}: {exc.strerror}") from None
-    if size != up.size:
-        raise protocol.ProtocolError(f"spooled result {up.tid!r} has {size} bytes, "
-                                     f"not {up.size}")
-    os.replace(up.spooled, up.tmp)
-    up.received = size
-    fd = os.open(up.tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
 
 
 def _strs(items) -> list:
