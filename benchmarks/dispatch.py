@@ -51,8 +51,9 @@ N_TINY = 1000
 N_HETERO, T_MIN_MS, T_MAX_MS = 40, 400.0, 20000.0
 # Number of tasks of figure (e).
 N_SCALE = 100_000
-# Seconds of quiet (after a sync) before each measurement.
-SETTLE_S = 0.5
+# Seconds of quiet (after a sync) before each measurement, and most seconds to wait for the
+# simulator processes of the previous one to end.
+SETTLE_S, STRAY_WAIT_S = 0.5, 30.0
 # Figure (d): 10 neurons x 625,000 samples of float64 = 50 MB of voltage.
 BIG_N, BIG_T_MS = 10, 19531.25
 
@@ -341,8 +342,13 @@ def _warm() -> None:
 
 
 def _settle() -> None:
-    """Start each measurement on a quiet machine: the previous one's files written out (the
-    kernel's write-back would otherwise run during the next one) and its processes gone."""
+    """Start each measurement on a quiet machine: the previous one's simulator processes gone
+    (waited for up to STRAY_WAIT_S), its files written out (the kernel's write-back would
+    otherwise run during the next one), then SETTLE_S of quiet."""
+    end = time.monotonic() + STRAY_WAIT_S
+    while time.monotonic() < end and subprocess.run(
+            ["pgrep", "-f", "neunet.dist.slot"], capture_output=True).returncode == 0:
+        time.sleep(0.1)
     os.sync()
     time.sleep(SETTLE_S)
 

@@ -209,3 +209,20 @@ def test_sigkill_of_the_local_worker_starts_a_new_one_and_loses_nothing(tmp_path
     assert "the local worker exited with status -9; starting it again" in _log(log)
     _stored_once(tmp_path / "run", n)
     assert not (tmp_path / "run" / ".spool").exists()
+
+
+def test_sigkill_of_a_worker_also_ends_its_running_simulation(tmp_path):
+    port = free_port()
+    coord = coordinator(write_tasks(tmp_path / "s.py", 1, t_ms=4_000_000), tmp_path / "run",
+                        port, "--local-slots", 0, log=tmp_path / "c.log")
+    victim = worker(port, 1, "--name", "victim")
+    try:
+        index = tmp_path / "run" / "index.sqlite"
+        assert wait_until(lambda: index.exists() and "simulating" in {
+            r[1] for r in rows(tmp_path / "run")}, 120)
+        [slot] = _children(victim.pid, "neunet.dist.slot")  # busy for a minute or so
+        os.kill(victim.pid, signal.SIGKILL)
+        assert wait_until(lambda: not os.path.exists(f"/proc/{slot}") or
+                          open(f"/proc/{slot}/stat").read().split()[2] == "Z", 10)
+    finally:
+        stop(coord, victim)

@@ -16,12 +16,15 @@ replies of finished ones are held and written together (`Replies`).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import traceback
 
 from neunet.dist import protocol
 
+# prctl option: the signal this process gets when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 # The command that starts a slot process.
 SLOT_COMMAND = (sys.executable, "-m", "neunet.dist.slot")
 # Longest error text sent back (characters; the tail is kept).
@@ -178,8 +181,25 @@ def spawn():
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
+def _die_with_parent() -> None:
+    """Be killed when the worker that started this process dies (Linux PR_SET_PDEATHSIG), so a
+    SIGKILLed worker leaves no simulation running on; elsewhere the slot ends at its next
+    read of the closed input."""
+    parent = os.getppid()
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):  # no prctl here
+        return
+    if os.getppid() != parent:  # the worker died before the call took effect
+        os._exit(1)
+
+
 def main() -> int:
     """Serve run requests on stdin until it closes."""
+    _die_with_parent()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints (from anything) go to stderr, never into the frames
     _widen_pipe(out.fileno())
