@@ -32,3 +32,24 @@ def test_scipy_and_yaml_stay_unloaded_and_come_back_after_unhide(tmp_path):
 def test_yaml_is_left_alone_when_a_numba_config_file_needs_it(tmp_path):
     (tmp_path / ".numba_config.yaml").write_text("{}\n")
     assert _probe(tmp_path) == "['scipy'] ['yaml'] True"  # numba read its config file
+
+
+_THREADS = """
+import os
+from neunet.sim.startup import single_thread_libraries
+single_thread_libraries()
+import numpy
+print(os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"],
+      len(os.listdir("/proc/self/task")))
+"""
+
+
+def test_numpy_starts_no_blas_threads_unless_the_user_asks_for_them(tmp_path):
+    def run(**extra):
+        clean = {k: v for k, v in env().items() if not k.endswith("_NUM_THREADS")}
+        r = subprocess.run([sys.executable, "-c", _THREADS], env=dict(clean, **extra),
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+    assert run() == ["1", "1", "1"]                        # one OS thread: no BLAS pool
+    assert run(OPENBLAS_NUM_THREADS="2")[:2] == ["2", "1"]  # the user's own count stays

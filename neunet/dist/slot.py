@@ -206,7 +206,8 @@ def main() -> int:
     sys.stdout = sys.stderr
     frames = protocol.PipeFrames(sys.stdin.fileno())
     replies = Replies(out)
-    from neunet.sim.startup import hide_optional_modules
+    from neunet.sim.startup import hide_optional_modules, single_thread_libraries
+    single_thread_libraries()
     hide_optional_modules()  # for good: this process only simulates
     warm_up()
     replies.send({"t": "ready"})

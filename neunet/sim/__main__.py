@@ -11,7 +11,7 @@ import sys
 import time
 
 from neunet.sim.options import SimInputError, SimOptions, parse_argv
-from neunet.sim.startup import hide_optional_modules, unhide
+from neunet.sim.startup import hide_optional_modules, single_thread_libraries, unhide
 
 # Program name in messages.
 PROG = "neunet-sim"
@@ -57,6 +57,7 @@ def _run(opts: SimOptions) -> None:
 def main(argv=None) -> int:
     """Run the command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    single_thread_libraries()
     hidden = hide_optional_modules()
     try:
         return _main(argv)
