@@ -178,12 +178,14 @@ class RunStore:
             given[fields[0]] = fields
         with self._lock:
             known = {r[0] for r in self._db.execute("SELECT tid FROM tasks")}
-        new = [(tid, to_json(pm if isinstance(pm, dict) else dict(pm)), est_cost, est_s)
-               for tid, pm, est_cost, est_s in given.values() if tid not in known]
+        n_new = sum(tid not in known for tid in given)
+        new = ((tid, to_json(pm if isinstance(pm, dict) else dict(pm)), est_cost, est_s)
+               for tid, pm, est_cost, est_s in given.values() if tid not in known)
+        # a generator: the JSON of 100,000 tasks is never all in memory at once
         self._write("INSERT INTO tasks (tid, params, est_cost, est_s) VALUES (?, ?, ?, ?)",
                     new, many=True)
-        kept = len(given) - len(new)
-        return kept, len(new), len(known) - kept
+        kept = len(given) - n_new
+        return kept, n_new, len(known) - kept
 
     def set_status(self, tid: str, status: str, **fields):
         """Set a task's state and any of the columns in `FIELDS` (worker, attempts, ...)."""
