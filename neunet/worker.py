@@ -3,7 +3,8 @@
 Connects to a coordinator (waiting and retrying with backoff until it appears), proves the
 shared token (``--token-file`` or ``$NEUNET_TOKEN``) and runs up to N simulations at once in
 warm simulator processes. Ctrl-c once: finish and deliver the running tasks, then exit; twice:
-kill them and hand them back. Exit status 0, or 2 for bad usage (one line on stderr).
+kill them and hand them back. Exit status 0, 1 when a simulator slot cannot start (the reason
+is logged), or 2 for bad usage (one line on stderr).
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ async def run_worker(worker) -> int:
     await asyncio.gather(*(s.close() for s in worker.slots), return_exceptions=True)
     if worker.own_spool:
         shutil.rmtree(worker.spool, ignore_errors=True)
-    return 0
+    return worker.exit_status
 
 
 if __name__ == "__main__":

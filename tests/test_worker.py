@@ -280,3 +280,47 @@ def test_a_queued_task_survives_a_crash_of_the_slot_and_runs_on_its_restart(pres
     assert "killed by signal 9" in pending[running]["error"]
     assert queued and all(pending[tid]["t"] == "done" for tid in queued)
     assert set(pending) == {t["tid"] for t in tasks}
+
+
+def _run_slot_loop(w, timeout_s=60):
+    """Run a Worker's single slot loop until the worker finishes or its backlog is done."""
+    import asyncio
+
+    async def go():
+        loop = asyncio.ensure_future(w.slot_loop(w.slots[0]))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not w.finished.is_set():
+            if not w.backlog and w.slots[0].task is None and w.pending:
+                break
+            await asyncio.sleep(0.01)
+        w._finish(kill=True)
+        loop.cancel()
+        await w.slots[0].close()
+    asyncio.run(go())
+
+
+def test_a_slot_killed_while_warming_up_is_started_again(caplog):
+    from neunet.dist.worker import Worker
+    spawned = slot.spawn()
+    spawned.kill()  # dies before it is ready (as an OOM kill would)
+    spawned.wait()
+    w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True, prestarted=[spawned])
+    w.backlog.extend(_short_tasks(2))
+    _run_slot_loop(w)
+    assert w.exit_status == 0 and sorted(w.pending) == ["s0", "s1"]
+    assert all(r["t"] == "done" for r in w.pending.values())
+    assert "a simulator slot did not start" in caplog.text  # the killed one, then a new one
+
+
+def test_a_slot_that_never_starts_stops_the_worker_with_status_1(monkeypatch, caplog):
+    from neunet.dist import slot_handle
+    from neunet.dist.worker import Worker
+    monkeypatch.setattr(slot_handle, "SLOT_COMMAND",  # a real program that exits at once
+                        (PY, "-c", "import sys; print('no simulator here', file=sys.stderr); "
+                                   "sys.exit(3)"))
+    w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True)
+    w.backlog.extend(_short_tasks(1))
+    _run_slot_loop(w)
+    assert w.finished.is_set() and w.exit_status == 1 and not w.pending
+    assert "a simulator slot cannot start: simulator slot did not start: no simulator here" \
+        in caplog.text

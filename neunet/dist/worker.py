@@ -32,6 +32,8 @@ STOP_POLL_S = 0.2
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
 # A connection that lasted this long resets the reconnection backoff (seconds).
 STABLE_S = 10.0
+# Times a slot process is started before the worker gives up on it.
+SLOT_START_ATTEMPTS = 3
 # Seconds allowed for the handshake.
 HANDSHAKE_TIMEOUT_S = 10.0
 # Seconds allowed for the first handshake of a local worker (--exit-on-disconnect): its
@@ -71,6 +73,7 @@ class Worker:
         self.chunk_bytes = protocol.CHUNK_BYTES
         self._connected_once = False
         self.spooled = False      # large results are handed over by name (local worker)
+        self.exit_status = 0      # 1 after `fail`
         self.short_work = False   # the last tasks given were short: hold enough to queue them
 
     # ------------------------------------------------------------ messaging
@@ -296,7 +299,8 @@ class Worker:
         while not self.finished.is_set():
             if slot.proc is None or slot.proc.returncode is not None:
                 self._unqueue(slot)
-                await slot.start(self.prestarted.pop() if self.prestarted else None)
+                if not await self._start_slot(slot):
+                    return
                 if not slot.ready:
                     slot.ready = True
                     self.request()
@@ -312,6 +316,21 @@ class Worker:
             slot.task, slot.state = None, "idle"
             self.request()
             self.wake.set()
+
+    async def _start_slot(self, slot: Slot) -> bool:
+        """(Re)start a slot's process, trying SLOT_START_ATTEMPTS times; False (the worker then
+        stops, exit status 1) when it never gets ready."""
+        for attempt in range(1, SLOT_START_ATTEMPTS + 1):
+            try:
+                await slot.start(self.prestarted.pop() if self.prestarted else None)
+                return True
+            except (RuntimeError, OSError, protocol.ProtocolError) as exc:
+                if attempt == SLOT_START_ATTEMPTS:
+                    self.fail(f"a simulator slot cannot start: {exc}")
+                    return False
+                log.warning("a simulator slot did not start (%s); trying again", exc)
+                await asyncio.sleep(BACKOFF_MIN_S * attempt)
+        return False
 
     def _pipeline(self, slot: Slot, task: dict) -> list:
         """Queue short backlog tasks in the slot's input behind a short `task` once its queue
@@ -424,6 +443,13 @@ class Worker:
             await asyncio.sleep(STOP_POLL_S)
             if self.stopping and not self.pending and self._slots_idle():
                 self._finish()
+
+    def fail(self, reason: str) -> None:
+        """Stop this worker for good (exit status 1), with `reason` logged; the coordinator
+        queues its tasks again when the connection closes."""
+        log.error("%s; stopping this worker", reason)
+        self.exit_status = 1
+        self._finish(kill=True)
 
     def _maybe_exit(self) -> None:
         if self.stopping and not self.pending:
