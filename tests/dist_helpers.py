@@ -37,6 +37,16 @@ def write_tasks(path: Path, n: int, t_ms: float = 20, extra: str = "") -> Path:
     return path
 
 
+def short_tasks(n: int, t_ms: float = 10) -> list:
+    """n one-neuron task dicts as a worker receives them, estimated at 1 ms (short)."""
+    import neunet
+    from neunet.params import plain
+    pm = neunet.parameters()
+    pm.update(nE=1, nI=0, t=t_ms)
+    return [{"tid": f"s{i}", "pm": plain(dict(pm, pr=0.5 + i * 1e-3)), "est_s": 0.001}
+            for i in range(n)]
+
+
 def coordinator(tasks_py, run_dir, port, *args, log=None, **env_extra) -> subprocess.Popen:
     cmd = [PY, "-m", "neunet.coordinator", str(tasks_py), "--run-dir", str(run_dir),
            "--port", str(port), *map(str, args)]
