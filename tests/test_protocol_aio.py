@@ -140,3 +140,43 @@ def test_frame_reader_stops_reading_while_its_queue_is_full():
 
     n, peak = asyncio.run(run())
     assert n == 40 and peak <= A.QUEUE_BYTES + len(chunk)
+
+
+def _stream_chunks(chunks, keep: bool):
+    """Send `chunks` (bytes) as chunk frames to a FrameReader over loopback TCP; the consumer
+    keeps every message (`keep`) or lets each go after copying its data. Returns (the data
+    copied when each message was taken, the data of the kept messages read at the end, how
+    many large frames the reader read into a reused buffer)."""
+    async def run():
+        seen, kept, done = [], [], asyncio.get_running_loop().create_future()
+
+        async def on_connect(reader, writer):
+            reader.set_limit(P.MAX_FRAME_BYTES)
+            while (msg := await reader.next_message()) is not None:
+                seen.append(bytes(msg["data"]))
+                if keep:
+                    kept.append(msg)
+                del msg
+            done.set_result(reader.reused_buffers)
+
+        server = await asyncio.get_running_loop().create_server(
+            lambda: A.FrameReader(on_connect), "127.0.0.1", 0)
+        _, w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        for data in chunks:
+            w.writelines(P.pack_chunk("c", data))
+            await w.drain()
+        w.write_eof()
+        reused = await asyncio.wait_for(done, 20)
+        w.close()
+        server.close()
+        return seen, [bytes(m["data"]) for m in kept], reused
+    return asyncio.run(run())
+
+
+def test_frame_reader_reuses_a_large_frame_buffer_only_when_nothing_refers_to_it():
+    rng = np.random.default_rng(5)
+    chunks = [rng.bytes(P.CHUNK_BYTES) for _ in range(8)]
+    seen, kept, reused = _stream_chunks(chunks, keep=True)
+    assert seen == chunks and kept == chunks and reused == 0  # every view still alive
+    seen, _, reused = _stream_chunks(chunks, keep=False)
+    assert seen == chunks and reused > 0  # dropped messages: their buffers serve again
