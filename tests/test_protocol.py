@@ -1,6 +1,5 @@
 """Framing and message coding of the sweep runner (neunet.dist.protocol)."""
 import asyncio
-import io
 import socket
 
 import msgpack
@@ -121,18 +120,6 @@ def test_array_whose_bytes_do_not_match_its_shape_is_refused():
     body = msgpack.packb({"t": "ack", "tid": "x", "a": ext})
     with pytest.raises(P.ProtocolError, match="bad array"):
         _read(P.HEADER.pack(len(body)) + body)
-
-
-def test_sync_pipe_functions_round_trip_and_detect_truncation():
-    buf = io.BytesIO()
-    P.write_message_sync(buf, {"t": "ready"})
-    P.write_message_sync(buf, {"t": "error", "tid": "a", "error": "boom"})
-    buf.seek(0)
-    assert P.read_message_sync(buf) == {"t": "ready"}
-    assert P.read_message_sync(buf)["error"] == "boom"
-    assert P.read_message_sync(buf) is None
-    with pytest.raises(P.ProtocolError, match="truncated"):
-        P.read_message_sync(io.BytesIO(P.HEADER.pack(5) + b"ab"))
 
 
 def test_raw_chunk_frames_carry_data_without_encoding_it():

@@ -100,11 +100,14 @@ def test_sigint_of_the_coordinator_then_the_same_command_resumes(tmp_path):
     assert port_is_free(port)
 
 
+def _read_frame(s):
+    (size,) = protocol.HEADER.unpack(s.recv(protocol.HEADER.size, socket.MSG_WAITALL))
+    return protocol.unpack(s.recv(size, socket.MSG_WAITALL))
+
+
 def _connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    head = s.recv(4, socket.MSG_WAITALL)
-    (size,) = protocol.HEADER.unpack(head)
-    challenge = protocol.unpack(s.recv(size, socket.MSG_WAITALL))
+    challenge = _read_frame(s)
     assert challenge["t"] == "challenge"
     return s, challenge
 
@@ -152,7 +155,7 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
         assert _closed(s)
         s, ch = _connect(port)  # authenticated, then a 2 MB frame over the 1 MB limit
         s.sendall(_hello(ch, b"the-token"))
-        welcome = protocol.read_message_sync(s.makefile("rb"))
+        welcome = _read_frame(s)
         assert welcome["t"] == "welcome"
         s.sendall(protocol.HEADER.pack(2 * 1024 * 1024) + b"\0" * 1000)
         socks.append(s)

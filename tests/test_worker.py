@@ -27,14 +27,18 @@ def _pm(**kw):
     return pm
 
 
-def _run_in_slot(proc, tid, pm, out):
+def _send(proc, msg):
+    proc.stdin.write(protocol.pack(msg))
+    proc.stdin.flush()
+
+
+def _run_in_slot(proc, replies, tid, pm, out):
     """The slot's reply; a ``filtering`` state before it only after a long simulation."""
-    protocol.write_message_sync(proc.stdin, {"t": "run", "tid": tid, "pm": plain(pm),
-                                             "out": str(out), "filter": None})
-    msg = protocol.read_message_sync(proc.stdout)
+    _send(proc, {"t": "run", "tid": tid, "pm": plain(pm), "out": str(out), "filter": None})
+    msg = replies.next()
     if msg["t"] == "state":
         assert msg == {"t": "state", "tid": tid, "state": "filtering"}
-        reply = protocol.read_message_sync(proc.stdout)
+        reply = replies.next()
         assert reply["real_s"] >= slot.REPORT_FILTERING_S
         return reply
     assert msg["real_s"] < 10 * slot.REPORT_FILTERING_S  # a short one: no state
@@ -46,9 +50,10 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
     proc = subprocess.Popen([PY, "-m", "neunet.dist.slot"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env())
     try:
-        assert protocol.read_message_sync(proc.stdout) == {"t": "ready"}
+        replies = protocol.PipeFrames(proc.stdout.fileno())
+        assert replies.next() == {"t": "ready"}
         pm = _pm()  # small: the .npz bytes come inside the reply, no file
-        done = _run_in_slot(proc, "a", pm, tmp_path)
+        done = _run_in_slot(proc, replies, "a", pm, tmp_path)
         assert done["t"] == "done" and done["size"] == len(done["data"]) > 0
         assert not (tmp_path / "a.npz").exists()
         np.testing.assert_array_equal(decode_arrays(done["data"])["volt"],
@@ -58,7 +63,7 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
         assert done["hash"] == result_hash(stored_summary(done["summary"]),
                                            decode_arrays(done["data"]))
         big = dict(_pm(), t=5000)  # > 1 MiB of voltage: written as a file
-        done = _run_in_slot(proc, "c", big, tmp_path)
+        done = _run_in_slot(proc, replies, "c", big, tmp_path)
         assert "data" not in done and done["size"] == (tmp_path / "c.npz").stat().st_size
         assert done["size"] > 1024 * 1024
         assert done["hash"] == result_hash_of_file(stored_summary(done["summary"]),
@@ -66,9 +71,8 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
         np.testing.assert_array_equal(decode_arrays((tmp_path / "c.npz").read_bytes())["volt"],
                                       neunet.simulate(big).volt)
         bad = plain(_pm(net=str(tmp_path / "bad.txt")))
-        protocol.write_message_sync(proc.stdin, {"t": "run", "tid": "b", "pm": bad,
-                                                 "out": str(tmp_path)})
-        err = protocol.read_message_sync(proc.stdout)
+        _send(proc, {"t": "run", "tid": "b", "pm": bad, "out": str(tmp_path)})
+        err = replies.next()
         assert err["t"] == "error" and "bad number 'garbage'" in err["error"]
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0  # exits when its input closes
@@ -164,9 +168,11 @@ class _Writes(io.BytesIO):
 
 
 def _frames(data: bytes) -> list:
-    stream, out = io.BytesIO(data), []
-    while (msg := protocol.read_message_sync(stream)) is not None:
-        out.append(msg)
+    out, at = [], 0
+    while at < len(data):
+        (n,) = protocol.HEADER.unpack_from(data, at)
+        at += protocol.HEADER.size + n
+        out.append(protocol.unpack(data[at - n:at]))
     return out
 
 

@@ -212,27 +212,6 @@ def _check_length(n: int, max_bytes: int) -> None:
         raise ProtocolError(f"frame of {n} bytes exceeds the limit of {max_bytes} bytes")
 
 
-def read_message_sync(stream, max_bytes: int = MAX_FRAME_BYTES) -> dict | None:
-    """Read one message from a binary file object (a pipe); None at a clean end of stream."""
-    head = _read_exactly(stream, HEADER.size)
-    if not head:
-        return None
-    if len(head) < HEADER.size:
-        raise ProtocolError("stream ended inside a frame header")
-    (n,) = HEADER.unpack(head)
-    _check_length(n, max_bytes)
-    body = _read_exactly(stream, n)
-    if len(body) < n:
-        raise ProtocolError(f"truncated frame: {len(body)} of {n} bytes")
-    return unpack(body)
-
-
-def write_message_sync(stream, msg: dict) -> None:
-    """Write one message to a binary file object and flush it."""
-    stream.write(pack(msg))
-    stream.flush()
-
-
 class PipeFrames:
     """Messages read from a pipe's file descriptor, synchronously (a slot's input).
 
@@ -285,14 +264,3 @@ class PipeFrames:
         body = bytes(self._buf[HEADER.size:end])
         del self._buf[:end]
         return unpack(body)
-
-
-def _read_exactly(stream, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        part = stream.read(n - got)
-        if not part:
-            break
-        parts.append(part)
-        got += len(part)
-    return b"".join(parts)
