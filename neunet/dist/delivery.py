@@ -15,11 +15,15 @@ import os
 from neunet.dist import protocol
 
 
+def in_spool_file(reply: dict) -> bool:
+    """Whether a ``done`` reply's data is in its spool file (not in the reply, not empty)."""
+    return bool(reply.get("size")) and not reply.get("data")
+
+
 def spool_file_ok(reply: dict, spool_dir: str) -> bool:
     """Whether a ``done`` reply's data is at hand: in the reply, none, or its spool file."""
-    if reply.get("data") or not reply.get("size"):
-        return True
-    return os.path.exists(os.path.join(spool_dir, f"{reply['tid']}.npz"))
+    return not in_spool_file(reply) or os.path.exists(
+        os.path.join(spool_dir, f"{reply['tid']}.npz"))
 
 
 async def stream_result(writer, reply: dict, spool_dir: str, chunk_bytes: int, queue,
@@ -48,7 +52,7 @@ async def stream_result(writer, reply: dict, spool_dir: str, chunk_bytes: int, q
               "real_s": reply["real_s"], "size": reply["size"]}
     if isinstance(reply.get("hash"), str):
         result["hash"] = reply["hash"]
-    if spooled and reply["size"] and not reply.get("data"):  # the coordinator moves the file
+    if spooled and in_spool_file(reply):  # the coordinator moves the file
         result["spooled"] = True
         queue(protocol.pack(result), protocol.pack({"t": "end", "tid": tid}))
         return

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 
-from neunet.dist import protocol, protocol_aio
+from neunet.dist import delivery, protocol, protocol_aio
 from neunet.dist.slot_handle import PIPELINE_DEPTH, PIPELINE_QUEUE_S, Slot, short_task
 
 log = logging.getLogger("neunet.worker")
@@ -126,7 +126,7 @@ class SlotRunner:
             self.skipped.discard(tid)
             return
         self.pending[tid] = reply
-        if reply["t"] == "done" and reply.get("size") and not reply.get("data"):
+        if reply["t"] == "done" and delivery.in_spool_file(reply):
             self.send({"t": "state", "tid": tid, "state": "pulling"})  # a file to stream
         job = asyncio.ensure_future(self._deliver(tid))  # the slot goes on meanwhile
         self._jobs.add(job)

@@ -233,7 +233,7 @@ class Worker(SlotRunner):
 
     def _forget(self, tid: str) -> None:
         reply = self.pending.pop(tid, None)
-        if reply is not None and reply.get("size") and not reply.get("data"):  # a spool file
+        if reply is not None and reply["t"] == "done" and delivery.in_spool_file(reply):
             try:
                 os.unlink(os.path.join(self.spool, f"{tid}.npz"))
             except FileNotFoundError:
