@@ -78,8 +78,7 @@ class Slot:
 
     def failed(self, tid: str, error: str, kind: str) -> dict:
         """The worker's ``failed`` report of task `tid`, run here since `started_s`."""
-        return {"t": "failed", "tid": tid, "error": error, "kind": kind,
-                "real_s": time.monotonic() - self.started_s}
+        return failed_report(tid, error, kind, time.monotonic() - self.started_s)
 
     def crash_reason(self) -> str:
         """Why the process ended (signal or exit status) and the tail of its stderr."""
@@ -144,6 +143,12 @@ class _Adopted:
         while self.popen.poll() is None:
             await asyncio.sleep(ADOPTED_WAIT_POLL_S)
         return self.popen.returncode
+
+
+def failed_report(tid: str, error: str, kind: str, real_s: float) -> dict:
+    """A worker's ``failed`` message: task `tid` failed (`kind`: fault or timeout) after
+    `real_s` seconds, with the reason `error`."""
+    return {"t": "failed", "tid": tid, "error": error, "kind": kind, "real_s": real_s}
 
 
 def short_task(task: dict) -> bool:

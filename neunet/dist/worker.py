@@ -20,7 +20,7 @@ import time
 import uuid
 
 from neunet.dist import auth, delivery, protocol, protocol_aio
-from neunet.dist.slot_handle import PIPELINE_DEPTH, Slot, short_task
+from neunet.dist.slot_handle import PIPELINE_DEPTH, Slot, failed_report, short_task
 from neunet.dist.slot_runner import SlotRunner
 
 log = logging.getLogger("neunet.worker")
@@ -343,5 +343,5 @@ class Worker(SlotRunner):
 def _lost(reply: dict) -> dict:
     """The failure report of a result whose spool file is gone (moved by a coordinator that
     stopped before recording it): the task runs again."""
-    return {"t": "failed", "tid": reply["tid"], "kind": "fault", "real_s": reply["real_s"],
-            "error": "result file lost before delivery (coordinator restarted)"}
+    return failed_report(reply["tid"], "result file lost before delivery (coordinator "
+                         "restarted)", "fault", reply["real_s"])
