@@ -168,7 +168,7 @@ def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t
     return nrec, err
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline='always')
 def step_simple(S, rc, flag, cur, t, t_end, ctx, net, buf_t, buf_i, scr):
     """simple (spec 9.1): evolve all neurons, then apply the sorted spikes at the step end."""
     model = ctx[3]
