@@ -1,4 +1,4 @@
-"""Calibrate neunet's cost model (`neunet.cost.time_cost`) on this machine and check it.
+"""Calibrate neunet's cost model (`neunet.sweep.cost.time_cost`) on this machine and check it.
 
 Usage::
 
@@ -33,8 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neunet import cost, cost_constants, params, params_argv  # noqa: E402
-from neunet.interface import simulate  # noqa: E402
+from neunet import params
+from neunet.params import argv as params_argv
+from neunet.single import simulate
+from neunet.sweep import cost, cost_constants
 
 # Where the fitted constants are written.
 CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "cost_constants.py"
@@ -157,7 +159,7 @@ def fit(rows):
     y = np.array([s for _, s, _ in rows])
     per_step = dict(cost_constants.SECONDS_PER_STEP)
     c = dict(cost_constants.COEFFS)
-    col = lambda name: np.array([f[name] for f in feats], dtype=float)  # noqa: E731
+    col = lambda name: np.array([f[name] for f in feats], dtype=float)
     for _ in range(60):
         s_m = np.array([per_step[f["model"]] for f in feats])
         cols = ([s_m * col(SCALED_FEATURE[k]) for k in SCALED]
@@ -212,7 +214,7 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
 def write_constants(per_step, coeffs, curves):
     def fmt(d):
         return "{\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in d.items()) + "}"
-    text = f'''"""Constants of the cost model (`neunet.cost.time_cost`), written by benchmarks/calibrate_cost.py.
+    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`), written by benchmarks/calibrate_cost.py.
 
 Measured on this engine ({time.strftime("%Y-%m-%d")}, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import neunet
-from neunet import filters, parameters, simulate
-from neunet.executors import ExecutorError, classify_executor, default_run_dir
-from neunet.tasks import Task
+from neunet import parameters, simulate
+from neunet.analysis import filters
+from neunet.sweep.executors import ExecutorError, classify_executor, default_run_dir
+from neunet.sweep.tasks import Task
 
 # Repository root (subprocess tests import neunet from here).
 ROOT = Path(__file__).resolve().parents[1]

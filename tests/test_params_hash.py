@@ -1,4 +1,4 @@
-"""Tests of neunet.params_hash: canonical form and the parameter hash (task id)."""
+"""Tests of neunet.params.hashing: canonical form and the parameter hash (task id)."""
 import json
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from scipy import sparse
 
-from neunet import params_hash
+from neunet.params import hashing as params_hash
 from neunet.params import parameters
 
 

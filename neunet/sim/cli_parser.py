@@ -212,7 +212,7 @@ def _plain_actions() -> dict:
 
 def _fast_parse(tokens):
     """What argparse would return for an argv of plain ``--name value``, ``--name=value``,
-    ``--name v1 v2`` and ``--flag`` tokens (as neunet.params_argv writes them), else None.
+    ``--name v1 v2`` and ``--flag`` tokens (as neunet.params.argv writes them), else None.
 
     argparse spends ~15 us per option; a warm worker slot parses every tiny task's argv.
     Anything unusual (an unknown or abbreviated name, a value starting with '-', a bad

@@ -11,10 +11,19 @@ the path a neuron took (bit for bit).
 from numba import njit
 
 from neunet.sim.kernels_neuron import (
-    P_THRESH, P_TREF, RV, cond_coefs, cond_coefs_vals, cond_vals, ext_current, hh_rk4_vals,
-    inject, is_hh, lif_rk4_vals)
-from neunet.sim.kernels_step import (evolve, hh_candidate, hh_rk4, hh_spike_time,
-                                     lif_candidate)
+    P_THRESH,
+    P_TREF,
+    RV,
+    cond_coefs,
+    cond_coefs_vals,
+    cond_vals,
+    ext_current,
+    hh_rk4_vals,
+    inject,
+    is_hh,
+    lif_rk4_vals,
+)
+from neunet.sim.kernels_step import evolve, hh_candidate, hh_rk4, hh_spike_time, lif_candidate
 
 # Below this many neurons the scalar path is used for every neuron.
 FAST_MIN_NEURONS = 4

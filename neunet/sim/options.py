@@ -13,9 +13,17 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-from neunet.sim.cli_parser import (RING_TOKEN, SUPPORTED_METHODS, SUPPORTED_MODELS,
-                                   UNSUPPORTED_METHODS, UNSUPPORTED_MODELS,
-                                   UNSUPPORTED_OPTIONS, SimInputError, parse_given, suggest)
+from neunet.sim.cli_parser import (
+    RING_TOKEN,
+    SUPPORTED_METHODS,
+    SUPPORTED_MODELS,
+    UNSUPPORTED_METHODS,
+    UNSUPPORTED_MODELS,
+    UNSUPPORTED_OPTIONS,
+    SimInputError,
+    parse_given,
+    suggest,
+)
 
 # Largest value of one --seed word (an unsigned 32-bit integer).
 _SEED_MAX = 2**32 - 1
