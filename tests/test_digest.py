@@ -1,4 +1,6 @@
 """A stored result's fingerprint (neunet.store.digest): summary and arrays, in memory or streamed."""
+import pytest
+
 from neunet.store import digest
 
 
