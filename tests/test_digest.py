@@ -1,6 +1,4 @@
 """A stored result's fingerprint (neunet.store.digest): summary and arrays, in memory or streamed."""
-import pytest
-
 from neunet.store import digest
 
 
@@ -11,9 +9,6 @@ def test_result_hash_sees_summary_and_arrays():
     assert h != digest.result_hash({"r": 1.5}, {"ras": np.zeros((2, 2))})
     assert h != digest.result_hash({"r": 1.0}, {"ras": np.ones((2, 2))})
     assert digest.result_hash({}, None) == digest.result_hash({}, {})
-
-
-@pytest.fixture(scope="module")
 
 
 def test_result_hash_of_a_file_equals_the_hash_of_its_loaded_arrays(tmp_path):

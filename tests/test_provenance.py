@@ -30,6 +30,7 @@ def test_derive_seed_depends_on_sweep_seed_and_tid_only():
     assert provenance.with_seed({"seed": None}, 0, "abc") == {"seed": [a]}
 
 
+@pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prov")
     tasks = write_tasks(tmp / "sweep.py", 3, extra="pm2 = dict(tasks[0].pm, seed=[5])\n"
