@@ -92,7 +92,7 @@ def random_task(rng, model=None, constants=None):
     n = int(np.clip(np.round(np.exp(rng.uniform(0, np.log(300)))), 1, 300))
     dt = float(rng.choice([1 / 32, 1 / 32, 1 / 16, 1 / 8]))
     pr = float(rng.uniform(0.1, 4.0))
-    tau_e = cost_constants.TAU_PRODUCT[cost_constants.BASE_MODEL[model]][0]
+    tau_e = cost_constants.TAU_PRODUCT[MODELS[model].cost_base][0]
     drive = float(np.exp(rng.uniform(np.log(0.002), np.log(0.15))))
     pm = dict(params.parameters(), **{"neuron-model": model, "simulation-method": method},
               nE=n, nI=0, dt=dt, stv=float(rng.choice([dt, 0.5, 1.0])), pr=pr,
@@ -230,9 +230,6 @@ SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}
 # event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
 # grid step, synaptic delivery, output value and simulation.
 COEFFS = {fmt({k: float(f"{v:.4g}") for k, v in coeffs.items()})}
-
-# Model -> model whose synapses and rate curve it shares.
-BASE_MODEL = {fmt(cost_constants.BASE_MODEL)}
 
 # Base model -> (E, I) mean conductance per unit of rate x strength (ms): tau for G
 # synapses, tau_g * tau_h for GH synapses.

@@ -17,23 +17,13 @@ import os
 
 import numpy as np
 
-# Models neunet's simulator runs -> number of state variables per neuron (initial-state order).
-MODELS = {
-    "LIF-G": 3, "LIF-GH": 5, "DIF-single-GH": 5,
-    "HH-G": 6, "HH-GH": 8, "HH-PT-GH": 8, "HH-FT-GH": 8,
-    "HH-G-sine": 6, "HH-GH-sine": 8, "HH-PT-GH-sine": 8, "HH-FT-GH-sine": 8,
-    "HH-G-extI": 6, "HH-GH-extI": 8,
-}
-# Models of the reference simulator that neunet does not implement.
-REFERENCE_ONLY_MODELS = ("HH-GH-cont-syn", "IF-jump", "Hawkes-GH")
-# Simulation methods neunet's simulator runs ("auto" is resolved as the reference does).
-METHODS = ("simple", "SSC", "big-delay", "auto")
-# Methods of the reference simulator that neunet does not implement.
-REFERENCE_ONLY_METHODS = ("SSC-Sparse", "SSC-Sparse2", "big-net-delay", "cont-syn",
-                          "IF-jump", "IF-jump-delay")
+from neunet.sim import models as _sim_models
+from neunet.sim.models import MODELS, REFERENCE_ONLY_METHODS, REFERENCE_ONLY_MODELS
+
+# Method names a parameter set may give ("auto": the simulator chooses, as the reference does).
+METHODS = _sim_models.METHODS + (_sim_models.AUTO,)
 # Reference options neunet's simulator does not implement (keys accepted only as None).
-UNSUPPORTED_KEYS = ("tau-g-path", "neuron-const-path", "force-spike-list",
-                    "synaptic-net-delay", "parameter-path")
+UNSUPPORTED_KEYS = _sim_models.REFERENCE_ONLY_OPTIONS + ("parameter-path",)
 # Options that are one value per neuron (a scalar broadcasts, k values set neurons 1..k).
 PER_NEURON_KEYS = ("pr", "ps", "pri", "psi")
 # Float options that must be >= 0 when given.
@@ -254,7 +244,7 @@ def validate(pm) -> dict:
     out["seed"] = _seed(out["seed"])
     out["net"] = _matrix("net", out["net"], n, n)
     out["initial-state-path"] = (None if out["initial-state-path"] is None else _matrix(
-        "initial-state-path", out["initial-state-path"], n, MODELS[out["neuron-model"]]))
+        "initial-state-path", out["initial-state-path"], n, MODELS[out["neuron-model"]].n_state))
     out["input-event-path"] = (None if out["input-event-path"] is None else _check_events(
         _matrix("input-event-path", out["input-event-path"], n, None), n))
     _check_options(out)

@@ -16,6 +16,7 @@ from neunet import params
 from neunet.params import hashing as params_hash
 
 # Excitatory reversal potential of the HH models (mV): a constant current I equals a mean
+from neunet.sim.models import MODELS
 from neunet.sweep import cost_constants
 
 # excitatory conductance of about I / 65.
@@ -111,7 +112,7 @@ def firing_guess(pm_v, sp=None) -> float:
     the model family (cost_constants) turns that into a rate (a few fixed-point steps).
     """
     n = pm_v["nE"] + pm_v["nI"]
-    base = cost_constants.BASE_MODEL[pm_v["neuron-model"]]
+    base = MODELS[pm_v["neuron-model"]].cost_base
     tau_e, tau_i = cost_constants.TAU_PRODUCT[base]
     external = (_mean_rate(pm_v["pr"], n) * _mean_rate(pm_v["ps"], n) * tau_e
                 - _mean_rate(pm_v["pri"], n) * _mean_rate(pm_v["psi"], n) * tau_i)

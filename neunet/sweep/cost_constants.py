@@ -39,23 +39,6 @@ COEFFS = {
     'fixed': 0.0001341,
 }
 
-# Model -> model whose synapses and rate curve it shares.
-BASE_MODEL = {
-    'LIF-G': 'LIF-G',
-    'LIF-GH': 'LIF-GH',
-    'DIF-single-GH': 'LIF-GH',
-    'HH-G': 'HH-G',
-    'HH-GH': 'HH-GH',
-    'HH-PT-GH': 'HH-GH',
-    'HH-FT-GH': 'HH-GH',
-    'HH-G-sine': 'HH-G',
-    'HH-GH-sine': 'HH-GH',
-    'HH-PT-GH-sine': 'HH-GH',
-    'HH-FT-GH-sine': 'HH-GH',
-    'HH-G-extI': 'HH-G',
-    'HH-GH-extI': 'HH-GH',
-}
-
 # Base model -> (E, I) mean conductance per unit of rate x strength (ms): tau for G
 # synapses, tau_g * tau_h for GH synapses.
 TAU_PRODUCT = {
