@@ -50,7 +50,7 @@ class Problem:
     record_ion_gate: bool = False
 
 
-class EventSource(Protocol):      # implemented by S2
+class EventSource(Protocol):
     """Input events, handed out chunk by chunk."""
     n: int
 
@@ -63,7 +63,7 @@ class EventSource(Protocol):      # implemented by S2
         the reference's order and to write the --output-poisson-path file.)"""
 
 
-class Sink(Protocol):             # implemented by S2
+class Sink(Protocol):
     """Receiver of the outputs."""
 
     def samples(self, volt, cond, gate) -> None:

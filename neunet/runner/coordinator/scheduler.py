@@ -68,7 +68,6 @@ class _Worker:
     name: str
     slots: int
     last_seen_s: float
-    connected: bool = True
     alive: bool = True
     end_s: float | None = None  # end of its allocation (walltime), on the events' clock
     tids: dict = field(default_factory=dict)  # tid -> state
@@ -258,9 +257,8 @@ class Scheduler:
             self._requeue(task, out)
 
     def _on_Disconnect(self, ev: Disconnect, out: list) -> None:
-        worker = self.workers.get(ev.wid)
-        if worker is not None:
-            worker.connected = False
+        """A connection closed: nothing changes yet. The worker keeps its tasks until its
+        heartbeats time out: it may reconnect and deliver what it holds."""
 
     def _on_Heartbeat(self, ev: Heartbeat, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)

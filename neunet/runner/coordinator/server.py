@@ -27,8 +27,6 @@ log = logging.getLogger("neunet.coordinator")
 HANDSHAKE_TIMEOUT_S = 10.0
 # Seconds between Tick events (heartbeat expiry checks).
 TICK_S = 0.25
-# Seconds to wait for workers and the local worker process at shutdown.
-SHUTDOWN_WAIT_S = 5.0
 # Results at least this large get a log line with their transfer time (bytes).
 LOG_TRANSFER_BYTES = 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
