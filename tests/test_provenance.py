@@ -90,7 +90,8 @@ def test_restart_reports_changes_and_refuses_another_version(finished_run, tmp_p
     refused = _coordinator(tasks, copy)
     assert refused.returncode == 2 and "--allow-version-change" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    changed = write_tasks(tmp_path / "sweep.py", 2, extra="tasks = tasks[1:] + grid(pm, pr=[0.9])\n")
+    changed = write_tasks(tmp_path / "sweep.py", 2,
+                          extra="tasks = tasks[1:] + grid(pm, pr=[0.9])\n")
     ok = _coordinator(changed, copy, "--allow-version-change")
     assert ok.returncode == 0, ok.stderr
     assert "1 tasks kept, 1 new, 3 no longer listed" in ok.stderr
