@@ -1,4 +1,4 @@
-"""Calibrate neunet's cost model (`neunet.cost.time_cost`) on this machine and check it.
+"""Calibrate neunet's cost model (`neunet.sweep.cost.time_cost`) on this machine and check it.
 
 Usage::
 
@@ -33,8 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neunet import cost, cost_constants, params, params_argv  # noqa: E402
-from neunet.interface import simulate  # noqa: E402
+from neunet import params
+from neunet.params import argv as params_argv
+from neunet.sim.models import MODELS
+from neunet.single import simulate
+from neunet.sweep import cost, cost_constants
 
 # Where the fitted constants are written.
 CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "cost_constants.py"
@@ -50,7 +53,7 @@ DRIVES = {"LIF": [0.0, 0.005, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0
 def measure(pm, repeat_below_s=REPEAT_BELOW_S):
     """(CPU seconds, spikes per neuron per ms) of one in-process simulation."""
     best, result = float("inf"), None
-    for attempt in range(3):
+    for _ in range(3):
         start = time.process_time()
         result = simulate(pm)
         best = min(best, time.process_time() - start)
@@ -90,7 +93,7 @@ def random_task(rng, model=None, constants=None):
     n = int(np.clip(np.round(np.exp(rng.uniform(0, np.log(300)))), 1, 300))
     dt = float(rng.choice([1 / 32, 1 / 32, 1 / 16, 1 / 8]))
     pr = float(rng.uniform(0.1, 4.0))
-    tau_e = cost_constants.TAU_PRODUCT[cost_constants.BASE_MODEL[model]][0]
+    tau_e = cost_constants.TAU_PRODUCT[MODELS[model].cost_base][0]
     drive = float(np.exp(rng.uniform(np.log(0.002), np.log(0.15))))
     pm = dict(params.parameters(), **{"neuron-model": model, "simulation-method": method},
               nE=n, nI=0, dt=dt, stv=float(rng.choice([dt, 0.5, 1.0])), pr=pr,
@@ -157,7 +160,7 @@ def fit(rows):
     y = np.array([s for _, s, _ in rows])
     per_step = dict(cost_constants.SECONDS_PER_STEP)
     c = dict(cost_constants.COEFFS)
-    col = lambda name: np.array([f[name] for f in feats], dtype=float)  # noqa: E731
+    col = lambda name: np.array([f[name] for f in feats], dtype=float)
     for _ in range(60):
         s_m = np.array([per_step[f["model"]] for f in feats])
         cols = ([s_m * col(SCALED_FEATURE[k]) for k in SCALED]
@@ -212,14 +215,17 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
 def write_constants(per_step, coeffs, curves):
     def fmt(d):
         return "{\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in d.items()) + "}"
-    text = f'''"""Constants of the cost model (`neunet.cost.time_cost`), written by benchmarks/calibrate_cost.py.
+    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`).
+
+Written by benchmarks/calibrate_cost.py.
 
 Measured on this engine ({time.strftime("%Y-%m-%d")}, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.
 """
 
 # Where these numbers come from.
-SOURCE = "benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, {os.uname().nodename}"
+SOURCE = ("benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, "
+          "{os.uname().nodename}")
 
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}
@@ -228,9 +234,6 @@ SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}
 # event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
 # grid step, synaptic delivery, output value and simulation.
 COEFFS = {fmt({k: float(f"{v:.4g}") for k, v in coeffs.items()})}
-
-# Model -> model whose synapses and rate curve it shares.
-BASE_MODEL = {fmt(cost_constants.BASE_MODEL)}
 
 # Base model -> (E, I) mean conductance per unit of rate x strength (ms): tau for G
 # synapses, tau_g * tau_h for GH synapses.

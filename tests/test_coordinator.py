@@ -3,11 +3,22 @@ import subprocess
 
 import numpy as np
 import pytest
+from dist_helpers import (
+    PY,
+    coordinator,
+    env,
+    free_port,
+    port_is_free,
+    rows,
+    stop,
+    wait_until,
+    warm_numba_cache,
+    worker,
+    write_tasks,
+)
 
 import neunet
-from neunet import filters
-from dist_helpers import (PY, coordinator, env, free_port, port_is_free, rows, stop, wait_until,
-                          warm_numba_cache, worker, write_tasks)
+from neunet.analysis import filters
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -62,7 +73,7 @@ def test_failing_task_is_retried_then_failed_with_the_simulator_message(tmp_path
               "--retries", 1], tmp_path)
     assert r.returncode == 1, r.stderr
     by_status = {}
-    for tid, status, _, attempts, _, reason in rows(tmp_path / "run"):
+    for _tid, status, _, attempts, _, reason in rows(tmp_path / "run"):
         by_status.setdefault(status, []).append((attempts, reason))
     assert len(by_status["finished"]) == 3
     [(attempts, reason)] = by_status["failed"]

@@ -1,4 +1,4 @@
-"""Framing and message coding of the sweep runner (neunet.dist.protocol)."""
+"""Framing and message coding of the sweep runner (neunet.runner.wire.frames)."""
 import asyncio
 import socket
 
@@ -6,8 +6,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from neunet.dist import protocol as P
-from neunet.dist import protocol_aio as A
+from neunet.runner.wire import frames as P
+from neunet.runner.wire import streams as A
 
 
 def _reader_with(data: bytes) -> asyncio.StreamReader:
@@ -62,7 +62,8 @@ def test_large_frame_over_a_real_socket_pair():
         send = asyncio.ensure_future(w1.drain())
         got = await A.read_message(r2)
         await send
-        w1.close(); w2.close()
+        w1.close()
+        w2.close()
         return got
 
     assert asyncio.run(run())["data"] == data

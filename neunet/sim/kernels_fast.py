@@ -11,8 +11,16 @@ result does not depend on the path a neuron took (bit for bit).
 from numba import njit
 
 from neunet.sim.kernels_lif import lif_evolve_all
-from neunet.sim.kernels_neuron import (P_THRESH, P_TREF, RV, cond_coefs_vals, ext_current,
-                                       hh_rk4_vals, inject, is_hh)
+from neunet.sim.kernels_neuron import (
+    P_THRESH,
+    P_TREF,
+    RV,
+    cond_coefs_vals,
+    ext_current,
+    hh_rk4_vals,
+    inject,
+    is_hh,
+)
 from neunet.sim.kernels_step import evolve, hh_candidate, hh_rk4, hh_spike_time
 
 # Below this many neurons the scalar path is used for every neuron.

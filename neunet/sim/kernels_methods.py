@@ -13,11 +13,21 @@ machinery at every cache load (~50 ms of each simulator start-up).
 """
 from numba import njit
 
-from neunet.sim.kernels_neuron import RGE, RGI, RH, RM, RN, RV, cond_coefs, inject_rows, is_hh
-from neunet.sim.kernels_step import (ST_OK, ST_OUT_FULL, ST_QUEUE_FULL, ST_TOO_MANY, deliver,
-                                     evolve, force_reset, inject, quiet, sort_spikes)
 from neunet.sim.kernels_fast import FAST_MIN_NEURONS, evolve_all, scalar_all
+from neunet.sim.kernels_neuron import RGE, RGI, RH, RM, RN, RV, cond_coefs, inject_rows, is_hh
 from neunet.sim.kernels_single import hh_single
+from neunet.sim.kernels_step import (
+    ST_OK,
+    ST_OUT_FULL,
+    ST_QUEUE_FULL,
+    ST_TOO_MANY,
+    deliver,
+    evolve,
+    force_reset,
+    inject,
+    quiet,
+    sort_spikes,
+)
 
 # Method ids (engine maps names to these).
 M_SIMPLE, M_SSC, M_DELAY = 0, 1, 2
