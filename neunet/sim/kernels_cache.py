@@ -49,13 +49,12 @@ def lean_cache_loads() -> bool:
     if _INSTALLED[0]:
         return True
     try:
-        import llvmlite.binding as ll
         from numba.core import base, caching, codegen
         from numba.core.runtime import rtsys
         orig_load = caching.Cache.load_overload
         orig_refresh = base.BaseContext.refresh
         orig_unserialize = codegen.CPUCodeLibrary._unserialize.__func__
-        orig_linking = codegen.CPUCodeLibrary._get_module_for_linking
+        _parse_bitcode_when_linked(codegen.CPUCodeLibrary)
     except (ImportError, AttributeError):
         return False
 
@@ -77,19 +76,26 @@ def lean_cache_loads() -> bool:
         lib = _unserialize_object(cls, codegen_, state)
         return orig_unserialize(cls, codegen_, state) if lib is None else lib
 
+    caching.Cache.load_overload = load_overload
+    base.BaseContext.refresh = refresh
+    codegen.CPUCodeLibrary._unserialize = classmethod(unserialize)
+    _typeof_arrays_without_numpy_ma()
+    _INSTALLED[0] = True
+    return True
+
+
+def _parse_bitcode_when_linked(library_class):
+    """Make library_class parse a lean-loaded library's bitcode when a compile links it."""
+    import llvmlite.binding as ll
+    orig_linking = library_class._get_module_for_linking
+
     def module_for_linking(self):
         bitcode = self.__dict__.pop("_lazy_bitcode", None)
         if bitcode is not None:
             self._shared_module = ll.parse_bitcode(bitcode)
         return orig_linking(self)
 
-    caching.Cache.load_overload = load_overload
-    base.BaseContext.refresh = refresh
-    codegen.CPUCodeLibrary._unserialize = classmethod(unserialize)
-    codegen.CPUCodeLibrary._get_module_for_linking = module_for_linking
-    _typeof_arrays_without_numpy_ma()
-    _INSTALLED[0] = True
-    return True
+    library_class._get_module_for_linking = module_for_linking
 
 
 def _unserialize_object(cls, codegen_, state):
