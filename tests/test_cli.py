@@ -48,6 +48,8 @@ def test_help_is_light_and_complete():
     (["--neuron-model", "HH-GH-extI", "--net", "-"], "needs --extI"),
     (["--neuron-model", "HH-GH", "--net", "-", "--pr", "-2"], "--pr"),
     (["--neuron-model", "HH-GH", "--net", "-", "--seed", "x"], "--seed"),
+    (["--neuron-model", "HH-GH", "--net", "-", "--nI", "20", "--nI", "20"],
+     "option '--nI' cannot be specified more than once"),
 ])
 def test_bad_options_exit_2_with_one_line(args, pattern):
     assert_one_line_error(cli(*args), pattern)

@@ -22,11 +22,38 @@ class SimInputError(ValueError):
     """Bad simulator input (options, files); the CLI prints it on one line and exits 2."""
 
 
+class RepeatedOptionError(SimInputError):
+    """An option other than a list option given twice in one source, as gen_neu refuses."""
+
+
+def _refuse_repeat(action, namespace):
+    if hasattr(namespace, action.dest):         # defaults are suppressed: given before
+        name = max(action.option_strings, key=len)
+        raise RepeatedOptionError(f"option '{name}' cannot be specified more than once")
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's store, refusing a second occurrence."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _refuse_repeat(self, namespace)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _StoreTrueOnce(argparse._StoreTrueAction):
+    """argparse's store_true, refusing a second occurrence."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _refuse_repeat(self, namespace)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _flag(p, *names, help):
-    p.add_argument(*names, action="store_true", default=argparse.SUPPRESS, help=help)
+    p.add_argument(*names, action=_StoreTrueOnce, default=argparse.SUPPRESS, help=help)
 
 
 def _opt(p, *names, help, **kw):
+    kw.setdefault("action", _StoreOnce)
     p.add_argument(*names, default=argparse.SUPPRESS, help=help, **kw)
 
 
@@ -175,7 +202,10 @@ def _parse_tokens(parser, tokens, where):
     fast = _fast_parse(tokens)
     if fast is not None:
         return fast
-    known, extra = parser.parse_known_args(tokens)
+    try:
+        known, extra = parser.parse_known_args(tokens)
+    except RepeatedOptionError as e:
+        raise RepeatedOptionError(f"{e}{where}") from None
     if extra:
         bad = extra[0]
         if bad.startswith("-"):
@@ -206,8 +236,9 @@ def _fast_parse(tokens):
     while i < len(tokens):
         name, eq, inline = tokens[i].partition("=")
         action = table.get(name) if tokens[i].startswith("-") else None
-        if action is None or (eq and not name.startswith("--")):
-            return None
+        if action is None or (eq and not name.startswith("--")) or \
+                (action.dest in given and not isinstance(action, argparse._ExtendAction)):
+            return None                        # (argparse refuses a repeated option)
         j = i + 1
         while j < len(tokens) and not tokens[j].startswith("-"):
             j += 1
