@@ -80,6 +80,25 @@ def test_simulation_error_exit_2(tmp_path):
     assert_one_line_error(r, "simulation failed: Multiple spikes in one dt")
 
 
+def test_a_run_that_blows_up_stops_with_exit_2_after_its_finite_part(tmp_path):
+    """HH-GH at dt 0.125 ms goes unstable at its first spikes: one line naming the neuron
+    and the time, exit 2; the files hold the sample rows before the first non-finite one;
+    simulate() raises the same message."""
+    from neunet.sim import SimUnstableError, simulate
+    args = ["--neuron-model", "HH-GH", "--net", "-", "--t", "20", "--dt", "0.125",
+            "--pr", "1", "--ps", "0.05", "--seed", "1", "--simulation-method", "simple"]
+    r = cli(*args, "-o", tmp_path / "v.dat", "--ras-path", tmp_path / "r.txt")
+    message = "neuron 1: V = nan at t = 6.625 ms (numerically unstable; try a smaller --dt)"
+    assert_one_line_error(r, "simulation failed: " + message)
+    volt = np.fromfile(tmp_path / "v.dat")
+    assert volt.size == 52 and np.isfinite(volt).all()
+    assert all(float(line.split()[1]) < 6.625
+               for line in (tmp_path / "r.txt").read_text().splitlines())
+    with pytest.raises(SimUnstableError) as info:
+        simulate(args)
+    assert str(info.value) == message
+
+
 def test_files_layouts_and_first_row(tmp_path):
     out = tmp_path / "deep" / "dir"
     r = cli("--neuron-model", "LIF-GH", "--net", "-", "--nE", "2", "--t", "20",

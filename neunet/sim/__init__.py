@@ -1,7 +1,8 @@
 """neunet.sim: the gen_neu-compatible simulator (CLI in __main__, in-process API in api).
 
-``simulate`` and ``SimInputError`` are imported lazily so that importing this package (and
-``python -m neunet.sim --help``) does not load numba.
+``simulate``, ``SimInputError`` (bad input), ``SimulationError`` (a run that fails) and its
+``SimUnstableError`` (a state that blew up) are imported lazily so that importing this
+package (and ``python -m neunet.sim --help``) does not load numba.
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import importlib
 
 # Public name -> module defining it.
 _LAZY = {"simulate": "neunet.sim.api", "SimInputError": "neunet.sim.options",
-         "parse_argv": "neunet.sim.options"}
+         "parse_argv": "neunet.sim.options", "SimulationError": "neunet.sim.errors",
+         "SimUnstableError": "neunet.sim.errors"}
 
 __all__ = sorted(_LAZY)
 

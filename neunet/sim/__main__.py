@@ -76,7 +76,8 @@ def _main(argv) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as e:
-        if type(e).__name__ == "SimulationError":
+        from neunet.sim.errors import SimulationError
+        if isinstance(e, SimulationError):
             return _fail(f"simulation failed: {e}", 2)
         return _fail(f"internal error: {type(e).__name__}: {e}", 1)
     return 0

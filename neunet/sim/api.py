@@ -105,7 +105,9 @@ def simulate(argv, outputs=("volt", "ras", "isi")) -> dict:
     SimInputError
         Bad options or input files.
     engine.SimulationError
-        Runtime failure of the simulation.
+        Runtime failure of the simulation; its subclass SimUnstableError when the state
+        became non-finite (the message names the neuron and the time, and says to try a
+        smaller --dt).
     """
     outputs = tuple(outputs)
     unknown = [k for k in outputs if k not in OUTPUT_KEYS]

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from neunet.sim.errors import SimulationError, SimUnstableError, unstable_point  # noqa: F401
 from neunet.sim.models import METHODS, MODELS, n_state_vars  # noqa: F401  (engine's API)
 from neunet.sim.models import Model as ModelInfo
 
@@ -78,10 +79,6 @@ class Sink(Protocol):
 
     def finish(self, spike_counts) -> None:
         """int64 (n,) spike counts after warm-up (for the ISI file)."""
-
-
-class SimulationError(Exception):
-    """Runtime failure of a simulation, e.g. "Multiple spikes in one dt"."""
 
 
 # Default HH state V, h, m, n (resting point).
@@ -330,6 +327,9 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     ------
     SimulationError
         On runtime failures such as "Multiple spikes in one dt".
+    SimUnstableError
+        When the state becomes non-finite; the sink has then received the sample rows
+        before the first non-finite one and the spikes of the steps before it.
     """
     info = _check(problem)
     from neunet.sim.kernels_cache import prepare_kernel_loads
@@ -349,12 +349,16 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
         out_k, out_i, out_t, volt, cond, gate = _run_kernel(problem, info, st, t_ms, t_ends,
                                                             rows, n_rows, ev)
         elapsed = time.perf_counter() - t0
-        keep = out_k >= i_after
+        stop = unstable_point(st.S, volt, rows, t_ends)   # rows and steps to keep, error
+        n_ok, k_ok = (n_rows, k) if stop is None else stop[:2]
+        keep = (out_k >= i_after) & (out_k < k_ok)
         ids = out_i[keep]
         np.add.at(st.counts, ids, 1)
-        st.emit_rows(sink, volt, cond, gate)
+        st.emit_rows(sink, volt[:n_ok], cond[:n_ok], gate[:n_ok])
         if ids.size:
             sink.spikes(ids, out_t[keep] - problem.t_warmup)
+        if stop is not None:
+            raise stop[2]
         t_ms, step = t_ends[-1], step + k
         sink.progress(float(t_ms))
         chunk = _next_chunk(chunk, k, elapsed, max_steps)

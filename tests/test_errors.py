@@ -1,0 +1,42 @@
+"""neunet.sim.errors: where a chunk's state first is non-finite, and what may be written."""
+import numpy as np
+
+from neunet.sim.errors import SimulationError, SimUnstableError, unstable_point
+
+# A chunk of 8 steps with a sample row every 2 steps (rows 0-3 at steps 1, 3, 5, 7).
+ROWS = np.array([-1, 0, -1, 1, -1, 2, -1, 3])
+# The steps' end times (ms).
+T_ENDS = 10.0 + 0.25 * np.arange(1, 9)
+
+
+def _chunk(n=3):
+    return np.zeros((8, n)), np.ones((4, n))
+
+
+def test_a_finite_chunk_passes_even_when_its_sums_overflow():
+    S, volt = _chunk()
+    assert unstable_point(S, volt, ROWS, T_ENDS) is None
+    volt[:, 0] = 1.5e308                                  # sum inf, every value finite
+    assert unstable_point(S, volt, ROWS, T_ENDS) is None
+
+
+def test_the_first_non_finite_row_names_neuron_and_time():
+    S, volt = _chunk()
+    volt[2, 1] = np.nan
+    volt[3, 0] = np.inf
+    S[0, 1] = np.nan
+    rows_ok, steps_ok, error = unstable_point(S, volt, ROWS, T_ENDS)
+    assert (rows_ok, steps_ok) == (2, 5)                  # rows 0-1, steps 0-4 are kept
+    assert isinstance(error, SimUnstableError) and isinstance(error, SimulationError)
+    assert str(error) == ("neuron 2: V = nan at t = 11.5 ms (numerically unstable; try a "
+                          "smaller --dt)")
+
+
+def test_a_state_that_blows_up_after_the_last_row_keeps_the_rows():
+    S, volt = _chunk()
+    S[2, 2] = -np.inf                                     # m of neuron 3
+    rows_ok, steps_ok, error = unstable_point(S, volt, ROWS, T_ENDS)
+    assert (rows_ok, steps_ok) == (4, 8)
+    assert str(error).startswith("neuron 3: m = -inf by t = 12 ms (")
+    rows_ok, steps_ok, _ = unstable_point(S, volt[:0], np.full(8, -1), T_ENDS)
+    assert (rows_ok, steps_ok) == (0, 0)                  # no rows (warm-up): nothing kept
