@@ -113,3 +113,24 @@ def test_elf_symbols_are_the_bitcode_definitions(tmp_path, monkeypatch):
                if not g.is_declaration}
     assert kind == "object" and elf_defined_symbols(obj) == defined and len(defined) > 1
     assert elf_defined_symbols(b"\xcf\xfa\xed\xfe" + bytes(60)) is None
+
+
+# Program run in a fresh process: count the writability probes of the cache directory.
+PROBE_PROGRAM = textwrap.dedent("""
+    import tempfile
+    from neunet.sim.kernels_cache import lean_cache_loads
+    assert lean_cache_loads()
+    probes = []
+    real = tempfile.TemporaryFile
+    tempfile.TemporaryFile = lambda *a, **k: probes.append(k.get("dir")) or real(*a, **k)
+    import usermod
+    print(len(probes), usermod.total(usermod.ones(2)))
+""")
+
+
+def test_the_cache_directory_is_probed_once_per_process(tmp_path):
+    (tmp_path / "usermod.py").write_text(USER_MODULE)
+    r = subprocess.run([sys.executable, "-c", PROBE_PROGRAM], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "4.0"]        # two cached functions, one probe
