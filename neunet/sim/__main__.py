@@ -11,7 +11,12 @@ import sys
 import time
 
 from neunet.sim.options import SimInputError, SimOptions, parse_argv
-from neunet.sim.startup import hide_optional_modules, single_thread_libraries, unhide
+from neunet.sim.startup import (
+    hide_optional_modules,
+    single_thread_libraries,
+    skip_numba_extensions,
+    unhide,
+)
 
 # Program name in messages.
 PROG = "neunet-sim"
@@ -33,6 +38,7 @@ def _echo(opts: SimOptions) -> None:
 
 def _run(opts: SimOptions) -> None:
     from neunet.sim import api, engine, io
+    skip_numba_extensions()
 
     paths = api.output_paths(opts)
     sinks = []   # the file sink exists only once all inputs have been read
