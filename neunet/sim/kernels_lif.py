@@ -84,7 +84,7 @@ def _collect(mask, exc):
     return ne
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline='always')
 def _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t):
     """Start of a round: each listed neuron's h (to its next event or b), state and clock."""
     for p in range(m):
@@ -97,7 +97,7 @@ def _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t):
         R[3, p], R[4, p] = S[RHE, i], S[RHI, i]
 
 
-@njit(cache=True, _nrt=False, error_model='numpy')
+@njit(cache=True, inline='always')
 def _round_steps(V, GE, GI, HE, HI, K1, H, RC, m, model, quirks):
     """Vectorizable part of a round: each listed neuron's interval over its own h = H[p].
 
@@ -121,7 +121,7 @@ def _round_steps(V, GE, GI, HE, HI, K1, H, RC, m, model, quirks):
         K1[p] = k1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline='always')
 def _finish_one(S, rc, i, h, R, K1, p, model, par, quirks):
     """Scalar part of neuron i's interval (list entry p): (local spike time or -1, err)."""
     r = rc[i]
@@ -138,7 +138,7 @@ def _finish_one(S, rc, i, h, R, K1, p, model, par, quirks):
     return lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model='numpy')
 def lif_rounds(S, rc, cur, lst, m, a, b, ctx, R, K1, W, buf_t, buf_i, nb):
     """Evolve the m LIF neurons lst[:m] from a to b through their input events.
 
