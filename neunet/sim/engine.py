@@ -332,8 +332,7 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
         before the first non-finite one and the spikes of the steps before it.
     """
     info = _check(problem)
-    from neunet.sim.kernels_cache import prepare_kernel_loads
-    prepare_kernel_loads()
+    load_kernels()
     st = _State(problem, _as_arrays(problem, info))
     if problem.first_row:
         _first_row(st, sink)
@@ -363,6 +362,17 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
         sink.progress(float(t_ms))
         chunk = _next_chunk(chunk, k, elapsed, max_steps)
     sink.finish(st.counts)
+
+
+def load_kernels() -> None:
+    """Import the kernel modules (their numba dispatchers; a stale cache is dropped first).
+
+    `run` does it; a process may do it earlier (the command line does, before its --timing
+    clock starts). The compiled code itself loads from the cache at a kernel's first call.
+    """
+    from neunet.sim.kernels_cache import prepare_kernel_loads
+    prepare_kernel_loads()
+    import neunet.sim.kernels_methods  # noqa: F401
 
 
 def _first_chunk(problem: Problem) -> int:
