@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 # A user module with one allocating and one non-allocating cached function.
 USER_MODULE = textwrap.dedent("""
     import numpy as np
@@ -134,3 +136,23 @@ def test_the_cache_directory_is_probed_once_per_process(tmp_path):
                        capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "4.0"]        # two cached functions, one probe
+
+
+def test_lean_array_types_are_numbas():
+    """The lean typing of arrays (remembered per dtype, ndim, layout, writeability) gives
+    exactly numba's own types, layouts and read-only flags included."""
+    import numpy as np
+    import numpy.ma  # with it loaded, numba.typeof takes numba's own path
+    from numba import typeof
+    from numba.core.errors import NumbaValueError
+
+    from neunet.sim.kernels_cache import _array_type
+    a = np.zeros((4, 6))
+    readonly = np.arange(5)
+    readonly.flags.writeable = False
+    arrays = [a, a.T, a[:, ::2], a[1], np.zeros(3, np.int8), readonly,
+              np.zeros(2, [("x", "f8"), ("y", "i4")]), np.zeros((2, 2, 2), np.complex128)]
+    for x in arrays + arrays:                           # the second time from the memo
+        assert _array_type(x) == typeof(x), x.dtype
+    with pytest.raises(NumbaValueError, match="Unsupported array dtype"):
+        _array_type(np.zeros(3, ">f8"))                 # as numba refuses it

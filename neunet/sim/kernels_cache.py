@@ -183,7 +183,25 @@ def _typeof_arrays_without_numpy_ma():
 
 
 def _array_type(val):
-    """numba's type of a (non-masked) ndarray, as numba.core.typing.typeof types it."""
+    """numba's type of a (non-masked) ndarray, as numba.core.typing.typeof types it (those of
+    native numeric arrays remembered: a kernel call types every array of its tuple arguments,
+    and making a numba type object costs ~50 us)."""
+    flags = val.flags
+    key = (val.dtype, val.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable)
+    found = _ARRAY_TYPES.get(key)
+    if found is None:
+        found = _new_array_type(val)
+        if val.dtype.isbuiltin == 1:
+            _ARRAY_TYPES[key] = found
+    return found
+
+
+# numba type of native numeric arrays by (dtype, ndim, C-, F-contiguous, writeable).
+_ARRAY_TYPES = {}
+
+
+def _new_array_type(val):
+    """numba's type of a (non-masked) ndarray, made as numba.core.typing.typeof makes it."""
     from numba.core import errors, types
     from numba.np import numpy_support
     try:
