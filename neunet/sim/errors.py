@@ -45,8 +45,9 @@ def unstable_point(S, volt, row_of_step, t_ends):
         chunk's end is non-finite, all rows are kept and the steps after the last of them
         are not.
     """
-    if np.isfinite(volt.sum()) and np.isfinite(S.sum()):   # an overflowing sum is checked
-        return None
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflowing sum is checked
+        if np.isfinite(volt.sum()) and np.isfinite(S.sum()):
+            return None
     row_steps = np.flatnonzero(row_of_step >= 0)
     bad = np.argwhere(~np.isfinite(volt))
     if bad.size:
