@@ -46,12 +46,13 @@ def lif_pass(V, GE, GI, HE, HI, rc, cur, ev_ptr, ev_t, mask, model, b, h, th, tr
     """Quiet full step (over h, ending at b) of every neuron that is not an exception.
 
     An exception (mask[i] = 1, state unchanged) has an input event before b, a refractory
-    clock running out inside the step, or may spike: V crosses th, or starts above LIF_NEAR
-    and rising (a superset of kernels_step.lif_candidate, whose divisions would slow the
-    loop; the rounds decide exactly). Neurons refractory for the whole step advance their
-    conductances by the propagator over h (cf_full) and their clock. The state comes as one
-    1-d array per variable (rows of S): indexing the 2-d S, or reading the events, inside
-    the second loop keeps LLVM from vectorizing it.
+    clock running out inside the step, or may spike: V crosses th, or starts above LIF_NEAR,
+    rising, with v0 + k1*h >= th. That is a superset of kernels_step.lif_candidate, whose
+    divisions would slow the loop: its parabola peaks at v0 + k1*tv/2 with tv < h, and
+    rounding is monotonic; the rounds decide exactly. Neurons refractory for the whole step
+    advance their conductances by the propagator over h (cf_full) and their clock. The state
+    comes as one 1-d array per variable (rows of S): indexing the 2-d S, or reading the
+    events, inside the second loop keeps LLVM from vectorizing it.
     """
     for i in range(V.shape[0]):
         k = cur[i]
@@ -62,7 +63,7 @@ def lif_pass(V, GE, GI, HE, HI, rc, cur, ev_ptr, ev_t, mask, model, b, h, th, tr
         gef, gif, hef, hif = cond_vals(ge0, gi0, he0, hi0, cf_full)
         r = rc[i]
         refr = r > 0.0
-        spike = ((v0 <= th) & (v > th)) | ((v0 > LIF_NEAR) & (k1 > 0.0))
+        spike = ((v0 <= th) & (v > th)) | ((v0 > LIF_NEAR) & (k1 > 0.0) & (v0 + k1 * h >= th))
         exc = (mask[i] != 0) | (refr & (tref - r < h)) | ((not refr) & spike)
         V[i] = v0 if (refr | exc) else v
         GE[i] = ge0 if exc else (gef if refr else ge)
