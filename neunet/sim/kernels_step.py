@@ -12,10 +12,11 @@ functions doing those keep it).
 """
 from numba import njit
 
+from neunet.sim.kernels_hermite import hermite_peak, hermite_root
 from neunet.sim.kernels_neuron import (
     DBL_MIN, HH_FT, HH_PT, LIF_NEAR, LIF_VRESET, P_THRESH, P_TREF, RGE, RGI, RH, RHE, RHI,
-    RM, RN, RV, CUR_SINE, advance_cond, cond_coefs, ext_current, hermite_peak, hermite_root,
-    hh_f, hh_rk4_vals, inject, inject_rows, is_hh, lif_f, lif_rk4_vals)
+    RM, RN, RV, CUR_SINE, advance_cond, cond_coefs, ext_current, hh_f, hh_rk4_vals, inject,
+    inject_rows, is_hh, lif_f, lif_rk4_vals)
 
 
 # Run status of the chunk kernels: ok, two spikes of a neuron in one dt (evolve's err 1),
