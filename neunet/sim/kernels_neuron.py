@@ -12,16 +12,27 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-# Model ids (engine.MODELS maps names to these).
+# Model ids (engine.MODELS maps names to these); IF-jump, cont-syn and Hawkes-GH have kernels of
+# their own (kernels_ifjump, kernels_contsyn, kernels_hawkes).
 LIF_G, LIF_GH, DIF_GH, HH_G, HH_GH, HH_PT, HH_FT = 0, 1, 2, 3, 4, 5, 6
+# Model ids of the models with kernels of their own.
+IF_JUMP, CONT_SYN, HAWKES = 7, 8, 9
 # External current kinds: none, A*sin(2*pi*f*t + 2*pi*j/n), constant.
 CUR_NONE, CUR_SINE, CUR_CONST = 0, 1, 2
 # Row of each state variable in S.
 RV, RH, RM, RN, RGE, RGI, RHE, RHI = 0, 1, 2, 3, 4, 5, 6, 7
-# Indices into the float parameter vector `par`.
-P_THRESH, P_TREF, P_AMP, P_FREQ, P_EXTI, P_N = 0, 1, 2, 3, 4, 5
-# Length of `par`.
-N_PAR = 6
+# Indices into the float parameter vector `par`: threshold, T_ref, sine amplitude and
+# frequency, extI, n, the quiet-step counter (the kernels add to it), heterogeneous flag.
+P_THRESH, P_TREF, P_AMP, P_FREQ, P_EXTI, P_N, P_QC, P_HET = 0, 1, 2, 3, 4, 5, 6, 7
+# Length of `par` without per-neuron constants.
+N_PAR = 8
+# Heterogeneous models: `par` continues with P_KN constants per neuron (neuron i's block starts
+# at N_PAR + i * P_KN): LIF-GH/DIF: threshold, V_reset, V_L, V_E, V_I, G_L, alpha, T_ref and
+# HH-GH: V_Na, V_K, V_L, G_Na, G_K, G_L, V_gE, V_gI; then both: tau_gE, tau_gE_s1, tau_gI,
+# tau_gI_s1 (K_TAUS on) and, for HH-GH, the threshold (K_HH_THRESH).
+P_KN = 13
+# Offsets in a per-neuron block: the four time constants, the HH-GH threshold.
+K_TAUS, K_HH_THRESH = 8, 12
 # Smallest normal double: the reference adds it to refractory clocks.
 DBL_MIN = 2.2250738585072014e-308
 # LIF: leak conductance (1/ms), reversal potentials (dimensionless), reset, DIF alpha.
@@ -40,6 +51,10 @@ HH_VGE, HH_VGI = 65.0, -15.0
 HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI = 0.5, 3.0, 0.5, 7.0
 # HH-G single-exponential time constants (ms).
 HHG_TE, HHG_TI = 3.0, 7.0
+# LIF dV/dt constants as the generic functions take them: V_L, V_E, V_I, G_L, DIF alpha.
+LIF_KF = (LIF_VL, LIF_VE, LIF_VI, LIF_GL, DIF_ALPHA)
+# HH dV/dt constants: V_Na, V_K, V_L, G_Na, G_K, G_L, V_gE, V_gI.
+HH_KH = (HH_VNA, HH_VK, HH_VL, HH_GNA, HH_GK, HH_GL, HH_VGE, HH_VGI)
 
 
 @intrinsic
@@ -94,8 +109,8 @@ def fexp(x):
 
 @njit(cache=True, inline='always')
 def is_hh(model):
-    """True for the Hodgkin-Huxley family."""
-    return model >= HH_G
+    """True for the Hodgkin-Huxley family of the network kernels (not cont-syn)."""
+    return HH_G <= model <= HH_FT
 
 
 @njit(cache=True, inline='always')
@@ -129,19 +144,71 @@ def cond_coefs(model, h, quirks):
 @njit(cache=True, inline='always')
 def cond_coefs_vals(model, h, quirks):
     """cond_coefs inlined (branch-free in h: usable in loops over neurons that vectorize)."""
-    if model == LIF_G or model == HH_G:
-        te, ti = (LIFG_TE, LIFG_TI) if model == LIF_G else (HHG_TE, HHG_TI)
-        return fexp(-h / te), 0.0, 1.0, fexp(-h / ti), 0.0, 1.0
     if model <= DIF_GH:
-        tge, the, tgi, thi = LIFGH_TGE, LIFGH_THE, LIFGH_TGI, LIFGH_THI
-        ki = tgi * thi / (tgi - thi)
-    else:
-        tge, the, tgi, thi = HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI
-        ki = tgi * thi / ((tgi - the) if quirks else (tgi - thi))
+        return lif_coefs(model, h, lif_taus(model))
+    if model == HH_G:
+        return fexp(-h / HHG_TE), 0.0, 1.0, fexp(-h / HHG_TI), 0.0, 1.0
+    return hh_coefs(h, (HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI), quirks)
+
+
+@njit(cache=True, inline='always')
+def gh_coefs(h, tge, the, tgi, thi, ki):
+    """Propagator of the two-variable synapses over h, ki the inhibitory H factor."""
     ke = tge * the / (tge - the)
     aE, cE = fexp(-h / tge), fexp(-h / the)
     aI, cI = fexp(-h / tgi), fexp(-h / thi)
     return aE, (aE - cE) * ke, cE, aI, (aI - cI) * ki, cI
+
+
+@njit(cache=True, inline='always')
+def lif_taus(model):
+    """Time constants (tau_gE, tau_gE_s1, tau_gI, tau_gI_s1) of a LIF-family model (LIF-G:
+    the single-exponential ones in the tau_gE and tau_gI places)."""
+    if model == LIF_G:
+        return LIFG_TE, 1.0, LIFG_TI, 1.0
+    return LIFGH_TGE, LIFGH_THE, LIFGH_TGI, LIFGH_THI
+
+
+@njit(cache=True, inline='always')
+def lif_coefs(model, h, taus):
+    """Propagator of a LIF-family neuron with time constants taus (see lif_taus)."""
+    tge, the, tgi, thi = taus
+    if model == LIF_G:
+        return fexp(-h / tge), 0.0, 1.0, fexp(-h / tgi), 0.0, 1.0
+    return gh_coefs(h, tge, the, tgi, thi, tgi * thi / (tgi - thi))
+
+
+@njit(cache=True, inline='always')
+def hh_coefs(h, taus, quirks):
+    """Propagator of an HH-GH neuron with time constants taus; with quirks the inhibitory
+    factor uses tau_gI - tau_gE_s1 (the reference's kappa bug)."""
+    tge, the, tgi, thi = taus
+    return gh_coefs(h, tge, the, tgi, thi, tgi * thi / ((tgi - the) if quirks else (tgi - thi)))
+
+
+@njit(cache=True, inline='always')
+def het_taus(par, i):
+    """Neuron i's time constants from its block of per-neuron constants."""
+    b = N_PAR + i * P_KN + K_TAUS
+    return par[b], par[b + 1], par[b + 2], par[b + 3]
+
+
+@njit(cache=True, inline='always')
+def het_lif(par, i):
+    """Neuron i's LIF constants: (threshold, T_ref, V_reset, (V_L, V_E, V_I, G_L, alpha),
+    taus), the tuple the LIF quiet step takes."""
+    b = N_PAR + i * P_KN
+    kf = (par[b + 2], par[b + 3], par[b + 4], par[b + 5], par[b + 6])
+    return par[b], par[b + 7], par[b + 1], kf, het_taus(par, i)
+
+
+@njit(cache=True, inline='always')
+def het_hh(par, i):
+    """Neuron i's HH constants: (threshold, (V_Na, V_K, V_L, G_Na, G_K, G_L, V_gE, V_gI))."""
+    b = N_PAR + i * P_KN
+    kh = (par[b], par[b + 1], par[b + 2], par[b + 3], par[b + 4], par[b + 5], par[b + 6],
+          par[b + 7])
+    return par[b + K_HH_THRESH], kh
 
 
 @njit(cache=True, inline='always')
@@ -157,19 +224,33 @@ def advance_cond(S, i, cf):
 @njit(cache=True, inline='always')
 def lif_f(model, v, ge, gi):
     """dV/dt of the LIF family (DIF adds alpha*gE*gI*(V - V_E))."""
-    f = -LIF_GL * (v - LIF_VL) - ge * (v - LIF_VE) - gi * (v - LIF_VI)
+    return lif_f_k(model, v, ge, gi, LIF_KF)
+
+
+@njit(cache=True, inline='always')
+def lif_f_k(model, v, ge, gi, kf):
+    """lif_f with the constants kf = (V_L, V_E, V_I, G_L, alpha)."""
+    vl, ve, vi, gl, alpha = kf
+    f = -gl * (v - vl) - ge * (v - ve) - gi * (v - vi)
     if model == DIF_GH:
-        f += DIF_ALPHA * ge * gi * (v - LIF_VE)
+        f += alpha * ge * gi * (v - ve)
     return f
 
 
 @njit(cache=True, inline='always')
 def hh_f(v, h, m, n, ge, gi, cur):
-    """Right-hand side (dV, dh, dm, dn) of the HH equations with external current cur.
+    """Right-hand side (dV, dh, dm, dn) of the HH equations with external current cur."""
+    return hh_f_k(v, h, m, n, ge, gi, cur, HH_KH)
+
+
+@njit(cache=True, inline='always')
+def hh_f_k(v, h, m, n, ge, gi, cur, kh):
+    """hh_f with the constants kh (see HH_KH).
 
     Two exponentials (exp(-V/80) gives exp(-V/20) and exp(-V/10) by squaring) and one
     division for the three rational rates.
     """
+    vna, vk, vl, gna, gk, gl, vge, vgi = kh
     y = fexp(-0.0125 * v)
     y4 = y * y
     y4 = y4 * y4
@@ -187,8 +268,8 @@ def hh_f(v, h, m, n, ge, gi, cur):
     m3h = m * m * m * h
     n4 = n * n
     n4 = n4 * n4
-    dv = (-HH_GNA * m3h * (v - HH_VNA) - HH_GK * n4 * (v - HH_VK) - HH_GL * (v - HH_VL)
-          - ge * (v - HH_VGE) - gi * (v - HH_VGI) + cur)
+    dv = (-gna * m3h * (v - vna) - gk * n4 * (v - vk) - gl * (v - vl)
+          - ge * (v - vge) - gi * (v - vgi) + cur)
     return dv, ah - h * (ah + bh), am - m * (am + bm), an - n * (an + bn)
 
 
@@ -216,13 +297,21 @@ def hh_rk4_vals(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh):
     Returns (V, h, m, n, gE, gI, HE, HI) at the end and k1 = dV/dt at the start. c0, ch, c1
     are the external current at the start, middle and end; cfh the propagator over h/2.
     """
-    a1, b1, d1, e1 = hh_f(v0, x0, y0, z0, ge, gi, c0)
+    return hh_rk4_vals_k(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh, HH_KH)
+
+
+@njit(cache=True, inline='always')
+def hh_rk4_vals_k(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh, kh):
+    """hh_rk4_vals with the HH constants kh (see HH_KH)."""
+    a1, b1, d1, e1 = hh_f_k(v0, x0, y0, z0, ge, gi, c0, kh)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
     hh2 = 0.5 * h
-    a2, b2, d2, e2 = hh_f(v0 + hh2 * a1, x0 + hh2 * b1, y0 + hh2 * d1, z0 + hh2 * e1, ge, gi, ch)
-    a3, b3, d3, e3 = hh_f(v0 + hh2 * a2, x0 + hh2 * b2, y0 + hh2 * d2, z0 + hh2 * e2, ge, gi, ch)
+    a2, b2, d2, e2 = hh_f_k(v0 + hh2 * a1, x0 + hh2 * b1, y0 + hh2 * d1, z0 + hh2 * e1, ge, gi,
+                            ch, kh)
+    a3, b3, d3, e3 = hh_f_k(v0 + hh2 * a2, x0 + hh2 * b2, y0 + hh2 * d2, z0 + hh2 * e2, ge, gi,
+                            ch, kh)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
-    a4, b4, d4, e4 = hh_f(v0 + h * a3, x0 + h * b3, y0 + h * d3, z0 + h * e3, ge, gi, c1)
+    a4, b4, d4, e4 = hh_f_k(v0 + h * a3, x0 + h * b3, y0 + h * d3, z0 + h * e3, ge, gi, c1, kh)
     h6 = h / 6.0
     return (v0 + h6 * (a1 + 2.0 * a2 + 2.0 * a3 + a4), x0 + h6 * (b1 + 2.0 * b2 + 2.0 * b3 + b4),
             y0 + h6 * (d1 + 2.0 * d2 + 2.0 * d3 + d4), z0 + h6 * (e1 + 2.0 * e2 + 2.0 * e3 + e4),
@@ -232,10 +321,39 @@ def hh_rk4_vals(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh):
 @njit(cache=True, inline='always')
 def lif_rk4_vals(model, v0, ge, gi, he, hi, h, cfh):
     """Mixed RK4 of one LIF-family neuron over h: (V, gE, gI, HE, HI) at the end and k1."""
-    k1 = lif_f(model, v0, ge, gi)
+    return lif_rk4_vals_k(model, v0, ge, gi, he, hi, h, cfh, LIF_KF)
+
+
+@njit(cache=True, inline='always')
+def lif_rk4_vals_k(model, v0, ge, gi, he, hi, h, cfh, kf):
+    """lif_rk4_vals with the constants kf (see LIF_KF)."""
+    k1 = lif_f_k(model, v0, ge, gi, kf)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
-    k2 = lif_f(model, v0 + 0.5 * h * k1, ge, gi)
-    k3 = lif_f(model, v0 + 0.5 * h * k2, ge, gi)
+    k2 = lif_f_k(model, v0 + 0.5 * h * k1, ge, gi, kf)
+    k3 = lif_f_k(model, v0 + 0.5 * h * k2, ge, gi, kf)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
-    k4 = lif_f(model, v0 + h * k3, ge, gi)
+    k4 = lif_f_k(model, v0 + h * k3, ge, gi, kf)
     return v0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4), ge, gi, he, hi, k1
+
+
+@njit(cache=True, inline='always')
+def lif_candidate(v0, v1, k1, th, h):
+    """True if an active LIF step may contain a spike (crossing, or near-threshold peak)."""
+    if v0 <= th and v1 > th:
+        return True
+    if v0 > LIF_NEAR and k1 > 0.0:
+        a = (v1 - v0 - k1 * h) / (h * h)
+        if a < 0.0:
+            tv = -k1 / (2.0 * a)
+            return 0.0 < tv < h and v0 - k1 * k1 / (4.0 * a) >= th
+    return False
+
+
+@njit(cache=True, inline='always')
+def hh_candidate(model, v0, v1, k1, th):
+    """True if an HH step may hold a spike: crossing up (G, GH), peak (PT), crossing down (FT)."""
+    if model == HH_PT:
+        return v0 >= th and k1 >= 0.0
+    if model == HH_FT:
+        return v0 > th >= v1
+    return v0 < th <= v1
