@@ -1,4 +1,4 @@
-"""Calibrate neunet's cost model (`neunet.cost.time_cost`) on this machine and check it.
+"""Calibrate neunet's cost model (`neunet.sweep.cost.time_cost`) on this machine and check it.
 
 Usage::
 
@@ -33,8 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neunet import cost, cost_constants, params, params_argv  # noqa: E402
-from neunet.interface import simulate  # noqa: E402
+from neunet import params
+from neunet.params import argv as params_argv
+from neunet.single import simulate
+from neunet.sweep import cost, cost_constants
 
 # Where the fitted constants are written.
 CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "cost_constants.py"
@@ -90,7 +92,7 @@ def random_task(rng, model=None, constants=None):
     n = int(np.clip(np.round(np.exp(rng.uniform(0, np.log(300)))), 1, 300))
     dt = float(rng.choice([1 / 32, 1 / 32, 1 / 16, 1 / 8]))
     pr = float(rng.uniform(0.1, 4.0))
-    tau_e = cost_constants.TAU_PRODUCT[cost_constants.BASE_MODEL[model]][0]
+    tau_e = cost_constants.TAU_PRODUCT[MODELS[model].cost_base][0]
     drive = float(np.exp(rng.uniform(np.log(0.002), np.log(0.15))))
     pm = dict(params.parameters(), **{"neuron-model": model, "simulation-method": method},
               nE=n, nI=0, dt=dt, stv=float(rng.choice([dt, 0.5, 1.0])), pr=pr,
@@ -157,7 +159,7 @@ def fit(rows):
     y = np.array([s for _, s, _ in rows])
     per_step = dict(cost_constants.SECONDS_PER_STEP)
     c = dict(cost_constants.COEFFS)
-    col = lambda name: np.array([f[name] for f in feats], dtype=float)  # noqa: E731
+    col = lambda name: np.array([f[name] for f in feats], dtype=float)
     for _ in range(60):
         s_m = np.array([per_step[f["model"]] for f in feats])
         cols = ([s_m * col(SCALED_FEATURE[k]) for k in SCALED]
@@ -212,7 +214,7 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
 def write_constants(per_step, coeffs, curves):
     def fmt(d):
         return "{\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in d.items()) + "}"
-    text = f'''"""Constants of the cost model (`neunet.cost.time_cost`), written by benchmarks/calibrate_cost.py.
+    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`), written by benchmarks/calibrate_cost.py.
 
 Measured on this engine ({time.strftime("%Y-%m-%d")}, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.
@@ -228,9 +230,6 @@ SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}
 # event/ssc/delay are multiples of a quiet step; step, syn, sample and fixed are seconds per
 # grid step, synaptic delivery, output value and simulation.
 COEFFS = {fmt({k: float(f"{v:.4g}") for k, v in coeffs.items()})}
-
-# Model -> model whose synapses and rate curve it shares.
-BASE_MODEL = {fmt(cost_constants.BASE_MODEL)}
 
 # Base model -> (E, I) mean conductance per unit of rate x strength (ms): tau for G
 # synapses, tau_g * tau_h for GH synapses.

@@ -245,6 +245,7 @@ def dask_a(work: Path) -> dict:
 
 def _timed_simulate(pm):
     import time as _t
+
     import neunet as _n
     t0 = _t.time()
     _n.simulate(pm)
@@ -347,7 +348,7 @@ def _settle() -> None:
     otherwise run during the next one), then SETTLE_S of quiet."""
     end = time.monotonic() + STRAY_WAIT_S
     while time.monotonic() < end and subprocess.run(
-            ["pgrep", "-f", "neunet.dist.slot"], capture_output=True).returncode == 0:
+            ["pgrep", "-f", "neunet.runner.worker.slot_process"], capture_output=True).returncode == 0:
         time.sleep(0.1)
     os.sync()
     time.sleep(SETTLE_S)

@@ -1,6 +1,6 @@
 """Dispatch figures of neunet's Dask executor: the third column of benchmarks/dispatch.py.
 
-The same sweeps as `benchmarks/dispatch.py`, run through `neunet.dist.dask_exec.run_on_dask`
+The same sweeps as `benchmarks/dispatch.py`, run through `neunet.runner.dask.executor.run_on_dask`
 (what `neunet.run(..., executor=client)` and `python -m neunet.coordinator --dask` use) on a
 LocalCluster of 2 single-threaded worker processes, writing a real run directory:
 
@@ -72,8 +72,8 @@ def _rss_mb() -> float:
 
 
 def figure_a(work: Path) -> dict:
-    from neunet.dist.dask_exec import run_on_dask
-    from neunet.tasks import Task
+    from neunet.runner.dask.executor import run_on_dask
+    from neunet.sweep.tasks import Task
     n = SIZES["tiny"]
     tasks = [Task(_pm(t=10, pr=0.5 + i * 1e-4)) for i in range(n)]
     warm = [Task(_pm(t=10, pr=0.6 + i * 1e-4)) for i in range(n)]
@@ -92,9 +92,9 @@ def figure_a(work: Path) -> dict:
 
 
 def figure_b(work: Path) -> dict:
-    from neunet.dist.dask_exec import run_on_dask
+    from neunet.runner.dask.executor import run_on_dask
     from neunet.store import open_run
-    from neunet.tasks import Task
+    from neunet.sweep.tasks import Task
     tasks = [Task(_pm(t=t)) for t in _hetero_ts(SIZES["hetero"])]
     cluster, client = _cluster()
     try:
@@ -119,8 +119,8 @@ def figure_c(work: Path) -> dict:
 def figure_d(work: Path) -> dict:
     from distributed import get_task_stream
 
-    from neunet.dist.dask_exec import run_on_dask
-    from neunet.tasks import Task
+    from neunet.runner.dask.executor import run_on_dask
+    from neunet.sweep.tasks import Task
     task = Task(_pm(nE=BIG_N, t=BIG_T_MS, pr=0.5))
     cluster, client = _cluster(1)
     peak = _PeakRss()
@@ -168,14 +168,14 @@ def _close_quietly(*closables) -> None:
     for obj in closables:
         try:
             obj.close(timeout=30)
-        except Exception as exc:  # noqa: BLE001 - the figure is already measured
+        except Exception as exc:
             print(f"dispatch_dask_exec: closing {type(obj).__name__} failed: {exc}",
                   file=sys.stderr)
 
 
 def figure_e(work: Path) -> dict:
-    from neunet.dist.dask_exec import run_on_dask
-    from neunet.tasks import Task
+    from neunet.runner.dask.executor import run_on_dask
+    from neunet.sweep.tasks import Task
     n = SIZES["scale"]
     t0_s = time.perf_counter()
     tasks = [Task(_pm(t=10, pr=0.5 + i * 1e-6)) for i in range(n)]

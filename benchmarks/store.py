@@ -25,10 +25,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout too
 
-from neunet import filters, summary  # noqa: E402
-from neunet.result import Result  # noqa: E402
-from neunet.store import RunStore, open_run, to_json  # noqa: E402
-from neunet.store_npz import encode_arrays  # noqa: E402
+from neunet.analysis import (
+    filters,
+    summary,
+)
+from neunet.result import Result
+from neunet.store import RunStore, open_run
+from neunet.store.npz import encode_arrays
+from neunet.store.schema import to_json
 
 # Targets of the issue (seconds).
 TABLE_TARGET_S = 1.0
@@ -173,7 +177,7 @@ def main(argv=None) -> int:
         disk = sum(f.stat().st_size for f in (tmp / "run").rglob("*") if f.is_file())
         print(f"run directory: {args.tasks} tasks, {disk / 1e6:.0f} MB, built in {build_s:.1f} s")
         r = time_reader(tmp / "run", args.tasks)
-        ok = lambda v, target: "OK" if v < target else "MISSED"  # noqa: E731
+        ok = lambda v, target: "OK" if v < target else "MISSED"
         print(f"table():  {r['table_s'] * 1000:7.1f} ms median of 3 fresh readers, max "
               f"{r['table_max_s'] * 1000:.1f} ms ({r['columns']} columns; target "
               f"< {TABLE_TARGET_S * 1000:.0f} ms: {ok(r['table_s'], TABLE_TARGET_S)}); "

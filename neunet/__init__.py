@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 # Public name -> module that defines it.
 _LAZY = {
     "parameters": "neunet.params",
-    "gen_neu": "neunet.interface",
-    "simulate": "neunet.interface",
+    "gen_neu": "neunet.single",
+    "simulate": "neunet.single",
     "Result": "neunet.result",
-    "task_generator": "neunet.tasks",
-    "TaskGenerator": "neunet.tasks",
-    "Task": "neunet.tasks",
-    "grid": "neunet.tasks",
-    "zipped": "neunet.tasks",
-    "time_cost": "neunet.tasks",
+    "task_generator": "neunet.sweep.tasks",
+    "TaskGenerator": "neunet.sweep.tasks",
+    "Task": "neunet.sweep.tasks",
+    "grid": "neunet.sweep.tasks",
+    "zipped": "neunet.sweep.tasks",
+    "time_cost": "neunet.sweep.tasks",
     "open_run": "neunet.store",
-    "run": "neunet.executors",
+    "run": "neunet.sweep.executors",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

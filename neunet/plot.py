@@ -1,4 +1,4 @@
-"""Plots of results and sweeps (raster, voltage, sweep), the live voltage plot, and the CLI.
+"""Plots of results and sweeps (raster, voltage, sweep) and their command line.
 
 matplotlib is imported only when a plot is made; without a display (no DISPLAY/WAYLAND_DISPLAY
 on Linux, and no MPLBACKEND chosen) the Agg backend is used, so everything also works headless.
@@ -13,36 +13,13 @@ import argparse
 import difflib
 import os
 import sys
-import time
 
 import numpy as np
 
-# Neurons shown by voltage() and LiveVoltage when none are chosen.
-DEFAULT_NEURONS = 4
-# Fewest seconds between two redraws of a live plot on an interactive backend.
-LIVE_REDRAW_S = 0.2
+from neunet.live import DEFAULT_NEURONS, LiveVoltage, is_interactive, pyplot
 
-
-def _plt():
-    """Import pyplot, choosing Agg when there is no display."""
-    import matplotlib
-
-    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-                and not os.environ.get("WAYLAND_DISPLAY"))
-    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: None)()
-    if headless and chosen is None and not os.environ.get("MPLBACKEND"):
-        matplotlib.use("Agg")  # nobody chose a backend and there is no display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def is_interactive() -> bool:
-    """Whether the current matplotlib backend shows windows."""
-    import matplotlib
-
-    return matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo",
-                                                    "template", "pgf")
+# The public plotting API (LiveVoltage is the live plot's, offered here too).
+__all__ = ["LiveVoltage", "is_interactive", "main", "raster", "sweep", "voltage"]
 
 
 def _neuron_ids(result) -> np.ndarray:
@@ -69,7 +46,7 @@ def raster(result, ax=None, title=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
     ras = np.asarray(result.ras, dtype=float).reshape(-1, 2)
     ax.scatter(ras[:, 1], ras[:, 0], s=12, marker="|", color="k", linewidths=1)
@@ -99,7 +76,7 @@ def voltage(result, neurons=None, ax=None, title=None):
     -------
     matplotlib.figure.Figure
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
     ids = _neuron_ids(result)
     wanted = ids[:DEFAULT_NEURONS] if neurons is None else np.atleast_1d(neurons).astype(int)
@@ -165,7 +142,7 @@ def sweep(run, x="pr", y="mean_rate", hue="neuron-model", ax=None, title=None):
     if "status" in df.columns:
         df = df[df["status"] == "finished"]
     df = df[df[y].notna()]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.5))
     groups = df.groupby(hue, sort=True) if hue else [(None, df)]
     for key, part in groups:
@@ -178,96 +155,6 @@ def sweep(run, x="pr", y="mean_rate", hue="neuron-model", ax=None, title=None):
         ax.legend(fontsize="small")
     ax.set_title(title or f"{y} vs {x} ({len(df)} finished tasks)")
     return fig
-
-
-class LiveVoltage:
-    """A voltage plot that grows while a simulation runs (`gen_neu(pm, 'v live')`).
-
-    `update` is called a few times per second with the rows written so far; `close` draws
-    the final result. Works on any backend: on a non-interactive one (Agg) the figure is
-    kept up to date without windows and can be saved. `points` records how many samples
-    were plotted at each update.
-
-    Parameters
-    ----------
-    pm : dict
-        The simulation's parameters (for the time axis: stv, output-first-data-point).
-    neurons : list of int, optional
-        1-based ids to show (default: the first few).
-    save_path : str, optional
-        Where `close` saves the final frame.
-    """
-
-    def __init__(self, pm, neurons=None, save_path=None):
-        self.pm = dict(pm or {})
-        self.neurons = None if neurons is None else [int(i) for i in np.atleast_1d(neurons)]
-        self.save_path = save_path
-        self.points: list[int] = []
-        self.fig = None
-        self._lines = []
-        self._last_draw = 0.0
-        stv = float(self.pm.get("stv") or self.pm.get("dt") or 1.0)
-        self._stv_ms = stv
-        self._t0_ms = 0.0 if self.pm.get("output-first-data-point") else stv
-
-    def _setup(self, n: int):
-        plt = _plt()
-        self.fig, self.ax = plt.subplots(figsize=(8, 4))
-        ids = self.neurons or list(range(1, min(n, DEFAULT_NEURONS) + 1))
-        self._rows = [i - 1 for i in ids if 1 <= i <= n]
-        self._lines = [self.ax.plot([], [], lw=0.8, label=f"neuron {r + 1}")[0]
-                       for r in self._rows]
-        self.ax.set_xlabel("time (ms)")
-        self.ax.set_ylabel("V")
-        t_end = float(self.pm.get("t") or 1.0)
-        self.ax.set_xlim(0, t_end)
-        self.ax.legend(loc="upper right", fontsize="small")
-        self.ax.set_title("voltage (live)")
-        if is_interactive():
-            plt.show(block=False)
-
-    def update(self, volt_so_far):
-        """Plot the rows so far: `volt_so_far` is (n, K), K growing between calls."""
-        volt = np.asarray(volt_so_far, dtype=float)
-        if volt.ndim != 2:
-            raise ValueError(f"update needs an (n, K) array, got shape {volt.shape}")
-        if self.fig is None:
-            self._setup(volt.shape[0])
-        t_ms = self._t0_ms + self._stv_ms * np.arange(volt.shape[1])
-        for line, row in zip(self._lines, self._rows):
-            line.set_data(t_ms, volt[row])
-        if volt.size:
-            lo, hi = float(np.nanmin(volt[self._rows])), float(np.nanmax(volt[self._rows]))
-            pad = 0.05 * (hi - lo) or 1.0
-            self.ax.set_ylim(lo - pad, hi + pad)
-        self.points.append(int(volt.shape[1]))
-        self._redraw()
-
-    def _redraw(self, force=False):
-        now = time.monotonic()
-        if not is_interactive() or (not force and now - self._last_draw < LIVE_REDRAW_S):
-            return
-        self._last_draw = now
-        self.fig.canvas.draw_idle()
-        self.fig.canvas.flush_events()
-
-    def close(self, result=None):
-        """Draw the final traces (from `result.volt` when given); save if `save_path` is set."""
-        if result is not None and "volt" in result:
-            self.update(result.volt)
-        if self.fig is None:
-            return None
-        self.ax.set_title("voltage")
-        self._redraw(force=True)
-        if self.save_path:
-            self.fig.savefig(self.save_path)
-        return self.fig
-
-    def save(self, path):
-        """Save the current frame to `path`."""
-        if self.fig is None:
-            raise ValueError("nothing plotted yet")
-        self.fig.savefig(path)
 
 
 # ----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Shared-token HMAC challenge-response and token loading (neunet.dist.auth)."""
+"""Shared-token HMAC challenge-response and token loading (neunet.runner.wire.auth)."""
 import pytest
 
-from neunet.dist import auth
+from neunet.runner.wire import auth
 
 
 def test_proofs_match_only_with_the_same_token_and_nonces():

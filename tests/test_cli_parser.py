@@ -1,8 +1,13 @@
 """neunet.sim.cli_parser: the gen_neu argparse definition, INI files, argv -> given options."""
 import pytest
 
-from neunet.sim.cli_parser import (RING_TOKEN, SimInputError, build_parser, parse_given,
-                                   read_parameter_file)
+from neunet.sim.cli_parser import (
+    RING_TOKEN,
+    SimInputError,
+    build_parser,
+    parse_given,
+    read_parameter_file,
+)
 
 
 def test_parse_given_keeps_only_given_options_unresolved():
@@ -64,7 +69,7 @@ def test_fast_parse_agrees_with_argparse_or_defers():
     import random
 
     from neunet import params
-    from neunet.params_argv import to_argv
+    from neunet.params.argv import to_argv
     from neunet.sim.cli_parser import _fast_parse, _protect_ring
     rng = random.Random(7)
     deferred = 0

@@ -3,11 +3,22 @@ import subprocess
 
 import numpy as np
 import pytest
+from dist_helpers import (
+    PY,
+    coordinator,
+    env,
+    free_port,
+    port_is_free,
+    rows,
+    stop,
+    wait_until,
+    warm_numba_cache,
+    worker,
+    write_tasks,
+)
 
 import neunet
-from neunet import filters
-from dist_helpers import (PY, coordinator, env, free_port, port_is_free, rows, stop, wait_until,
-                          warm_numba_cache, worker, write_tasks)
+from neunet.analysis import filters
 
 
 @pytest.fixture(autouse=True, scope="module")

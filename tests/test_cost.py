@@ -1,9 +1,9 @@
-"""Tests of neunet.cost: the spec's cost formula, net density, firing-rate guess, shipped constants."""
+"""Tests of neunet.sweep.cost: the spec's cost formula, net density, firing-rate guess, shipped constants."""
 import numpy as np
 import pytest
 
-from neunet import cost, parameters, time_cost
-
+from neunet import parameters, time_cost
+from neunet.sweep import cost
 
 
 def test_time_cost_follows_the_spec_formula():
@@ -38,10 +38,10 @@ def test_density_of_nets(tmp_path):
 
 
 def test_shipped_cost_constants_cover_every_model():
-    from neunet import cost_constants as cc
     from neunet.params import MODELS
-    assert set(cc.SECONDS_PER_STEP) == set(MODELS) == set(cc.BASE_MODEL)
-    assert set(cc.BASE_MODEL.values()) <= set(cc.TAU_PRODUCT) == set(cc.RATE_CURVE)
+    from neunet.sweep import cost_constants as cc
+    assert set(cc.SECONDS_PER_STEP) == set(MODELS)
+    assert {m.cost_base for m in MODELS.values()} <= set(cc.TAU_PRODUCT) == set(cc.RATE_CURVE)
     assert set(cc.COEFFS) == {"ssc_grid", "delay_grid", "event", "ssc", "delay", "step",
                               "syn", "sample", "fixed"}
     assert all(type(v) is float and v > 0 for v in cc.SECONDS_PER_STEP.values())

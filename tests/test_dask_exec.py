@@ -15,10 +15,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from neunet import filters, parameters, simulate  # noqa: E402
-from neunet.dist.dask_exec import DaskNotInstalled, run_on_dask  # noqa: E402
+from neunet import parameters, simulate  # noqa: E402
+from neunet.analysis import filters
+from neunet.runner.dask.executor import DaskNotInstalled, run_on_dask  # noqa: E402
 from neunet.store import open_run  # noqa: E402
-from neunet.tasks import Task  # noqa: E402
+from neunet.sweep.tasks import Task  # noqa: E402
 
 # Repository root (the subprocess test imports neunet from here).
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +187,7 @@ def test_worker_killed_mid_sweep_loses_nothing(client, tmp_path):
 
 def test_missing_dask_says_what_to_install(tmp_path):
     code = ("import sys; sys.modules['distributed'] = None\n"
-            "from neunet.dist.dask_exec import run_on_dask\n"
+            "from neunet.runner.dask.executor import run_on_dask\n"
             "try:\n"
             "    run_on_dask([], None, sys.argv[1], 'tcp://127.0.0.1:9')\n"
             "except ImportError as exc:\n"
@@ -202,7 +203,7 @@ def test_cli_entry_takes_coordinator_rows_and_reports_one_line_errors(client, tm
     import io
 
     from neunet import params
-    from neunet.dist.dask_cli import main_dask
+    from neunet.runner.dask.cli import main_dask
     tasks = make_tasks([tiny_pm(seed) for seed in range(3)])
     rows = [(t.tid, params.plain(t.pm), t.time[0], t.time[1]) for t in tasks]
     out = io.StringIO()
@@ -221,7 +222,7 @@ def test_cli_entry_takes_coordinator_rows_and_reports_one_line_errors(client, tm
 
 def test_unseeded_tasks_get_the_coordinators_derived_seed_and_provenance(client, tmp_path):
     """A task without a seed runs with derive_seed(0, tid), as under the built-in coordinator."""
-    from neunet.provenance import derive_seed
+    from neunet.sweep.provenance import derive_seed
     task = Task(tiny_pm(None, pr=1.0))
     assert task.pm.get("seed") is None
     assert run_on_dask([task], None, tmp_path / "run", client) == 0

@@ -3,9 +3,10 @@ import json
 
 import numpy as np
 
-from neunet import filters, parameters, params, simulate
-from neunet.dist.dask_task import run_task
-from neunet.store_npz import decode_arrays
+from neunet import parameters, params, simulate
+from neunet.analysis import filters
+from neunet.runner.dask.task import run_task
+from neunet.store.npz import decode_arrays
 
 
 def tiny_pm():

@@ -1,11 +1,11 @@
-"""neunet.dist.delivery: a finished result's frames, from memory or a spool file, over a socket."""
+"""neunet.runner.worker.delivery: a finished result's frames, from memory or a spool file, over a socket."""
 import asyncio
 import os
 import socket
 
-from neunet.dist import delivery
-from neunet.dist import protocol as P
-from neunet.dist import protocol_aio
+from neunet.runner.wire import frames as P
+from neunet.runner.wire import streams
+from neunet.runner.worker import delivery
 
 
 def _send_and_read(reply, spool_dir, chunk_bytes):
@@ -27,7 +27,7 @@ def _send_and_read(reply, spool_dir, chunk_bytes):
         await writer.drain()
         writer.close()
         msgs = []
-        while (msg := await protocol_aio.read_message(reader)) is not None:
+        while (msg := await streams.read_message(reader)) is not None:
             msgs.append(msg)
         return n_queued, msgs
     return asyncio.run(go())

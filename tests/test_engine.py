@@ -10,8 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neunet.sim.engine import (MODELS, Problem, SimulationError, default_state, n_state_vars,
-                               run, supported_methods)
+from neunet.sim.engine import (
+    MODELS,
+    Problem,
+    SimulationError,
+    default_state,
+    n_state_vars,
+    run,
+    supported_methods,
+)
 
 CASES = Path(__file__).parent / "data" / "reference_cases"
 # Cases untouched by any quirk: must match the reference with quirks off as well.

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from dist_helpers import PY, env, free_port, stop, wait_until, worker
+
 import neunet
 
 pytestmark = pytest.mark.timeout(300)

@@ -1,7 +1,7 @@
-"""Tests of neunet.filter_expr: the smart filter's safe predicate language."""
+"""Tests of neunet.analysis.expr: the smart filter's safe predicate language."""
 import pytest
 
-from neunet.filter_expr import FilterError, parse_predicate, tree_names
+from neunet.analysis.expr import FilterError, parse_predicate, tree_names
 
 
 @pytest.mark.parametrize("expr, col, what", [

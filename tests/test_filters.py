@@ -1,4 +1,4 @@
-"""Tests of neunet.filters: schema validation, keep decisions, data reduction."""
+"""Tests of neunet.analysis.filters: schema validation, keep decisions, data reduction."""
 import math
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import msgpack
 import numpy as np
 import pytest
 
-from neunet.filters import FilterError, apply_filter, compile_filter
+from neunet.analysis.filters import FilterError, apply_filter, compile_filter
 from neunet.result import Result
-from neunet.store_npz import encode_arrays
+from neunet.store.npz import encode_arrays
 
 PM = {"neuron-model": "HH-GH", "pr": 0.2, "ps": 0.01, "t": 1000.0, "nE": 3, "nI": 1,
       "stv": 0.5, "dt": 0.5}

@@ -1,4 +1,4 @@
-"""Tests of neunet.interface: gen_neu modes against the real simulator subprocess, simulate()."""
+"""Tests of neunet.single: gen_neu modes against the real simulator subprocess, simulate()."""
 import os
 import shlex
 import subprocess
@@ -6,8 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from neunet import gen_neu, parameters, simulate
-from neunet import interface
+from neunet import gen_neu, parameters, simulate, single
 from neunet.params import ParameterError
 
 
@@ -130,12 +129,12 @@ def test_cmd_returns_the_command_and_runs_nothing(data_dir):
     assert "--volt-path" in line and "--seed 5" in line
     assert data_files(data_dir) == []
     # The printed command is what gen_neu runs: running it gives the same data.
-    subprocess.run(shlex.split(line), check=True, env=interface._child_env(),
+    subprocess.run(shlex.split(line), check=True, env=single._child_env(),
                    capture_output=True)
     argv = shlex.split(line)
-    paths = {k: argv[argv.index(flag) + 1] for k, (_, flag) in interface.FILES.items()
+    paths = {k: argv[argv.index(flag) + 1] for k, (_, flag) in single.FILES.items()
              if flag in argv}
-    assert_same(interface.Result.from_arrays(interface.read_outputs(paths, 1)), simulate(pm))
+    assert_same(single.Result.from_arrays(single.read_outputs(paths, 1)), simulate(pm))
 
 
 def test_verbose_no_rm_extra_data(data_dir, capsys):
@@ -184,7 +183,7 @@ def test_simulator_failure_becomes_exception_with_its_message(data_dir, tmp_path
     events = tmp_path / "events.txt"
     events.write_text("1 0.5 0.1\nthis is not an event\n")
     pm = small_pm(**{"input-event-path": str(events)})
-    with pytest.raises(interface.SimulatorError) as info:
+    with pytest.raises(single.SimulatorError) as info:
         gen_neu(pm, "rm")
     assert f"{events}:2" in str(info.value) and "neunet-sim: error" in str(info.value)
     assert info.value.returncode == 2
@@ -221,7 +220,7 @@ def test_watcher_sees_the_voltage_grow(data_dir):
 
 def test_volt_reader_reads_only_complete_rows(tmp_path):
     path = tmp_path / "v.dat"
-    reader = interface.VoltReader(str(path), 3)
+    reader = single.VoltReader(str(path), 3)
     assert not reader.poll()
     data = np.arange(12, dtype="<f8")
     path.write_bytes(data[:5].tobytes())           # one row and a bit

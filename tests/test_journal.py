@@ -1,12 +1,13 @@
-"""The coordinator's journal writer (neunet.dist.journal) on a real run directory."""
+"""The coordinator's journal writer (neunet.runner.coordinator.store_writer) on a real run directory."""
 import asyncio
 
-import neunet
-from neunet.dist.journal import JournalWriter
 import numpy as np
 
-from neunet.store import INLINE_BYTES, INLINE_DATA_FILE, RunStore
-from neunet.store_npz import encode_arrays
+import neunet
+from neunet.runner.coordinator.store_writer import JournalWriter
+from neunet.store import RunStore
+from neunet.store.npz import encode_arrays
+from neunet.store.schema import INLINE_BYTES, INLINE_DATA_FILE
 
 
 def _tasks(n):

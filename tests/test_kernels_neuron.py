@@ -9,10 +9,26 @@ import numpy as np
 import pytest
 
 from neunet.sim.kernels_fast import hh_full_step, lif_full_step
-from neunet.sim.kernels_hermite import (_cubic_fallback, _peak_once, hermite_peak,
-                                        hermite_root, solve_cubic)
+from neunet.sim.kernels_hermite import (
+    _cubic_fallback,
+    _peak_once,
+    hermite_peak,
+    hermite_root,
+    solve_cubic,
+)
 from neunet.sim.kernels_neuron import (
-    CUR_CONST, CUR_NONE, CUR_SINE, DIF_GH, HH_G, HH_GH, LIF_G, LIF_GH, N_PAR, cond_coefs, fexp)
+    CUR_CONST,
+    CUR_NONE,
+    CUR_SINE,
+    DIF_GH,
+    HH_G,
+    HH_GH,
+    LIF_G,
+    LIF_GH,
+    N_PAR,
+    cond_coefs,
+    fexp,
+)
 from neunet.sim.kernels_step import quiet
 
 # Time constants (g, H) of E and I per model family, from spec section 8.

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from neunet.sim.options import SUPPORTED_MODELS, SimInputError, parse_argv
+from neunet.sim.models import MODELS
+from neunet.sim.options import SimInputError, parse_argv
 
 BASE = ["--neuron-model", "HH-GH", "--net", "-"]
 
@@ -118,6 +119,6 @@ def test_errors(args, message):
 
 
 def test_every_supported_model_parses():
-    for model in SUPPORTED_MODELS:
+    for model in MODELS:
         extra = ["--extI", "1"] if model.endswith("extI") else []
         assert parse_argv(["--neuron-model", model, "--net", "-", *extra]).model == model

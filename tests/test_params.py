@@ -7,7 +7,7 @@ from scipy import sparse
 
 from neunet import params
 from neunet.params import ParameterError, parameters, validate
-from neunet.params_hash import param_hash
+from neunet.params.hashing import param_hash
 
 
 def test_defaults_cover_seed_keys_and_are_fresh():

@@ -1,10 +1,10 @@
-"""Tests of neunet.params_argv: parameter mappings -> data files and gen_neu flags."""
+"""Tests of neunet.params.argv: parameter mappings -> data files and gen_neu flags."""
 import sys
 
 import numpy as np
 from scipy import sparse
 
-from neunet import params_argv
+from neunet.params import argv as params_argv
 from neunet.params import parameters
 from neunet.sim.options import parse_argv
 

@@ -1,4 +1,4 @@
-"""Tests of neunet.params_hash: canonical form and the parameter hash (task id)."""
+"""Tests of neunet.params.hashing: canonical form and the parameter hash (task id)."""
 import json
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from scipy import sparse
 
-from neunet import params_hash
+from neunet.params import hashing as params_hash
 from neunet.params import parameters
 
 
@@ -42,7 +42,8 @@ def test_canonical_is_json_and_hash_is_stable_across_processes():
     pm = dict(parameters(), nE=2, pr=np.array([0.25, 0.5]), net=np.eye(2)[::-1])
     text = params_hash.canonical_json(pm)
     assert json.loads(text)["pr"] == [0.25, 0.5]
-    code = ("import numpy as np; from neunet import params, params_hash; "
+    code = ("import numpy as np; from neunet import params; "
+            "from neunet.params import hashing as params_hash; "
             "pm = dict(params.parameters(), nE=2, pr=[0.25, 0.5], net=[[0, 1], [1, 0]]); "
             "print(params_hash.param_hash(pm))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,10 +9,10 @@ import pytest
 
 matplotlib.use("Agg")
 
-from neunet import plot  # noqa: E402
-from neunet.filters import apply_filter, compile_filter  # noqa: E402
-from neunet.result import Result  # noqa: E402
-from neunet.store import RunStore  # noqa: E402
+from neunet import plot
+from neunet.analysis.filters import apply_filter, compile_filter
+from neunet.result import Result
+from neunet.store import RunStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Framing and message coding of the sweep runner (neunet.dist.protocol)."""
+"""Framing and message coding of the sweep runner (neunet.runner.wire.frames)."""
 import asyncio
 import socket
 
@@ -6,8 +6,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from neunet.dist import protocol as P
-from neunet.dist import protocol_aio as A
+from neunet.runner.wire import frames as P
+from neunet.runner.wire import streams as A
 
 
 def _reader_with(data: bytes) -> asyncio.StreamReader:

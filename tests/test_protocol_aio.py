@@ -1,11 +1,11 @@
-"""Frames over asyncio streams (neunet.dist.protocol_aio): the coordinator's FrameReader."""
+"""Frames over asyncio streams (neunet.runner.wire.streams): the coordinator's FrameReader."""
 import asyncio
 
 import numpy as np
 import pytest
 
-from neunet.dist import protocol as P
-from neunet.dist import protocol_aio as A
+from neunet.runner.wire import frames as P
+from neunet.runner.wire import streams as A
 
 
 def _serve_frames(payloads, max_bytes=P.MAX_FRAME_BYTES, pieces=None, use_uvloop=False):

@@ -4,9 +4,9 @@ import sqlite3
 import subprocess
 
 import pytest
+from dist_helpers import PY, env, free_port, write_tasks
 
-from dist_helpers import PY, ROOT, env, free_port, write_tasks
-from neunet import provenance
+from neunet.sweep import provenance
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,15 +28,6 @@ def test_derive_seed_depends_on_sweep_seed_and_tid_only():
     assert a != provenance.derive_seed(1, "abc") and a != provenance.derive_seed(0, "abd")
     assert provenance.with_seed({"seed": [7]}, 0, "abc") == {"seed": [7]}
     assert provenance.with_seed({"seed": None}, 0, "abc") == {"seed": [a]}
-
-
-def test_result_hash_sees_summary_and_arrays():
-    import numpy as np
-    h = provenance.result_hash({"r": 1.0}, {"ras": np.zeros((2, 2))})
-    assert h == provenance.result_hash({"r": np.float64(1.0)}, {"ras": np.zeros((2, 2))})
-    assert h != provenance.result_hash({"r": 1.5}, {"ras": np.zeros((2, 2))})
-    assert h != provenance.result_hash({"r": 1.0}, {"ras": np.ones((2, 2))})
-    assert provenance.result_hash({}, None) == provenance.result_hash({}, {})
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +96,3 @@ def test_restart_reports_changes_and_refuses_another_version(finished_run, tmp_p
     assert "1 tasks kept, 1 new, 3 no longer listed" in ok.stderr
 
 
-def test_result_hash_of_a_file_equals_the_hash_of_its_loaded_arrays(tmp_path):
-    import numpy as np
-    from neunet.store_npz import decode_arrays, encode_arrays
-    arrays = {"volt": np.linspace(0, 1, 3000).reshape(3, 1000), "ras": np.arange(7),
-              "ok": np.array([True, False]), "one": np.array(2.5), "none": np.zeros((0, 2)),
-              "names": np.array(["a", "bc"]), "late": np.asfortranarray(np.ones((3, 2)))}
-    path = tmp_path / "r.npz"
-    path.write_bytes(encode_arrays(arrays))
-    summary = {"rate": 3.0, "cv": None}
-    expected = provenance.result_hash(summary, decode_arrays(path))
-    assert provenance.result_hash_of_file(summary, path) == expected
-    assert provenance.result_hash_of_file({"rate": 3.5}, path) != expected

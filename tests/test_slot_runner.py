@@ -1,10 +1,10 @@
-"""The worker's slots (neunet.dist.slot_runner) driving real slot processes, without a coordinator."""
+"""The worker's slots (neunet.runner.worker.slots) driving real slot processes, without a coordinator."""
 import time
 
 import pytest
-
-from neunet.dist import slot
 from dist_helpers import PY, short_tasks, warm_numba_cache
+
+from neunet.runner.worker import slot_process as slot
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -18,8 +18,9 @@ def _slot_run(tasks, action=None, timeout_s=60, prestarted=False):
     task is queued in the slot behind another. Returns the worker's pending replies (tid ->
     reply) once the slot is idle."""
     import asyncio
-    from neunet.dist.slot import spawn
-    from neunet.dist.worker import Worker
+
+    from neunet.runner.worker.slot_process import spawn
+    from neunet.runner.worker.worker import Worker
 
     async def go():
         w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True,
@@ -45,7 +46,7 @@ def _slot_run(tasks, action=None, timeout_s=60, prestarted=False):
 
 
 def test_short_tasks_are_queued_in_the_slot_in_batches_and_all_delivered():
-    from neunet.dist.slot_handle import PIPELINE_DEPTH
+    from neunet.runner.worker.slot_handle import PIPELINE_DEPTH
     tasks = short_tasks(12)
     seen = []
     pending, acted = _slot_run(tasks, lambda w, slot: seen.append((
@@ -118,7 +119,7 @@ def _run_slot_loop(w, timeout_s=60):
 
 
 def test_a_slot_killed_while_warming_up_is_started_again(caplog):
-    from neunet.dist.worker import Worker
+    from neunet.runner.worker.worker import Worker
     spawned = slot.spawn()
     spawned.kill()  # dies before it is ready (as an OOM kill would)
     spawned.wait()
@@ -131,8 +132,8 @@ def test_a_slot_killed_while_warming_up_is_started_again(caplog):
 
 
 def test_a_slot_that_never_starts_stops_the_worker_with_status_1(monkeypatch, caplog):
-    from neunet.dist import slot_handle
-    from neunet.dist.worker import Worker
+    from neunet.runner.worker import slot_handle
+    from neunet.runner.worker.worker import Worker
     monkeypatch.setattr(slot_handle, "SLOT_COMMAND",  # a real program that exits at once
                         (PY, "-c", "import sys; print('no simulator here', file=sys.stderr); "
                                    "sys.exit(3)"))

@@ -1,5 +1,5 @@
-"""The coordinator's scheduling state machine, driven by lists of events (neunet.dist.state)."""
-from neunet.dist import state as S
+"""The coordinator's scheduling state machine, driven by lists of events (neunet.runner.coordinator.scheduler)."""
+from neunet.runner.coordinator import scheduler as S
 
 
 def _sched(costs, **cfg):

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from neunet.result import Result
-from neunet.provenance import result_hash
-from neunet.store import (INLINE_DATA_FILE, NoDataError, RunStore, StoreError, open_run,
-                          stored_summary)
-from neunet.store_npz import encode_arrays
+from neunet.store import NoDataError, RunStore, StoreError, open_run
+from neunet.store.schema import INLINE_DATA_FILE, stored_summary
+from neunet.store.digest import result_hash
+from neunet.store.npz import encode_arrays
 
 
 def _task(i, model="HH-GH", pr=0.1, **extra):
@@ -25,7 +25,7 @@ def _task(i, model="HH-GH", pr=0.1, **extra):
 
 
 class FakeTask:
-    """Duck-typed like neunet.tasks.Task: tid, pm, time = [est_cost, est_s, real_s]."""
+    """Duck-typed like neunet.sweep.tasks.Task: tid, pm, time = [est_cost, est_s, real_s]."""
 
     def __init__(self, tid, pm, est_cost, est_s):
         self.tid, self.pm, self.time = tid, pm, [est_cost, est_s, None]
@@ -307,7 +307,7 @@ def test_record_results_takes_a_precomputed_hash_after_a_cheap_check(tmp_path):
 def test_real_sweep_table_query_load(tmp_path):
     """Real simulations through the worker-side filter into the store, read back."""
     from neunet import parameters, simulate
-    from neunet.filters import apply_filter, compile_filter
+    from neunet.analysis.filters import apply_filter, compile_filter
 
     spec = compile_filter({"keep_if": "mean_rate > 5", "keep": ["volt", "ras", "isi"]})
     store = RunStore(tmp_path / "run")

@@ -1,10 +1,9 @@
-"""Tests of neunet.store_npz: a task's .npz data file, written without zipfile."""
+"""Tests of neunet.store.npz: a task's .npz data file, written without zipfile."""
 import numpy as np
 import pytest
 
-from neunet.provenance import result_hash, result_hash_of_file
-from neunet.store_npz import (StoreError, decode_arrays, encode_arrays, ends_like_npz,
-                              npz_parts)
+from neunet.store.digest import result_hash, result_hash_of_file
+from neunet.store.npz import StoreError, decode_arrays, encode_arrays, ends_like_npz, npz_parts
 
 
 def test_encode_decode_arrays_refuses_objects():

@@ -1,4 +1,4 @@
-"""neunet.store_schema: how parameters, summaries and names are encoded into a run's index."""
+"""neunet.store.schema: how parameters, summaries and names are encoded into a run's index."""
 import json
 import math
 import sqlite3
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neunet import store_schema as S
+from neunet.store import schema as S
 
 
 def test_to_json_takes_numpy_paths_sets_and_non_finite_numbers():

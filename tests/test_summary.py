@@ -1,10 +1,10 @@
-"""Tests of neunet.summary against hand-computed values and brute-force loops."""
+"""Tests of neunet.analysis.summary against hand-computed values and brute-force loops."""
 import math
 
 import numpy as np
 import pytest
 
-from neunet import summary
+from neunet.analysis import summary
 from neunet.result import Result
 
 

@@ -9,10 +9,20 @@ import time
 from pathlib import Path
 
 import pytest
+from dist_helpers import (
+    coordinator,
+    free_port,
+    n_finished,
+    port_is_free,
+    rows,
+    stop,
+    wait_until,
+    warm_numba_cache,
+    worker,
+    write_tasks,
+)
 
-from neunet.dist import auth, protocol
-from dist_helpers import (coordinator, free_port, n_finished, port_is_free, rows, stop,
-                          wait_until, warm_numba_cache, worker, write_tasks)
+from neunet.runner.wire import auth, frames
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -101,8 +111,8 @@ def test_sigint_of_the_coordinator_then_the_same_command_resumes(tmp_path):
 
 
 def _read_frame(s):
-    (size,) = protocol.HEADER.unpack(s.recv(protocol.HEADER.size, socket.MSG_WAITALL))
-    return protocol.unpack(s.recv(size, socket.MSG_WAITALL))
+    (size,) = frames.HEADER.unpack(s.recv(frames.HEADER.size, socket.MSG_WAITALL))
+    return frames.unpack(s.recv(size, socket.MSG_WAITALL))
 
 
 def _connect(port):
@@ -122,7 +132,7 @@ def _closed(s) -> bool:
 
 def _hello(challenge, token, wid="x"):
     cnonce = auth.new_nonce()
-    return protocol.pack({"t": "hello", "worker": wid, "name": "intruder", "slots": 4,
+    return frames.pack({"t": "hello", "worker": wid, "name": "intruder", "slots": 4,
                           "cnonce": cnonce, "running": [], "held": [],
                           "mac": auth.worker_proof(token, challenge["nonce"], cnonce)})
 
@@ -157,13 +167,13 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
         s.sendall(_hello(ch, b"the-token"))
         welcome = _read_frame(s)
         assert welcome["t"] == "welcome"
-        s.sendall(protocol.HEADER.pack(2 * 1024 * 1024) + b"\0" * 1000)
+        s.sendall(frames.HEADER.pack(2 * 1024 * 1024) + b"\0" * 1000)
         socks.append(s)
         s2, ch = _connect(port)  # authenticated, then a message a worker may not send
-        s2.sendall(_hello(ch, b"the-token") + protocol.pack({"t": "tasks", "tasks": []}))
+        s2.sendall(_hello(ch, b"the-token") + frames.pack({"t": "tasks", "tasks": []}))
         socks.append(s2)
         s3, ch = _connect(port)  # a remote worker naming a file in the coordinator's spool
-        s3.sendall(_hello(ch, b"the-token", wid="y") + protocol.pack({
+        s3.sendall(_hello(ch, b"the-token", wid="y") + frames.pack({
             "t": "result", "tid": "t1", "summary": {}, "real_s": 1.0, "size": 10,
             "spooled": True}))
         socks.append(s3)
@@ -223,7 +233,7 @@ def test_sigkill_of_a_worker_also_ends_its_running_simulation(tmp_path):
         index = tmp_path / "run" / "index.sqlite"
         assert wait_until(lambda: index.exists() and "simulating" in {
             r[1] for r in rows(tmp_path / "run")}, 120)
-        [slot] = _children(victim.pid, "neunet.dist.slot")  # busy for a minute or so
+        [slot] = _children(victim.pid, "neunet.runner.worker.slot_process")  # busy for a minute or so
         os.kill(victim.pid, signal.SIGKILL)
         assert wait_until(lambda: not os.path.exists(f"/proc/{slot}") or
                           open(f"/proc/{slot}/stat").read().split()[2] == "Z", 10)

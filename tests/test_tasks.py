@@ -1,4 +1,4 @@
-"""Tests of neunet.tasks: the seed's task_generator example, Task, grid/zipped, task files."""
+"""Tests of neunet.sweep.tasks: the seed's task_generator example, Task, grid/zipped, task files."""
 import json
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from neunet import Task, grid, parameters, task_generator, time_cost, zipped
-from neunet import tasks as tasks_mod
 from neunet.params import ParameterError
+from neunet.sweep import tasks as tasks_mod
 
 
 def seed_example():

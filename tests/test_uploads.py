@@ -1,10 +1,11 @@
-"""neunet.dist.uploads: a result arriving at the coordinator, on real files."""
+"""neunet.runner.coordinator.uploads: a result arriving at the coordinator, on real files."""
 import asyncio
 import os
 
 import pytest
 
-from neunet.dist import protocol, uploads
+from neunet.runner.coordinator import uploads
+from neunet.runner.wire import frames
 
 
 def _result(tid, size, **extra):
@@ -48,19 +49,19 @@ def test_incomplete_oversized_and_unknown_uploads_are_protocol_errors(tmp_path):
     async def go():
         up = uploads.begin(_result("c", 2 * uploads.SMALL_RESULT_BYTES), str(tmp_path), None)
         uploads.add_chunk(up, {"tid": "c", "data": b"x" * 10})
-        with pytest.raises(protocol.ProtocolError, match="incomplete result for 'c'"):
+        with pytest.raises(frames.ProtocolError, match="incomplete result for 'c'"):
             await uploads.finish(up, "c")
         assert os.listdir(tmp_path) == []  # its temp file removed
         small = uploads.begin(_result("d", 4), str(tmp_path), None)
-        with pytest.raises(protocol.ProtocolError, match="unexpected data chunk"):
+        with pytest.raises(frames.ProtocolError, match="unexpected data chunk"):
             uploads.add_chunk(small, {"tid": "d", "data": b"12345"})
-        with pytest.raises(protocol.ProtocolError, match="unexpected data chunk"):
+        with pytest.raises(frames.ProtocolError, match="unexpected data chunk"):
             uploads.add_chunk(None, {"tid": "e", "data": b"1"})
-        with pytest.raises(protocol.ProtocolError, match="incomplete result for 'e'"):
+        with pytest.raises(frames.ProtocolError, match="incomplete result for 'e'"):
             await uploads.finish(None, "e")
     _run(go())
     for tid in ("../x", ".hidden"):
-        with pytest.raises(protocol.ProtocolError, match="bad result header"):
+        with pytest.raises(frames.ProtocolError, match="bad result header"):
             uploads.begin(_result(tid, 1), str(tmp_path), None)
 
 
@@ -71,10 +72,10 @@ def test_a_spooled_result_is_moved_from_the_local_spool(tmp_path):
     (spool / "f.npz").write_bytes(b"z" * 5000)
 
     async def go():
-        with pytest.raises(protocol.ProtocolError, match="does not share"):
+        with pytest.raises(frames.ProtocolError, match="does not share"):
             uploads.begin(_result("f", 5000, spooled=True), str(data_dir), None)
         up = uploads.begin(_result("f", 5000, spooled=True), str(data_dir), str(spool))
-        with pytest.raises(protocol.ProtocolError, match="unexpected data chunk"):
+        with pytest.raises(frames.ProtocolError, match="unexpected data chunk"):
             uploads.add_chunk(up, {"tid": "f", "data": b"z"})  # nothing travels
         await uploads.finish(up, "f")
         return up
@@ -84,10 +85,10 @@ def test_a_spooled_result_is_moved_from_the_local_spool(tmp_path):
 
     async def wrong():
         up = uploads.begin(_result("g", 99, spooled=True), str(data_dir), str(spool))
-        with pytest.raises(protocol.ProtocolError, match="has 5 bytes, not 99"):
+        with pytest.raises(frames.ProtocolError, match="has 5 bytes, not 99"):
             await uploads.finish(up, "g")
         gone = uploads.begin(_result("h", 9, spooled=True), str(data_dir), str(spool))
-        with pytest.raises(protocol.ProtocolError, match="spooled result 'h'"):
+        with pytest.raises(frames.ProtocolError, match="spooled result 'h'"):
             await uploads.finish(gone, "h")
     _run(wrong())
     assert (spool / "g.npz").exists()  # a refused one is left where it was

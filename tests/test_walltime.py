@@ -4,11 +4,11 @@ import subprocess
 import time
 
 import pytest
-
 from dist_helpers import PY, env, free_port, stop, worker
+
 import neunet
-from neunet.dist import state as S
-from neunet.dist.walltime import allocation_end, parse_walltime
+from neunet.runner.coordinator import scheduler as S
+from neunet.runner.worker.walltime import allocation_end, parse_walltime
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -1,19 +1,31 @@
-"""The worker and its warm slot processes, as real processes (neunet.worker, neunet.dist.slot)."""
+"""The worker and its warm slot processes, as real processes (neunet.worker, neunet.runner.worker.slot_process)."""
 import io
 import subprocess
 import time
 
 import numpy as np
 import pytest
+from dist_helpers import (
+    PY,
+    coordinator,
+    env,
+    free_port,
+    rows,
+    short_tasks,
+    stop,
+    wait_until,
+    warm_numba_cache,
+    worker,
+    write_tasks,
+)
 
 import neunet
-from neunet.dist import protocol, slot
 from neunet.params import plain
-from neunet.provenance import result_hash, result_hash_of_file
-from neunet.store import stored_summary
-from neunet.store_npz import decode_arrays
-from dist_helpers import (PY, coordinator, env, free_port, rows, short_tasks, stop,
-                          wait_until, warm_numba_cache, worker, write_tasks)
+from neunet.runner.wire import frames
+from neunet.runner.worker import slot_process as slot
+from neunet.store.digest import result_hash, result_hash_of_file
+from neunet.store.npz import decode_arrays
+from neunet.store.schema import stored_summary
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,7 +40,7 @@ def _pm(**kw):
 
 
 def _send(proc, msg):
-    proc.stdin.write(protocol.pack(msg))
+    proc.stdin.write(frames.pack(msg))
     proc.stdin.flush()
 
 
@@ -47,10 +59,10 @@ def _run_in_slot(proc, replies, tid, pm, out):
 
 def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_path):
     (tmp_path / "bad.txt").write_text("garbage\n")
-    proc = subprocess.Popen([PY, "-m", "neunet.dist.slot"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([PY, "-m", "neunet.runner.worker.slot_process"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env())
     try:
-        replies = protocol.PipeFrames(proc.stdout.fileno())
+        replies = frames.PipeFrames(proc.stdout.fileno())
         assert replies.next() == {"t": "ready"}
         pm = _pm()  # small: the .npz bytes come inside the reply, no file
         done = _run_in_slot(proc, replies, "a", pm, tmp_path)
@@ -93,7 +105,7 @@ def test_bad_usage_exits_2_with_one_line(args, message):
                        text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    left = subprocess.run(["pgrep", "-f", "neunet.dist.slot"], capture_output=True, text=True)
+    left = subprocess.run(["pgrep", "-f", "neunet.runner.worker.slot_process"], capture_output=True, text=True)
     assert left.stdout == "", "slot processes left behind"
 
 
@@ -141,8 +153,9 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
 
 def test_capacity_makes_room_for_slot_queues_while_tasks_are_short():
     import asyncio
-    from neunet.dist.slot_handle import PIPELINE_DEPTH
-    from neunet.dist.worker import Worker
+
+    from neunet.runner.worker.slot_handle import PIPELINE_DEPTH
+    from neunet.runner.worker.worker import Worker
 
     async def go():
         w = Worker("127.0.0.1", 1, 2, b"", prefetch=1)
@@ -170,9 +183,9 @@ class _Writes(io.BytesIO):
 def _frames(data: bytes) -> list:
     out, at = [], 0
     while at < len(data):
-        (n,) = protocol.HEADER.unpack_from(data, at)
-        at += protocol.HEADER.size + n
-        out.append(protocol.unpack(data[at - n:at]))
+        (n,) = frames.HEADER.unpack_from(data, at)
+        at += frames.HEADER.size + n
+        out.append(frames.unpack(data[at - n:at]))
     return out
 
 

@@ -75,7 +75,7 @@ def _main(argv) -> int:
         return _fail(e, 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except Exception as e:  # noqa: BLE001 - one line instead of a traceback
+    except Exception as e:
         if type(e).__name__ == "SimulationError":
             return _fail(f"simulation failed: {e}", 2)
         return _fail(f"internal error: {type(e).__name__}: {e}", 1)

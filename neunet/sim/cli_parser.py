@@ -2,8 +2,8 @@
 
 `parse_given` turns argv (and a --parameter-path INI file, whose keys the command line
 overrides) into the dict of options actually given, keyed by argparse destination; the
-values are typed but not yet checked or resolved (that is `neunet.sim.options`). The name
-tables of what neunet supports live here because the help text lists them. Pure standard
+values are typed but not yet checked or resolved (that is `neunet.sim.options`). The help
+text lists the model table of `neunet.sim.models`. Pure standard
 library (no numpy, no numba) so that ``python -m neunet.sim --help`` stays light.
 """
 from __future__ import annotations
@@ -12,24 +12,8 @@ import argparse
 import difflib
 import functools
 
-# Models neunet simulates -> methods allowed with them (spec section 2 compatibility table).
-SUPPORTED_MODELS = {
-    **{m: ("simple", "SSC", "big-delay")
-       for m in ("LIF-G", "LIF-GH", "HH-G", "HH-GH", "HH-PT-GH", "HH-FT-GH",
-                 "HH-G-sine", "HH-GH-sine", "HH-PT-GH-sine", "HH-FT-GH-sine",
-                 "HH-G-extI", "HH-GH-extI")},
-    "DIF-single-GH": ("simple", "SSC"),
-}
-# Models gen_neu has but neunet does not implement.
-UNSUPPORTED_MODELS = ("HH-GH-cont-syn", "IF-jump", "Hawkes-GH")
-# Method names neunet implements ("auto" is resolved by neunet.sim.options).
-SUPPORTED_METHODS = ("simple", "SSC", "big-delay", "auto")
-# Method names gen_neu has but neunet does not implement.
-UNSUPPORTED_METHODS = ("SSC-Sparse", "SSC-Sparse2", "big-net-delay", "cont-syn", "IF-jump",
-                       "IF-jump-delay")
-# Options gen_neu has but neunet does not implement (value-taking).
-UNSUPPORTED_OPTIONS = ("tau-g-path", "neuron-const-path", "force-spike-list",
-                       "synaptic-net-delay")
+from neunet.sim.models import MODELS, REFERENCE_ONLY_OPTIONS
+
 # Placeholder standing for the ring network "--", which argparse would swallow.
 RING_TOKEN = "\x00ring"
 
@@ -56,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 def _model_options(p):
     """Model, method and quirks."""
     g = p.add_argument_group("model and method")
-    _opt(g, "--neuron-model", metavar="M", help="neuron model: " + ", ".join(SUPPORTED_MODELS)
+    _opt(g, "--neuron-model", metavar="M", help="neuron model: " + ", ".join(MODELS)
          + " (required)")
     _opt(g, "--simulation-method", metavar="S",
          help="simple, SSC, big-delay or auto (default: big-delay if --synaptic-delay is "
@@ -147,7 +131,7 @@ def _output_options(p):
 def _unsupported_options(p):
     """gen_neu options that neunet rejects (listed so --help documents them)."""
     g = p.add_argument_group("gen_neu options not supported by neunet (error if given)")
-    for name in UNSUPPORTED_OPTIONS:
+    for name in REFERENCE_ONLY_OPTIONS:
         _opt(g, f"--{name}", metavar="PATH", help="not supported by neunet")
 
 
@@ -212,7 +196,7 @@ def _plain_actions() -> dict:
 
 def _fast_parse(tokens):
     """What argparse would return for an argv of plain ``--name value``, ``--name=value``,
-    ``--name v1 v2`` and ``--flag`` tokens (as neunet.params_argv writes them), else None.
+    ``--name v1 v2`` and ``--flag`` tokens (as neunet.params.argv writes them), else None.
 
     argparse spends ~15 us per option; a warm worker slot parses every tiny task's argv.
     Anything unusual (an unknown or abbreviated name, a value starting with '-', a bad

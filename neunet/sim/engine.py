@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
+
+from neunet.sim.models import METHODS, MODELS, n_state_vars  # noqa: F401  (engine's API)
+from neunet.sim.models import Model as ModelInfo
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Problem:
     record_ion_gate: bool = False
 
 
-class EventSource(Protocol):      # implemented by S2
+class EventSource(Protocol):
     """Input events, handed out chunk by chunk."""
     n: int
 
@@ -60,7 +63,7 @@ class EventSource(Protocol):      # implemented by S2
         the reference's order and to write the --output-poisson-path file.)"""
 
 
-class Sink(Protocol):             # implemented by S2
+class Sink(Protocol):
     """Receiver of the outputs."""
 
     def samples(self, volt, cond, gate) -> None:
@@ -81,45 +84,13 @@ class SimulationError(Exception):
     """Runtime failure of a simulation, e.g. "Multiple spikes in one dt"."""
 
 
-class ModelInfo(NamedTuple):
-    """What the engine knows about one model name."""
-    kid: int                # model id in the kernels (kernels_neuron.LIF_G ...)
-    rows: tuple             # internal state row of each variable, in the model's state order
-    current: int            # kernels_neuron.CUR_* kind of external current
-    threshold: float        # default threshold
-    refractory: float       # default refractory period (ms); unused by HH
-    methods: tuple          # supported methods
-
-
-# Internal rows (V, h, m, n, gE, gI, HE, HI) of each state layout.
-_ROWS_LIF_G, _ROWS_LIF_GH = (0, 4, 5), (0, 4, 5, 6, 7)
-# Internal rows of the HH-G and HH-GH layouts.
-_ROWS_HH_G, _ROWS_HH_GH = (0, 1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5, 6, 7)
-# Methods of the network models, and of DIF-single-GH (no delay).
-_ALL_METHODS, _NO_DELAY = ("simple", "SSC", "big-delay"), ("simple", "SSC")
 # Default HH state V, h, m, n (resting point).
 HH_REST = (2.7756626542950876e-04, 5.9611104634682788e-01, 5.2934217620863984e-02,
            3.1768116757978115e-01)
 
 
-def _hh(kid, rows, cur):
-    """ModelInfo of an HH-family model (threshold 65 mV, no refractory period)."""
-    return ModelInfo(kid, rows, cur, 65.0, 0.0, _ALL_METHODS)
-
-
-# Supported model names -> model info.
-MODELS = {
-    "LIF-G": ModelInfo(0, _ROWS_LIF_G, 0, 1.0, 2.0, _ALL_METHODS),
-    "LIF-GH": ModelInfo(1, _ROWS_LIF_GH, 0, 1.0, 2.0, _ALL_METHODS),
-    "DIF-single-GH": ModelInfo(2, _ROWS_LIF_GH, 0, 1.0, 2.0, _NO_DELAY),
-    "HH-G": _hh(3, _ROWS_HH_G, 0), "HH-GH": _hh(4, _ROWS_HH_GH, 0),
-    "HH-PT-GH": _hh(5, _ROWS_HH_GH, 0), "HH-FT-GH": _hh(6, _ROWS_HH_GH, 0),
-    "HH-G-sine": _hh(3, _ROWS_HH_G, 1), "HH-GH-sine": _hh(4, _ROWS_HH_GH, 1),
-    "HH-PT-GH-sine": _hh(5, _ROWS_HH_GH, 1), "HH-FT-GH-sine": _hh(6, _ROWS_HH_GH, 1),
-    "HH-G-extI": _hh(3, _ROWS_HH_G, 2), "HH-GH-extI": _hh(4, _ROWS_HH_GH, 2),
-}
 # Method name -> kernel method id (kernels_methods.M_*).
-METHOD_IDS = {"simple": 0, "SSC": 1, "big-delay": 2}
+METHOD_IDS = {name: i for i, name in enumerate(METHODS)}
 # Wall time one chunk of steps should take (s): progress updates several times a second.
 CHUNK_TARGET_S = 0.2
 # Bounds on the number of steps per chunk.
@@ -134,11 +105,6 @@ FIRST_CHUNK_STEPS = 16
 CHUNK_MAX_NEURON_STEPS = 1 << 21
 # Initial length of each neuron's big-delay event queue (grown as needed).
 DELAY_QUEUE_START = 16
-
-
-def n_state_vars(model: str) -> int:
-    """Number of state variables per neuron (columns of an initial-state array)."""
-    return len(MODELS[model].rows)
 
 
 def default_state(model: str, n: int) -> np.ndarray:

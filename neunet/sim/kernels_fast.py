@@ -11,8 +11,22 @@ the path a neuron took (bit for bit).
 from numba import njit
 
 from neunet.sim.kernels_neuron import (
-    P_HET, P_QC, P_THRESH, P_TREF, RV, cond_coefs, cond_coefs_vals, cond_vals, ext_current,
-    hh_candidate, hh_rk4_vals, inject, is_hh, lif_candidate, lif_rk4_vals)
+    P_HET,
+    P_QC,
+    P_THRESH,
+    P_TREF,
+    RV,
+    cond_coefs,
+    cond_coefs_vals,
+    cond_vals,
+    ext_current,
+    hh_candidate,
+    hh_rk4_vals,
+    inject,
+    is_hh,
+    lif_candidate,
+    lif_rk4_vals,
+)
 from neunet.sim.kernels_step import evolve, hh_rk4, hh_spike_time
 
 # Below this many neurons the scalar path is used for every neuron.

@@ -11,8 +11,7 @@ general path (a lone neuron has no synapses: SSC and big-delay reduce to simple)
 from numba import njit
 
 from neunet.sim.kernels_neuron import P_QC, P_THRESH, ext_current, hh_candidate, hh_rk4_vals
-from neunet.sim.kernels_step import (ST_MULTI, ST_OK, ST_OUT_FULL, evolve, hh_spike_time,
-                                     sort_spikes)
+from neunet.sim.kernels_step import ST_MULTI, ST_OK, ST_OUT_FULL, evolve, hh_spike_time, sort_spikes
 
 
 @njit(cache=True, inline='always')

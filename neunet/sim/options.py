@@ -13,9 +13,15 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-from neunet.sim.cli_parser import (RING_TOKEN, SUPPORTED_METHODS, SUPPORTED_MODELS,
-                                   UNSUPPORTED_METHODS, UNSUPPORTED_MODELS,
-                                   UNSUPPORTED_OPTIONS, SimInputError, parse_given, suggest)
+from neunet.sim.cli_parser import RING_TOKEN, SimInputError, parse_given, suggest
+from neunet.sim.models import (
+    AUTO,
+    METHODS,
+    MODELS,
+    REFERENCE_ONLY_METHODS,
+    REFERENCE_ONLY_MODELS,
+    REFERENCE_ONLY_OPTIONS,
+)
 
 # Largest value of one --seed word (an unsigned 32-bit integer).
 _SEED_MAX = 2**32 - 1
@@ -121,7 +127,7 @@ def parse_argv(argv) -> SimOptions:
 
 
 def _check_unsupported(g):
-    for name in UNSUPPORTED_OPTIONS:
+    for name in REFERENCE_ONLY_OPTIONS:
         if name.replace("-", "_") in g:
             raise SimInputError(f"--{name} is not supported by neunet")
 
@@ -130,29 +136,29 @@ def _resolve_model(g):
     model = g.get("neuron_model")
     if model is None:
         raise SimInputError("missing required option --neuron-model")
-    if model in UNSUPPORTED_MODELS:
+    if model in REFERENCE_ONLY_MODELS:
         raise SimInputError(f"neuron model {model} is not supported by neunet (supported: "
-                            f"{', '.join(SUPPORTED_MODELS)})")
-    if model not in SUPPORTED_MODELS:
+                            f"{', '.join(MODELS)})")
+    if model not in MODELS:
         raise SimInputError(f"unknown neuron model {model!r}"
-                            f"{suggest(model, list(SUPPORTED_MODELS))}")
+                            f"{suggest(model, list(MODELS))}")
     return model
 
 
 def _resolve_method(g, model):
-    method = g.get("simulation_method", "auto")
-    if method in UNSUPPORTED_METHODS:
+    method = g.get("simulation_method", AUTO)
+    if method in REFERENCE_ONLY_METHODS:
         raise SimInputError(f"simulation method {method} is not supported by neunet "
-                            f"(supported: {', '.join(SUPPORTED_METHODS)})")
-    if method not in SUPPORTED_METHODS:
+                            f"(supported: {', '.join(METHODS + (AUTO,))})")
+    if method not in METHODS + (AUTO,):
         raise SimInputError(f"unknown simulation method {method!r}"
-                            f"{suggest(method, list(SUPPORTED_METHODS))}")
+                            f"{suggest(method, list(METHODS + (AUTO,)))}")
     has_delay = "synaptic_delay" in g
-    if method == "auto":
+    if method == AUTO:
         method = "big-delay" if has_delay else "SSC"
-    if method not in SUPPORTED_MODELS[model]:
+    if method not in MODELS[model].methods:
         raise SimInputError(f"model {model} cannot be simulated with method {method} "
-                            f"(allowed: {', '.join(SUPPORTED_MODELS[model])})")
+                            f"(allowed: {', '.join(MODELS[model].methods)})")
     if has_delay and method != "big-delay":
         raise SimInputError(f"--synaptic-delay needs the big-delay method, not {method}")
     if method == "big-delay" and not has_delay:

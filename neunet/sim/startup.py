@@ -1,7 +1,7 @@
 """What a simulator process does before numpy and numba load: one BLAS thread, no optional modules.
 
 Used by the command line (`neunet.sim.__main__`, for the duration of one run) and by a sweep
-worker's slot process (`neunet.dist.slot`, for its whole life: it only simulates).
+worker's slot process (`neunet.runner.worker.slot_process`, for its whole life: it only simulates).
 """
 from __future__ import annotations
 

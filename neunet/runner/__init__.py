@@ -1,0 +1,3 @@
+"""The distributed runner: the wire (`wire`), the coordinator, the worker and the Dask route.
+
+`wire` imports no coordinator or worker code; the coordinator process never imports numba."""

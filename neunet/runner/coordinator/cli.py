@@ -1,0 +1,423 @@
+"""Command line of the sweep coordinator: ``python -m neunet.coordinator TASKS.py [options]``.
+
+Runs the user's TASKS.py (a local script, with runpy; it defines ``tasks`` and may define
+``filter``), syncs its tasks into the run directory, replays the journal (finished tasks are not
+run again), listens for workers (``--local-slots N`` starts one on this machine), and serves
+until every task is finished or failed. Exit status: 0 all finished, 1 some failed, 2 bad
+usage (one line on stderr), 130 stopped by ctrl-c with tasks left (run the command again to
+resume).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+# Default TCP port (the seed's).
+DEFAULT_PORT = 22222
+# Default seconds of silence after which a worker is dead (heartbeats come every second).
+DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
+# Seconds between checks for newly failed tasks to print.
+FAILURE_POLL_S = 0.5
+# Exit status when stopped with tasks left.
+EXIT_INTERRUPTED = 130
+# The local worker's spool directory, inside the run directory.
+LOCAL_SPOOL_DIR = ".spool"
+# Seconds the local worker gets to exit after the sweep, and between checks that it has.
+LOCAL_EXIT_WAIT_S, LOCAL_EXIT_POLL_S = 5.0, 0.01
+# Seconds between checks that the local worker is alive, and how often it is restarted.
+LOCAL_WATCH_S, LOCAL_RESTARTS = 0.5, 3
+
+
+class UsageError(Exception):
+    """Bad command line or TASKS.py: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The coordinator's argument parser."""
+    p = _Parser(prog="python -m neunet.coordinator",
+                description="Run a parameter sweep: serve TASKS.py's tasks to workers.")
+    p.add_argument("tasks", metavar="TASKS.py", help="script defining `tasks` (and `filter`)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
+    p.add_argument("--run-dir", help="run directory (default runs/<name of TASKS.py>)")
+    p.add_argument("--local-slots", type=int, default=None,
+                   help="start a local worker with N slots (default: number of cores when "
+                        "listening on loopback, else 0)")
+    p.add_argument("--token-file", help="file holding the shared token (or $NEUNET_TOKEN)")
+    p.add_argument("--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT_S,
+                   help="seconds of silence after which a worker is dead")
+    p.add_argument("--retries", type=int, default=2, help="retries of a failing task")
+    p.add_argument("--speculate-after", type=float, default=1.0,
+                   help="seconds a task must run before an idle slot copies it")
+    p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
+    p.add_argument("--log-level", default="INFO", help="logging level")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
+                        "instead of serving workers; same run directory and filter")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sweep seed: a task without a seed gets one derived from it and its "
+                        "tid (default: `seed` of TASKS.py, else 0)")
+    p.add_argument("--allow-version-change", action="store_true",
+                   help="resume a run directory written by another neunet version")
+    return p
+
+
+def task_rows(tasks, source: str) -> list:
+    """(tid, pm, est_cost, est_s) of each Task or parameter dict; UsageError if invalid."""
+    from neunet.sweep.tasks import Task
+    if not isinstance(tasks, (list, tuple)):
+        raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
+                         f"not {type(tasks).__name__}")
+    rows = []
+    for i, task in enumerate(tasks):
+        try:
+            if isinstance(task, Mapping):
+                task = Task(dict(task))
+            elif not isinstance(task, Task):
+                raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
+            cost, est_s = (list(task.time or []) + [None, None])[:2]
+            rows.append((task.tid, task.pm, float(cost or 0), float(est_s or 0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UsageError(f"{source}: task {i}: {exc}") from None
+    return rows
+
+
+def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | None]:
+    """Run TASKS.py; return its task rows and its compiled filter (None without one).
+
+    A task without a seed gets one derived from the sweep seed (`sweep_seed`, else TASKS.py's
+    `seed`, else 0) and its tid, which stays the hash of the parameters as the user gave them.
+    """
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    try:
+        ns = runpy.run_path(path, run_name="__neunet_tasks__")
+    except BaseException as exc:  # the user's script: any failure is a usage error
+        raise UsageError(f"{path} failed: {type(exc).__name__}: {exc}") from None
+    if "tasks" not in ns:
+        raise UsageError(f"{path} defines no `tasks`")
+    rows = task_rows(ns["tasks"], path)
+    sweep_seed = ns.get("seed", 0) if sweep_seed is None else sweep_seed
+    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
+        raise UsageError(f"{path}: the sweep seed must be an integer >= 0, not {sweep_seed!r}")
+    from neunet.sweep.provenance import with_seed
+    rows = [(tid, with_seed(pm, sweep_seed, tid), c, e) for tid, pm, c, e in rows]
+    spec = None
+    if ns.get("filter") is not None:
+        from neunet.analysis import filters
+        try:
+            spec = filters.compile_filter(ns["filter"])
+        except filters.FilterError as exc:
+            raise UsageError(f"{path}: invalid filter: {exc}") from None
+    return rows, spec
+
+
+def _access(args) -> tuple:
+    """(token or None, local slots) from the options; UsageError if they are unusable."""
+    from neunet.runner.wire import auth
+    if args.port < 0 or args.port > 65535:
+        raise UsageError(f"--port {args.port} is not a port number")
+    if args.local_slots is not None and args.local_slots < 0:
+        raise UsageError("--local-slots must be >= 0")
+    local = args.local_slots
+    if local is None:
+        local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
+    try:
+        token = auth.load_token(args.token_file)
+        if token is None:
+            auth.require_token_for(args.host, token)
+            if local > 0:
+                token = auth.new_token().encode()  # only our own local worker will know it
+    except auth.AuthError as exc:
+        raise UsageError(str(exc)) from None
+    return token, local
+
+
+def _listen_early(args, token, local):
+    """Bind the port and start the local worker before the sweep is loaded, so its slots warm
+    up meanwhile; (socket, worker process), or None (no local worker, --dask, or a host name
+    that may stand for several addresses: bound later by asyncio)."""
+    import ipaddress
+    if local <= 0 or args.dask:
+        return None
+    try:
+        version = ipaddress.ip_address(args.host).version
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if version == 6 else socket.AF_INET
+    try:
+        sock = socket.create_server((args.host, args.port), family=family)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: "
+                         f"{exc.strerror or exc}") from None
+    return sock, start_local_worker(args.host, sock.getsockname()[1], local, token,
+                                    local_spool(args))
+
+
+def run_dir_of(args) -> str:
+    """The run directory: --run-dir, else runs/<name of TASKS.py> (absolute)."""
+    return os.path.abspath(args.run_dir or os.path.join(
+        "runs", os.path.splitext(os.path.basename(args.tasks))[0]))
+
+
+def local_spool(args) -> str:
+    """The local worker's spool directory: inside the run directory, so that its large
+    results are moved into place instead of copied through a socket."""
+    return os.path.join(run_dir_of(args), LOCAL_SPOOL_DIR)
+
+
+def start_local_worker(host: str, port: int, slots: int, token: bytes,
+                       spool_dir: str) -> subprocess.Popen:
+    """Start a worker process on this machine that exits when the coordinator goes away (here,
+    not in neunet.runner.coordinator.server: started before the server's modules are imported), with a
+    fresh spool directory `spool_dir` (what an earlier run left there is gone: its tasks run
+    again)."""
+    import shutil
+
+    from neunet.runner.wire import auth
+    shutil.rmtree(spool_dir, ignore_errors=True)
+    env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
+    connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
+         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect",
+         "--log-level", "WARNING", "--spool-dir", spool_dir],
+        env=env, start_new_session=True)
+
+
+def _abandon(early, args) -> None:
+    """Kill the early local worker (it holds nothing yet; its warming slots exit when their
+    input closes), remove its spool (and the run directory if that leaves it empty) and close
+    the socket, after a usage error found while loading the sweep."""
+    if early is None:
+        return
+    sock, proc = early
+    proc.kill()
+    proc.wait()
+    sock.close()
+    _remove_spool(args)
+
+
+def _remove_spool(args) -> None:
+    import shutil
+    shutil.rmtree(local_spool(args), ignore_errors=True)
+    try:
+        os.rmdir(run_dir_of(args))  # only if nothing else is in it
+    except OSError:
+        pass
+
+
+def _prepare(args):
+    from neunet.store import RunStore
+    rows, spec = load_sweep(args.tasks, args.seed)
+    run_dir = run_dir_of(args)
+    store = RunStore(run_dir)
+    _check_version(store, args.allow_version_change)
+    from neunet.atomic import TEMP_SUFFIX
+    for leftover in glob.glob(os.path.join(run_dir, "data", f".*{TEMP_SUFFIX}")):
+        os.unlink(leftover)  # a result that was arriving when the last run stopped
+    return rows, spec, store
+
+
+def _check_version(store, allow: bool) -> None:
+    """Refuse a journal written by another neunet version unless `allow`."""
+    from neunet.sweep.provenance import neunet_version
+    old, now = store.get_meta("neunet_version"), neunet_version()
+    if old is not None and old != now and not allow:
+        store.close()
+        raise UsageError(f"{store.run_dir} was written by neunet {old}, this is {now} "
+                         f"(results may differ): pass --allow-version-change to resume it")
+
+
+def _record_start(store, rows, argv) -> None:
+    """Log kept / new / no-longer-listed tasks of a restart; write the run's provenance."""
+    from neunet.sweep.provenance import run_meta
+    known = store.statuses()
+    if known:
+        listed = {r[0] for r in rows}
+        kept = len(listed & known.keys())
+        logging.getLogger("neunet.coordinator").info(
+            "resuming %s: %d tasks kept, %d new, %d no longer listed", store.run_dir, kept,
+            len(listed) - kept, len(known) - kept)
+    meta = run_meta(["-m", "neunet.coordinator", *(sys.argv[1:] if argv is None else argv)])
+    store.set_meta("neunet_version", meta["neunet_version"])
+    store.set_meta("provenance", meta)
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status."""
+    early = args = None
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        token, local = _access(args)
+        early = _listen_early(args, token, local)
+        rows, spec, store = _prepare(args)
+    except (UsageError, ValueError) as exc:
+        _abandon(early, args)
+        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
+        return 2
+    from neunet.runner.coordinator import scheduler as S
+    _record_start(store, rows, argv)
+    done = store.finished()
+    todo = [r for r in rows if r[0] not in done]
+    logging.getLogger("neunet.coordinator").info(
+        "%s: %d tasks (%d already finished) in %s", args.tasks, len(rows),
+        len(rows) - len(todo), store.run_dir)
+    store.set_meta("tasks_script", os.path.abspath(args.tasks))
+    store.set_meta("filter", spec)
+    if args.dask:
+        return _run_dask(args, rows, spec, store)
+    config = S.Config(retries=args.retries, heartbeat_timeout_s=args.heartbeat_timeout,
+                      speculate_after_s=args.speculate_after)
+    sched = S.Scheduler(todo, n_finished=len(rows) - len(todo), config=config)
+    try:
+        from neunet.runner.loop import run_async
+        return run_async(_serve(args, sched, store, token, spec, local, rows, early))
+    finally:
+        store.close()
+
+
+def _run_dask(args, rows, spec, store) -> int:
+    """Hand the sweep to a Dask cluster: no listener, no local worker."""
+    from neunet.runner.dask.cli import main_dask
+    try:
+        return main_dask(rows, spec, store, args.dask, retries=args.retries)
+    finally:
+        store.close()
+
+
+async def _serve(args, sched, store, token, spec, local, rows, early=None) -> int:
+    from neunet.params import plain
+    from neunet.runner.coordinator.progress import Progress
+    from neunet.runner.coordinator.server import Coordinator, install_signals
+    spool = local_spool(args) if local > 0 else None
+    coord = Coordinator(sched, store, token, spec, args.host, args.port,
+                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool)
+    try:
+        port = await coord.start(sock=early[0] if early else None)
+    except OSError as exc:
+        print(f"neunet.coordinator: error: cannot listen on {args.host}:{args.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    # new tasks enter the index in the journal thread, ahead of any state change of theirs,
+    # while workers already connect (100,000 tasks dispatch seconds sooner)
+    coord.journal.call(store.sync_tasks, [{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
+                                          for t, pm, c, e in rows])
+    store.set_meta("address", f"{args.host}:{port}")
+    worker = _LocalWorker(args, port, local, token, early[1] if early else None)
+
+    def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
+        worker.kill()
+        os._exit(EXIT_INTERRUPTED)
+
+    install_signals(coord, hard_exit)
+    from neunet.runner.coordinator.progress import base_params
+    progress = Progress(coord, len(rows), base=lambda: base_params(pm for _, pm, _, _ in rows))
+    import asyncio  # here: the local worker is started before asyncio is imported
+    watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
+    await coord.run()
+    for watcher in watchers:
+        watcher.cancel()
+    await coord.shutdown()
+    await worker.wait_and_clean()
+    progress.report_failures()
+    progress.update(final=True)
+    store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
+    logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
+    if coord.interrupted and sched.n_open() > 0:
+        return EXIT_INTERRUPTED
+    return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _show(progress) -> None:
+    import asyncio
+    last_s = time.monotonic()
+    while True:  # failures are printed within FAILURE_POLL_S, the status line on its period
+        await asyncio.sleep(min(FAILURE_POLL_S, progress.period_s()))
+        progress.report_failures()
+        if time.monotonic() - last_s >= progress.period_s():
+            last_s = time.monotonic()
+            progress.update()
+
+
+class _LocalWorker:
+    """The coordinator's own worker process (--local-slots): started (or the one started
+    early adopted), restarted if it dies before the sweep ends (at most LOCAL_RESTARTS times),
+    waited for at the end, and its spool removed."""
+
+    def __init__(self, args, port: int, slots: int, token: bytes, proc=None):
+        self.args, self.port, self.slots, self.token = args, port, slots, token
+        self.restarts = 0
+        self.proc = proc if proc is not None or slots <= 0 else self._start()
+
+    def _start(self):
+        return start_local_worker(self.args.host, self.port, self.slots, self.token,
+                                  local_spool(self.args))
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+    async def watch(self, coord) -> None:
+        """Restart the local worker when it exits while the sweep goes on."""
+        import asyncio
+        log = logging.getLogger("neunet.coordinator")
+        while self.proc is not None:
+            await asyncio.sleep(LOCAL_WATCH_S)
+            code = self.proc.poll()
+            if code is None or coord.stop.is_set() or coord.done.is_set():
+                continue
+            if self.restarts >= LOCAL_RESTARTS:
+                log.error("the local worker exited with status %s again; no local slots now "
+                          "(other workers can still connect)", code)
+                self.proc = None
+                return
+            self.restarts += 1
+            log.warning("the local worker exited with status %s; starting it again", code)
+            self.proc = self._start()
+
+    async def wait_and_clean(self) -> None:
+        """Wait for the local worker to exit (kill it after LOCAL_EXIT_WAIT_S), then remove
+        its spool."""
+        import asyncio
+        if self.proc is not None:
+            deadline = time.monotonic() + LOCAL_EXIT_WAIT_S
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(LOCAL_EXIT_POLL_S)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        if self.slots > 0:
+            _remove_spool(self.args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

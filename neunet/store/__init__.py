@@ -1,0 +1,36 @@
+"""The run directory of a sweep: `RunStore` writes it, `open_run` reads it (also mid-sweep).
+
+Layout::
+
+    RUN_DIR/
+      index.sqlite     table `tasks` (one row per task), `meta` (key -> JSON value) and
+                       `blobs` (tid -> .npz bytes of kept data up to `schema.INLINE_BYTES`)
+      data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
+
+Modules, lowest first: `npz` (a task's data file, the errors), `digest` (a result's SHA-256),
+`schema` (names, SQL schema, the one list of task states, JSON encoding), `writer`
+(`RunStore`, the single writer) and `reader` (`Run`, what `open_run` returns).
+"""
+from __future__ import annotations
+
+from neunet.store.npz import NoDataError, StoreError
+from neunet.store.reader import Run
+from neunet.store.writer import RunStore
+
+__all__ = ["NoDataError", "Run", "RunStore", "StoreError", "open_run"]
+
+
+def open_run(run_dir) -> Run:
+    """Open a run directory for reading (also while its sweep is still running).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The coordinator's `--run-dir`.
+
+    Returns
+    -------
+    neunet.store.reader.Run
+        With `.table()`, `.query(expr)`, `.load(tid)`, `.failures()`, `.counts()`, `.meta()`.
+    """
+    return Run(run_dir)
