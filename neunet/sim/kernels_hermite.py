@@ -1,4 +1,4 @@
-"""Numba spike-time interpolation: cubic Hermite roots and peaks, real roots of quadratics and cubics.
+"""Numba spike-time interpolation: cubic Hermite roots and peaks, roots of quadratics and cubics.
 
 Given a quiet step's end values and slopes (spec 7.3), ``hermite_root`` finds where the cubic
 Hermite interpolant first reaches a level and ``hermite_peak`` where it has a maximum. Both keep
