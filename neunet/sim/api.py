@@ -6,6 +6,8 @@ two cannot disagree.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neunet.sim import engine, engine_inputs, io, readers, readers_extra
@@ -56,7 +58,9 @@ def _delays(opts: SimOptions, post_ptr, post_idx):
     """Per-edge delays of --synaptic-net-delay (big-net-delay, IF-jump-delay), else None."""
     if not opts.net_delay_path or opts.method not in ("big-net-delay", "IF-jump-delay"):
         return None
-    if opts.method == "big-net-delay":
+    if opts.quirks:       # the reference takes any delay (smaller ones step backwards)
+        low, why = -math.inf, "a delay must be a number"
+    elif opts.method == "big-net-delay":
         low, why = opts.dt_ms, "big-net-delay needs delays of at least dt"
     else:
         low, why = 0.0, "delays cannot be negative"

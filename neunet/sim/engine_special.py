@@ -150,6 +150,9 @@ class HawkesRunner(Runner):
         self.net = _net(problem)
         self.gen = hasattr(events, "queues")
         n = self.n
+        # the reference draws a step's events before the step when it writes them out
+        self.pregen = self.gen and problem.quirks and events.writes_events()
+        self.sb = (np.zeros(n + 1, np.int64), np.zeros(n, np.int64))
         if self.gen:
             rates = events.queues()[0].sum() + events.queues()[1].sum()
             self.used_room = int(4 * rates * problem.dt) + 12 * n + 64
@@ -184,9 +187,9 @@ class HawkesRunner(Runner):
             while k < step:
                 t = float(t_ms) if k == 0 else float(t_ends[k - 1])
                 status, k, n_out = hawkes_chunk(
-                    self.S, self.hp, bool(p.quirks), t, t_ends[:step], k, self.gen, cur, ev,
-                    pq, p.mt, self.used, self.used_room, self.net, rows, (volt, cond),
-                    self.rec_c, *self.bufs[:2], self.out, n_out)
+                    self.S, self.hp, bool(p.quirks), t, t_ends[:step], k, self.gen,
+                    self.pregen, cur, ev, pq, p.mt, self.used, self.used_room, self.sb,
+                    self.net, rows, (volt, cond), self.rec_c, *self.bufs[:2], self.out, n_out)
                 self._flush_used()
                 if status == ST_OUT_FULL and n_out + self.bufs[0].size > self.out[0].size:
                     self.grow_out(n_out, self.bufs[0].size)

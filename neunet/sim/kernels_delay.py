@@ -49,7 +49,7 @@ def _delay_neuron(S, rc, flag, cur, i, t, t_end, ctx, q, buf_t, buf_i, nb):
         if err:
             cur[i] = k
             return nb, err
-        if e > t:
+        if e > t or quirks:
             t = e
         if has_e and (not has_q or ev_t[k] <= q_t[i, hq]):
             inject(S, i, ev_s[k], model)

@@ -11,7 +11,10 @@ input is generated, or takes them from the engine's chunk of file events.
 
 With quirks a quiet step reports at most one spike, at its start plus the last crossing's
 time measured from the last segment's start (the reference's recursion overwrites the
-spike time); by default every crossing is a spike at its own time.
+spike time); by default every crossing is a spike at its own time. Also with quirks, when
+--output-poisson-path is written, each step's events are drawn before the step is
+simulated (the reference writes them out first), which changes the order in which
+thresholds and input events take numbers from the generator.
 """
 from numba import njit
 
@@ -142,16 +145,58 @@ def _neuron(S, j, t, t_end, hp, quirks, gen, cur, ev, pq, mt, used, buf_t, buf_i
 
 
 @njit(cache=True, _nrt=False)
-def hawkes_chunk(S, hp, quirks, t, t_ends, k, gen, cur, ev, pq, mt, used, used_room, net,
-                 row_of_step, rows, rec_c, buf_t, buf_i, out, n_out):
+def _pregen(t_end, pq, mt, used, sb):
+    """Draw every neuron's events before t_end into `used` (neuron by neuron, refilling the
+    queues as they run empty) and index them per neuron in sb = (ptr, cur)."""
+    (used_i, used_t, used_s, n_used) = used
+    (sb_ptr, sb_cur) = sb
+    x = n_used[0]
+    for j in range(sb_cur.shape[0]):
+        sb_ptr[j] = x
+        while True:
+            has, te, se = _peek(True, j, sb_cur, used, pq)
+            if not has or te >= t_end:
+                break
+            if x < used_i.shape[0]:
+                used_i[x], used_t[x], used_s[x] = j, te, se
+            x += 1
+            _pop(True, j, sb_cur, pq, mt)
+    sb_ptr[sb_cur.shape[0]] = x
+    n_used[0] = x
+    for j in range(sb_cur.shape[0]):
+        sb_cur[j] = sb_ptr[j]
+
+
+@njit(cache=True, _nrt=False)
+def _step_neurons(S, hp, quirks, t, t_end, gen, pregen, cur, ev, pq, mt, used, sb, buf_t,
+                  buf_i):
+    """Evolve every neuron over one step; returns the number of spikes buffered."""
+    nb = 0
+    if pregen:
+        _pregen(t_end, pq, mt, used, sb)
+        step_ev = (sb[0], used[1], used[2])
+        for j in range(S.shape[1]):
+            nb = _neuron(S, j, t, t_end, hp, quirks, False, sb[1], step_ev, pq, mt, used,
+                         buf_t, buf_i, nb)
+        return nb
+    for j in range(S.shape[1]):
+        nb = _neuron(S, j, t, t_end, hp, quirks, gen, cur, ev, pq, mt, used, buf_t, buf_i, nb)
+    return nb
+
+
+@njit(cache=True, _nrt=False)
+def hawkes_chunk(S, hp, quirks, t, t_ends, k, gen, pregen, cur, ev, pq, mt, used, used_room,
+                 sb, net, row_of_step, rows, rec_c, buf_t, buf_i, out, n_out):
     """Hawkes-GH with the simple method over the steps k, k+1, ... ending at t_ends, from t.
 
     gen: the input is generated (pq = the Poisson source's rates, strengths and queues;
     consumed events are listed in used = (ids, times, strengths, [count]) for
     --output-poisson-path, with room for used_room more before each step), else
     ev = (ptr, times, strengths) is the chunk's CSR of file events and cur each neuron's
-    next one. Returns (status, step reached, n_out); ST_OUT_FULL asks the caller to enlarge
-    the raster or empty `used`, ST_TOO_MANY means a step overflowed the spike buffer.
+    next one. pregen (generated input, quirks and a Poisson output): draw each step's events
+    before simulating it, sb = (ptr (n + 1), cur (n)) their per-neuron index. Returns
+    (status, step reached, n_out); ST_OUT_FULL asks the caller to enlarge the raster or
+    empty `used`, ST_TOO_MANY means a step overflowed the spike buffer.
     """
     (nE, post_ptr, post_idx, post_w, sc) = net
     n = S.shape[1]
@@ -161,10 +206,8 @@ def hawkes_chunk(S, hp, quirks, t, t_ends, k, gen, cur, ev, pq, mt, used, used_r
                                                          used_cap):
             return ST_OUT_FULL, k, n_out
         t_end = t_ends[k]
-        nb = 0
-        for j in range(n):
-            nb = _neuron(S, j, t, t_end, hp, quirks, gen, cur, ev, pq, mt, used, buf_t,
-                         buf_i, nb)
+        nb = _step_neurons(S, hp, quirks, t, t_end, gen, pregen, cur, ev, pq, mt, used, sb,
+                           buf_t, buf_i)
         if nb > buf_t.shape[0] or used[3][0] > used_cap:
             return ST_TOO_MANY, k, n_out
         sort_spikes(buf_t, buf_i, nb)

@@ -180,11 +180,13 @@ def hh_spike_time_k(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks, t
 def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
     """One quiet step of neuron i from absolute time t0 over h: (local spike time or -1, err).
 
-    cf_dt are the propagator coefficients over dt/2, reused when h == dt. Zero or negative h
-    changes nothing. Counts the call in par[P_QC] (the reference's NoInteractDt counter).
+    cf_dt are the propagator coefficients over dt/2, reused when h == dt. Zero h changes
+    nothing, nor does a negative one, except with quirks: the reference integrates it
+    backwards (a big-net-delay kick delivered after its time has passed). Counts the call in
+    par[P_QC] (the reference's NoInteractDt counter).
     """
     par[P_QC] += 1.0
-    if not h > 0.0:
+    if not h > 0.0 and not (quirks and h < 0.0):
         return -1.0, 0
     if par[P_HET] != 0.0:
         return quiet_het(S, rc, flag, i, t0, h, model, par, quirks)
@@ -195,7 +197,7 @@ def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
         if hh_candidate(model, v0, v1, k1, par[P_THRESH]):
             ts = hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks)
         if flag[i]:
-            flag[i] = 0
+            flag[i] = 0 if h > 0.0 else 1
             ts = -1.0
         return ts, 0
     if rc[i] > 0.0:
@@ -205,7 +207,7 @@ def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
 
 @njit(cache=True, _nrt=False)
 def quiet_het(S, rc, flag, i, t0, h, model, par, quirks):
-    """quiet (h > 0) for a heterogeneous network: neuron i's own constants from par."""
+    """quiet (h != 0) for a heterogeneous network: neuron i's own constants from par."""
     if is_hh(model):
         th, kh = het_hh(par, i)
         cfh = hh_coefs(0.5 * h, het_taus(par, i), quirks)
@@ -215,7 +217,7 @@ def quiet_het(S, rc, flag, i, t0, h, model, par, quirks):
             ts = hh_spike_time_k(S, i, t0, h, v0, v1, k1, c1, model, CUR_NONE, par, quirks,
                                  th, kh)
         if flag[i]:
-            flag[i] = 0
+            flag[i] = 0 if h > 0.0 else 1
             ts = -1.0
         return ts, 0
     lc = het_lif(par, i)

@@ -362,6 +362,10 @@ class PoissonSource:
         `take` in one run."""
         return (*self._params, *self._queues)
 
+    def writes_events(self) -> bool:
+        """True when the events go to an on_events callback (--output-poisson-path)."""
+        return self._on_events is not None
+
     def emit(self, ids, times, strengths):
         """Hand events consumed by such a kernel to on_events (already in output order)."""
         if self._on_events is not None and len(ids):
