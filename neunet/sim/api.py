@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from neunet.sim import engine, engine_inputs, io, readers, readers_extra
 from neunet.sim.models import HETEROGENEOUS
 from neunet.sim.options import SimInputError, SimOptions, parse_argv
@@ -181,9 +179,3 @@ def output_paths(opts: SimOptions) -> dict:
              "ion_gate": opts.ion_gate_path if opts.is_hh else None,
              "poisson": opts.poisson_path}
     return {k: v for k, v in paths.items() if v is not None}
-
-
-def spike_count_summary(counts: np.ndarray) -> str:
-    """`--verbose-echo` end line: the first 10 neurons' spike counts."""
-    shown = " ".join(str(int(c)) for c in counts[:10])
-    return f"spike counts (first {min(10, counts.size)} neurons): {shown}"
