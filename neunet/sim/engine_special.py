@@ -2,10 +2,10 @@
 
 Each keeps its run's arrays and advances chunk by chunk like engine_network.NetworkRunner
 (``chunk`` -> raster lines and sample rows), calling its kernel again after enlarging a full
-raster or queue. IF-jump and cont-syn take the chunk's input events sorted by (time,
-neuron), the order the reference processes them in; a forced reset does nothing to them (as
-in the reference). Hawkes-GH consumes generated Poisson events inside its kernel, since its
-thresholds are drawn from the same generator.
+raster or queue. IF-jump and cont-syn take each step's input events in (time, neuron)
+order, the order the reference processes them in (kernels_events); a forced reset does
+nothing to them (as in the reference). Hawkes-GH consumes generated Poisson events inside
+its kernel, since its thresholds are drawn from the same generator.
 """
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ IF_JUMP_GL, IF_JUMP_VRESET = 0.05, 0.0
 HEAP_START = 1024
 
 
-def sorted_events(ev, n):
-    """A chunk's CSR events as flat arrays sorted by (time, neuron), each neuron's in file
-    order: (times, ids, strengths)."""
-    ptr, times, strengths = csr_events(ev)
-    ids = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
-    order = np.lexsort((ids, times))
-    return (np.ascontiguousarray(times[order]), np.ascontiguousarray(ids[order]),
-            np.ascontiguousarray(strengths[order]))
+def step_buffers(ev):
+    """A chunk's CSR events, each neuron's next one, and a step buffer large enough for all
+    of them: (ev, cur, g, gctl) as the IF-jump and cont-syn kernels take them."""
+    ev = csr_events(ev)
+    m = ev[1].size
+    g = (np.empty(m), np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty(m, np.int64),
+         np.empty(m))
+    return ev, ev[0][:-1].copy(), g, np.array([0, 0, -1], np.int64)
 
 
 def _net(problem):
@@ -72,20 +72,21 @@ class IFJumpRunner(Runner):
     def chunk(self, t_ms, t_ends, rows, n_rows, forced):
         from neunet.sim.kernels_ifjump import ifjump_chunk, ifjump_delay_chunk
         from neunet.sim.kernels_step import ST_OUT_FULL, ST_QUEUE_FULL
-        ev = sorted_events(self.events.take(t_ends), self.n)
+        ev, cur, g, gctl = step_buffers(self.events.take(t_ends))
         volt, cond, gate = self.rows(n_rows)
-        k, e, n_out, status = 0, 0, 0, ST_OUT_FULL
+        k, n_out, status = 0, 0, ST_OUT_FULL
         if self.out[0].size < 4 * self.n + 64:
             self.grow_out(0, 4 * self.n + 64)
         while k < t_ends.size or status:
             if self.delayed:
-                status, k, e, n_out = ifjump_delay_chunk(
-                    self.S, self.q, t_ends, k, e, *ev, self.net, self.delays, self.heap,
-                    self.ctl, rows, (volt, cond), self.rec_c, self.scr, self.out, n_out)
+                status, k, n_out = ifjump_delay_chunk(
+                    self.S, self.q, t_ends, k, cur, ev, g, gctl, self.net, self.delays,
+                    self.heap, self.ctl, rows, (volt, cond), self.rec_c, self.scr, self.out,
+                    n_out)
             else:
-                status, k, e, n_out = ifjump_chunk(
-                    self.S, self.q, t_ends, k, e, *ev, self.net, rows, (volt, cond),
-                    self.rec_c, self.scr, self.out, n_out)
+                status, k, n_out = ifjump_chunk(
+                    self.S, self.q, t_ends, k, cur, ev, g, gctl, self.net, rows,
+                    (volt, cond), self.rec_c, self.scr, self.out, n_out)
             if status == ST_OUT_FULL:
                 self.grow_out(n_out, self.n + 1)
             elif status == ST_QUEUE_FULL:
@@ -123,15 +124,16 @@ class ContSynRunner(Runner):
     def chunk(self, t_ms, t_ends, rows, n_rows, forced):
         from neunet.sim.kernels_contsyn import contsyn_chunk
         from neunet.sim.kernels_step import ST_OUT_FULL
-        ev = sorted_events(self.events.take(t_ends), self.n)
+        ev, cur, g, gctl = step_buffers(self.events.take(t_ends))
         volt, cond, gate = self.rows(n_rows)
-        k, e, n_out, status, t = 0, 0, 0, ST_OUT_FULL, float(t_ms)
+        k, n_out, status, t = 0, 0, ST_OUT_FULL, float(t_ms)
         if self.out[0].size < 4 * self.n + 64:
             self.grow_out(0, 4 * self.n + 64)
         while k < t_ends.size or status:
-            status, k, e, t, n_out = contsyn_chunk(
-                self.S, self.th, t, t_ends, k, e, *ev, self.net, rows, (volt, cond, gate),
-                self.rec_c, self.rec_g, self.scr, self.bufs[0], self.bufs[1], self.out, n_out)
+            status, k, t, n_out = contsyn_chunk(
+                self.S, self.th, t, t_ends, k, cur, ev, g, gctl, self.net, rows,
+                (volt, cond, gate), self.rec_c, self.rec_g, self.scr, self.bufs[0],
+                self.bufs[1], self.out, n_out)
             if status == ST_OUT_FULL:
                 self.grow_out(n_out, self.n + 1)
             elif status:

@@ -12,6 +12,7 @@ import math
 
 from numba import njit
 
+from neunet.sim.kernels_events import gather_step
 from neunet.sim.kernels_neuron import RGE, RGI, RH, RHE, RHI, RM, RN, RV, fexp
 from neunet.sim.kernels_step import ST_OK, ST_OUT_FULL, sort_spikes
 
@@ -160,17 +161,25 @@ def rk4_network(S, h, t0, net, th, scr, buf_t, buf_i):
 
 
 @njit(cache=True, _nrt=False)
-def contsyn_chunk(S, th, t, t_ends, k, e, ev_t, ev_i, ev_s, net, row_of_step, rows, rec_c,
+def contsyn_chunk(S, th, t, t_ends, k, cur, ev, g, gctl, net, row_of_step, rows, rec_c,
                   rec_g, scr, buf_t, buf_i, out, n_out):
-    """cont-syn over the steps k, k+1, ... ending at t_ends, from time t; events ev_* sorted
-    by (time, neuron), e the next. Returns (status, step, event, time reached, n_out)."""
-    n, m = S.shape[1], ev_t.shape[0]
+    """cont-syn over the steps k, k+1, ... ending at t_ends, from time t. ev = (ptr, times,
+    strengths) the chunk's events by neuron, cur each neuron's next one, g the step buffer
+    (kernels_events) and gctl = [next, count, step] its position (step -1 at a chunk's
+    start). Returns (status, step, time reached, n_out)."""
+    n = S.shape[1]
+    ev_t, ev_i, ev_s = g[0], g[1], g[2]
     while k < t_ends.shape[0]:
         t_end = t_ends[k]
+        if gctl[2] != k:
+            gctl[1] = gather_step(cur, ev[0], ev[1], ev[2], t_end, g)
+            gctl[0], gctl[2] = 0, k
+        e, m = gctl[0], gctl[1]
         while True:
             if n_out + n > out[0].shape[0]:
-                return ST_OUT_FULL, k, e, t, n_out
-            last = not (e < m and ev_t[e] < t_end)
+                gctl[0] = e
+                return ST_OUT_FULL, k, t, n_out
+            last = not (e < m)
             t_to = t_end if last else ev_t[e]
             if t_to - t > 0.0:
                 nb = rk4_network(S, t_to - t, t, net, th, scr, buf_t, buf_i)
@@ -186,10 +195,11 @@ def contsyn_chunk(S, th, t, t_ends, k, e, ev_t, ev_i, ev_s, net, row_of_step, ro
             else:
                 S[RHI, j] -= s
             e += 1
+        gctl[0] = e
         if row_of_step[k] >= 0:
             _write_row(S, row_of_step[k], rows, rec_c, rec_g)
         k += 1
-    return ST_OK, k, e, t, n_out
+    return ST_OK, k, t, n_out
 
 
 @njit(cache=True, _nrt=False)

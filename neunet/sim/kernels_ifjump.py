@@ -6,8 +6,8 @@ volt output). Between events V decays exactly, V(t) = V(t_last) exp(-G_L (t - t_
 input of strength s at time t first brings V to t, then adds s unless the neuron is
 refractory (t - t_spike <= T_ref); V > threshold fires at exactly t (V := V_reset).
 
-``ifjump_chunk`` (method IF-jump): each step takes the chunk's input events, sorted by (time,
-neuron) by the engine, up to the step end; a spike kicks its post neurons at the same instant
+``ifjump_chunk`` (method IF-jump): each step takes the input events before its end in (time,
+neuron) order (kernels_events.gather_step); a spike kicks its post neurons at the same instant
 (summed per post neuron over the neurons that fired in the same round), round after round.
 ``ifjump_delay_chunk`` (IF-jump-delay): a spike sends a kick of A[i][j] sc to each post
 neuron i at t + D[i][j] instead, held in a binary heap; events at the same time form one
@@ -19,6 +19,7 @@ import math
 
 from numba import njit
 
+from neunet.sim.kernels_events import gather_step
 from neunet.sim.kernels_neuron import fexp
 from neunet.sim.kernels_step import ST_OK, ST_OUT_FULL, ST_QUEUE_FULL
 
@@ -142,30 +143,44 @@ def write_ifjump_row(S, row, out_v, out_c, rec_c):
             out_c[row, 2 * j + 1] = S[R_VG, j]
 
 
+@njit(cache=True, inline='always')
+def _step_events(k, t_ends, cur, ev, g, gctl):
+    """The step buffer of step k (gathered once; gctl = [next, count, step])."""
+    if gctl[2] != k:
+        gctl[1] = gather_step(cur, ev[0], ev[1], ev[2], t_ends[k], g)
+        gctl[0] = 0
+        gctl[2] = k
+    return gctl[0], gctl[1]
+
+
 @njit(cache=True, _nrt=False)
-def ifjump_chunk(S, q, t_ends, k, e, ev_t, ev_i, ev_s, net, row_of_step, rows, rec_c, scr,
+def ifjump_chunk(S, q, t_ends, k, cur, ev, g, gctl, net, row_of_step, rows, rec_c, scr,
                  out, n_out):
-    """IF-jump over the steps k, k+1, ... ending at t_ends (events ev_* sorted by (time, id),
-    e the next one). Returns (status, step reached, event reached, n_out)."""
-    n, m = S.shape[1], ev_t.shape[0]
+    """IF-jump over the steps k, k+1, ... ending at t_ends. ev = (ptr, times, strengths) the
+    chunk's events by neuron, cur each neuron's next one, g the step buffer (see
+    kernels_events) and gctl its position (gctl[2] = -1 at a chunk's start). Returns
+    (status, step reached, n_out)."""
+    n = S.shape[1]
     cap = out[0].shape[0]
     while k < t_ends.shape[0]:
-        t_end = t_ends[k]
-        while e < m and ev_t[e] < t_end:
+        e, m = _step_events(k, t_ends, cur, ev, g, gctl)
+        while e < m:
             if n_out + n + 1 > cap:
-                return ST_OUT_FULL, k, e, n_out
-            t, j = ev_t[e], ev_i[e]
-            _kick(S, j, t, ev_s[e], q)
+                gctl[0] = e
+                return ST_OUT_FULL, k, n_out
+            t, j = g[0][e], g[1][e]
+            _kick(S, j, t, g[2][e], q)
             e += 1
             if S[R_V, j] > q[Q_THRESH]:
                 _fire(S, j, t, q)
                 out[0][n_out], out[1][n_out], out[2][n_out] = k, j, t
                 n_out = _cascade(S, t, j, k, q, net, scr, out, n_out + 1)
+        gctl[0] = e
         if row_of_step[k] >= 0:
-            grid_volt_gl(S, t_end, q[Q_GL])
+            grid_volt_gl(S, t_ends[k], q[Q_GL])
             write_ifjump_row(S, row_of_step[k], rows[0], rows[1], rec_c)
         k += 1
-    return ST_OK, k, e, n_out
+    return ST_OK, k, n_out
 
 
 @njit(cache=True, inline='always')
@@ -225,9 +240,10 @@ def heap_pop(heap, ctl):
 
 
 @njit(cache=True, _nrt=False)
-def _batch(heap, ctl, t, t_end, e, ev_t, ev_i, ev_s, b_i, b_s):
+def _batch(heap, ctl, t, t_end, e, m, g, b_i, b_s):
     """Collect the events at time t: delayed kicks first, then inputs (before t_end);
     consecutive ones for the same neuron are summed. Returns (batch size, next input)."""
+    ev_t, ev_i, ev_s = g[0], g[1], g[2]
     nb = 0
     while ctl[0] > 0 and heap[0][0] == t:
         i, s = heap[1][0], heap[3][0]
@@ -237,7 +253,6 @@ def _batch(heap, ctl, t, t_end, e, ev_t, ev_i, ev_s, b_i, b_s):
         else:
             b_i[nb], b_s[nb] = i, s
             nb += 1
-    m = ev_t.shape[0]
     while e < m and ev_t[e] == t and t < t_end:
         if nb > 0 and b_i[nb - 1] == ev_i[e]:
             b_s[nb - 1] += ev_s[e]
@@ -266,29 +281,31 @@ def _apply_batch(S, t, k, nb, b_i, b_s, q, net, delay, heap, ctl, out, n_out):
 
 
 @njit(cache=True, _nrt=False)
-def ifjump_delay_chunk(S, q, t_ends, k, e, ev_t, ev_i, ev_s, net, delay, heap, ctl,
+def ifjump_delay_chunk(S, q, t_ends, k, cur, ev, g, gctl, net, delay, heap, ctl,
                        row_of_step, rows, rec_c, scr, out, n_out):
     """IF-jump-delay over the steps k, k+1, ... (see ifjump_chunk); delay[edge] aligned with
     the CSR edges of net. Delayed kicks at exactly a step end belong to that step, inputs
-    at a step end to the next one (as in the reference). Returns (status, k, e, n_out)."""
-    n, m, n_edges = S.shape[1], ev_t.shape[0], net[2].shape[0]
+    at a step end to the next one (as in the reference). Returns (status, k, n_out)."""
+    n, n_edges = S.shape[1], net[2].shape[0]
     b_i, b_s = scr[2], scr[0]          # batch: at most 2n entries (scratch of 2n)
     while k < t_ends.shape[0]:
         t_end = t_ends[k]
+        e, m = _step_events(k, t_ends, cur, ev, g, gctl)
         while True:
-            t_in = ev_t[e] if e < m and ev_t[e] < t_end else math.inf
+            t_in = g[0][e] if e < m else math.inf
             t_q = heap[0][0] if ctl[0] > 0 else math.inf
             if t_in >= t_end and t_q > t_end:
                 break
-            if n_out + n > out[0].shape[0]:
-                return ST_OUT_FULL, k, e, n_out
-            if ctl[0] + n_edges > heap[0].shape[0]:
-                return ST_QUEUE_FULL, k, e, n_out
+            if n_out + n > out[0].shape[0] or ctl[0] + n_edges > heap[0].shape[0]:
+                gctl[0] = e
+                full = n_out + n > out[0].shape[0]
+                return (ST_OUT_FULL if full else ST_QUEUE_FULL), k, n_out
             t = t_q if t_q <= t_in else t_in
-            nb, e = _batch(heap, ctl, t, t_end, e, ev_t, ev_i, ev_s, b_i, b_s)
+            nb, e = _batch(heap, ctl, t, t_end, e, m, g, b_i, b_s)
             n_out = _apply_batch(S, t, k, nb, b_i, b_s, q, net, delay, heap, ctl, out, n_out)
+        gctl[0] = e
         if row_of_step[k] >= 0:
             grid_volt_gl(S, t_end, q[Q_GL])
             write_ifjump_row(S, row_of_step[k], rows[0], rows[1], rec_c)
         k += 1
-    return ST_OK, k, e, n_out
+    return ST_OK, k, n_out

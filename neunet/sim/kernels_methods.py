@@ -77,10 +77,13 @@ def _one_step(method, quirks, n, S, rc, flag, cur, t, t_end, ctx, net, delay, q,
             cnt, status = step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t,
                                          buf_i, rec_t, rec_i, scr)
         return cnt, status, rec_t, rec_i
-    if method == M_SPARSE or method == M_SPARSE2:
-        step = step_ssc_sparse if method == M_SPARSE else step_ssc_sparse2
-        cnt, status = step(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t, buf_i, rec_t,
-                           rec_i, scr)
+    if method == M_SPARSE:
+        cnt, status = step_ssc_sparse(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t,
+                                      buf_i, rec_t, rec_i, scr)
+        return cnt, status, rec_t, rec_i
+    if method == M_SPARSE2:
+        cnt, status = step_ssc_sparse2(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t,
+                                       buf_i, rec_t, rec_i, scr)
         return cnt, status, rec_t, rec_i
     if method == M_SIMPLE and n < FAST_MIN_NEURONS:
         cnt, status = scalar_all(S, rc, flag, cur, t, t_end, ctx, buf_t, buf_i)

@@ -17,6 +17,7 @@ a spike buffer as large as buf_t. Nothing here allocates.
 from numba import njit
 
 from neunet.sim.kernels_fast import evolve_all
+from neunet.sim.kernels_neuron import is_hh
 from neunet.sim.kernels_ssc import _backup, _restore, _save
 from neunet.sim.kernels_step import ST_OK, ST_TOO_MANY, deliver, evolve, force_reset
 
@@ -81,13 +82,13 @@ def _evolve_list(S, rc, flag, cur, ids, m, b_time, b, ctx, out_t, out_i, no):
 
 
 @njit(cache=True, _nrt=False)
-def _rebase(S, rc, flag, cur, bk, ids, m, aff, tH):
+def _rebase(S, rc, flag, cur, bk, ids, m, aff, tH, hh):
     """Back the listed neurons up at time tH and clear their marks."""
     b_time = bk[4]
     for x in range(m):
         i = ids[x]
         b_time[i] = tH
-        _save(S, rc, flag, cur, bk, i)
+        _save(S, rc, flag, cur, bk, i, hh)
         aff[i] = 0
 
 
@@ -114,7 +115,7 @@ def step_ssc_sparse(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t, buf_i, 
         tH, jH, np_ = _pop_earliest(buf_t, buf_i, np_)
         m = _affected(jH, True, net, ids, aff)
         for x in range(m):
-            _restore(S, rc, flag, cur, bk, ids[x])
+            _restore(S, rc, flag, cur, bk, ids[x], is_hh(model))
         np_ = _drop_pending(buf_t, buf_i, np_, aff, bk[4], tH, True)
         nt, err = _evolve_list(S, rc, flag, cur, ids, m, bk[4], tH, ctx, tm_t, tm_i, 0)
         found = False
@@ -131,7 +132,7 @@ def step_ssc_sparse(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t, buf_i, 
             return nrec, ST_TOO_MANY
         rec_t[nrec], rec_i[nrec] = tH, jH
         nrec += 1
-        _rebase(S, rc, flag, cur, bk, ids, m, aff, tH)
+        _rebase(S, rc, flag, cur, bk, ids, m, aff, tH, is_hh(model))
         np_, err2 = _evolve_list(S, rc, flag, cur, ids, m, bk[4], t_end, ctx, buf_t, buf_i,
                                  np_)
         err = err or err2
@@ -152,7 +153,7 @@ def step_ssc_sparse2(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t, buf_i,
         fired[jH] = 1
         m = _affected(jH, False, net, ids, aff)
         for x in range(m):
-            _restore(S, rc, flag, cur, bk, ids[x])
+            _restore(S, rc, flag, cur, bk, ids[x], is_hh(model))
         np_ = _drop_pending(buf_t, buf_i, np_, aff, bk[4], tH, False)
         nt, err = _evolve_list(S, rc, flag, cur, ids, m, bk[4], tH, ctx, tm_t, tm_i, 0)
         for x in range(nt):
@@ -164,7 +165,7 @@ def step_ssc_sparse2(S, rc, flag, cur, t, t_end, ctx, net, bk, sp, buf_t, buf_i,
             return nrec, ST_TOO_MANY
         rec_t[nrec], rec_i[nrec] = tH, jH
         nrec += 1
-        _rebase(S, rc, flag, cur, bk, ids, m, aff, tH)
+        _rebase(S, rc, flag, cur, bk, ids, m, aff, tH, is_hh(model))
         nt, err2 = _evolve_list(S, rc, flag, cur, ids, m, bk[4], t_end, ctx, tm_t, tm_i, 0)
         err = err or err2
         for x in range(nt):

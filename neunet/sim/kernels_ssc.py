@@ -8,16 +8,18 @@ kernels_sparse.
 from numba import njit
 
 from neunet.sim.kernels_fast import evolve_all
-from neunet.sim.kernels_neuron import inject_rows
+from neunet.sim.kernels_neuron import inject_rows, is_hh
 from neunet.sim.kernels_step import deliver, evolve, force_reset
 
 
 @njit(cache=True, _nrt=False)
 def _backup(S, rc, flag, cur, B, rcB, flB, curB):
     """Copy the whole network state (S, rc, flag, cur) into (B, rcB, flB, curB)."""
-    for i in range(S.shape[1]):
-        for r in range(8):
+    n = S.shape[1]
+    for r in range(8):
+        for i in range(n):
             B[r, i] = S[r, i]
+    for i in range(n):
         rcB[i], flB[i], curB[i] = rc[i], flag[i], cur[i]
 
 
@@ -72,20 +74,22 @@ def step_ssc_ref(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t, 
 
 
 @njit(cache=True, inline='always')
-def _restore(S, rc, flag, cur, bk, i):
-    """Put neuron i back to its backup."""
+def _restore(S, rc, flag, cur, bk, i, hh):
+    """Put neuron i back to its backup (rows h, m, n only for HH: LIF leaves them 0)."""
     B, rcB, flB, curB = bk[0], bk[1], bk[2], bk[3]
-    for r in range(8):
+    for r in range(0 if hh else 4, 8):
         S[r, i] = B[r, i]
+    S[0, i] = B[0, i]
     rc[i], flag[i], cur[i] = rcB[i], flB[i], curB[i]
 
 
 @njit(cache=True, inline='always')
-def _save(S, rc, flag, cur, bk, i):
-    """Back neuron i up."""
+def _save(S, rc, flag, cur, bk, i, hh):
+    """Back neuron i up (rows h, m, n only for HH)."""
     B, rcB, flB, curB = bk[0], bk[1], bk[2], bk[3]
-    for r in range(8):
+    for r in range(0 if hh else 4, 8):
         B[r, i] = S[r, i]
+    B[0, i] = S[0, i]
     rcB[i], flB[i], curB[i] = rc[i], flag[i], cur[i]
 
 
@@ -141,14 +145,14 @@ def step_ssc_exact(S, rc, flag, cur, t, t_end, ctx, net, bk, buf_t, buf_i, rec_t
         done[jH] += 1
         for e in range(post_ptr[jH], post_ptr[jH + 1]):
             i = post_idx[e]
-            _restore(S, rc, flag, cur, bk, i)
+            _restore(S, rc, flag, cur, bk, i, is_hh(model))
             nb = _drop_neuron(buf_t, buf_i, nb, i)
             nb, err = _replay(S, rc, flag, cur, i, b_time[i], tH, ctx, bk, buf_t, buf_i, nb)
             if jH < nE:
                 S[re, i] += post_w[e] * (sc[0] if i < nE else sc[1])
             else:
                 S[ri, i] += post_w[e] * (sc[2] if i < nE else sc[3])
-            _save(S, rc, flag, cur, bk, i)
+            _save(S, rc, flag, cur, bk, i, is_hh(model))
             b_time[i] = tH
             done[i] = 0
             nb, err2 = evolve(S, rc, flag, cur, i, tH, t_end, ev_ptr, ev_t, ev_s, model,
