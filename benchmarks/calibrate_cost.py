@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/calibrate_cost.py            # measure, fit, print the check (no write)
-    python benchmarks/calibrate_cost.py --write    # ... and write neunet/cost_constants.py
+    python benchmarks/calibrate_cost.py --write    # ... and write neunet/sweep/cost_constants.py
     python benchmarks/calibrate_cost.py --check    # only the check, with the shipped constants
 
 Timing is in-process: the CPU time (`time.process_time`) of `neunet.simulate(pm)` (argv
@@ -35,11 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neunet import params
 from neunet.params import argv as params_argv
+from neunet.sim.models import MODELS
 from neunet.single import simulate
 from neunet.sweep import cost, cost_constants
 
 # Where the fitted constants are written.
-CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "cost_constants.py"
+CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "sweep" / "cost_constants.py"
 # Seconds a single measured run should take at most (keeps the sweeps short).
 MAX_RUN_S = 1.2
 # Runs shorter than this are repeated and the minimum kept.
@@ -52,7 +53,7 @@ DRIVES = {"LIF": [0.0, 0.005, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0
 def measure(pm, repeat_below_s=REPEAT_BELOW_S):
     """(CPU seconds, spikes per neuron per ms) of one in-process simulation."""
     best, result = float("inf"), None
-    for attempt in range(3):
+    for _ in range(3):
         start = time.process_time()
         result = simulate(pm)
         best = min(best, time.process_time() - start)
@@ -214,14 +215,17 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
 def write_constants(per_step, coeffs, curves):
     def fmt(d):
         return "{\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in d.items()) + "}"
-    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`), written by benchmarks/calibrate_cost.py.
+    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`).
+
+Written by benchmarks/calibrate_cost.py.
 
 Measured on this engine ({time.strftime("%Y-%m-%d")}, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.
 """
 
 # Where these numbers come from.
-SOURCE = "benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, {os.uname().nodename}"
+SOURCE = ("benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, "
+          "{os.uname().nodename}")
 
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}
@@ -261,7 +265,7 @@ def warm_up():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="write neunet/cost_constants.py")
+    ap.add_argument("--write", action="store_true", help="write neunet/sweep/cost_constants.py")
     ap.add_argument("--check", action="store_true", help="only check the shipped constants")
     ap.add_argument("--fit-per-model", type=int, default=6, help="fitting runs per model")
     ap.add_argument("--check-tasks", type=int, default=48, help="runs in the check sweep")

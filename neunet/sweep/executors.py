@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from neunet.runner.exits import EXIT_INTERRUPTED
+
 # URL schemes taken as a Dask scheduler address (dask:// is rewritten to tcp://).
 DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "ws://", "wss://", "dask://")
 # Parent directory of the default run directory (as the coordinator's `runs/<name>`).
@@ -29,8 +31,6 @@ DEFAULT_RUNS_DIR = "runs"
 STDERR_TAIL_LINES = 5
 # Seconds the coordinator gets to stop cleanly after ctrl-c before it is killed.
 STOP_TIMEOUT_S = 30.0
-# The coordinator's exit status when stopped with tasks left.
-EXIT_INTERRUPTED = 130
 
 
 class ExecutorError(RuntimeError):
