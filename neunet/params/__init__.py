@@ -249,23 +249,24 @@ def validate(pm) -> dict:
         "initial-state-path", out["initial-state-path"], n, MODELS[out["neuron-model"]].n_state))
     out["input-event-path"] = (None if out["input-event-path"] is None else _check_events(
         _matrix("input-event-path", out["input-event-path"], n, None), n))
-    for key, cols in _per_neuron_files(out, n):
-        if out[key] is not None:
-            out[key] = _matrix(key, out[key], n, cols)
-    spikes = out["force-spike-list"]
-    if spikes is not None:
-        spikes = out["force-spike-list"] = _matrix("force-spike-list", spikes, n, None)
-        if isinstance(spikes, np.ndarray) and spikes.shape[1] != 2:
-            _err("force-spike-list", f"needs 2 columns (id, time_ms), got {spikes.shape[1]}")
+    _check_file_matrices(out, n)
     _check_options(out)
     return out
 
 
-def _per_neuron_files(pm, n):
-    """(key, columns) of the n-row matrix options besides net and the initial state."""
+def _check_file_matrices(pm, n):
+    """Delays (n x n), per-neuron constants (n x 4, n x the model's count) and forced
+    spikes (k x 2): paths, or matrices of these shapes (in place)."""
     consts = _sim_models.HETEROGENEOUS.get(pm["neuron-model"], ())
-    return (("synaptic-net-delay", n), ("tau-g-path", 4),
-            ("neuron-const-path", len(consts) or None))
+    for key, cols in (("synaptic-net-delay", n), ("tau-g-path", 4),
+                      ("neuron-const-path", len(consts) or None)):
+        if pm[key] is not None:
+            pm[key] = _matrix(key, pm[key], n, cols)
+    spikes = pm["force-spike-list"]
+    if spikes is not None:
+        spikes = pm["force-spike-list"] = _matrix("force-spike-list", spikes, n, None)
+        if isinstance(spikes, np.ndarray) and spikes.shape[1] != 2:
+            _err("force-spike-list", f"needs 2 columns (id, time_ms), got {spikes.shape[1]}")
 
 
 def _check_model_method(pm):

@@ -75,8 +75,7 @@ def hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec
                 status = ST_MULTI
                 break
         else:
-            par[P_QC] += 1.0
-            c0 = ext_current(cur_kind, par, 0, t)
+            par[P_QC], c0 = par[P_QC] + 1.0, ext_current(cur_kind, par, 0, t)
             ch = ext_current(cur_kind, par, 0, t + 0.5 * dt)
             c1 = ext_current(cur_kind, par, 0, t + dt)
             v0 = v
