@@ -45,7 +45,7 @@ def test_help_is_light_and_complete():
     (["--neuron-model", "IF-jump", "--net", "-", "--simulation-method", "simple"],
      "cannot be simulated with method simple"),
     (["--neuron-model", "HH-GH", "--net", "-", "--nE", "2", "--nE", "2"],
-     "option --nE given more than once"),
+     "option '--nE' cannot be specified more than once"),
     (["--neuron-model", "HH-GH", "--net", "-", "--n", "2"], "ambiguous option: --n could"),
     (["--neuron-model", "HH-GH", "--net", "-", "--simulation-method", "sparse"], "unknown"),
     (["--neuron-model", "HH-GH", "--net", "-", "--dt", "0.1", "--stv", "0.3"], "multiple"),

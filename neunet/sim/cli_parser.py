@@ -22,32 +22,34 @@ class SimInputError(ValueError):
     """Bad simulator input (options, files); the CLI prints it on one line and exits 2."""
 
 
-def _repeated(parser, namespace, action):
-    """Refuse a second occurrence of a single-valued option (as gen_neu's Boost parser does);
-    defaults are suppressed, so the destination exists only once the option was given."""
-    if hasattr(namespace, action.dest):
+class RepeatedOptionError(SimInputError):
+    """An option other than a list option given twice in one source, as gen_neu refuses."""
+
+
+def _refuse_repeat(action, namespace):
+    if hasattr(namespace, action.dest):         # defaults are suppressed: given before
         name = max(action.option_strings, key=len)
-        parser.error(f"option {name} given more than once")
+        raise RepeatedOptionError(f"option '{name}' cannot be specified more than once")
 
 
 class _StoreOnce(argparse._StoreAction):
-    """store, but a repeated option is an error."""
+    """argparse's store, refusing a second occurrence."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        _repeated(parser, namespace, self)
+        _refuse_repeat(self, namespace)
         super().__call__(parser, namespace, values, option_string)
 
 
-class _FlagOnce(argparse._StoreTrueAction):
-    """store_true, but a repeated flag is an error."""
+class _StoreTrueOnce(argparse._StoreTrueAction):
+    """argparse's store_true, refusing a second occurrence."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        _repeated(parser, namespace, self)
+        _refuse_repeat(self, namespace)
         super().__call__(parser, namespace, values, option_string)
 
 
 def _flag(p, *names, help):
-    p.add_argument(*names, action=_FlagOnce, default=argparse.SUPPRESS, help=help)
+    p.add_argument(*names, action=_StoreTrueOnce, default=argparse.SUPPRESS, help=help)
 
 
 def _opt(p, *names, help, **kw):
@@ -217,7 +219,10 @@ def _parse_tokens(parser, tokens, where):
     fast = _fast_parse(tokens)
     if fast is not None:
         return fast
-    known, extra = parser.parse_known_args(tokens)
+    try:
+        known, extra = parser.parse_known_args(tokens)
+    except RepeatedOptionError as e:
+        raise RepeatedOptionError(f"{e}{where}") from None
     if extra:
         bad = extra[0]
         if bad.startswith("-"):
@@ -242,22 +247,20 @@ def _fast_parse(tokens):
 
     argparse spends ~15 us per option; a warm worker slot parses every tiny task's argv.
     Anything unusual (an unknown or abbreviated name, a value starting with '-', a bad
-    value, a repeated single-valued option) returns None, and argparse then parses the
-    tokens and words the errors.
+    value) returns None, and argparse then parses the tokens and words the errors.
     """
     table, given, i = _plain_actions(), {}, 0
     while i < len(tokens):
         name, eq, inline = tokens[i].partition("=")
         action = table.get(name) if tokens[i].startswith("-") else None
-        if action is None or (eq and not name.startswith("--")):
-            return None
+        if action is None or (eq and not name.startswith("--")) or \
+                (action.dest in given and not isinstance(action, argparse._ExtendAction)):
+            return None                        # (argparse refuses a repeated option)
         j = i + 1
         while j < len(tokens) and not tokens[j].startswith("-"):
             j += 1
         values = [inline] if eq else tokens[i + 1:j]
         i = i + 1 if eq else j
-        if action.dest in given and not isinstance(action, argparse._ExtendAction):
-            return None
         if action.nargs == 0:
             if eq or values:
                 return None
