@@ -1,0 +1,253 @@
+// neunet dashboard: renders the state the server pushes (Server-Sent Events on /events),
+// fetches the sweep plot (/api/sweep) when the run changed and a task's detail (/api/task).
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const COLOURS = {simulating: "#1f77b4", filtering: "#17becf", pulling: "#9467bd",
+                   finished: "#2ca02c", failed: "#d62728", assigned: "#bbbbbb",
+                   "not-assigned": "#dddddd"};
+  const PLOT_CONFIG = {displaylogo: false, responsive: true,
+                       modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d"]};
+  // What the page holds, readable by tests and curious users: window.neunetDash.
+  const dash = window.neunetDash = {state: null, sweep: null, task: null, updates: 0,
+                                     streamDraws: 0, sweepDraws: 0,
+                                     nBars: () => barsDrawn, nPoints: () => pointsDrawn};
+  let barsDrawn = 0, pointsDrawn = 0, streamKey = "", sweepKey = "", sweepBusy = false;
+
+  function fmtS(s) {
+    if (s === null || s === undefined) return "-";
+    s = Math.round(s);
+    if (s >= 3600) return Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m";
+    if (s >= 60) return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+    return s + "s";
+  }
+  function fmtNum(v) {
+    if (v === null || v === undefined) return "-";
+    if (typeof v !== "number") return String(v);
+    return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : String(+v.toPrecision(6));
+  }
+  function cell(row, text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    row.appendChild(td);
+    return td;
+  }
+  function tidLink(tid) {
+    const a = document.createElement("a");
+    a.className = "tid"; a.textContent = tid.slice(0, 12); a.dataset.tid = tid; a.title = tid;
+    a.addEventListener("click", () => showTask(tid));
+    return a;
+  }
+
+  // ---------------------------------------------------------------- the pushed state
+  function render(state) {
+    if (state.error) { $("conn").textContent = "server: " + state.error; return; }
+    dash.state = state; dash.updates += 1;
+    const p = state.progress, run = state.run;
+    $("run-name").textContent = run.name;
+    $("run-dir").textContent = run.dir;
+    document.title = "neunet: " + run.name + " " + p.finished + "/" + p.total;
+    const open = p.total - p.finished - p.failed;
+    const status = $("run-status");
+    status.textContent = run.stopping ? "stopping" : open === 0 ? (p.failed ? "done, with failures" : "done")
+      : run.live || p.running ? "running" : "stopped";
+    status.className = "pill " + (run.stopping ? "stopping" : open === 0 ? (p.failed ? "failed" : "done")
+      : run.live || p.running ? "running" : "stopped");
+    for (const k of ["finished", "failed", "running", "queued", "total"]) $("count-" + k).textContent = p[k];
+    const bar = $("progress-bar").children, total = Math.max(1, p.total);
+    bar[0].style.width = (100 * p.finished / total) + "%";
+    bar[1].style.width = (100 * p.failed / total) + "%";
+    bar[2].style.width = (100 * p.running / total) + "%";
+    $("rate").textContent = state.rate === null ? "-" : fmtNum(+state.rate.toPrecision(3));
+    $("elapsed").textContent = fmtS(state.elapsed_s);
+    $("eta").textContent = state.eta_s === null ? "-" : fmtS(state.eta_s);
+    const dask = $("dask-link");
+    if (run.dask_dashboard) { dask.href = run.dask_dashboard; dask.hidden = false; dask.textContent = "Dask dashboard: " + run.dask_dashboard; }
+    renderWorkers(state.workers);
+    renderFailures(state.failures, p.failed);
+    renderSweepControls(state.sweep);
+    if (!window.Plotly) return;  // the charts follow once plotly.js has loaded
+    renderStream(state.stream);
+    if (String(state.rev) + selection() !== sweepKey) fetchSweep();
+  }
+
+  function renderWorkers(workers) {
+    const body = $("workers").tBodies[0];
+    body.replaceChildren();
+    for (const w of workers) {
+      const tr = document.createElement("tr");
+      tr.className = "worker";
+      cell(tr, w.name);
+      cell(tr, w.state, "state-" + w.state);
+      cell(tr, w.slots === null || w.slots === undefined ? String(w.busy) : w.busy + " / " + w.slots);
+      cell(tr, w.done); cell(tr, w.failed);
+      cell(tr, w.last_seen_s === null || w.last_seen_s === undefined ? "-" : fmtS(w.last_seen_s) + " ago");
+      body.appendChild(tr);
+    }
+    $("workers-none").hidden = workers.length > 0;
+  }
+
+  function renderFailures(groups, n) {
+    const body = $("failures").tBodies[0];
+    body.replaceChildren();
+    for (const g of groups) {
+      const tr = document.createElement("tr");
+      cell(tr, g.count); cell(tr, g.failure_class); cell(tr, g.reason, "reason");
+      const td = cell(tr, "");
+      for (const tid of g.tids) { td.appendChild(tidLink(tid)); td.appendChild(document.createTextNode(" ")); }
+      body.appendChild(tr);
+    }
+    $("failures-none").hidden = groups.length > 0;
+    $("failures-count").textContent = n ? "(" + n + ")" : "";
+  }
+
+  // ---------------------------------------------------------------- task stream
+  function renderStream(stream) {
+    const key = stream.n_bars + ":" + stream.t_end + ":" + stream.lanes.length + ":" + stream.t0;
+    if (key === streamKey) return;
+    streamKey = key;
+    const span = Math.max(stream.t_end, 1e-3), minW = span / 500;
+    const byState = {};
+    for (const [lane, s, e, code, tid] of stream.bars) {
+      const st = stream.states[code];
+      const t = byState[st] || (byState[st] = {y: [], base: [], x: [], customdata: []});
+      t.y.push(stream.lanes[lane]); t.base.push(s); t.x.push(Math.max(e - s, minW));
+      t.customdata.push([tid, e - s]);
+    }
+    const traces = Object.entries(byState).map(([st, t]) => ({
+      type: "bar", orientation: "h", name: st, y: t.y, base: t.base, x: t.x,
+      customdata: t.customdata, marker: {color: COLOURS[st] || "#888"}, width: 0.8,
+      hovertemplate: "%{customdata[0]}<br>start %{base:.2f} s, took %{customdata[1]:.3f} s<extra>" + st + "</extra>"}));
+    const layout = {barmode: "overlay", margin: {l: 140, r: 10, t: 10, b: 35}, showlegend: true,
+      legend: {orientation: "h", y: -0.2}, xaxis: {title: {text: "seconds since the first bar shown"}},
+      yaxis: {type: "category", categoryarray: stream.lanes, autorange: "reversed"}, uirevision: "stream"};
+    Plotly.react("stream", traces, layout, PLOT_CONFIG);
+    barsDrawn = stream.bars.length;
+    dash.streamDraws += 1;
+  }
+
+  // ---------------------------------------------------------------- sweep plot
+  function selection() { return $("sweep-x").value + "|" + $("sweep-y").value + "|" + $("sweep-c").value; }
+
+  function fillSelect(select, names, fallback, blank) {
+    const want = [...(blank ? [""] : []), ...names];
+    const have = [...select.options].map((o) => o.value);
+    if (want.join("\n") === have.join("\n")) return;
+    const keep = select.value;
+    select.replaceChildren(...want.map((n) => new Option(n === "" ? "(none)" : n, n)));
+    select.value = want.includes(keep) && keep !== "" ? keep : fallback;
+  }
+
+  function renderSweepControls(sweep) {
+    fillSelect($("sweep-x"), sweep.params, sweep.params[0] || "", false);
+    fillSelect($("sweep-y"), sweep.stats, sweep.stats[0] || "", false);
+    fillSelect($("sweep-c"), sweep.params, sweep.params[1] || "", true);
+    $("sweep-note").textContent = sweep.params.length ? "" : "(no parameter varies between finished tasks yet)";
+  }
+
+  async function fetchSweep() {
+    const x = $("sweep-x").value, y = $("sweep-y").value, c = $("sweep-c").value;
+    if (!x || !y || sweepBusy || !window.Plotly) return;
+    sweepBusy = true;
+    const key = String(dash.state.rev) + selection();
+    try {
+      const q = new URLSearchParams({x: x, y: y, c: c});
+      const r = await fetch("/api/sweep?" + q.toString());
+      const data = await r.json();
+      if (r.ok) { drawSweep(data); sweepKey = key; }
+    } finally { sweepBusy = false; }
+  }
+
+  function drawSweep(data) {
+    dash.sweep = data;
+    const traces = data.series.map((s) => {
+      const spread = s.n.some((n) => n > 1);
+      return {type: "scatter", mode: "lines+markers", name: s.name === null ? data.y : data.colour + " = " + s.name,
+        x: s.x, y: s.y, customdata: s.tid.map((t, i) => [t, s.n[i]]),
+        error_y: spread ? {type: "data", symmetric: false, array: s.hi.map((h, i) => h - s.y[i]),
+                           arrayminus: s.lo.map((l, i) => s.y[i] - l), thickness: 1, width: 2} : undefined,
+        hovertemplate: data.x + " %{x}<br>" + data.y + " %{y}<br>%{customdata[1]} task(s), e.g. %{customdata[0]}<extra></extra>"};
+    });
+    const layout = {margin: {l: 60, r: 10, t: 10, b: 45}, xaxis: {title: {text: data.x + (data.x_binned ? " (binned)" : "")},
+      type: data.categorical_x ? "category" : "-"}, yaxis: {title: {text: data.y}}, legend: {orientation: "v"},
+      uirevision: data.x + data.y + data.colour, hovermode: "closest"};
+    Plotly.react("sweep", traces, layout, PLOT_CONFIG);
+    pointsDrawn = data.series.reduce((n, s) => n + s.x.length, 0);
+    dash.sweepDraws += 1;
+    $("sweep-note").textContent = data.n_tasks + " finished tasks";
+  }
+
+  // ---------------------------------------------------------------- one task
+  async function showTask(tid) {
+    if (!window.Plotly) return;
+    const r = await fetch("/api/task?" + new URLSearchParams({tid: tid}).toString());
+    const d = await r.json();
+    if (!r.ok) { $("conn").textContent = d.error || "cannot load " + tid; return; }
+    dash.task = d;
+    $("task-panel").hidden = false;
+    $("task-tid").textContent = d.tid;
+    $("task-state").textContent = d.row.status;
+    const row = d.row;
+    $("task-info").textContent = [row.worker ? "worker " + row.worker : "", row.real_s !== null ? "took " + fmtNum(row.real_s) + " s" : "",
+      "attempts " + row.attempts, row.failure_class ? row.failure_class + ": " + row.reason : ""].filter(Boolean).join("; ");
+    const varying = new Set((dash.state && dash.state.sweep.params) || []);
+    fillTable($("task-params"), Object.entries(d.params).sort((a, b) => varying.has(b[0]) - varying.has(a[0])), varying);
+    fillTable($("task-summary"), Object.entries(d.summary), new Set());
+    $("task-data").textContent = d.data || "";
+    drawRaster(d.raster);
+    drawVoltage(d.voltage);
+    $("task-panel").scrollIntoView({behavior: "instant", block: "start"});
+  }
+
+  function fillTable(table, entries, bold) {
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    for (const [k, v] of entries) {
+      const tr = document.createElement("tr");
+      if (bold.has(k)) tr.className = "varies";
+      cell(tr, k); cell(tr, typeof v === "object" && v !== null ? JSON.stringify(v).slice(0, 120) : fmtNum(v));
+      body.appendChild(tr);
+    }
+  }
+
+  function drawRaster(r) {
+    if (!r) { Plotly.purge("raster"); $("raster").hidden = true; return; }
+    $("raster").hidden = false;
+    Plotly.react("raster", [{type: "scatter", mode: "markers", x: r.t_ms, y: r.neuron,
+      marker: {symbol: "line-ns-open", size: 8, color: "#222"}, hoverinfo: "x+y"}],
+      {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: "raster: " + r.n_spikes + " spikes" + (r.shown < r.n_spikes ? " (" + r.shown + " shown)" : ""), font: {size: 13}},
+       xaxis: {title: {text: "time (ms)"}}, yaxis: {title: {text: "neuron"}}}, PLOT_CONFIG);
+  }
+
+  function drawVoltage(v) {
+    if (!v) { Plotly.purge("voltage"); $("voltage").hidden = true; return; }
+    $("voltage").hidden = false;
+    Plotly.react("voltage", v.traces.map((t) => ({type: "scatter", mode: "lines", x: t.t_ms, y: t.v,
+      name: "neuron " + t.neuron, line: {width: 1}})),
+      {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: "voltage (" + v.traces.length + " of " + v.n_neurons + " neurons)", font: {size: 13}},
+       xaxis: {title: {text: "time (ms)"}}, yaxis: {title: {text: "V"}}}, PLOT_CONFIG);
+  }
+
+  // ---------------------------------------------------------------- wiring
+  function startCharts() {  // once plotly.js has run (it loads after this script)
+    Plotly.newPlot("stream", [], {margin: {t: 10}}, PLOT_CONFIG);
+    Plotly.newPlot("sweep", [], {margin: {t: 10}}, PLOT_CONFIG);
+    $("stream").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
+    $("sweep").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
+    if (dash.state) render(dash.state);
+  }
+
+  function start() {
+    for (const id of ["sweep-x", "sweep-y", "sweep-c"]) $(id).addEventListener("change", fetchSweep);
+    $("task-close").addEventListener("click", () => { $("task-panel").hidden = true; });
+    if (window.Plotly) startCharts(); else window.addEventListener("load", startCharts);
+    fetch("/api/state").then((r) => r.json()).then(render).catch(() => {});
+    const events = new EventSource("/events");
+    events.onmessage = (e) => render(JSON.parse(e.data));
+    events.onopen = () => { $("conn").textContent = ""; };
+    events.onerror = () => { $("conn").textContent = "connection lost; retrying"; };
+    dash.showTask = showTask;
+  }
+  start();
+})();
