@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "tid (default: `seed` of TASKS.py, else 0)")
     p.add_argument("--allow-version-change", action="store_true",
                    help="resume a run directory written by another neunet version")
+    p.add_argument("--dashboard", metavar="[HOST:]PORT", default=None,
+                   help="where the live web dashboard listens (default 127.0.0.1, a free port "
+                        "from 8722 up); beyond loopback it asks for the sweep's token")
+    p.add_argument("--no-dashboard", action="store_true", help="serve no web dashboard")
     return p
 
 
@@ -137,6 +141,9 @@ def _access(args) -> tuple:
         local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
     try:
         token = auth.load_token(args.token_file)
+        if not args.no_dashboard:
+            from neunet.runner.dashboard.embed import check_where
+            check_where(args.dashboard, token)
         if token is None:
             auth.require_token_for(args.host, token)
             if local > 0:
@@ -320,6 +327,10 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
                                           for t, pm, c, e in rows])
     store.set_meta("address", f"{args.host}:{port}")
     worker = _LocalWorker(args, port, local, token, early[1] if early else None)
+    dash = None
+    if not args.no_dashboard:  # while the local worker's slots warm up
+        from neunet.runner.dashboard.embed import start_for_coordinator
+        dash = await start_for_coordinator(coord, store, args.dashboard, args.token_file)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         worker.kill()
@@ -334,6 +345,8 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     for watcher in watchers:
         watcher.cancel()
     await coord.shutdown()
+    if dash is not None:
+        await dash.close()
     await worker.wait_and_clean()
     progress.report_failures()
     progress.update(final=True)

@@ -41,6 +41,21 @@ def parse_where(text: str | None, default_host: str = "127.0.0.1") -> tuple[str,
     return host or default_host, int(port)
 
 
+def check_where(where: str | None, token: bytes | None) -> tuple[str, int | None]:
+    """`parse_where`, and refuse an address beyond loopback without a token for the login.
+
+    Raises
+    ------
+    DashboardOptionError
+    """
+    from neunet.runner.wire.auth import TOKEN_ENV, is_loopback
+    host, port = parse_where(where)
+    if token is None and not is_loopback(host):
+        raise DashboardOptionError(f"--dashboard {where}: a dashboard beyond loopback asks for "
+                                   f"the sweep's token: pass --token-file or set {TOKEN_ENV}")
+    return host, port
+
+
 def announce(url: str, stream=None, what: str = "dashboard") -> None:
     """Print the one line naming the dashboard's URL (on stderr, where progress goes)."""
     stream = stream or sys.stderr
@@ -75,6 +90,37 @@ async def start_dashboard(run_dir, where: str | None = None, token: bytes | None
         log.warning("no dashboard: %s", exc)
         return None
     announce(url, stream)
+    return dash
+
+
+async def start_for_coordinator(coord, store, where: str | None, token_file: str | None = None,
+                                stream=None):
+    """Start the dashboard of a running coordinator (on its event loop, with its live figures),
+    print its URL and record it in the run directory (meta ``dashboard``: url and pid, which
+    `neunet.sweep.progress.RunWatcher` shows); None when it cannot start.
+
+    Parameters
+    ----------
+    coord : neunet.runner.coordinator.server.Coordinator
+    store : neunet.store.RunStore
+        The coordinator's run directory writer.
+    where : str, optional
+        ``[HOST:]PORT`` (see `parse_where`).
+    token_file : str, optional
+        The user's token file (else $NEUNET_TOKEN): the login beyond loopback.
+    """
+    import os
+
+    from neunet.runner.dashboard.live import CoordinatorSource
+    from neunet.runner.wire import auth
+    try:
+        token = auth.load_token(token_file)
+    except auth.AuthError as exc:
+        log.warning("no dashboard: %s", exc)
+        return None
+    dash = await start_dashboard(store.run_dir, where, token, CoordinatorSource(coord), stream)
+    if dash is not None:
+        store.set_meta("dashboard", {"url": dash.url, "pid": os.getpid()})
     return dash
 
 

@@ -34,6 +34,9 @@ BASE_COLUMNS = ("tid", "status", "worker", "started", "finished", "real_s")
 TEXT_COLUMNS = ("tid", "status", "worker")
 # Seconds of history of the finished count used for the tasks/s figure.
 RATE_WINDOW_S = 10.0
+# Tasks whose parameters (JSON) are read, spread over the run, to find those that vary before
+# the finished tasks show it.
+SAMPLE_TASKS = 2000
 # Characters of a failure's reason kept (its first line).
 REASON_CHARS = 300
 
@@ -218,10 +221,11 @@ class RunModel:
                 self._note_failure(row)
 
     def _find_varying(self, db, names: list) -> list:
-        """The p: columns whose value differs between finished tasks (the others' values go
-        to `constant`)."""
+        """The p: columns whose value differs between finished tasks or in a sample of all
+        tasks' parameters (the others' values go to `constant`)."""
         if not names:
             return []
+        sampled = _sample_varying(db)
         cols = ", ".join(map(_quote, names))
         first = db.execute(f"SELECT {cols} FROM tasks WHERE status = 'finished' "
                            "LIMIT 1").fetchone()
@@ -230,6 +234,7 @@ class RunModel:
         probe = ", ".join(f"MAX({_quote(n)} IS NOT ?)" for n in names)
         differs = db.execute(f"SELECT {probe} FROM tasks WHERE status = 'finished'",
                              first).fetchone()
+        differs = [bool(d) or n[len(PARAM_PREFIX):] in sampled for n, d in zip(names, differs)]
         for name, value, varies in zip(names, first, differs):
             if not varies:
                 self.constant[name[2:]] = value
@@ -351,6 +356,18 @@ class RunModel:
                         "busy": int(np.count_nonzero(mine & np.isin(status, RUNNING))),
                         "last_s": finite(np.nanmax(last[mine])) if mine.any() else None})
         return out
+
+
+def _sample_varying(db) -> set:
+    """Names of the parameters that differ within `SAMPLE_TASKS` tasks spread over the run."""
+    n = db.execute("SELECT MAX(seq) FROM tasks").fetchone()[0] or 0
+    step = max(1, n // SAMPLE_TASKS)
+    seen: dict = {}
+    for (text,) in db.execute("SELECT params FROM tasks WHERE seq % ? = 0 LIMIT ?",
+                              (step, 2 * SAMPLE_TASKS)):
+        for key, value in json.loads(text).items():
+            seen.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+    return {k for k, v in seen.items() if len(v) > 1}
 
 
 def _eq(a, b) -> bool:

@@ -125,6 +125,8 @@ class Dashboard:
         """Stop serving (open event streams end)."""
         if self._task is not None:
             self._task.cancel()
+        for queue in list(self._streams):
+            _put_latest(queue, None)  # each stream handler returns on None
         if self._server is not None:
             self._server.close()
         if self._runner is not None:
@@ -254,6 +256,8 @@ class Dashboard:
         while True:
             try:
                 payload = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                if payload is None:  # closing
+                    return
                 chunk = b"data: " + payload + b"\n\n"
             except asyncio.TimeoutError:
                 chunk = b": keep-alive\n\n"

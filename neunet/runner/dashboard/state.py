@@ -53,9 +53,14 @@ def run_state(model: RunModel, live: dict | None = None) -> dict:
         "progress": progress, "rate": finite(rate), "elapsed_s": finite(elapsed),
         "eta_s": finite(eta), "workers": workers,
         "failures": model.failure_groups(),
-        "stream": views.stream_bars(model, now, STREAM_WINDOW_S),
+        "stream": views.stream_bars(model, now, STREAM_WINDOW_S, _slots(live)),
         "sweep": _sweep_names(model),
     }
+
+
+def _slots(live: dict | None) -> dict | None:
+    """Worker name -> slots, from a coordinator's live figures."""
+    return None if live is None else {w["name"]: w["slots"] for w in live["workers"]}
 
 
 def _sweep_names(model: RunModel) -> dict:

@@ -23,6 +23,8 @@ MAX_BARS = 1500
 MAX_LANES = 48
 # Most raster dots and voltage samples per trace shipped for one task, and traces shown.
 MAX_SPIKES, MAX_POINTS, MAX_TRACES = 20000, 2000, 8
+# Overlap allowed between bars of one lane: seconds, plus a fraction of the new bar.
+LANE_SLACK_S, LANE_SLACK_FRACTION = 0.05, 0.1
 # Task states shown as bars, and the code each has in a bar.
 BAR_STATES = RUNNING + ("finished", "failed", "assigned", "not-assigned")
 
@@ -120,7 +122,8 @@ def _series(name, xv: np.ndarray, yv: np.ndarray, rows: np.ndarray, tids: list) 
             "tid": [tids[int(rows[i])] for i in first]}
 
 
-def stream_bars(model: RunModel, now_s: float, window_s: float | None = None) -> dict:
+def stream_bars(model: RunModel, now_s: float, window_s: float | None = None,
+                slots: dict | None = None) -> dict:
     """The task stream: the most recent bars (start, end, state, tid) in lanes per worker.
 
     Parameters
@@ -131,6 +134,8 @@ def stream_bars(model: RunModel, now_s: float, window_s: float | None = None) ->
     window_s : float, optional
         Only bars that ended within this many seconds before the end (default: all kept,
         at most `MAX_BARS`).
+    slots : dict, optional
+        Worker name -> number of slots, when known: its lanes are at most that many.
     """
     started = model.column("started")
     status = model.column("status")
@@ -144,7 +149,7 @@ def stream_bars(model: RunModel, now_s: float, window_s: float | None = None) ->
     idx = np.flatnonzero(has)
     idx = idx[np.argsort(started[idx], kind="stable")][-MAX_BARS:]
     workers = model.column("worker")
-    lanes, lane_of = _lanes(idx, started, end, workers)
+    lanes, lane_of = _lanes(idx, started, end, workers, slots or {})
     t0 = float(started[idx[0]]) if len(idx) else now_s
     code = {s: i for i, s in enumerate(BAR_STATES)}
     bars = [[lane_of[int(i)], round(float(started[i]) - t0, 4), round(float(end[i]) - t0, 4),
@@ -153,20 +158,29 @@ def stream_bars(model: RunModel, now_s: float, window_s: float | None = None) ->
             "states": list(BAR_STATES), "n_bars": len(bars)}
 
 
-def _lanes(idx, started, end, workers) -> tuple[list, dict]:
-    """Greedy lanes per worker (a bar goes to the first lane free at its start); the lanes of
-    the `MAX_LANES` most recently active workers' lanes are kept."""
-    free_at: dict = {}  # worker -> list of end times per lane
+def _lane_for(ends: list, start: float, end: float, n_slots: int | None) -> int:
+    """The lane of a bar: the one free longest before its start (a small overlap allowed: a
+    slot starts its next task before the last one's result is recorded), else a new lane,
+    else (all of a worker's slots in use) the one freed first."""
+    slack = LANE_SLACK_S + LANE_SLACK_FRACTION * max(0.0, end - start)
+    free = [k for k, t in enumerate(ends) if t <= start + slack]
+    if free:
+        return min(free, key=lambda k: ends[k])
+    if n_slots is None or len(ends) < n_slots:
+        ends.append(-np.inf)
+        return len(ends) - 1
+    return min(range(len(ends)), key=lambda k: ends[k])
+
+
+def _lanes(idx, started, end, workers, slots: dict) -> tuple[list, dict]:
+    """Lanes per worker (`_lane_for`); those of the `MAX_LANES` most recently active
+    workers are kept."""
+    free_at: dict = {}  # worker -> end time of the last bar of each lane
     lane_of: dict = {}
     for i in idx:
         ends = free_at.setdefault(workers[i], [])
-        for k, t in enumerate(ends):
-            if t <= started[i]:
-                ends[k] = end[i]
-                break
-        else:
-            k = len(ends)
-            ends.append(end[i])
+        k = _lane_for(ends, started[i], end[i], slots.get(workers[i]))
+        ends[k] = max(ends[k], end[i])
         lane_of[int(i)] = (workers[i], k)
     recent = sorted(free_at, key=lambda w: -max(free_at[w]))
     names = [(w, k) for w in sorted(recent[:MAX_LANES], key=str)
@@ -177,13 +191,13 @@ def _lanes(idx, started, end, workers) -> tuple[list, dict]:
 
 
 def task_detail(run, tid: str) -> dict:
-    """One task's state, parameters, summary and (when kept) decimated raster and voltage.
+    """One task's index row, parameters, summary and (when kept) decimated raster and voltage.
 
     Parameters
     ----------
     run : neunet.store.reader.Run
     tid : str
-        A task id of the run.
+        A task id of the run (or a unique prefix of one).
     """
     from neunet.store.npz import NoDataError
 

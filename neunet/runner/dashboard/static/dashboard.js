@@ -140,9 +140,10 @@
   }
 
   function renderSweepControls(sweep) {
-    fillSelect($("sweep-x"), sweep.params, sweep.params[0] || "", false);
+    const swept = sweep.params.filter((p) => p !== "seed");  // a per-task seed: last choice
+    fillSelect($("sweep-x"), sweep.params, swept[0] || sweep.params[0] || "", false);
     fillSelect($("sweep-y"), sweep.stats, sweep.stats[0] || "", false);
-    fillSelect($("sweep-c"), sweep.params, sweep.params[1] || "", true);
+    fillSelect($("sweep-c"), sweep.params, swept[1] || "", true);
     $("sweep-note").textContent = sweep.params.length ? "" : "(no parameter varies between finished tasks yet)";
   }
 
@@ -235,6 +236,8 @@
     Plotly.newPlot("sweep", [], {margin: {t: 10}}, PLOT_CONFIG);
     $("stream").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
     $("sweep").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
+    streamKey = sweepKey = "";  // the charts are empty again: draw them from the state
+    barsDrawn = pointsDrawn = 0;
     if (dash.state) render(dash.state);
   }
 
