@@ -22,7 +22,7 @@ def fmt_s(seconds: float | None) -> str:
     """Seconds as 12s, 3m05s or 1h02m ("-" for None)."""
     if seconds is None:
         return "-"
-    seconds = int(round(max(0.0, seconds)))
+    seconds = round(max(0.0, seconds))
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
