@@ -273,7 +273,10 @@ def _run_dask(args, rows, spec, store) -> int:
     """Hand the sweep to a Dask cluster: no listener, no local worker."""
     from neunet.runner.dask.cli import main_dask
     try:
-        return main_dask(rows, spec, store, args.dask, retries=args.retries)
+        from neunet.runner.wire import auth
+        return main_dask(rows, spec, store, args.dask, retries=args.retries,
+                         dashboard=False if args.no_dashboard else (args.dashboard or True),
+                         token=auth.load_token(args.token_file))
     finally:
         store.close()
 
@@ -301,7 +304,8 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.runner.coordinator.progress import Progress, base_params
     from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
-    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows))
+    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
+                        run_dir=_shown_dir(args))
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
@@ -330,14 +334,21 @@ async def _start_server(args, sched, store, token, spec, local, early):
 
 
 def _finish(coord, sched, store, progress) -> int:
-    """Report the end of the sweep; the exit status."""
+    """Report the end of the sweep (its last line: the summary); the exit status."""
     progress.report_failures()
-    progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
+    progress.finish(interrupted=coord.interrupted)
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
     return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+def _shown_dir(args) -> str:
+    """The run directory as the user may type it: relative when it is below the current one."""
+    path = run_dir_of(args)
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def peak_memory_mb() -> float:

@@ -59,6 +59,7 @@ class Worker:
         self.runner = SlotRunner(slots, self.spool, self, timeout_min_s, timeout_factor,
                                  prestarted)
         self.pending: dict = {}   # tid -> reply (done with file, or failed) awaiting ack
+        self.n_acked: dict = {}   # reply kind ("done", "failed") -> replies acknowledged
         self.out: BatchedWriter | None = None  # the connection's frames, None when away
         self.stopping = False     # first ctrl-c: no more pulling
         self.deliver_lock = asyncio.Lock()
@@ -225,6 +226,8 @@ class Worker:
 
     def _forget(self, tid: str) -> None:
         reply = self.pending.pop(tid, None)
+        if reply is not None:  # acknowledged: counted by the status line
+            self.n_acked[reply["t"]] = self.n_acked.get(reply["t"], 0) + 1
         if reply is not None and reply["t"] == "done" and delivery.in_spool_file(reply):
             try:
                 os.unlink(os.path.join(self.spool, f"{tid}.npz"))
