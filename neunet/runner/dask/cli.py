@@ -15,7 +15,6 @@ from neunet.runner.exits import EXIT_INTERRUPTED
 from neunet.runner.status import StatusLine, progress_text, summary_text
 
 
-
 class DaskProgress:
     """Progress callback for `run_on_dask`: the shared status line (redrawn on a terminal, a
     plain line per period otherwise) and, at the end, the one-line summary.
