@@ -64,7 +64,7 @@ def announce(url: str, stream=None, what: str = "dashboard") -> None:
 
 
 async def start_dashboard(run_dir, where: str | None = None, token: bytes | None = None,
-                          live=None, stream=None):
+                          live=None, stream=None, login: bool | None = None):
     """Start a dashboard on the running event loop and print its URL; None when it cannot
     listen (a warning says why; the sweep goes on without it).
 
@@ -80,11 +80,13 @@ async def start_dashboard(run_dir, where: str | None = None, token: bytes | None
         A `neunet.runner.dashboard.live.CoordinatorSource`.
     stream : file, optional
         Where the URL line goes (default stderr).
+    login : bool, optional
+        Ask for the token (default: when HOST is not loopback).
     """
     from neunet.runner.dashboard.server import Dashboard
     host, port = parse_where(where)
     try:
-        dash = Dashboard(run_dir, host=host, port=port, token=token, live=live)
+        dash = Dashboard(run_dir, host=host, port=port, token=token, live=live, login=login)
         url = await dash.start()
     except (OSError, ValueError) as exc:
         log.warning("no dashboard: %s", exc)
@@ -125,7 +127,7 @@ async def start_for_coordinator(coord, store, where: str | None, token_file: str
 
 
 def serve_in_thread(run_dir, where: str | None = None, token: bytes | None = None,
-                    stream=None):
+                    stream=None, login: bool | None = None):
     """Serve a run directory's dashboard from a daemon thread with its own event loop (for a
     sweep whose main thread is busy, such as the Dask route); print the URL.
 
@@ -141,8 +143,8 @@ def serve_in_thread(run_dir, where: str | None = None, token: bytes | None = Non
         loop = asyncio.new_event_loop()
         box["loop"] = loop
         try:
-            box["dash"] = loop.run_until_complete(start_dashboard(run_dir, where, token,
-                                                                  stream=stream))
+            box["dash"] = loop.run_until_complete(start_dashboard(
+                run_dir, where, token, stream=stream, login=login))
         finally:
             ready.set()
         if box["dash"] is not None:
