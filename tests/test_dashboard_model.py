@@ -1,5 +1,6 @@
 """The dashboard's data layer on real run directories (RunStore writes, RunModel reads):
 incremental refreshes agree with a fresh full read, and what is shipped stays bounded."""
+import itertools
 import time
 
 import numpy as np
@@ -140,7 +141,7 @@ def test_stream_lanes_never_hold_overlapping_bars_beyond_the_slack(tmp_path):
         by_lane.setdefault(lane, []).append((s, e))
     for bars in by_lane.values():
         bars.sort()
-        for (s1, e1), (s2, e2) in zip(bars, bars[1:]):
+        for (_, e1), (s2, e2) in itertools.pairwise(bars):
             assert s2 >= e1 - views.LANE_SLACK_S - views.LANE_SLACK_FRACTION * (e2 - s2)
     capped = views.stream_bars(model, time.time(), slots={"w0": 1, "w1": 1})
     assert len(capped["lanes"]) == 2  # one slot each: one lane each

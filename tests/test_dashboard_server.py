@@ -63,7 +63,7 @@ def test_the_page_and_its_data_need_no_other_site(served):
     own = page + "".join(_get(served, s)[2].decode() for s in scripts if s.endswith(
         ("dashboard.js", "dashboard.css")))
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", own, re.I), "external URL"
-    plotly = [s for s in scripts if "plotly" in s][0]
+    plotly = next(s for s in scripts if "plotly" in s)
     status, headers, body = _get(served, plotly)
     assert status == 200 and len(body) > 1_000_000 and "immutable" in headers["Cache-Control"]
     state = json.loads(_get(served, "/api/state")[2])
