@@ -137,11 +137,13 @@ async def run_worker(worker) -> int:
     conn = asyncio.ensure_future(worker.connect_loop())
     slots = [asyncio.ensure_future(worker.runner.slot_loop(s)) for s in worker.runner.slots]
     watch = asyncio.ensure_future(worker.watch_stopping())
-    line = StatusLine().install()
-    status = asyncio.ensure_future(show_status(worker, line))
+    shown = logging.getLogger().isEnabledFor(logging.INFO)  # not a local worker's WARNING
+    line = StatusLine().install() if shown else None
+    status = asyncio.ensure_future(show_status(worker, line)) if shown else None
     await worker.finished.wait()
-    status.cancel()
-    line.finish(status_text(worker))
+    if shown:
+        status.cancel()
+        line.finish(status_text(worker))
     if worker.out is not None:
         try:
             worker.send({"t": "bye"})
@@ -160,8 +162,8 @@ def status_text(worker) -> str:
     """The worker's status line: tasks done and failed, busy slots and what each runs."""
     now = time.monotonic()
     busy = [s for s in worker.runner.slots if s.task is not None]
-    text = (f"worker {worker.name}: {worker.n_acked.get('done', 0)} done, "
-            f"{worker.n_acked.get('failed', 0)} failed, {len(busy)}/{worker.n_slots} slots busy")
+    text = (f"worker {worker.name}: {worker.n_replies.get('done', 0)} done, "
+            f"{worker.n_replies.get('failed', 0)} failed, {len(busy)}/{worker.n_slots} slots busy")
     if worker.out is None:
         text += " (not connected)"
     running = [f"{s.task['tid'][:12]} {s.state} {now - s.started_s:.0f}s" for s in busy[:4]]
