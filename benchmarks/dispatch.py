@@ -364,6 +364,9 @@ def main(argv=None) -> int:
     p.add_argument("--executor", action="append", default=None,
                    help=f"column to include (default: all of "
                         f"{', '.join(EXECUTORS)})")
+    p.add_argument("--browser", action="store_true",
+                   help="with (a): also (a) with a browser watching the dashboard and without "
+                        "(dispatch_browser.py)")
     args = p.parse_args(argv)
     args.only = args.only.replace(",", "").replace(" ", "")
     names = args.executor or [n for n in ("neunet", "dask", "neunet-dask") if n in EXECUTORS]
@@ -391,6 +394,10 @@ def main(argv=None) -> int:
         for name in names:  # what the figure is to be read against, on lines of its own
             if results[name].get("note"):
                 print(f"    {name}: {results[name]['note']}", flush=True)
+        if fig == "a" and args.browser:
+            import dispatch_browser
+            with tempfile.TemporaryDirectory(prefix="neunet-bench-browser-") as tmp:
+                dispatch_browser.report(dispatch_browser.figure(Path(tmp)), N_TINY)
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,8 @@ WRITE_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 15.0
 # Most event streams open at once, and task-detail reads at once.
 MAX_STREAMS, MAX_DETAIL_READS = 16, 2
+# Tells an event stream's browser to reconnect after 300 ms (a new sweep on the same port).
+RETRY_LINE = b"retry: 300\n\n"
 # Default dashboard port and how many ports above it are tried when it is taken.
 DEFAULT_PORT, PORT_TRIES = 8722, 20
 # A task id, and a parameter or statistic name, as a query may give them.
@@ -71,6 +74,7 @@ class Dashboard:
                              "or $NEUNET_TOKEN) for its login")
         self.token = token
         self.url = None
+        self.session = secrets.token_hex(8)  # a page that reconnects sees a new server
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="neunet-dashboard")
         self._streams: set[asyncio.Queue] = set()
         self._wake = asyncio.Event()
@@ -159,8 +163,9 @@ class Dashboard:
     def _encode(self, live) -> bytes:
         from neunet.runner.dashboard.state import run_state
         self.model.refresh()
-        return json.dumps(run_state(self.model, live), separators=(",", ":"),
-                          allow_nan=False).encode()
+        state = run_state(self.model, live)
+        state["run"]["session"] = self.session
+        return json.dumps(state, separators=(",", ":"), allow_nan=False).encode()
 
     # ------------------------------------------------------------ requests
     def _guard_response(self, request):
@@ -238,6 +243,7 @@ class Dashboard:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
+        await response.write(RETRY_LINE)  # a page left open reconnects quickly
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
         if self._last is not None:
             queue.put_nowait(self._last)

@@ -43,6 +43,7 @@
   // ---------------------------------------------------------------- the pushed state
   function render(state) {
     if (state.error) { $("conn").textContent = "server: " + state.error; return; }
+    if (dash.state && dash.state.run.session !== state.run.session) resetCharts();
     dash.state = state; dash.updates += 1;
     const p = state.progress, run = state.run;
     $("run-name").textContent = run.name;
@@ -231,6 +232,14 @@
   }
 
   // ---------------------------------------------------------------- wiring
+  function resetCharts() {  // another sweep's dashboard answered (a tab left open)
+    streamKey = sweepKey = "";
+    barsDrawn = pointsDrawn = 0;
+    $("task-panel").hidden = true;
+    if (window.Plotly) { Plotly.react("stream", [], {margin: {t: 10}}); Plotly.react("sweep", [], {margin: {t: 10}}); }
+    dash.sessions = (dash.sessions || 0) + 1;
+  }
+
   function startCharts() {  // once plotly.js has run (it loads after this script)
     Plotly.newPlot("stream", [], {margin: {t: 10}}, PLOT_CONFIG);
     Plotly.newPlot("sweep", [], {margin: {t: 10}}, PLOT_CONFIG);
