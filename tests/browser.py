@@ -60,6 +60,7 @@ def wait_for(driver, script: str, timeout_s: float = 60.0, what: str = ""):
 
 
 def console_errors(driver) -> list:
-    """Severe console messages of the page (script errors, CSP violations), favicon aside."""
-    return [e for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    """Severe console messages of the page (script errors, CSP violations); not the event
+    stream's reconnection attempts once its server has gone."""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+            and not ("/events" in e["message"] and "ERR_CONNECTION_REFUSED" in e["message"])]

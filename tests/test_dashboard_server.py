@@ -58,7 +58,7 @@ def test_the_page_and_its_data_need_no_other_site(served):
     status, headers, body = _get(served, "/")
     assert status == 200 and "default-src 'self'" in headers["Content-Security-Policy"]
     page = body.decode()
-    scripts = re.findall(r'(?:src|href)="([^"]+)"', page)
+    scripts = re.findall(r'(?:src|href|data-plotly)="([^"]+)"', page)
     assert scripts and all(s.startswith("/static/") or s.startswith("data:") for s in scripts)
     own = page + "".join(_get(served, s)[2].decode() for s in scripts if s.endswith(
         ("dashboard.js", "dashboard.css")))

@@ -346,16 +346,20 @@ class RunModel:
         if len(workers) == 0:
             return []
         status = self.column("status")
-        last = np.fmax(self.column("started"), self.column("finished"))
-        out = []
-        for name in sorted({w for w in workers if w}):
-            mine = workers == name
-            out.append({"name": name,
-                        "done": int(np.count_nonzero(mine & (status == "finished"))),
-                        "failed": int(np.count_nonzero(mine & (status == "failed"))),
-                        "busy": int(np.count_nonzero(mine & np.isin(status, RUNNING))),
-                        "last_s": finite(np.nanmax(last[mine])) if mine.any() else None})
-        return out
+        known = np.array([w is not None for w in workers], dtype=bool)
+        names, inverse = np.unique(workers[known].astype(str), return_inverse=True)
+        status = status[known]
+        last = np.fmax(self.column("started"), self.column("finished"))[known]
+        latest = np.full(len(names), -np.inf)
+        np.fmax.at(latest, inverse, np.nan_to_num(last, nan=-np.inf))
+
+        def count(mask):
+            return np.bincount(inverse, weights=mask, minlength=len(names)).astype(int)
+        done, failed = count(status == "finished"), count(status == "failed")
+        busy = count(np.isin(status, RUNNING))
+        return [{"name": str(name), "done": int(done[k]), "failed": int(failed[k]),
+                 "busy": int(busy[k]), "last_s": finite(latest[k])}
+                for k, name in enumerate(names)]
 
 
 def _sample_varying(db) -> set:

@@ -25,6 +25,10 @@ from neunet.runner.dashboard.model import RunModel, finite
 PERIOD_S = 1.0
 # A refresh that took t seconds is followed by at least COST_FACTOR * t seconds of rest.
 COST_FACTOR = 10.0
+# Seconds a state may be old and still answer /api/state (the event stream follows at once).
+STALE_S = 30.0
+# Sweep-plot answers kept (by run revision and axes).
+SWEEP_CACHE = 8
 # Seconds after the last browser left during which the model is still refreshed.
 LINGER_S = 30.0
 # Seconds between keep-alive comments on an idle event stream.
@@ -78,9 +82,11 @@ class Dashboard:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="neunet-dashboard")
         self._streams: set[asyncio.Queue] = set()
         self._wake = asyncio.Event()
-        self._last: bytes | None = None
+        self._last: bytes | None = None  # the latest state pushed (JSON)
+        self._last_s = 0.0                # monotonic time it was made
         self._left_s = 0.0  # monotonic time the last browser left
         self._detail_reads = asyncio.Semaphore(MAX_DETAIL_READS)
+        self._sweeps: dict = {}  # (rev, x, y, colour) -> JSON of the sweep plot
         self._runner = self._server = self._task = None
         self._run = None
 
@@ -144,12 +150,12 @@ class Dashboard:
                 self._wake.clear()
                 await self._wake.wait()
             t0 = time.monotonic()
+            before = self._last
             try:
                 payload = await self.payload()
             except Exception as exc:  # a store being replaced, a locked index: try again
                 payload = json.dumps({"error": str(exc)}).encode()
-            if payload != self._last:
-                self._last = payload
+            if payload != before:
                 for queue in list(self._streams):
                     _put_latest(queue, payload)
             cost = time.monotonic() - t0
@@ -158,7 +164,10 @@ class Dashboard:
     async def payload(self) -> bytes:
         """The state pushed to browsers, JSON-encoded (refreshes the model first)."""
         live = self.live.snapshot() if self.live is not None else None
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._encode, live)
+        self._last = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._encode, live)
+        self._last_s = time.monotonic()
+        return self._last
 
     def _encode(self, live) -> bytes:
         from neunet.runner.dashboard.state import run_state
@@ -232,8 +241,8 @@ class Dashboard:
 
     async def _state(self, request):
         from aiohttp import web
-        if self._last is None or not self._streams:
-            self._last = await self.payload()
+        if self._last is None or time.monotonic() - self._last_s > STALE_S:
+            await self.payload()  # else the event stream brings a fresh state at once
         return web.Response(body=self._last, content_type="application/json")
 
     async def _events(self, request):
@@ -275,12 +284,17 @@ class Dashboard:
         x, y, colour = q.get("x", ""), q.get("y", ""), q.get("c", "")
         if not all(_NAME.fullmatch(v) for v in (x, y)) or (colour and not _NAME.fullmatch(colour)):
             return web.json_response({"error": "bad x, y or c"}, status=400)
-        try:
-            body = await asyncio.get_running_loop().run_in_executor(
-                self._pool, views.sweep_points, self.model, x, y, colour or None)
-        except KeyError as exc:
-            return web.json_response({"error": str(exc.args[0])}, status=400)
-        return web.json_response(body, dumps=_dumps)
+        key = (self.model.rev, x, y, colour)
+        if key not in self._sweeps:
+            try:
+                body = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, views.sweep_points, self.model, x, y, colour or None)
+            except KeyError as exc:
+                return web.json_response({"error": str(exc.args[0])}, status=400)
+            self._sweeps[key] = _dumps(body).encode()
+            while len(self._sweeps) > SWEEP_CACHE:
+                self._sweeps.pop(next(iter(self._sweeps)))
+        return web.Response(body=self._sweeps[key], content_type="application/json")
 
     async def _task_detail(self, request):
         from aiohttp import web

@@ -13,6 +13,8 @@
                                      streamDraws: 0, sweepDraws: 0,
                                      nBars: () => barsDrawn, nPoints: () => pointsDrawn};
   let barsDrawn = 0, pointsDrawn = 0, streamKey = "", sweepKey = "", sweepBusy = false;
+  // Where plotly.min.js is served (named by the page: versioned, cached for good).
+  const PLOTLY_SRC = document.currentScript.dataset.plotly;
 
   function fmtS(s) {
     if (s === null || s === undefined) return "-";
@@ -68,9 +70,9 @@
     renderWorkers(state.workers);
     renderFailures(state.failures, p.failed);
     renderSweepControls(state.sweep);
+    if (String(state.rev) + selection() !== sweepKey) fetchSweep();
     if (!window.Plotly) return;  // the charts follow once plotly.js has loaded
     renderStream(state.stream);
-    if (String(state.rev) + selection() !== sweepKey) fetchSweep();
   }
 
   function renderWorkers(workers) {
@@ -150,7 +152,7 @@
 
   async function fetchSweep() {
     const x = $("sweep-x").value, y = $("sweep-y").value, c = $("sweep-c").value;
-    if (!x || !y || sweepBusy || !window.Plotly) return;
+    if (!x || !y || sweepBusy) return;
     sweepBusy = true;
     const key = String(dash.state.rev) + selection();
     try {
@@ -163,6 +165,7 @@
 
   function drawSweep(data) {
     dash.sweep = data;
+    if (!window.Plotly) return;  // drawn by startCharts
     const traces = data.series.map((s) => {
       const spread = s.n.some((n) => n > 1);
       return {type: "scatter", mode: "lines+markers", name: s.name === null ? data.y : data.colour + " = " + s.name,
@@ -234,6 +237,7 @@
   // ---------------------------------------------------------------- wiring
   function resetCharts() {  // another sweep's dashboard answered (a tab left open)
     streamKey = sweepKey = "";
+    dash.sweep = null;
     barsDrawn = pointsDrawn = 0;
     $("task-panel").hidden = true;
     if (window.Plotly) { Plotly.react("stream", [], {margin: {t: 10}}); Plotly.react("sweep", [], {margin: {t: 10}}); }
@@ -245,16 +249,26 @@
     Plotly.newPlot("sweep", [], {margin: {t: 10}}, PLOT_CONFIG);
     $("stream").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
     $("sweep").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
-    streamKey = sweepKey = "";  // the charts are empty again: draw them from the state
+    streamKey = "";  // the charts are empty again: draw them from the state
     barsDrawn = pointsDrawn = 0;
+    if (dash.sweep) drawSweep(dash.sweep);
     if (dash.state) render(dash.state);
+  }
+
+  function loadPlotly() {  // after the figures are shown: compiling plotly.js takes a while
+    if (window.Plotly || document.getElementById("plotly-js")) return;
+    const script = document.createElement("script");
+    script.id = "plotly-js";
+    script.src = PLOTLY_SRC;
+    script.addEventListener("load", startCharts);
+    document.head.appendChild(script);
   }
 
   function start() {
     for (const id of ["sweep-x", "sweep-y", "sweep-c"]) $(id).addEventListener("change", fetchSweep);
     $("task-close").addEventListener("click", () => { $("task-panel").hidden = true; });
-    if (window.Plotly) startCharts(); else window.addEventListener("load", startCharts);
-    fetch("/api/state").then((r) => r.json()).then(render).catch(() => {});
+    fetch("/api/state").then((r) => r.json()).then(render).catch(() => {})
+      .finally(() => setTimeout(loadPlotly, 0));
     const events = new EventSource("/events");
     events.onmessage = (e) => render(JSON.parse(e.data));
     events.onopen = () => { $("conn").textContent = ""; };
