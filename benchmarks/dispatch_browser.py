@@ -9,7 +9,8 @@
   from a stand-in server on the port the coordinator then takes, the first free one from
   8722); the page reconnects to the new coordinator at once and watches the whole sweep;
 - with a browser that loads the page when the URL is printed (the page load, ~0.4-1.3
-  CPU-seconds of Chromium on this machine even from its cache, falls inside the 2 s sweep).
+  CPU-seconds of Chromium on this machine even from its cache, falls inside the 2 s sweep);
+- with ``--no-dashboard`` (what serving the dashboard costs when nobody looks).
 
 The browser's cache is warmed by one watched run first. Printed: each way's median and range
 and the ratios to "without" (target: the watching tab within 5 %).
@@ -61,14 +62,14 @@ def _open_tab(driver, run_dir) -> str:
     return url
 
 
-def _one(d, work: Path, name: str, driver=None, tab_url=None) -> tuple[float, int]:
+def _one(d, work: Path, name: str, driver=None, tab_url=None, extra=()) -> tuple[float, int]:
     """Wall seconds of one figure-(a) sweep, watched by `driver` when given (a tab already
     open on `tab_url`, else the page is loaded when the URL is printed); and how many states
     of this sweep the page took in."""
     tasks_py = d._tasks_py(work / f"{name}.py", d._tiny_body(d.N_TINY))
     log, run_dir = work / f"{name}.log", work / f"run_{name}"
     t0 = time.perf_counter()
-    proc = d._coordinator(tasks_py, run_dir, "--local-slots", 2, log=log)
+    proc = d._coordinator(tasks_py, run_dir, "--local-slots", 2, *extra, log=log)
     updates = 0
     if driver is not None:
         url = None
@@ -89,8 +90,9 @@ def _one(d, work: Path, name: str, driver=None, tab_url=None) -> tuple[float, in
     return wall_s, updates
 
 
-# The ways figure (a) is run: name -> (watched, page already open).
-WAYS = {"without": (False, False), "tab open": (True, True), "page loaded": (True, False)}
+# The ways figure (a) is run: name -> (watched, page already open, coordinator options).
+WAYS = {"without": (False, False, ()), "tab open": (True, True, ()),
+        "page loaded": (True, False, ()), "no dashboard": (False, False, ("--no-dashboard",))}
 
 
 def figure(work: Path) -> dict:
@@ -103,12 +105,12 @@ def figure(work: Path) -> dict:
         times: dict = {w: [] for w in WAYS}
         seen: dict = {w: [] for w in WAYS}
         for rep in range(REPS):
-            for way, (watched, tab) in WAYS.items():
+            for way, (watched, tab, extra) in WAYS.items():
                 driver.get("about:blank")
                 tab_url = _open_tab(driver, work / "run_warm") if tab else None
                 d._settle()
                 wall, updates = _one(d, work, f"{way.replace(' ', '_')}{rep}",
-                                     driver if watched else None, tab_url)
+                                     driver if watched else None, tab_url, extra)
                 times[way].append(wall)
                 seen[way].append(updates)
     finally:
@@ -128,8 +130,9 @@ def report(result: dict, n_tasks: int) -> None:
         line = (f"    {way:<12} {n_tasks / med:5.0f} tasks/s (median {med:.2f} s, range "
                 f"{min(ts):.2f}-{max(ts):.2f} s)")
         if way != "without":
-            line += (f"  x{result['ratio'][way]:.3f} of without; states pushed to the page "
-                     f"per run {result['updates'][way]}")
+            line += f"  x{result['ratio'][way]:.3f} of without"
+        if WAYS[way][0]:
+            line += f"; states pushed to the page per run {result['updates'][way]}"
         print(line)
     ratio = result["ratio"]["tab open"]
     print(f"    watching tab / without: {ratio:.3f}   target <= 1.05: "

@@ -8,6 +8,7 @@ any front end that starts a coordinator can show the same bar and URL.
 """
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 
@@ -58,7 +59,7 @@ def counts_of(run_dir) -> dict | None:
     from neunet.store import StoreError, open_run
     try:
         by_state = open_run(run_dir).counts()
-    except StoreError:
+    except (StoreError, sqlite3.Error):  # not there yet, or its tables being created
         return None
     running = sum(by_state.get(s, 0) for s in ("simulating", "filtering", "pulling"))
     total = sum(by_state.values())
@@ -73,7 +74,7 @@ def dashboard_url(run_dir, pid: int | None = None) -> str | None:
     from neunet.store import StoreError, open_run
     try:
         value = open_run(run_dir).meta(DASHBOARD_META)
-    except StoreError:
+    except (StoreError, sqlite3.Error):
         return None
     if not isinstance(value, dict) or (pid is not None and value.get("pid") != pid):
         return None

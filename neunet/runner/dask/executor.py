@@ -248,14 +248,12 @@ def _connect(distributed, client_or_address, timeout_s: float):
 
 
 def _record_dashboard(store, client) -> None:
-    """Name the Dask scheduler's own dashboard in the run directory (meta ``dask_dashboard``,
-    shown by neunet's dashboard), or None when the scheduler serves none."""
-    try:
-        services = client.scheduler_info().get("services", {})
-        link = client.dashboard_link if "dashboard" in services else None
-    except Exception:  # an older distributed, a scheduler that does not say: name nothing
-        link = None
-    store.set_meta("dask_dashboard", link)
+    """Name the Dask scheduler's own dashboard in the run directory (meta `dask_dashboard`)."""
+    try:  # None when the scheduler serves none (or an older distributed does not say)
+        served = "dashboard" in client.scheduler_info().get("services", {})
+    except Exception:
+        served = False
+    store.set_meta("dask_dashboard", client.dashboard_link if served else None)
 
 
 def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
