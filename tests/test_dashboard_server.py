@@ -118,7 +118,7 @@ def test_where_it_listens():
 
 
 def test_a_flood_of_connections_does_not_hurt_the_sweep(tmp_path):
-    tasks_py = write_tasks(tmp_path / "sweep.py", 60, t_ms=8000)  # a few seconds on 1 slot
+    tasks_py = write_tasks(tmp_path / "sweep.py", 150, t_ms=8000)  # seconds on 1 slot
     log = tmp_path / "coord.log"
     coord = coordinator(tasks_py, tmp_path / "run", free_port(), "--local-slots", 1,
                         "--dashboard", "127.0.0.1:0", log=log)
@@ -126,18 +126,23 @@ def test_a_flood_of_connections_does_not_hurt_the_sweep(tmp_path):
     try:
         url = _wait_url(log)
         port = urllib.parse.urlsplit(url).port
+        refused = 0
         for i in range(FLOOD):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            if i % 3 == 0:
-                s.sendall(b"GET /api/state?" + b"y" * 4000)  # never finished
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                if i % 3 == 0:
+                    s.sendall(b"GET /api/state?" + b"y" * 4000)  # never finished
+            except OSError:  # refused, or reset by the cap: that is the point
+                refused += 1
+                continue
             socks.append(s)
-        assert n_finished(tmp_path / "run") < 60  # the flood came during the sweep
+        assert n_finished(tmp_path / "run") < 150  # the flood came during the sweep
         time.sleep(1.0)
         open_now = sum(_still_open(s) for s in socks)
         assert open_now <= access.MAX_CONNECTIONS  # the rest were closed on arrival
         assert coord.wait(180) == 0  # the sweep went on
-        assert n_finished(tmp_path / "run") == 60
-        assert "sweep done: 60 finished, 0 failed of 60" in log.read_text()
+        assert n_finished(tmp_path / "run") == 150
+        assert "sweep done: 150 finished, 0 failed of 150" in log.read_text()
     finally:
         for s in socks:
             s.close()

@@ -41,6 +41,8 @@ IDLE_TIMEOUT_S = 15.0
 MAX_STREAMS, MAX_DETAIL_READS = 16, 2
 # Tells an event stream's browser to reconnect after 300 ms (a new sweep on the same port).
 RETRY_LINE = b"retry: 300\n\n"
+# Connections the kernel queues while the web server starts (its first visitor).
+BACKLOG = 512
 # Default dashboard port and how many ports above it are tried when it is taken.
 DEFAULT_PORT, PORT_TRIES = 8722, 20
 # A task id, and a parameter or statistic name, as a query may give them.
@@ -87,12 +89,30 @@ class Dashboard:
         self._left_s = 0.0  # monotonic time the last browser left
         self._detail_reads = asyncio.Semaphore(MAX_DETAIL_READS)
         self._sweeps: dict = {}  # (rev, x, y, colour) -> JSON of the sweep plot
-        self._runner = self._server = self._task = None
-        self._run = None
+        self._runner = self._server = self._task = self._serving = self._sock = None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> str:
-        """Listen and start pushing; return the URL."""
+        """Listen; return the URL. The web server itself (aiohttp: ~0.3 CPU-seconds to
+        import) is set up when the first browser connects: a dashboard nobody opens costs the
+        sweep one listening socket."""
+        self._sock = self._bind()
+        self._sock.setblocking(False)
+        self.port = self._sock.getsockname()[1]
+        self._allowed = access.allowed_hosts(self.host, self.port)
+        self._open_host = self.host in ("0.0.0.0", "::", "")
+        shown = "127.0.0.1" if self._open_host else self.host
+        shown = f"[{shown}]" if ":" in shown else shown
+        self.url = f"http://{shown}:{self.port}/"
+        asyncio.get_running_loop().add_reader(self._sock.fileno(), self._first_visit)
+        return self.url
+
+    def _first_visit(self) -> None:
+        """A connection waits: set up the web server (it accepts that connection)."""
+        asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        self._serving = asyncio.ensure_future(self._serve_http())
+
+    async def _serve_http(self) -> None:
         from aiohttp import web
         app = web.Application(middlewares=[self._guard], client_max_size=access.MAX_BODY)
         app.router.add_get("/", self._index)
@@ -106,17 +126,9 @@ class Dashboard:
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      keepalive_timeout=IDLE_TIMEOUT_S)
         await self._runner.setup()
-        sock = self._bind()
-        self.port = sock.getsockname()[1]
         factory = access.capped(self._runner.server, self._runner.server)
-        self._server = await asyncio.get_running_loop().create_server(factory, sock=sock)
-        self._allowed = access.allowed_hosts(self.host, self.port)
-        self._open_host = self.host in ("0.0.0.0", "::", "")
-        shown = "127.0.0.1" if self._open_host else self.host
-        shown = f"[{shown}]" if ":" in shown else shown
-        self.url = f"http://{shown}:{self.port}/"
+        self._server = await asyncio.get_running_loop().create_server(factory, sock=self._sock)
         self._task = asyncio.ensure_future(self._pusher())
-        return self.url
 
     def _bind(self) -> socket.socket:
         ports = ([self.port] if self.port is not None
@@ -124,7 +136,7 @@ class Dashboard:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for port in ports:
             try:
-                return socket.create_server((self.host, port), family=family)
+                return socket.create_server((self.host, port), family=family, backlog=BACKLOG)
             except OSError as exc:
                 error = exc
         tried = (str(self.port) if self.port is not None
@@ -133,6 +145,11 @@ class Dashboard:
 
     async def close(self) -> None:
         """Stop serving (open event streams end)."""
+        if self._serving is None and self._sock is not None:  # nobody came
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+        elif self._serving is not None:
+            await asyncio.gather(self._serving, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
         for queue in list(self._streams):
