@@ -18,6 +18,18 @@ filter = {"keep": ["ras", "volt"], "downsample": 16}
 """
 
 
+# JavaScript: the offset from the task stream's centre to the middle of a finished bar
+# (plotly's axes convert data to pixels), for a real mouse click there.
+CENTRE_OF_A_FINISHED_BAR = """
+const gd = document.getElementById('stream'), full = gd._fullLayout;
+const trace = gd.data.find((t) => t.name === 'finished');
+const x = full.xaxis._offset + full.xaxis.l2p(trace.x[1]);
+const y = full.yaxis._offset + full.yaxis.d2p(trace.y[1]);
+const box = gd.getBoundingClientRect();
+return [Math.round(x - box.width / 2), Math.round(y - box.height / 2)];
+"""
+
+
 def _url(log, timeout_s=60.0) -> str:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -63,12 +75,11 @@ def test_watching_a_live_sweep_in_a_browser(tmp_path):
             assert driver.find_element(By.ID, "count-finished").text == str(
                 driver.execute_script("return window.neunetDash.state.progress.finished"))
             driver.save_screenshot(str(tmp_path / "dashboard-mid-sweep.png"))
-            # click a finished bar of the task stream: its raster and voltage appear
-            k = driver.execute_script("return document.getElementById('stream').data"
-                                      ".findIndex((t) => t.name === 'finished')")
-            bar = driver.find_elements(By.CSS_SELECTOR, "#stream .barlayer .trace.bars")[k] \
-                .find_element(By.CSS_SELECTOR, ".point path")
-            ActionChains(driver).move_to_element(bar).click().perform()
+            # click the middle of a finished bar of the task stream: its raster and voltage
+            stream = driver.find_element(By.ID, "stream")
+            dx, dy = driver.execute_script(CENTRE_OF_A_FINISHED_BAR)
+            ActionChains(driver).move_to_element_with_offset(stream, dx, dy).pause(0.2) \
+                .click().perform()
             n_spikes = wait_for(driver, "window.neunetDash.task && window.neunetDash.task.raster"
                                         " && window.neunetDash.task.raster.n_spikes", 30,
                                 "the clicked task's raster")

@@ -113,6 +113,8 @@ class Dashboard:
         self._serving = asyncio.ensure_future(self._serve_http())
 
     async def _serve_http(self) -> None:
+        import importlib  # aiohttp is imported in a thread: dispatch goes on meanwhile
+        await asyncio.to_thread(importlib.import_module, "aiohttp.web")
         from aiohttp import web
         app = web.Application(middlewares=[self._guard], client_max_size=access.MAX_BODY)
         app.router.add_get("/", self._index)

@@ -13,6 +13,9 @@
                                      streamDraws: 0, sweepDraws: 0,
                                      nBars: () => barsDrawn, nPoints: () => pointsDrawn};
   let barsDrawn = 0, pointsDrawn = 0, streamKey = "", sweepKey = "", sweepBusy = false;
+  let streamDrawnAt = -1e9, streamTimer = null;
+  // Fewest milliseconds between two drawings of the task stream while tasks run.
+  const STREAM_MIN_MS = 2000;
   // Where plotly.min.js is served (named by the page: versioned, cached for good).
   const PLOTLY_SRC = document.currentScript.dataset.plotly;
 
@@ -107,26 +110,39 @@
 
   // ---------------------------------------------------------------- task stream
   function renderStream(stream) {
+    // One line trace per state, a thick segment per task (start, middle, end, gap): a handful
+    // of SVG paths however many bars, so a watching browser costs the sweep little CPU.
     const key = stream.n_bars + ":" + stream.t_end + ":" + stream.lanes.length + ":" + stream.t0;
     if (key === streamKey) return;
+    const wait = STREAM_MIN_MS - (performance.now() - streamDrawnAt);
+    if (wait > 0 && dash.state.progress.running > 0) {  // at most every STREAM_MIN_MS
+      if (!streamTimer) streamTimer = setTimeout(() => { streamTimer = null; renderStream(dash.state.stream); }, wait);
+      return;
+    }
     streamKey = key;
-    const span = Math.max(stream.t_end, 1e-3), minW = span / 500;
+    const span = Math.max(stream.t_end, 1e-3), minW = span / 400, gap = span / 1000;
     const byState = {};
     for (const [lane, s, e, code, tid] of stream.bars) {
       const st = stream.states[code];
-      const t = byState[st] || (byState[st] = {y: [], base: [], x: [], customdata: []});
-      t.y.push(stream.lanes[lane]); t.base.push(s); t.x.push(Math.max(e - s, minW));
-      t.customdata.push([tid, e - s]);
+      const t = byState[st] || (byState[st] = {x: [], y: [], customdata: []});
+      const end = e - s > 3 * gap ? e - gap : Math.max(e, s + minW);  // neighbours apart
+      const name = stream.lanes[lane], info = [tid, e - s, s];
+      t.x.push(s, (s + end) / 2, end, null);
+      t.y.push(name, name, name, null);
+      t.customdata.push(info, info, info, null);
     }
+    const height = $("stream").clientHeight || 300;
+    const width = Math.max(2, Math.min(24, 0.7 * (height - 60) / Math.max(1, stream.lanes.length)));
     const traces = Object.entries(byState).map(([st, t]) => ({
-      type: "bar", orientation: "h", name: st, y: t.y, base: t.base, x: t.x,
-      customdata: t.customdata, marker: {color: COLOURS[st] || "#888"}, width: 0.8,
-      hovertemplate: "%{customdata[0]}<br>start %{base:.2f} s, took %{customdata[1]:.3f} s<extra>" + st + "</extra>"}));
-    const layout = {barmode: "overlay", margin: {l: 140, r: 10, t: 10, b: 35}, showlegend: true,
+      type: "scatter", mode: "lines", name: st, x: t.x, y: t.y, customdata: t.customdata,
+      line: {color: COLOURS[st] || "#888", width: width}, connectgaps: false,
+      hovertemplate: "%{customdata[0]}<br>start %{customdata[2]:.2f} s, took %{customdata[1]:.3f} s<extra>" + st + "</extra>"}));
+    const layout = {margin: {l: 140, r: 10, t: 10, b: 35}, showlegend: true, hovermode: "closest",
       legend: {orientation: "h", y: -0.2}, xaxis: {title: {text: "seconds since the first bar shown"}},
       yaxis: {type: "category", categoryarray: stream.lanes, autorange: "reversed"}, uirevision: "stream"};
     Plotly.react("stream", traces, layout, PLOT_CONFIG);
     barsDrawn = stream.bars.length;
+    streamDrawnAt = performance.now();
     dash.streamDraws += 1;
   }
 
