@@ -16,6 +16,9 @@
   let streamDrawnAt = -1e9, streamTimer = null;
   // Fewest milliseconds between two drawings of the task stream while tasks run.
   const STREAM_MIN_MS = 2000;
+  // Fewest milliseconds between two fetches of the sweep plot while tasks run.
+  const SWEEP_MIN_MS = 3000;
+  let sweepFetchedAt = -1e9, sweepTimer = null;
   // Where plotly.min.js is served (named by the page: versioned, cached for good).
   const PLOTLY_SRC = document.currentScript.dataset.plotly;
 
@@ -166,9 +169,15 @@
     $("sweep-note").textContent = sweep.params.length ? "" : "(no parameter varies between finished tasks yet)";
   }
 
-  async function fetchSweep() {
+  async function fetchSweep(event) {
     const x = $("sweep-x").value, y = $("sweep-y").value, c = $("sweep-c").value;
     if (!x || !y || sweepBusy) return;
+    const wait = SWEEP_MIN_MS - (performance.now() - sweepFetchedAt);
+    if (!event && sweepKey && wait > 0 && dash.state.progress.running > 0) {
+      if (!sweepTimer) sweepTimer = setTimeout(() => { sweepTimer = null; fetchSweep(); }, wait);
+      return;  // while tasks run, at most every SWEEP_MIN_MS (a choice of axes: at once)
+    }
+    sweepFetchedAt = performance.now();
     sweepBusy = true;
     const key = String(dash.state.rev) + selection();
     try {
