@@ -39,7 +39,7 @@ async def _serve(args, token) -> int:
     host, port = parse_where(args.where)
     dash = Dashboard(args.run_dir, host=host, port=port, token=token)
     await dash.payload()  # read the run before the URL is shown: the first page is quick
-    url = await dash.start()
+    url = await dash.start(eager=True)
     announce(url, what="dashboard (ctrl-c to stop)")
     stop = asyncio.Event()
     import signal

@@ -92,10 +92,10 @@ class Dashboard:
         self._runner = self._server = self._task = self._serving = self._sock = None
 
     # ------------------------------------------------------------ lifecycle
-    async def start(self) -> str:
+    async def start(self, eager: bool = False) -> str:
         """Listen; return the URL. The web server itself (aiohttp: ~0.3 CPU-seconds to
-        import) is set up when the first browser connects: a dashboard nobody opens costs the
-        sweep one listening socket."""
+        import) is set up when the first browser connects, so a dashboard nobody opens costs
+        the sweep one listening socket; `eager`: set it up now (nothing else to slow down)."""
         self._sock = self._bind()
         self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
@@ -104,7 +104,11 @@ class Dashboard:
         shown = "127.0.0.1" if self._open_host else self.host
         shown = f"[{shown}]" if ":" in shown else shown
         self.url = f"http://{shown}:{self.port}/"
-        asyncio.get_running_loop().add_reader(self._sock.fileno(), self._first_visit)
+        if eager:
+            self._serving = asyncio.ensure_future(self._serve_http())
+            await self._serving
+        else:
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._first_visit)
         return self.url
 
     def _first_visit(self) -> None:
