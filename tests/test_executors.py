@@ -169,6 +169,8 @@ def test_coordinator_dask_flag_runs_the_sweep_on_the_cluster(cluster, tmp_path):
            str(tmp_path / "run"), "--dask", cluster.scheduler_address]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert "dashboard: http://127.0.0.1:" in out.stderr  # served from a thread meanwhile
+    assert out.stderr.strip().splitlines()[-1].startswith("sweep done: 3 finished, 0 failed")
     table = neunet.open_run(tmp_path / "run").table()
     assert len(table) == 3 and set(table["status"]) == {"finished"}
     assert all(w.startswith("dask:") for w in table["worker"])
