@@ -8,6 +8,11 @@ Workloads (dt 1/32 ms, stv 0.5 ms, --seed 1, volt and raster written to a temp f
   3  LIF-GH, same net and input, simple
   4  HH-GH 1000 neurons, 10 % random net, same input, simple
   5  LIF-GH 1000 neurons, same, SSC
+  6  IF-jump 1000 neurons, same net and input
+  7  IF-jump 1000 neurons, the same for t 1e4 ms (the simulation, not the start-up, counts)
+  8  LIF-GH 1000 neurons, 5 % random net, same input, SSC-Sparse
+  9  HH-GH 1000 neurons, 5 % random net, same input, SSC-Sparse
+ 10  HH-GH-cont-syn 100 neurons, 10 % random net, same input
 The random nets are written once (numpy seed 2024, sparse 'i j a' form, read with
 --sparse-net by both simulators).
 
@@ -27,7 +32,8 @@ seconds (the children's user + system time; the kernel's from the CLI's process_
 which the other load of a shared machine disturbs far less than wall time. Timing thresholds
 live here, never in tests. The targets (issue 13, and the earlier ones kept), judged on the
 wall-clock medians: +floor <= C++ on workloads 1-4; kernel <= 0.5 C++ on workloads 2-4;
-whole <= 0.5 C++ on workload 5. Also printed: start-up, `--help` (imports only) and a
+whole <= 0.5 C++ on workload 5; whole <= C++ on workloads 6-10 (issue 15: IF-jump,
+SSC-Sparse, cont-syn). Also printed: start-up, `--help` (imports only) and a
 one-step run (imports + loading the cached kernels).
 """
 from __future__ import annotations
@@ -64,11 +70,25 @@ WORKLOADS = {
          "simple"]),
     5: ("LIF-GH 1000 neurons SSC", 1000,
         ["--neuron-model", "LIF-GH", "--nE", "1000", *NET_INPUT, "--simulation-method", "SSC"]),
+    6: ("IF-jump 1000 neurons", 1000,
+        ["--neuron-model", "IF-jump", "--nE", "1000", *NET_INPUT]),
+    7: ("IF-jump 1000 neurons 1e4 ms", 1000,
+        ["--neuron-model", "IF-jump", "--nE", "1000", *NET_INPUT[2:], "--t", "10000"]),
+    8: ("LIF-GH 1000 neurons 5 % SSC-Sparse", 1000,
+        ["--neuron-model", "LIF-GH", "--nE", "1000", *NET_INPUT, "--simulation-method",
+         "SSC-Sparse"]),
+    9: ("HH-GH 1000 neurons 5 % SSC-Sparse", 1000,
+        ["--neuron-model", "HH-GH", "--nE", "1000", *NET_INPUT, "--simulation-method",
+         "SSC-Sparse"]),
+    10: ("HH-GH-cont-syn 100 neurons", 100,
+         ["--neuron-model", "HH-GH-cont-syn", "--nE", "100", *NET_INPUT]),
 }
+# Workload -> edge probability of its random net, when not NET_DENSITY.
+DENSITY = {8: 0.05, 9: 0.05}
 # Workload -> targets as {figure: most ratio to gen_neu's whole process}.
 TARGETS = {1: {"+floor": 1.0}, 2: {"+floor": 1.0, "kernel": 0.5},
            3: {"+floor": 1.0, "kernel": 0.5}, 4: {"+floor": 1.0, "kernel": 0.5},
-           5: {"whole": 0.5}}
+           5: {"whole": 0.5}, **{k: {"whole": 1.0} for k in range(6, 11)}}
 # Edge probability of the random nets.
 NET_DENSITY = 0.1
 # numpy seed of the random nets.
@@ -77,12 +97,12 @@ NET_SEED = 2024
 FLOOR = [sys.executable, "-c", "import numpy, numba"]
 
 
-def write_net(folder, n):
-    """Write a 10 % random net (no self-connections) in sparse form; return its path."""
-    path = os.path.join(folder, f"net{n}.txt")
+def write_net(folder, n, density=NET_DENSITY):
+    """Write a random net (no self-connections) in sparse form; return its path."""
+    path = os.path.join(folder, f"net{n}_{density}.txt")
     if not os.path.exists(path):
         rng = np.random.default_rng(NET_SEED)
-        a = rng.random((n, n)) < NET_DENSITY
+        a = rng.random((n, n)) < density
         np.fill_diagonal(a, False)
         post, pre = np.nonzero(a)
         np.savetxt(path, np.column_stack([post + 1, pre + 1, np.ones(post.size)]), fmt="%d")
@@ -114,7 +134,8 @@ def timed_cpu(cmd):
 def args_for(number, folder):
     """(label, gen_neu arguments) of a workload, its net written into folder."""
     label, n, args = WORKLOADS[number]
-    net = ["--net", "-"] if n is None else ["--net", write_net(folder, n), "--sparse-net"]
+    net = (["--net", "-"] if n is None else
+           ["--net", write_net(folder, n, DENSITY.get(number, NET_DENSITY)), "--sparse-net"])
     out = ["-o", os.path.join(folder, "volt.dat"), "--ras-path", os.path.join(folder, "ras.txt")]
     return label, [*args, *net, *COMMON, *out]
 
@@ -165,7 +186,7 @@ def process_mode(numbers, folder, repeat, reference):
     """The table of kernel, whole process, floor and gen_neu for each workload: wall-clock
     medians (the targets are judged on them), then the same figures in CPU seconds, which
     other load on the machine disturbs less."""
-    head = f"{'workload':32s} {'kernel':>7s} {'whole':>7s} {'floor':>7s} {'+floor':>7s}"
+    head = f"{'workload':37s} {'kernel':>7s} {'whole':>7s} {'floor':>7s} {'+floor':>7s}"
     print(head + (f" {'C++':>7s} | kernel/C++        +floor/C++        whole/C++"
                   if reference else ""), flush=True)
     for number in numbers:
@@ -187,7 +208,7 @@ def table_line(name, rounds, reference):
     """A workload's line: medians of the figures and, with gen_neu, the ratios' medians and
     ranges."""
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    line = (f"{name:32s} {med['kernel']:7.3f} {med['whole']:7.3f} {med['floor']:7.3f} "
+    line = (f"{name:37s} {med['kernel']:7.3f} {med['whole']:7.3f} {med['floor']:7.3f} "
             f"{med['+floor']:7.3f}")
     if reference:
         line += f" {med['C++']:7.3f} |" + "".join(

@@ -5,6 +5,8 @@ from neunet.sim.errors import SimulationError, SimUnstableError, unstable_point
 
 # A chunk of 8 steps with a sample row every 2 steps (rows 0-3 at steps 1, 3, 5, 7).
 ROWS = np.array([-1, 0, -1, 1, -1, 2, -1, 3])
+# Every row of S is a state variable (the HH-GH layout).
+ALL_ROWS = tuple(range(8))
 # The steps' end times (ms).
 T_ENDS = 10.0 + 0.25 * np.arange(1, 9)
 
@@ -15,9 +17,9 @@ def _chunk(n=3):
 
 def test_a_finite_chunk_passes_even_when_its_sums_overflow():
     S, volt = _chunk()
-    assert unstable_point(S, volt, ROWS, T_ENDS) is None
+    assert unstable_point(S, ALL_ROWS, volt, ROWS, T_ENDS) is None
     volt[:, 0] = 1.5e308                                  # sum inf, every value finite
-    assert unstable_point(S, volt, ROWS, T_ENDS) is None
+    assert unstable_point(S, ALL_ROWS, volt, ROWS, T_ENDS) is None
 
 
 def test_the_first_non_finite_row_names_neuron_and_time():
@@ -25,7 +27,7 @@ def test_the_first_non_finite_row_names_neuron_and_time():
     volt[2, 1] = np.nan
     volt[3, 0] = np.inf
     S[0, 1] = np.nan
-    rows_ok, steps_ok, error = unstable_point(S, volt, ROWS, T_ENDS)
+    rows_ok, steps_ok, error = unstable_point(S, ALL_ROWS, volt, ROWS, T_ENDS)
     assert (rows_ok, steps_ok) == (2, 5)                  # rows 0-1, steps 0-4 are kept
     assert isinstance(error, SimUnstableError) and isinstance(error, SimulationError)
     assert str(error) == ("neuron 2: V = nan at t = 11.5 ms (numerically unstable; try a "
@@ -35,8 +37,16 @@ def test_the_first_non_finite_row_names_neuron_and_time():
 def test_a_state_that_blows_up_after_the_last_row_keeps_the_rows():
     S, volt = _chunk()
     S[2, 2] = -np.inf                                     # m of neuron 3
-    rows_ok, steps_ok, error = unstable_point(S, volt, ROWS, T_ENDS)
+    rows_ok, steps_ok, error = unstable_point(S, ALL_ROWS, volt, ROWS, T_ENDS)
     assert (rows_ok, steps_ok) == (4, 8)
     assert str(error).startswith("neuron 3: m = -inf by t = 12 ms (")
-    rows_ok, steps_ok, _ = unstable_point(S, volt[:0], np.full(8, -1), T_ENDS)
+    rows_ok, steps_ok, _ = unstable_point(S, ALL_ROWS, volt[:0], np.full(8, -1), T_ENDS)
     assert (rows_ok, steps_ok) == (0, 0)                  # no rows (warm-up): nothing kept
+
+
+def test_rows_that_are_no_state_variables_are_not_checked():
+    S, volt = _chunk()
+    S[2] = -np.inf                                        # e.g. IF-jump's "never spiked"
+    assert unstable_point(S, (0, 1), volt, ROWS, T_ENDS) is None
+    S[1, 2] = np.nan
+    assert str(unstable_point(S, (0, 1), volt, ROWS, T_ENDS)[2]).startswith("neuron 3: h = nan")

@@ -28,34 +28,33 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _echo(opts: SimOptions) -> None:
-    for name, value in vars(opts).items():
-        if value is not None and value is not False:
-            print(f"{name} = {value}")
-    print(f"n_steps = {opts.n_steps}, steps_per_sample = {opts.steps_per_sample}, "
-          f"t_warmup (aligned) = {opts.aligned_warmup_ms!r}", flush=True)
-
-
 def _run(opts: SimOptions) -> None:
-    from neunet.sim import api, engine, io
+    from neunet.sim import api, echo, engine, io
     skip_numba_extensions()
 
     paths = api.output_paths(opts)
     sinks = []   # the file sink exists only once all inputs have been read
     on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in paths else None
     problem, events = api.prepare(opts, tuple(paths), on_events)
+    if opts.verbose_echo:
+        print(echo.header(opts, problem, getattr(events, "count", None)), end="",
+              flush=True)
+        if opts.verbose:
+            print(flush=True)
     progress = (io.Progress(opts.n_steps * opts.dt_ms, sys.stderr) if opts.verbose
                 else None)
     sinks.append(io.FileSink(paths, opts.t_ms, progress))
     engine.load_kernels()
     try:
         t0, cpu0 = time.perf_counter(), time.process_time()
-        engine.run(problem, events, sinks[0])
+        stats = engine.run(problem, events, sinks[0])
         run_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         sinks[0].close()
     if opts.verbose_echo:
-        print(api.spike_count_summary(sinks[0].spike_counts), flush=True)
+        if opts.verbose:
+            print()
+        print(echo.footer(sinks[0].spike_counts, stats.quiet_steps), end="", flush=True)
     if opts.timing:
         print(f"timing: run {run_s:.6f} s, cpu {cpu_s:.6f} s (engine.run: cached kernel loads, "
               "event generation, kernels, output)",
@@ -76,8 +75,6 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     try:
         opts = parse_argv(argv)
-        if opts.verbose_echo:
-            _echo(opts)
         _run(opts)
     except SimInputError as e:
         return _fail(e, 2)

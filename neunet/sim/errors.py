@@ -22,13 +22,16 @@ class SimUnstableError(SimulationError):
     """The state of a neuron became non-finite (inf or nan): the integration is unstable."""
 
 
-def unstable_point(S, volt, row_of_step, t_ends):
+def unstable_point(S, state_rows, volt, row_of_step, t_ends):
     """Where a chunk's state first is non-finite, or None if it stayed finite.
 
     Parameters
     ----------
     S : ndarray (8, n)
         The state at the end of the chunk.
+    state_rows : sequence of int
+        The rows of S that hold the model's state variables (models.Model.rows; other rows
+        may hold infinities on purpose, such as IF-jump's last spike time).
     volt : ndarray (rows, n)
         The chunk's sample rows of V.
     row_of_step : ndarray (k,)
@@ -45,8 +48,9 @@ def unstable_point(S, volt, row_of_step, t_ends):
         chunk's end is non-finite, all rows are kept and the steps after the last of them
         are not.
     """
+    state = S[list(state_rows)]
     with np.errstate(over="ignore", invalid="ignore"):   # an overflowing sum is checked
-        if np.isfinite(volt.sum()) and np.isfinite(S.sum()):
+        if np.isfinite(volt.sum()) and np.isfinite(state.sum()):
             return None
     row_steps = np.flatnonzero(row_of_step >= 0)
     bad = np.argwhere(~np.isfinite(volt))
@@ -55,11 +59,11 @@ def unstable_point(S, volt, row_of_step, t_ends):
         var, value, steps_ok = "V", volt[r, i], int(row_steps[r])
         when = f"at t = {t_ends[steps_ok]:.6g}"
     else:
-        bad = np.argwhere(~np.isfinite(S))
+        bad = np.argwhere(~np.isfinite(state))
         if not bad.size:
             return None
         row, i = (int(x) for x in bad[0])
-        r, var, value = volt.shape[0], STATE_NAMES[row], S[row, i]
+        r, var, value = volt.shape[0], STATE_NAMES[state_rows[row]], state[row, i]
         steps_ok = int(row_steps[-1]) + 1 if r else 0
         when = f"by t = {t_ends[-1]:.6g}"
     return r, steps_ok, SimUnstableError(

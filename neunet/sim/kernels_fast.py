@@ -5,23 +5,26 @@ input event inside the step (and not just forced) take the quiet step in one vec
 loop over neurons; the others are put back. HH neurons with input events go through
 ``hh_rounds`` (all of them together, each to its next event or the step end per round);
 just-forced HH neurons take the scalar per-event path of kernels_step. LIF-family networks
-take the same path in kernels_lif. All paths share the same inlined arithmetic, so the
-result does not depend on the path a neuron took (bit for bit).
+take the same way in kernels_lif. All paths share the same inlined arithmetic, so the result
+does not depend on the path a neuron took (bit for bit).
 """
 from numba import njit
 
 from neunet.sim.kernels_lif import lif_evolve_all
 from neunet.sim.kernels_neuron import (
+    P_HET,
+    P_QC,
     P_THRESH,
     P_TREF,
     RV,
     cond_coefs_vals,
     ext_current,
+    hh_candidate,
     hh_rk4_vals,
     inject,
     is_hh,
 )
-from neunet.sim.kernels_step import evolve, hh_candidate, hh_rk4, hh_spike_time
+from neunet.sim.kernels_step import evolve, hh_rk4, hh_spike_time
 
 # Below this many neurons the scalar path is used for every neuron.
 FAST_MIN_NEURONS = 4
@@ -92,10 +95,13 @@ def scalar_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     nb, err = 0, 0
     th = par[P_THRESH]
+    het = par[P_HET] != 0.0
     for i in range(S.shape[1]):
         k = cur[i]
-        busy = (k < ev_ptr[i + 1] and ev_t[k] < b) or b - a != dt or flag[i] or rc[i] > 0.0
+        busy = ((k < ev_ptr[i + 1] and ev_t[k] < b) or b - a != dt or flag[i] or rc[i] > 0.0
+                or het)
         if not busy and is_hh(model):
+            par[P_QC] += 1.0
             v0, v1, k1, c1 = hh_rk4(S, i, a, dt, cur_kind, par, cf_dt)
             if hh_candidate(model, v0, v1, k1, th):
                 ts = hh_spike_time(S, i, a, dt, v0, v1, k1, c1, model, cur_kind, par, quirks)
@@ -170,6 +176,7 @@ def hh_rounds(S, cur, lst, m, a, b, ctx, R, K1, I3, W, buf_t, buf_i, nb):
     for p in range(m):
         W[0, p] = a
     while m > 0:
+        par[P_QC] += m
         _round_gather(S, R, I3, W, lst, m, cur, b, ev_ptr, ev_t, cur_kind, par)
         _round_rk4(R, K1, I3, W, m, model, quirks, dt, cf_dt)
         q = 0
@@ -202,8 +209,8 @@ def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
     Inlined into the methods: a call level with this many array arguments cost ~0.5 us per
     step (a third of a 100-neuron LIF step).
     """
-    model, dt = ctx[3], ctx[7]
-    if S.shape[1] < FAST_MIN_NEURONS or b - a != dt:
+    model, par, dt = ctx[3], ctx[5], ctx[7]
+    if S.shape[1] < FAST_MIN_NEURONS or b - a != dt or par[P_HET] != 0.0:
         return evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
     if not is_hh(model):
         return lif_evolve_all(S, rc, cur, a, b, ctx, buf_t, buf_i, scr)
@@ -212,7 +219,8 @@ def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
 
 @njit(cache=True, _nrt=False)
 def hh_evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
-    """evolve_all of an HH network over a full dt (b - a == dt, at least FAST_MIN_NEURONS)."""
+    """evolve_all of a homogeneous HH network over a full dt (b - a == dt, at least
+    FAST_MIN_NEURONS neurons)."""
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     n = S.shape[1]
     nb, err = 0, 0
@@ -225,6 +233,7 @@ def hh_evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
         _currents(I3, cur_kind, par, a, dt)
     hh_full_step(S, K1, I3, dt, cf_dt)
     ne, nb = _check_spikes(S, S0, K1, I3, a, dt, ctx, mask, exc, ne, buf_t, buf_i, nb)
+    par[P_QC] += n - ne
     m = 0
     for e in range(ne):
         i = exc[e]

@@ -14,6 +14,7 @@ from numba import njit
 
 from neunet.sim.kernels_neuron import (
     LIF_NEAR,
+    P_QC,
     P_THRESH,
     P_TREF,
     RGE,
@@ -25,9 +26,10 @@ from neunet.sim.kernels_neuron import (
     cond_coefs_vals,
     cond_vals,
     inject,
+    lif_candidate,
     lif_rk4_vals,
 )
-from neunet.sim.kernels_step import lif_candidate, lif_finish, lif_refractory
+from neunet.sim.kernels_step import lif_finish, lif_lc, lif_refractory
 
 # Vector width the round lists are padded to (lanes past the list compute on stale values,
 # unused): a short list would otherwise run entirely in the loop's scalar remainder.
@@ -123,20 +125,22 @@ def _round_steps(V, GE, GI, HE, HI, K1, H, RC, m, model, quirks):
 
 
 @njit(cache=True, inline='always')
-def _finish_one(S, rc, i, h, R, K1, p, model, par, quirks):
-    """Scalar part of neuron i's interval (list entry p): (local spike time or -1, err)."""
+def _finish_one(S, rc, i, h, R, K1, p, model, lc, quirks):
+    """Scalar part of neuron i's interval (list entry p): (local spike time or -1, err).
+
+    lc = kernels_step.lif_lc(model, par), the model's constants."""
     r = rc[i]
-    if r > 0.0 and par[P_TREF] - r < h:
-        return lif_refractory(S, rc, i, h, model, par, quirks)
+    if r > 0.0 and lc[1] - r < h:
+        return lif_refractory(S, rc, i, h, model, lc, quirks)
     v0, v1, k1 = S[RV, i], R[0, p], K1[p]
     S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i] = R[1, p], R[2, p], R[3, p], R[4, p]
     if r > 0.0:
         rc[i] = r + h
         return -1.0, 0
-    if not lif_candidate(v0, v1, k1, par[P_THRESH], h):
+    if not lif_candidate(v0, v1, k1, lc[0], h):
         S[RV, i] = v1
         return -1.0, 0
-    return lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks)
+    return lif_finish(S, rc, i, h, v0, v1, k1, model, lc, quirks)
 
 
 @njit(cache=True, _nrt=False, error_model='numpy')
@@ -145,12 +149,16 @@ def lif_rounds(S, rc, cur, lst, m, a, b, ctx, R, K1, W, buf_t, buf_i, nb):
 
     Equivalent to kernels_step.evolve of each, in rounds: every round advances all remaining
     neurons together, each to its next event (then applies it) or to b (then the neuron
-    leaves the list). Returns (new buffer count, err); err 1 = "Multiple spikes in one dt".
+    leaves the list). Each listed neuron's interval counts as a quiet step in par[P_QC] (as
+    kernels_step.quiet counts them). Returns (new buffer count, err); err 1 = "Multiple
+    spikes in one dt".
     """
     ev_ptr, ev_t, ev_s, model, par, quirks = ctx[0], ctx[1], ctx[2], ctx[3], ctx[5], ctx[6]
+    lc = lif_lc(model, par)
     for p in range(m):
         W[0, p] = a
     while m > 0:
+        par[P_QC] += m
         _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t)
         _round_steps(R[0], R[1], R[2], R[3], R[4], K1, W[1], W[2], min(pad(m), W.shape[1]),
                      model, quirks)
@@ -158,7 +166,7 @@ def lif_rounds(S, rc, cur, lst, m, a, b, ctx, R, K1, W, buf_t, buf_i, nb):
         for p in range(m):
             i, t0, h = lst[p], W[0, p], W[1, p]
             if h > 0.0:
-                ts, err = _finish_one(S, rc, i, h, R, K1, p, model, par, quirks)
+                ts, err = _finish_one(S, rc, i, h, R, K1, p, model, lc, quirks)
                 if ts >= 0.0:
                     buf_t[nb], buf_i[nb] = t0 + ts, i
                     nb += 1
@@ -189,6 +197,7 @@ def lif_evolve_all(S, rc, cur, a, b, ctx, buf_t, buf_i, scr):
     lif_pass(S[RV], S[RGE], S[RGI], S[RHE], S[RHI], rc, cur, ev_ptr, ev_t, mask, model, b, dt,
              par[P_THRESH], par[P_TREF], cf_dt, cond_coefs(model, dt, quirks))
     ne = _collect(mask, exc)
+    par[P_QC] += S.shape[1] - ne
     if ne == 0:
         return 0, 0
     return lif_rounds(S, rc, cur, exc, ne, a, b, ctx, R, K1, W, buf_t, buf_i, 0)

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "tid (default: `seed` of TASKS.py, else 0)")
     p.add_argument("--allow-version-change", action="store_true",
                    help="resume a run directory written by another neunet version")
+    p.add_argument("--dashboard", metavar="[HOST:]PORT", default=None,
+                   help="where the live web dashboard listens (default 127.0.0.1, a free port "
+                        "from 8722 up); beyond loopback it asks for the sweep's token")
+    p.add_argument("--no-dashboard", action="store_true", help="serve no web dashboard")
     return p
 
 
@@ -135,6 +139,9 @@ def _access(args) -> tuple:
         local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
     try:
         token = auth.load_token(args.token_file)
+        if not args.no_dashboard:
+            from neunet.runner.dashboard.embed import check_where
+            check_where(args.dashboard, token)
         if token is None:
             auth.require_token_for(args.host, token)
             if local > 0:
@@ -266,7 +273,10 @@ def _run_dask(args, rows, spec, store) -> int:
     """Hand the sweep to a Dask cluster: no listener, no local worker."""
     from neunet.runner.dask.cli import main_dask
     try:
-        return main_dask(rows, spec, store, args.dask, retries=args.retries)
+        from neunet.runner.wire import auth
+        return main_dask(rows, spec, store, args.dask, retries=args.retries,
+                         dashboard=False if args.no_dashboard else (args.dashboard or True),
+                         token=auth.load_token(args.token_file))
     finally:
         store.close()
 
@@ -282,6 +292,10 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     store.set_meta("address", f"{args.host}:{port}")
     worker = LocalWorker(args.host, port, local, token, run_dir_of(args),
                          early[1] if early else None)
+    dash = None
+    if not args.no_dashboard:  # while the local worker's slots warm up
+        from neunet.runner.dashboard.embed import start_for_coordinator
+        dash = await start_for_coordinator(coord, store, args.dashboard, args.token_file)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         worker.kill()
@@ -290,13 +304,16 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.runner.coordinator.progress import Progress, base_params
     from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
-    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows))
+    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
+                        run_dir=_shown_dir(args))
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
     for watcher in watchers:
         watcher.cancel()
     await coord.shutdown()
+    if dash is not None:
+        await dash.close()
     await worker.wait_and_clean()
     return _finish(coord, sched, store, progress)
 
@@ -317,14 +334,21 @@ async def _start_server(args, sched, store, token, spec, local, early):
 
 
 def _finish(coord, sched, store, progress) -> int:
-    """Report the end of the sweep; the exit status."""
+    """Report the end of the sweep (its last line: the summary); the exit status."""
     progress.report_failures()
-    progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
+    progress.finish(interrupted=coord.interrupted)
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
     return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+def _shown_dir(args) -> str:
+    """The run directory as the user may type it: relative when it is below the current one."""
+    path = run_dir_of(args)
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def peak_memory_mb() -> float:
