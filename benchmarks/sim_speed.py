@@ -138,6 +138,78 @@ def bench(number, folder, repeat, reference):
     print(line, flush=True)
 
 
+# --per-call: calls per measured figure, after one warm-up call of each kind.
+PER_CALL_CALLS = 10
+# --per-call targets: workload -> most gen_neu per call / C++ per call (the issue's).
+PER_CALL_TARGETS = {1: 1.0, 2: 0.5, 3: 0.5}
+# --per-call target: most seconds a warm-server neunet-sim call may add to its kernel.
+SERVER_OVERHEAD_MAX_S = 0.05
+
+
+def pm_for(number, folder):
+    """The workload's arguments as a gen_neu parameter mapping (seed, net file and all)."""
+    from neunet import parameters
+    label, n, args = WORKLOADS[number]
+    pm = parameters()
+    pm.update(scee=0.0, scie=0.0, scei=0.0, scii=0.0)     # the command line's defaults
+    words = [*args, *COMMON]
+    for flag, value in zip(words[::2], words[1::2]):
+        key = flag[2:]
+        pm[key] = value if key in ("neuron-model", "simulation-method") else float(value)
+    pm["nE"], pm["seed"] = int(pm["nE"]), int(pm["seed"])
+    if n is not None:
+        pm.update({"net": write_net(folder, n), "sparse-net": True})
+    return label, pm
+
+
+def per_call_times(calls: dict, rounds: int) -> dict:
+    """Name -> median wall seconds of one call, over `rounds` rounds that each call every
+    function of `calls` once (interleaved, so a change in the machine's load hits all
+    alike), after one warm-up round."""
+    times = {name: [] for name in calls}
+    for round_ in range(rounds + 1):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            if round_:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def reference_call(reference, argv, folder, n):
+    """One C++ gen_neu call writing volt, ras and isi, and the files read back as gen_neu does."""
+    from neunet.single import read_outputs
+    paths = {k: os.path.join(folder, f"ref.{k}") for k in ("volt", "ras", "isi")}
+    cmd = [reference, *argv, "--volt-path", paths["volt"], "--ras-path", paths["ras"],
+           "--isi-path", paths["isi"]]
+    r = subprocess.run(cmd, capture_output=True)
+    if r.returncode:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode().strip()}")
+    read_outputs(paths, n)
+
+
+def per_call(number, folder, calls, reference):
+    """Per-call times of gen_neu(pm, 'rm'), simulate(pm) and the C++ subprocess, one workload."""
+    from neunet import gen_neu, simulate
+    from neunet.params.argv import to_argv
+    label, pm = pm_for(number, folder)
+    data = os.path.join(folder, "gen_neu_data")
+    n = pm["nE"] + pm["nI"]
+    kinds = {"gen_neu": lambda: gen_neu(pm, "rm", data_dir=data),
+             "simulate": lambda: simulate(pm)}
+    if reference:
+        argv = to_argv(pm, data)
+        kinds["C++"] = lambda: reference_call(reference, argv, folder, n)
+    fig = per_call_times(kinds, calls)
+    line = f"{number} {label:30s} per call (median of {calls}):"
+    line += "".join(f"  {name} {t * 1e3:7.1f} ms" for name, t in fig.items())
+    if reference:
+        ratio, most = fig["gen_neu"] / fig["C++"], PER_CALL_TARGETS[number]
+        line += (f"  | gen_neu/C++ {ratio:5.2f} target <= {most}: "
+                 + ("PASS" if ratio <= most else "FAIL"))
+    print(line, flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,12 +217,19 @@ def main():
                    help="run only this workload (repeatable)")
     p.add_argument("--repeat", type=int, default=1, help="runs per workload (median shown)")
     p.add_argument("--reference", metavar="PATH", help="gen_neu binary to compare with")
+    p.add_argument("--per-call", action="store_true",
+                   help="per-call mode: gen_neu(pm, 'rm'), simulate(pm), the C++ subprocess "
+                        "(--reference) and neunet-sim through the warm server, workloads 1-3")
     a = p.parse_args()
     # Bytecode as an installed package has it (pip compiles it; an editable install under
     # PYTHONDONTWRITEBYTECODE would recompile neunet's sources at every start, ~0.08 s).
     compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), "neunet"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="neunet-bench-") as folder:
+        if a.per_call:
+            for number in a.only or sorted(PER_CALL_TARGETS):
+                per_call(number, folder, PER_CALL_CALLS, a.reference)
+            return
         startup(max(a.repeat, 7))     # the minimum of several: noise only adds
         for number in a.only or sorted(WORKLOADS):
             bench(number, folder, a.repeat, a.reference)

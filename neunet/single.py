@@ -1,9 +1,11 @@
-"""gen_neu(pm, mode) and simulate(pm): run one simulation from Python, with a file cache named by parameter hash.
+"""gen_neu(pm, mode) and simulate(pm): one simulation from Python, files named by parameter hash.
 
-`gen_neu` runs the simulator as a subprocess (the command `mode='cmd'` returns), writing its
-output files into the data directory under a key derived from the parameters, reads them
-back into a `Result` and (mode ``rm``, the default) deletes them. `simulate` runs the same
-simulation in-process through the same argv parser and returns the same `Result`.
+`gen_neu` runs the simulator's command line (the command `mode='cmd'` returns) in this
+Python session's warm simulator process (`neunet.sim.warm.session`: started on first use,
+reused, restarted after a crash), writing its output files into the data directory under a
+key derived from the parameters, reads them back into a `Result` and (mode ``rm``, the
+default) deletes them. `simulate` runs the same simulation in-process through the same argv
+parser and returns the same `Result`.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import hashlib
 import json
 import os
 import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +40,8 @@ MANIFEST_SUFFIX = ".json"
 
 
 class SimulatorError(RuntimeError):
-    """The simulator subprocess failed; carries its exit code and stderr."""
+    """The simulator failed; carries its exit code (negative: killed by that signal), its
+    stderr and the command line."""
 
     def __init__(self, message, returncode=None, stderr="", cmd=None):
         super().__init__(message)
@@ -134,7 +136,7 @@ def simulate(pm, outputs=None) -> Result:
 
 
 def gen_neu(pm, mode: str = "v rm", watcher=None, data_dir=None):
-    """Run the simulator on `pm` as a subprocess and return its outputs.
+    """Run the simulator on `pm` (its command line, in a warm process) and return its outputs.
 
     Parameters
     ----------
@@ -178,6 +180,9 @@ def gen_neu(pm, mode: str = "v rm", watcher=None, data_dir=None):
         if "live" in words and watcher is None:
             from neunet.live import LiveVoltage
             watcher = LiveVoltage(pm)
+        if not keep and watcher is None:   # files nobody would see: arrays in memory
+            return Result.from_arrays(_run_in_memory(pm_v, folder, key, kinds, "v" in words),
+                                      pm=pm)
         paths = _run(pm_v, folder, key, kinds, "v" in words, watcher)
     try:
         if keep and "read" not in words:
@@ -249,9 +254,34 @@ def _run(pm_v, folder: Path, key: str, kinds, verbose: bool, watcher) -> dict:
         _remove(folder, None, tmp)
         raise
     if verbose:
-        print(f"gen_neu: simulated {pm_v['neuron-model']} n={pm_v['nE'] + pm_v['nI']} "
-              f"t={pm_v['t']:g} ms in {time.perf_counter() - start_s:.2f} s (key {key})")
+        _summary_line(pm_v, key, start_s)
     return tmp
+
+
+def _run_in_memory(pm_v, folder: Path, key: str, kinds, verbose: bool) -> dict:
+    """Run the simulator's command line with its outputs kept in memory (mode ``rm``
+    without a watcher: the files would be deleted unseen); return the arrays."""
+    start_s = time.perf_counter()
+    command = _command(pm_v, folder, {}, verbose)
+    call = _execute(command, None, pm_v, verbose, None, arrays=kinds)
+    arrays = _unpack(call.blob, call.layout)
+    if verbose:
+        _summary_line(pm_v, key, start_s)
+    return arrays
+
+
+def _unpack(blob: bytearray, layout: dict) -> dict:
+    """The arrays of a warm call (`neunet.sim.warm.run.pack_arrays`), sharing `blob`."""
+    out = {}
+    for kind, (offset, shape) in layout.items():
+        count = int(np.prod(shape))
+        out[kind] = np.frombuffer(blob, "<f8", count, offset).reshape(shape)
+    return out
+
+
+def _summary_line(pm_v, key: str, start_s: float) -> None:
+    print(f"gen_neu: simulated {pm_v['neuron-model']} n={pm_v['nE'] + pm_v['nI']} "
+          f"t={pm_v['t']:g} ms in {time.perf_counter() - start_s:.2f} s (key {key})")
 
 
 def _publish(folder: Path, key: str, pm_v, tmp: dict) -> dict:
@@ -281,52 +311,41 @@ def _child_env() -> dict:
     return env
 
 
-def _pump(stream, sink, buffer: list):
-    """Copy a subprocess pipe to `sink` (if any) while keeping the text in `buffer`."""
-    while True:
-        chunk = stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096)
-        if not chunk:
-            return
-        text = chunk.decode(errors="replace")
-        buffer.append(text)
-        if sink is not None:
-            sink.write(text)
-            sink.flush()
-
-
-def _execute(command, volt_path, pm_v, verbose, watcher):
-    """Run the command; poll the volt file for `watcher`; raise SimulatorError on failure."""
-    out_text, err_text = [], []
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_child_env())
-    pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout if verbose else None,
-                                                  out_text), daemon=True),
-             threading.Thread(target=_pump, args=(proc.stderr, sys.stderr if verbose else None,
-                                                  err_text), daemon=True)]
-    for t in pumps:
-        t.start()
-    reader = VoltReader(volt_path, pm_v["nE"] + pm_v["nI"]) if watcher is not None else None
-    try:
-        while proc.poll() is None:
-            if reader is not None and reader.poll():
-                watcher.update(reader.volt())
-            try:
-                proc.wait(timeout=POLL_INTERVAL_S)
-            except subprocess.TimeoutExpired:
-                pass
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    for t in pumps:
-        t.join()
-    if proc.returncode != 0:
-        stderr = "".join(err_text).strip()
-        last = stderr.splitlines()[-1] if stderr else f"exit code {proc.returncode}"
-        raise SimulatorError(f"simulator failed (exit {proc.returncode}): {last}",
-                             proc.returncode, stderr, command)
+def _execute(command, volt_path, pm_v, verbose, watcher, arrays=None):
+    """Run the command in this session's warm simulator process; poll the volt file for
+    `watcher`; raise SimulatorError on failure (ctrl-c interrupts the run, then re-raises).
+    With `arrays` (output kinds) the outputs stay in memory; returns the finished call."""
+    from neunet.sim.warm import session as warm
+    with warm.borrowed(_child_env()) as sim:
+        call = sim.call(command[3:], sys.stdout if verbose else None,
+                        sys.stderr if verbose else None, arrays)
+        reader = VoltReader(volt_path, pm_v["nE"] + pm_v["nI"]) if watcher is not None else None
+        try:
+            while call.wait(POLL_INTERVAL_S if reader is not None else None) is None:
+                if reader.poll():
+                    watcher.update(reader.volt())
+        except BaseException:
+            call.interrupt()
+            raise
+    if call.returncode != 0:
+        stderr = call.stderr.strip()
+        last = stderr.splitlines()[-1] if stderr else _status_text(call.returncode)
+        raise SimulatorError(f"simulator failed (exit {call.returncode}): {last}",
+                             call.returncode, stderr, command)
     if reader is not None and reader.poll():
         watcher.update(reader.volt())
+    return call
+
+
+def _status_text(code: int) -> str:
+    """What a status without a message means ("killed by SIGKILL", "exit code 3")."""
+    if code < 0:
+        import signal
+        try:
+            return f"the simulator process was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"the simulator process was killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class VoltReader:

@@ -1,0 +1,189 @@
+"""One command-line call inside a warm process: the caller's stdio, folder, environment, umask.
+
+`run_request` puts the caller's stdin, stdout and stderr (file descriptors received with the
+request) on 0, 1 and 2, enters its working folder, takes its environment and umask, runs
+`neunet.sim.__main__.main` on its argv and returns the exit code, so the call writes the same
+files, exit codes and stderr as ``neunet-sim`` run by the caller itself. With
+``restore=True`` (a private session process that serves call after call) everything is put
+back afterwards; a forked child of the per-user server exits instead. A session's call may
+ask for its outputs as arrays (``arrays``: gen_neu's ``rm`` calls, whose files nobody would
+see): they come back in memory (`ArrayOutputs`, `pack_arrays`) instead of through files.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from neunet.sim.warm import wire
+
+# Output kinds a call may ask for as arrays (the gen_neu kinds; ion gates of HH models only).
+ARRAY_KINDS = ("volt", "ras", "isi", "conductance", "ion_gate")
+
+
+class BadRequest(ValueError):
+    """A run request without a list of string arguments, a folder, an environment or stdio."""
+
+
+def check_request(msg: dict, fds: list) -> None:
+    """Raise BadRequest unless `msg` is a well-formed run request with three descriptors."""
+    argv, env = msg.get("argv"), msg.get("env")
+    if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv)):
+        raise BadRequest("argv must be a list of strings")
+    if not isinstance(msg.get("cwd"), str):
+        raise BadRequest("cwd must be a string")
+    if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                          for k, v in env.items())):
+        raise BadRequest("env must map strings to strings")
+    if not isinstance(msg.get("umask", 0o22), int):
+        raise BadRequest("umask must be an integer")
+    arrays = msg.get("arrays")
+    if arrays is not None and not (isinstance(arrays, list) and arrays
+                                   and all(k in ARRAY_KINDS for k in arrays)):
+        raise BadRequest(f"arrays must be a list of {', '.join(ARRAY_KINDS)}")
+    if len(fds) != wire.STDIO_FDS:
+        raise BadRequest(f"a run request carries {wire.STDIO_FDS} file descriptors, "
+                         f"got {len(fds)}")
+
+
+def _text_streams():
+    """New sys.stdout / sys.stderr over descriptors 1 and 2, buffered as Python would."""
+    encoding = os.environ.get("PYTHONIOENCODING", "").split(":")[0] or "utf-8"
+    out = open(1, "w", encoding=encoding, closefd=False,
+               buffering=1 if os.isatty(1) else -1)
+    err = open(2, "w", encoding=encoding, errors="backslashreplace", closefd=False,
+               buffering=1)
+    return out, err
+
+
+def _enter(msg: dict, fds: list, restore: bool) -> dict | None:
+    """Take on the caller's stdio, environment and umask; return what to put back."""
+    saved = None
+    if restore:
+        saved = {"fds": [os.dup(fd) for fd in range(wire.STDIO_FDS)],
+                 "streams": (sys.stdin, sys.stdout, sys.stderr), "env": dict(os.environ),
+                 "cwd": os.getcwd()}
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    wire.close_fds(fds)
+    os.environ.clear()
+    os.environ.update(msg["env"])
+    umask = os.umask(msg.get("umask", 0o22))
+    if saved is not None:
+        saved["umask"] = umask
+    sys.stdout, sys.stderr = _text_streams()
+    return saved
+
+
+def _leave(saved: dict) -> None:
+    """Flush the call's output and put back what `_enter` saved."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if saved is None:
+        return
+    for target, fd in enumerate(saved["fds"]):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdin, sys.stdout, sys.stderr = saved["streams"]
+    os.environ.clear()
+    os.environ.update(saved["env"])
+    os.umask(saved["umask"])
+    os.chdir(saved["cwd"])
+
+
+def run_request(msg: dict, fds: list, restore: bool, outputs=None) -> int:
+    """Run one checked ``run`` request (see `check_request`); return its exit code.
+
+    Parameters
+    ----------
+    msg : dict
+        ``argv`` (list of str), ``cwd``, ``env`` (dict), ``umask`` (int, optional).
+    fds : list of int
+        The caller's stdin, stdout and stderr; closed here.
+    restore : bool
+        Put this process's stdio, folder, environment and umask back afterwards.
+    outputs : ArrayOutputs, optional
+        Keep the outputs in memory (default: the files the arguments name).
+    """
+    from neunet.sim.__main__ import PROG, FileOutputs, main
+    saved = _enter(msg, fds, restore)
+    try:
+        try:
+            os.chdir(msg["cwd"])
+        except OSError as exc:
+            print(f"{PROG}: error: cannot enter the working folder {msg['cwd']}: "
+                  f"{exc.strerror}", file=sys.stderr)
+            return 2
+        try:
+            return main(msg["argv"], outputs or FileOutputs)
+        except KeyboardInterrupt:          # between main's own handler and here
+            print(f"{PROG}: error: interrupted", file=sys.stderr)
+            return 130
+    finally:
+        _leave(saved)
+
+
+class ArrayOutputs:
+    """Outputs kept as arrays (see `neunet.sim.__main__.FileOutputs`), with the progress
+    display of ``-v`` like the files' sink.
+
+    Parameters
+    ----------
+    wanted : sequence of str
+        Kinds from ARRAY_KINDS (ion_gate is dropped for models without gates).
+    """
+
+    def __init__(self, wanted):
+        self.wanted, self.made = tuple(wanted), None
+
+    def kinds(self, opts) -> tuple:
+        return tuple(k for k in self.wanted if k != "ion_gate" or opts.is_hh)
+
+    def sink(self, opts, progress):
+        from neunet.sim import io
+
+        class _Sink(io.ArraySink):
+            def progress(self, t_ms):
+                if progress is not None:
+                    progress.update(t_ms)
+
+            def finish(self, spike_counts):
+                super().finish(spike_counts)
+                if progress is not None:
+                    progress.close()
+
+            def close(self):
+                """Nothing to close in memory."""
+
+        self.made = _Sink(opts.n, opts.t_ms, self.kinds(opts))
+        return self.made
+
+
+def pack_arrays(arrays: dict):
+    """Write float64 arrays one after another into an anonymous file.
+
+    Returns
+    -------
+    (int, dict)
+        The file descriptor (the caller sends and closes it) and kind -> ``[offset, shape]``.
+    """
+    import numpy as np
+    fd = _anonymous_file()
+    layout, offset = {}, 0
+    with open(fd, "wb", closefd=False) as f:
+        for kind, arr in arrays.items():
+            data = np.ascontiguousarray(arr, dtype="<f8")
+            f.write(data.data)
+            layout[kind] = [offset, list(data.shape)]
+            offset += data.nbytes
+    return fd, layout
+
+
+def _anonymous_file() -> int:
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("neunet-arrays", os.MFD_CLOEXEC)
+    import tempfile
+    with tempfile.TemporaryFile() as f:
+        return os.dup(f.fileno())
