@@ -188,26 +188,68 @@ def reference_call(reference, argv, folder, n):
     read_outputs(paths, n)
 
 
-def per_call(number, folder, calls, reference):
-    """Per-call times of gen_neu(pm, 'rm'), simulate(pm) and the C++ subprocess, one workload."""
+def sim_command():
+    """The neunet-sim command: the installed console script, else ``python -m neunet.sim``."""
+    script = os.path.join(os.path.dirname(sys.executable), "neunet-sim")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "neunet.sim"]
+
+
+class ServerCalls:
+    """neunet-sim calls through a warm server started for this benchmark (its own folder),
+    and the same calls without it; keeps each call's wall and --timing kernel seconds."""
+
+    def __init__(self, folder):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEUNET_SIM")}
+        self.env["NEUNET_SIM_SERVER_DIR"] = os.path.join(folder, "server")
+        start = [sys.executable, "-m", "neunet.sim.warm.control"]
+        r = subprocess.run([*start, "start", "--idle-timeout", "600"], env=self.env,
+                           capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"the warm server did not start: {r.stderr.strip()}")
+        self.stop = lambda: subprocess.run([*start, "stop"], env=self.env, capture_output=True)
+        self.kernel_s: dict = {}
+
+    def call(self, name, argv, server=True):
+        """One call; records its kernel seconds under `name`."""
+        env = self.env if server else dict(self.env, NEUNET_SIM_SERVER="0")
+        r = subprocess.run([*sim_command(), *argv, "--timing"], env=env, capture_output=True,
+                           text=True)
+        if r.returncode:
+            sys.exit(f"neunet-sim failed ({r.returncode}): {r.stderr.strip()}")
+        kernel = float(re.search(r"timing: run ([0-9.]+) s", r.stderr).group(1))
+        self.kernel_s.setdefault(name, []).append(kernel)
+
+
+def per_call(number, folder, calls, reference, server):
+    """Per-call times of gen_neu(pm, 'rm'), simulate(pm), the C++ subprocess with its files
+    read back, and neunet-sim with and without the warm server, one workload."""
     from neunet import gen_neu, simulate
     from neunet.params.argv import to_argv
     label, pm = pm_for(number, folder)
     data = os.path.join(folder, "gen_neu_data")
     n = pm["nE"] + pm["nI"]
+    argv = to_argv(pm, data)
+    files = [x for k in ("volt", "ras", "isi")
+             for x in (f"--{k}-path", os.path.join(folder, f"cli.{k}"))]
     kinds = {"gen_neu": lambda: gen_neu(pm, "rm", data_dir=data),
-             "simulate": lambda: simulate(pm)}
+             "simulate": lambda: simulate(pm),
+             "neunet-sim (server)": lambda: server.call(number, argv + files),
+             "neunet-sim (no server)": lambda: server.call(-number, argv + files, False)}
     if reference:
-        argv = to_argv(pm, data)
         kinds["C++"] = lambda: reference_call(reference, argv, folder, n)
     fig = per_call_times(kinds, calls)
-    line = f"{number} {label:30s} per call (median of {calls}):"
-    line += "".join(f"  {name} {t * 1e3:7.1f} ms" for name, t in fig.items())
+    kernel = statistics.median(server.kernel_s[number][1:])
+    print(f"{number} {label} — per call, median of {calls} (after one warm-up):", flush=True)
+    for name, t in fig.items():
+        print(f"    {name:24s} {t * 1e3:8.1f} ms", flush=True)
+    over = fig["neunet-sim (server)"] - kernel
+    print(f"    neunet-sim (server) = kernel {kernel * 1e3:.1f} ms + {over * 1e3:.1f} ms "
+          f"(target <= kernel + {SERVER_OVERHEAD_MAX_S * 1e3:.0f} ms: "
+          f"{'PASS' if over <= SERVER_OVERHEAD_MAX_S else 'FAIL'})", flush=True)
     if reference:
         ratio, most = fig["gen_neu"] / fig["C++"], PER_CALL_TARGETS[number]
-        line += (f"  | gen_neu/C++ {ratio:5.2f} target <= {most}: "
-                 + ("PASS" if ratio <= most else "FAIL"))
-    print(line, flush=True)
+        print(f"    gen_neu / C++ = {ratio:.2f} (target <= {most}: "
+              f"{'PASS' if ratio <= most else 'FAIL'})", flush=True)
 
 
 def main():
@@ -227,8 +269,12 @@ def main():
         os.path.abspath(__file__))), "neunet"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="neunet-bench-") as folder:
         if a.per_call:
-            for number in a.only or sorted(PER_CALL_TARGETS):
-                per_call(number, folder, PER_CALL_CALLS, a.reference)
+            server = ServerCalls(folder)
+            try:
+                for number in a.only or sorted(PER_CALL_TARGETS):
+                    per_call(number, folder, PER_CALL_CALLS, a.reference, server)
+            finally:
+                server.stop()
             return
         startup(max(a.repeat, 7))     # the minimum of several: noise only adds
         for number in a.only or sorted(WORKLOADS):

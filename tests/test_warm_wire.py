@@ -52,7 +52,8 @@ def test_private_folders(tmp_path):
 
 def test_identity_names_version_interpreter_and_sources():
     ident = wire.identity()
-    assert ident.startswith("neunet ") and sys.executable in ident
+    assert ident.startswith("neunet ") and f"{os.path.realpath(sys.executable)} in " \
+        f"{sys.prefix}" in ident
     paths = wire.server_paths(ident, "/x")
     assert paths["socket"].startswith("/x/sim-") and paths["socket"].endswith(".sock")
     assert wire.server_paths("another", "/x")["socket"] != paths["socket"]

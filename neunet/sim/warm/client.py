@@ -11,9 +11,8 @@ process, and a child killed by a signal makes this process die of the same signa
 """
 from __future__ import annotations
 
+import _signal as signal  # the C module: `signal` would import enum for nothing here
 import os
-import signal
-import socket
 import sys
 
 from neunet.sim.warm import wire
@@ -63,8 +62,10 @@ def through_server(argv, start: bool = False):
     if wire.private_dir_problem(folder) is None:
         sock = _connect(wire.server_paths(ident, folder)["socket"])
         if sock is not None:
-            with sock:
+            try:
                 return _call(sock, ident, argv)
+            finally:
+                sock.close()
     if start:
         try:
             spawn_server()
@@ -74,7 +75,7 @@ def through_server(argv, start: bool = False):
 
 
 def _connect(path: str):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = wire.unix_socket()
     sock.settimeout(CONNECT_TIMEOUT_S)
     try:
         sock.connect(path)

@@ -152,10 +152,10 @@ def _run(a) -> int:
     warm_s = server.warm_up(every_model=True)
     listener = _listen(paths["socket"])
     import gc
-    gc.freeze()           # forked children share the warm heap instead of copying it
+    gc.freeze()           # forked workers share the warm heap instead of copying it
     print(f"{PROG}: serving on {paths['socket']} (pid {os.getpid()}, warm-up {warm_s:.2f} s, "
           f"idle timeout {idle_s:g} s)", flush=True)
-    server.ForkServer(listener, ident, idle_s).serve()
+    server.Server(listener, ident, idle_s).serve()
     print(f"{PROG}: stopped (pid {os.getpid()})", flush=True)
     lock.close()
     return 0

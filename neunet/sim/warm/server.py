@@ -4,12 +4,14 @@ Two ways to serve (started by ``python -m neunet.sim.warm.control``):
 
 - ``run``: this user's server for ``neunet-sim`` (`neunet.sim.warm.client`). It warms every
   model and method, then listens on a Unix socket in a folder only its owner can enter
-  (socket mode 600, and the peer's uid is checked), forks one child per call (so calls run
-  side by side, each with its caller's folder, environment and stdio), forwards the caller's
-  signals to that child, answers with the child's exit status, and stops itself after an
-  idle period. A call from another neunet installation or version is refused (the client
-  then runs it itself). The ``start``/``stop``/``status`` commands manage it
-  (`neunet.sim.warm.control`).
+  (socket mode 600, and the peer's uid is checked). Each call goes to a worker process
+  forked from the warm server (an idle one, or a new one when all are busy, so calls run
+  side by side) that runs it in itself with the caller's stdio, folder, environment and
+  umask; the caller's signals are forwarded (SIGINT interrupts the call as ctrl-c does;
+  SIGTERM and the other deadly ones end the worker, whose status the caller takes on);
+  the server answers with the exit status and stops itself after an idle period. A call
+  from another neunet installation or version is refused (the client then runs it
+  itself). The ``start``/``stop``/``status`` commands are `neunet.sim.warm.control`.
 - ``session --fd N``: the private warm process of one Python session's ``gen_neu``
   (`neunet.sim.warm.session`): calls arrive one at a time on an inherited socket and run in
   this process (no fork: the kernels it loads stay loaded); SIGINT interrupts the running
@@ -27,8 +29,11 @@ from neunet.sim.warm import run, wire
 
 # Seconds a new connection has to send its request.
 REQUEST_TIMEOUT_S = 5.0
-# Seconds between checks for finished children where pidfds are not available.
-REAP_POLL_S = 0.02
+# Most idle workers kept (more are ended when their call is over).
+MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
+# A worker whose resident memory exceeds this after a call is replaced (bytes): a big run's
+# freed memory is not always given back to the system.
+RETIRE_RSS_BYTES = 1 << 30
 # Per neuron count: a lone neuron (single-neuron kernels) and a small network.
 _WARM_SIZES = (("1", "0"), ("2", "1"))
 
@@ -73,23 +78,19 @@ def warm_up(every_model: bool) -> float:
     return time.perf_counter() - t0
 
 
-class _Call:
-    """One forked call: its caller's connection and the child running it."""
+class _Worker:
+    """A forked session process of the server, and the caller whose call it runs (if any)."""
 
-    def __init__(self, conn, pid: int):
-        self.conn, self.pid = conn, pid
-        self.pidfd = _pidfd(pid)
-
-
-def _pidfd(pid: int):
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):    # before Linux 5.3 / Python 3.9: poll instead
-        return None
+    def __init__(self, pid: int, sock):
+        self.pid, self.sock, self.conn = pid, sock, None
 
 
-class ForkServer:
+class Server:
     """The per-user server's loop (see the module docstring).
+
+    Calls run in worker processes forked from this warm process: each serves one call at a
+    time in itself (`serve_session`), so a call costs no fork and no warm-up; a worker that
+    dies (a crash, or a forwarded SIGTERM) is replaced, and its caller gets its status.
 
     Parameters
     ----------
@@ -104,27 +105,30 @@ class ForkServer:
     def __init__(self, listener, ident: str, idle_s: float):
         self.listener, self.ident, self.idle_s = listener, ident, idle_s
         self.sel = selectors.DefaultSelector()
-        self.calls: dict = {}                 # connection -> _Call
+        self.workers: list = []
+        self.callers: dict = {}               # caller's connection -> its worker
         self.served, self.started_s, self.stopping = 0, time.time(), False
         self.last_s = time.monotonic()
         self.sel.register(listener, selectors.EVENT_READ, "accept")
-        wake_r, self.wake_w = os.pipe()
+        self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
-        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
-        self.wake_r = wake_r
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
 
     def serve(self) -> None:
         """Serve until stopped (SIGTERM, SIGINT, a ``stop`` request) or idle."""
         old = {s: signal.signal(s, self._on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         signal.set_wakeup_fd(self.wake_w)
         try:
-            while self.calls or not (self.stopping or self._idle_over()):
+            self._spawn()                     # the first call finds a worker waiting
+            while self.callers or not (self.stopping or self._idle_over()):
                 self._step()
         finally:
             signal.set_wakeup_fd(-1)
             for s, handler in old.items():
                 signal.signal(s, handler)
             self._close_listener()
+            for worker in list(self.workers):
+                self._retire(worker)
 
     def _idle_over(self) -> bool:
         return time.monotonic() - self.last_s >= self.idle_s
@@ -133,24 +137,18 @@ class ForkServer:
         self.stopping = True
 
     def _step(self) -> None:
-        if self.calls:
-            polling = any(c.pidfd is None for c in self.calls.values())
-            timeout = REAP_POLL_S if polling else None
-        else:
-            timeout = max(0.0, self.last_s + self.idle_s - time.monotonic())
+        timeout = None if self.callers else max(0.0, self.last_s + self.idle_s
+                                                - time.monotonic())
         for key, _ in self.sel.select(timeout):
-            kind = key.data
-            if kind == "accept":
+            if key.data == "accept":
                 self._accept()
-            elif kind == "wake":
+            elif key.data == "wake":
                 os.read(self.wake_r, 512)
-            elif kind == "conn":
+            elif key.data == "caller":
                 self._from_caller(key.fileobj)
             else:
-                self._reap(kind)
-        for call in [c for c in self.calls.values() if c.pidfd is None]:
-            self._reap(call, block=False)
-        if self.calls:
+                self._from_worker(key.data)
+        if self.callers:
             self.last_s = time.monotonic()
         if self.stopping:
             self._close_listener()
@@ -180,13 +178,11 @@ class ForkServer:
                 wire.send(conn, self.status())
             elif kind == "stop":
                 self.stopping = True
-                wire.send(conn, {"t": "stopping", "running": len(self.calls)})
-            return False
-        if msg.get("identity") != self.ident:
-            wire.close_fds(fds)
-            wire.send(conn, {"t": "refused", "reason": f"this server runs {self.ident}"})
+                wire.send(conn, {"t": "stopping", "running": len(self.callers)})
             return False
         try:
+            if msg.get("identity") != self.ident:
+                raise run.BadRequest(f"this server runs {self.ident}")
             run.check_request(msg, fds)
             if msg.get("arrays"):
                 raise run.BadRequest("arrays are for session calls only")
@@ -194,77 +190,113 @@ class ForkServer:
             wire.close_fds(fds)
             wire.send(conn, {"t": "refused", "reason": str(exc)})
             return False
-        self._fork(conn, msg, fds)
+        self._dispatch(conn, msg, fds)
         return True
 
-    def _fork(self, conn, msg: dict, fds: list) -> None:
+    def _dispatch(self, conn, msg: dict, fds: list) -> None:
+        """Hand the call to an idle worker (forking one if none), with the caller's stdio."""
+        try:
+            worker = next((w for w in self.workers if w.conn is None), None) or self._spawn()
+            wire.send(worker.sock, msg, fds)
+        finally:
+            wire.close_fds(fds)
+        conn.settimeout(None)
+        worker.conn, self.callers[conn] = conn, worker
+        self.served += 1
+        self.sel.register(conn, selectors.EVENT_READ, "caller")
+        if all(w.conn is not None for w in self.workers):
+            self._spawn()                     # the next call finds one waiting too
+
+    def _spawn(self) -> _Worker:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
-        if pid == 0:                                   # the child: run the call, exit
+        if pid == 0:                                   # the worker: serve calls, then exit
             code = 1
             try:
-                self._become_child()
-                code = run.run_request(msg, fds, restore=False)
+                mine.close()
+                self._become_worker()
+                code = serve_session(theirs)
             finally:
                 os._exit(code)
-        wire.close_fds(fds)
-        conn.settimeout(None)
-        call = _Call(conn, pid)
-        self.calls[conn] = call
-        self.served += 1
-        self.sel.register(conn, selectors.EVENT_READ, "conn")
-        if call.pidfd is not None:
-            self.sel.register(call.pidfd, selectors.EVENT_READ, call)
+        theirs.close()
+        wire.recv(mine)                                # its "ready"
+        worker = _Worker(pid, mine)
+        self.workers.append(worker)
+        self.sel.register(mine, selectors.EVENT_READ, worker)
+        return worker
 
-    def _become_child(self) -> None:
-        """In a forked child: drop the server's sockets and handlers."""
+    def _become_worker(self) -> None:
+        """In a forked worker: drop the server's sockets and signal handlers."""
         signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
         self.sel.close()
-        for sock in [self.listener, *self.calls]:
+        for sock in [self.listener, *self.callers, *(w.sock for w in self.workers)]:
             sock.close()
-        wire.close_fds([self.wake_r, self.wake_w,
-                        *(c.pidfd for c in self.calls.values() if c.pidfd is not None)])
+        wire.close_fds([self.wake_r, self.wake_w])
 
     def _from_caller(self, conn) -> None:
         """A forwarded signal, or the caller gone (its call is killed)."""
-        call = self.calls.get(conn)
+        worker = self.callers.get(conn)
         try:
             msg, fds = wire.recv(conn)
         except OSError:
             msg, fds = None, []
         wire.close_fds(fds)
-        if call is None:
-            return
         names = {getattr(signal, n) for n in wire.FORWARDED_SIGNALS}
         if msg is None:                                # the caller died: so does its call
-            self.sel.unregister(conn)
-            _kill(call.pid, signal.SIGKILL)
-        elif msg.get("t") == "signal" and msg.get("signal") in names:
-            _kill(call.pid, msg["signal"])
+            self._hang_up(conn)
+            if worker is not None:
+                worker.conn = None
+                _kill(worker.pid, signal.SIGKILL)
+        elif worker is not None and msg.get("t") == "signal" and msg.get("signal") in names:
+            _kill(worker.pid, msg["signal"])           # SIGINT: the call's ctrl-c; the
+            #                                            others end the worker as a process
 
-    def _reap(self, call: _Call, block: bool = True) -> None:
-        pid, status = os.waitpid(call.pid, 0 if block else os.WNOHANG)
-        if pid == 0:
-            return
-        self.calls.pop(call.conn, None)
-        if call.pidfd is not None:
-            self.sel.unregister(call.pidfd)
-            os.close(call.pidfd)
+    def _from_worker(self, worker: _Worker) -> None:
+        """A call's exit reply, or the worker's death (its caller gets the status)."""
         try:
-            self.sel.unregister(call.conn)
+            msg, _ = wire.recv(worker.sock)
+        except OSError:
+            msg = None
+        if msg is None:
+            code = self._retire(worker)
+        else:
+            code = msg.get("code", 1) if msg.get("t") == "exit" else 1
+        conn, worker.conn = worker.conn, None
+        if conn is not None:
+            try:
+                wire.send(conn, {"t": "exit", "code": code})
+            except OSError:
+                pass
+            self._hang_up(conn)
+        idle = [w for w in self.workers if w.conn is None]
+        if msg is not None and (len(idle) > MAX_IDLE_WORKERS or _rss_bytes(worker.pid)
+                                > RETIRE_RSS_BYTES):
+            self._retire(worker)
+
+    def _hang_up(self, conn) -> None:
+        self.callers.pop(conn, None)
+        try:
+            self.sel.unregister(conn)
         except (KeyError, ValueError):
             pass
-        try:
-            wire.send(call.conn, {"t": "exit", "code": os.waitstatus_to_exitcode(status)})
-        except OSError:
-            pass
-        call.conn.close()
+        conn.close()
+
+    def _retire(self, worker: _Worker) -> int:
+        """End a worker (if it still runs) and reap it; its exit status (negative: signal)."""
+        self.workers.remove(worker)
+        self.sel.unregister(worker.sock)
+        worker.sock.close()
+        _kill(worker.pid, signal.SIGKILL)              # no-op for one that died already
+        _, status = os.waitpid(worker.pid, 0)
+        return os.waitstatus_to_exitcode(status)
 
     def status(self) -> dict:
         """The ``status`` reply: who this is and what it has done."""
         return {"t": "status", "identity": self.ident, "pid": os.getpid(),
-                "started": self.started_s, "served": self.served, "running": len(self.calls),
+                "started": self.started_s, "served": self.served,
+                "running": len(self.callers), "workers": len(self.workers),
                 "idle_timeout_s": self.idle_s, "socket": self.listener.getsockname()}
 
     def _close_listener(self) -> None:
@@ -276,6 +308,15 @@ class ForkServer:
                 os.unlink(path)
             except OSError:
                 pass
+
+
+def _rss_bytes(pid: int) -> int:
+    """Resident memory of a process (0 where /proc is not available)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -1,6 +1,8 @@
 """The warm simulator's wire: where its socket lives, who it serves, and its frames.
 
-Standard library only (``neunet-sim``'s client path must not import numpy or numba). A
+Standard library only (``neunet-sim``'s client path must not import numpy or numba), and
+only its C parts where the Python modules cost start-up time (`_socket`, not `socket` and
+its selectors; `_json`'s scanner and string encoder, not `json` and `re`). A
 frame is a 4-byte big-endian length and a JSON object; a ``run`` request carries the
 caller's stdin, stdout and stderr as file descriptors (SCM_RIGHTS) with its first byte, so
 the simulator writes to the caller's very terminal, pipes or files. The per-user server's
@@ -9,13 +11,12 @@ installation, which every request repeats and the server checks.
 """
 from __future__ import annotations
 
+import _json
+import _socket
 import array
-import json
+import binascii
 import os
-import socket
-import struct
 import sys
-import zlib
 
 # Environment variable: "1"/"on"/"auto" starts the per-user server on demand, "0"/"off"
 # never uses it, unset uses a server that is already running (started explicitly).
@@ -33,8 +34,8 @@ IDLE_ENV = "NEUNET_SIM_SERVER_IDLE_S"
 IDLE_DEFAULT_S = 900.0
 # Largest frame accepted (bytes): an argv and environment fit easily.
 MAX_FRAME_BYTES = 8 << 20
-# Frame header: body length.
-_HEAD = struct.Struct(">I")
+# Bytes of the frame header (the body length, big-endian).
+_HEAD_BYTES = 4
 # File descriptors a run request carries: stdin, stdout, stderr.
 STDIO_FDS = 3
 # Signals a caller may forward to its running simulation.
@@ -47,8 +48,9 @@ class WireError(OSError):
 
 
 def identity() -> str:
-    """What a server must be to serve this process: neunet version, interpreter, package
-    folder, and the size and modification time of every simulator source file."""
+    """What a server must be to serve this process: neunet version, interpreter and its
+    environment (sys.prefix: the venv), package folder, and the size and modification time
+    of every simulator source file."""
     import neunet
     root = os.path.dirname(os.path.abspath(neunet.__file__))
     sim = os.path.join(root, "sim")
@@ -58,8 +60,9 @@ def identity() -> str:
             if entry.name.endswith(".py") and (folder != root or entry.name == "__init__.py"):
                 st = entry.stat()
                 stamp.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
-    digest = zlib.crc32("|".join(stamp).encode()) & 0xFFFFFFFF
-    return f"neunet {neunet.__version__} | {sys.executable} | {root} | {digest:08x}"
+    digest = binascii.crc32("|".join(stamp).encode())
+    python = f"{os.path.realpath(sys.executable)} in {sys.prefix}"
+    return f"neunet {neunet.__version__} | {python} | {root} | {digest:08x}"
 
 
 def server_dir() -> str:
@@ -104,7 +107,7 @@ def make_private_dir(path: str) -> None:
 def server_paths(ident: str, folder: str | None = None) -> dict:
     """Socket, lock and log file of the server for installation `ident`."""
     folder = folder or server_dir()
-    stem = os.path.join(folder, f"sim-{zlib.crc32(ident.encode()) & 0xFFFFFFFF:08x}")
+    stem = os.path.join(folder, f"sim-{binascii.crc32(ident.encode()):08x}")
     return {"socket": stem + ".sock", "lock": stem + ".lock", "log": stem + ".log"}
 
 
@@ -116,19 +119,19 @@ def idle_timeout_s() -> float:
         return IDLE_DEFAULT_S
 
 
-def send(sock: socket.socket, msg: dict, fds=()) -> None:
+def send(sock, msg: dict, fds=()) -> None:
     """Send one frame, with file descriptors `fds` attached to its first byte."""
-    body = json.dumps(msg, separators=(",", ":")).encode()
-    data = _HEAD.pack(len(body)) + body
+    body = dumps(msg).encode()
+    data = len(body).to_bytes(_HEAD_BYTES, "big") + body
     if fds:
-        sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+        sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                       array.array("i", fds))])
         data = data[sent:]
     if data:
         sock.sendall(data)
 
 
-def recv(sock: socket.socket, max_fds: int = 0):
+def recv(sock, max_fds: int = 0):
     """Receive one frame: ``(message, fds)``, or ``(None, [])`` at a clean end of stream.
 
     Raises
@@ -136,28 +139,67 @@ def recv(sock: socket.socket, max_fds: int = 0):
     WireError
         Oversized or malformed frame, or the stream ended inside one.
     """
-    head, fds = _recv_exact(sock, _HEAD.size, max_fds)
+    head, fds = _recv_exact(sock, _HEAD_BYTES, max_fds)
     if head is None:
         return None, []
-    (size,) = _HEAD.unpack(head)
+    size = int.from_bytes(head, "big")
     if size > MAX_FRAME_BYTES:
         _close_all(fds)
         raise WireError(f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}")
     body, _ = _recv_exact(sock, size, 0)
-    try:
-        msg = json.loads(body or b"")
-    except ValueError:
-        msg = None
+    msg = loads(body or b"")
     if not isinstance(msg, dict):
         _close_all(fds)
         raise WireError("malformed frame")
     return msg, fds
 
 
+def unix_socket():
+    """A new Unix stream socket (`_socket.socket`: connect, sendmsg, recv, close, ...)."""
+    return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+
+
+def dumps(obj) -> str:
+    """JSON text of dicts (string keys), lists, strings, numbers, booleans and None; strings
+    as ASCII with escapes, as ``json.dumps`` writes them (surrogates of undecodable bytes
+    included)."""
+    if isinstance(obj, str):
+        return _json.encode_basestring_ascii(obj)
+    if obj is None or isinstance(obj, bool):
+        return {None: "null", True: "true", False: "false"}[obj]
+    if isinstance(obj, (int, float)):
+        return repr(int(obj) if isinstance(obj, int) else float(obj))
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{dumps(str(k))}:{dumps(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in obj) + "]"
+    raise TypeError(f"cannot send {type(obj).__name__} in a frame")
+
+
+class _Context:
+    """What `_json.make_scanner` reads from a decoder (plain JSON, nothing converted)."""
+    strict, object_hook, object_pairs_hook = True, None, None
+    parse_float, parse_int, parse_constant = float, int, float
+
+
+# JSON value scanner of `_json`: (value, end) = _SCAN(text, start).
+_SCAN = _json.make_scanner(_Context())
+
+
+def loads(data: bytes):
+    """The JSON value `data` holds (None when it is not exactly one JSON value)."""
+    try:
+        text = data.decode()
+        value, end = _SCAN(text, 0)
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        return None
+    return value if text[end:].strip() == "" else None
+
+
 def _recv_exact(sock, size: int, max_fds: int):
     """Read exactly `size` bytes (None at end of stream before the first); collect fds."""
     chunks, got, fds = [], 0, []
-    room = socket.CMSG_SPACE(max_fds * array.array("i").itemsize) if max_fds else 0
+    room = _socket.CMSG_SPACE(max_fds * array.array("i").itemsize) if max_fds else 0
     while got < size:
         if room:
             data, anc, _flags, _addr = sock.recvmsg(size - got, room)
@@ -177,7 +219,7 @@ def _recv_exact(sock, size: int, max_fds: int):
 def _fds_of(ancillary) -> list:
     fds = []
     for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             usable = len(data) - len(data) % array.array("i").itemsize
             fds += list(array.array("i", data[:usable]))
     return fds
