@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 # Public name -> module that defines it.
 _LAZY = {
     "parameters": "neunet.params",
+    "describe": "neunet.params.docs",
     "gen_neu": "neunet.single",
     "simulate": "neunet.single",
     "Result": "neunet.result",
