@@ -1,4 +1,4 @@
-"""gen_neu(pm, mode) and simulate(pm): one simulation from Python, files named by parameter hash.
+"""gen_neu(pm, mode) and simulate(pm): one simulation from Python (files cached by parameter hash).
 
 `gen_neu` runs the simulator's command line (the command `mode='cmd'` returns) in this
 Python session's warm simulator process (`neunet.sim.warm.session`: started on first use,

@@ -4,7 +4,7 @@ Layout::
 
     RUN_DIR/
       index.sqlite     table `tasks` (one row per task), `meta` (key -> JSON value) and
-                       `blobs` (tid -> .npz bytes of kept data up to `schema.INLINE_BYTES`)
+                       `blobs` (tid -> .npz bytes of kept data up to `schema.INDEX_BLOB_MAX_BYTES`)
       data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
 
 Modules, lowest first: `npz` (a task's data file, the errors), `digest` (a result's SHA-256),
