@@ -36,6 +36,10 @@ _LAZY = {
     "time_cost": "neunet.sweep.tasks",
     "open_run": "neunet.store",
     "run": "neunet.sweep.executors",
+    "lab": "neunet.lab",
+    "Lab": "neunet.lab",
+    "Servant": "neunet.lab",
+    "servant_machine": "neunet.lab",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

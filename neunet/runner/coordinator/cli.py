@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a task must run before an idle slot copies it")
     p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
     p.add_argument("--log-level", default="INFO", help="logging level")
+    p.add_argument("--quiet", action="store_true",
+                   help="no status line (failures and errors are still shown)")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
                         "instead of serving workers; same run directory and filter")
@@ -107,24 +109,32 @@ def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | N
         raise UsageError(f"{path} failed: {type(exc).__name__}: {exc}") from None
     if "tasks" not in ns:
         raise UsageError(f"{path} defines no `tasks`")
-    rows = task_rows(ns["tasks"], path)
     sweep_seed = ns.get("seed", 0) if sweep_seed is None else sweep_seed
+    return sweep_of(ns["tasks"], ns.get("filter"), sweep_seed, path)
+
+
+def sweep_of(tasks, user_filter, sweep_seed: int, source: str) -> tuple[list, dict | None]:
+    """Task rows (seeded as `load_sweep` says) and the compiled filter of a sweep given as
+    values (TASKS.py's, or `neunet.lab`'s); UsageError naming `source` if invalid."""
+    rows = task_rows(tasks, source)
     if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
-        raise UsageError(f"{path}: the sweep seed must be an integer >= 0, not {sweep_seed!r}")
+        raise UsageError(f"{source}: the sweep seed must be an integer >= 0, "
+                         f"not {sweep_seed!r}")
     from neunet.sweep.provenance import with_seed
     rows = [r._replace(pm=with_seed(r.pm, sweep_seed, r.tid)) for r in rows]
     spec = None
-    if ns.get("filter") is not None:
+    if user_filter is not None:
         from neunet.analysis import filters
         try:
-            spec = filters.compile_filter(ns["filter"])
+            spec = filters.compile_filter(user_filter)
         except filters.FilterError as exc:
-            raise UsageError(f"{path}: invalid filter: {exc}") from None
+            raise UsageError(f"{source}: invalid filter: {exc}") from None
     return rows, spec
 
 
-def _access(args) -> tuple:
-    """(token or None, local slots) from the options; UsageError if they are unusable."""
+def _access(args, token=None) -> tuple:
+    """(token or None, local slots) from the options (or the `token` given); UsageError if
+    they are unusable."""
     from neunet.runner.wire import auth
     if args.port < 0 or args.port > 65535:
         raise UsageError(f"--port {args.port} is not a port number")
@@ -134,7 +144,7 @@ def _access(args) -> tuple:
     if local is None:
         local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
     try:
-        token = auth.load_token(args.token_file)
+        token = auth.load_token(args.token_file) if token is None else _as_bytes(token)
         if token is None:
             auth.require_token_for(args.host, token)
             if local > 0:
@@ -165,6 +175,10 @@ def _listen_early(args, token, local):
                                     local_spool(run_dir_of(args)))
 
 
+def _as_bytes(token) -> bytes:
+    return token.encode() if isinstance(token, str) else bytes(token)
+
+
 def run_dir_of(args) -> str:
     """The run directory: --run-dir, else runs/<name of TASKS.py> (absolute)."""
     return os.path.abspath(args.run_dir or os.path.join(
@@ -184,9 +198,9 @@ def _abandon(early, args) -> None:
     remove_spool(run_dir_of(args))
 
 
-def _prepare(args):
+def _prepare(args, sweep=None):
     from neunet.store import RunStore
-    rows, spec = load_sweep(args.tasks, args.seed)
+    rows, spec = sweep() if sweep is not None else load_sweep(args.tasks, args.seed)
     run_dir = run_dir_of(args)
     store = RunStore(run_dir)
     _check_version(store, args.allow_version_change)
@@ -223,18 +237,43 @@ def _record_start(store, rows, argv) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
+    try:
+        return serve(argv)
+    except UsageError as exc:
+        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(argv=None, sweep=None, token=None) -> int:
+    """Serve a sweep as the command line `argv` says; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+    sweep : callable, optional
+        Returns ``(task rows, compiled filter)`` (see `sweep_of`) instead of running the
+        TASKS.py of `argv` (`neunet.lab` gives its tasks this way; TASKS.py then only names
+        the default run directory).
+    token : str or bytes, optional
+        The shared token, instead of --token-file or $NEUNET_TOKEN.
+
+    Raises
+    ------
+    UsageError
+        Bad arguments, tasks or filter (nothing was started).
+    """
     early = args = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        token, local = _access(args)
+        token, local = _access(args, token)
         early = _listen_early(args, token, local)
-        rows, spec, store = _prepare(args)
+        rows, spec, store = _prepare(args, sweep)
     except (UsageError, ValueError) as exc:
         _abandon(early, args)
-        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     todo = _start_run(args, store, rows, spec, argv)
     if args.dask:
         return _run_dask(args, rows, spec, store)
@@ -290,7 +329,8 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.runner.coordinator.progress import Progress, base_params
     from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
-    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows))
+    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
+                        quiet=args.quiet)
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()

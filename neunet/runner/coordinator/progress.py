@@ -70,8 +70,8 @@ def status_line(coord, total: int) -> str:
 class Progress:
     """Periodic progress output for a coordinator."""
 
-    def __init__(self, coord, total: int, stream=None, base=None):
-        self.coord, self.total = coord, total
+    def __init__(self, coord, total: int, stream=None, base=None, quiet=False):
+        self.coord, self.total, self.quiet = coord, total, quiet
         self._base = base  # dict, or a function computing it at the first failure (start-up)
         self._n_reported = 0
         self.stream = stream or sys.stderr
@@ -103,7 +103,10 @@ class Progress:
         self._n_reported = len(sched.failure_log)
 
     def update(self, final: bool = False) -> None:
-        """Redraw the line (terminal) or log it (otherwise, and at the end)."""
+        """Redraw the line (terminal) or log it (otherwise, and at the end); nothing when
+        quiet."""
+        if self.quiet:
+            return
         line = status_line(self.coord, self.total)
         if self.tty:
             self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
