@@ -261,7 +261,7 @@ class Scheduler:
                 task.status = state
                 out.append(Journal(task.tid, state, fields))
 
-    def _onQueuedTaskState(self, ev: TaskState, out: list) -> None:
+    def _on_TaskState(self, ev: TaskState, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)
         task = self.tasks.get(ev.tid)
         if worker is None or task is None or ev.tid not in worker.tids:
@@ -396,5 +396,5 @@ class Scheduler:
     # Event type -> its handler (an explicit table: readers and tools see every handler).
     _HANDLERS: ClassVar[dict] = {
         Join: _on_Join, Disconnect: _on_Disconnect, Heartbeat: _on_Heartbeat,
-        TaskState: _onQueuedTaskState, Request: _on_Request, ResultIn: _on_ResultIn,
+        TaskState: _on_TaskState, Request: _on_Request, ResultIn: _on_ResultIn,
         Failure: _on_Failure, Released: _on_Released, Tick: _on_Tick, Stop: _on_Stop}

@@ -1,7 +1,7 @@
 """The coordinator's asyncio server: carries frames between workers and the scheduling state.
 
 Each worker connection is authenticated (`auth`), then its messages become events for
-`state.Scheduler`, and the instructions it returns are carried out in order: tasks and
+`scheduler.Scheduler`, and the instructions it returns are carried out in order: tasks and
 cancellations are sent, task states are written to the run directory through a single store
 thread (so the event loop never waits on a disk), and results are streamed chunk by chunk (into
 memory when small, else into a temporary file in the run directory, fsynced and renamed to
@@ -51,7 +51,7 @@ class Coordinator:
 
     Parameters
     ----------
-    sched : state.Scheduler
+    sched : scheduler.Scheduler
         Scheduling state (already replayed from the run directory).
     store : neunet.store.RunStore
         The run directory writer.
