@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 from neunet.sim.warm import wire
 
@@ -136,8 +137,12 @@ class Call:
         """Copy output until the call ends or `timeout_s` passes; the exit code or None.
 
         A session that died during the call gives its negative signal (or exit status)."""
+        end_s = None if timeout_s is None else time.monotonic() + timeout_s
         while self.returncode is None:
-            events = self.sel.select(timeout_s)
+            left_s = None if end_s is None else end_s - time.monotonic()
+            if left_s is not None and left_s <= 0:
+                return None
+            events = self.sel.select(left_s)
             if not events:
                 return None
             answered = False
