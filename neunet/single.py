@@ -328,13 +328,23 @@ def _execute(command, volt_path, pm_v, verbose, watcher, arrays=None):
             call.interrupt()
             raise
     if call.returncode != 0:
-        stderr = call.stderr.strip()
-        last = stderr.splitlines()[-1] if stderr else _status_text(call.returncode)
-        raise SimulatorError(f"simulator failed (exit {call.returncode}): {last}",
-                             call.returncode, stderr, command)
+        raise _failure(call, command)
     if reader is not None and reader.poll():
         watcher.update(reader.volt())
     return call
+
+
+def _failure(call, command) -> SimulatorError:
+    """The error of a failed call: the simulator's one-line message (its last stderr line);
+    for a process that died, how, and the first line it wrote (a crash's cause)."""
+    stderr = call.stderr.strip()
+    lines = stderr.splitlines()
+    if call.returncode < 0:
+        text = _status_text(call.returncode) + (f": {lines[0]}" if lines else "")
+    else:
+        text = lines[-1] if lines else _status_text(call.returncode)
+    return SimulatorError(f"simulator failed (exit {call.returncode}): {text}",
+                          call.returncode, stderr, command)
 
 
 def _status_text(code: int) -> str:

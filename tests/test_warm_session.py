@@ -64,15 +64,19 @@ def test_one_process_serves_call_after_call_in_every_mode(data_dir, capsys):
     assert session.running_sessions() == [pid]
 
 
-def test_a_crash_fails_the_call_and_the_next_call_restarts(data_dir):
+@pytest.mark.parametrize("signum, message", [
+    (signal.SIGKILL, "killed by SIGKILL$"),
+    (signal.SIGSEGV, "killed by SIGSEGV: Fatal Python error: Segmentation fault"),
+])
+def test_a_crash_fails_the_call_and_the_next_call_restarts(data_dir, signum, message):
     gen_neu(small_pm(), "rm")
     [pid] = session.running_sessions()
-    killer = threading.Timer(1.0, os.kill, (pid, signal.SIGKILL))
+    killer = threading.Timer(1.0, os.kill, (pid, signum))
     killer.start()
-    with pytest.raises(single.SimulatorError, match="killed by SIGKILL") as info:
+    with pytest.raises(single.SimulatorError, match=message) as info:
         gen_neu(long_pm(), "no-rm")                   # through files, kept
     killer.join()
-    assert info.value.returncode == -signal.SIGKILL
+    assert info.value.returncode == -signum
     assert not alive(pid) and session.running_sessions() == []
     result = gen_neu(small_pm(), "rm")                # a fresh process
     [new] = session.running_sessions()

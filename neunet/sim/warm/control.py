@@ -178,7 +178,12 @@ def _listen(path: str):
 
 
 def _session(fd: int) -> int:
+    """gen_neu's session process: a crash writes its cause to the running call's stderr
+    (faulthandler on descriptor 2, which is the call's during a call)."""
+    import faulthandler
+
     from neunet.sim.warm import server
+    faulthandler.enable()
     sock = socket.socket(fileno=fd)
     server.warm_up(every_model=False)
     return server.serve_session(sock)
