@@ -145,6 +145,20 @@ OTHER_CLIENT = ("import sys\nfrom neunet.sim.warm import client, wire\n"
                 "sys.exit(client.main(sys.argv[1:]))\n")
 
 
+def test_a_crashed_worker_ends_its_call_as_a_crash_would_and_is_replaced(server, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "neunet.sim", *LONG], cwd=tmp_path,
+                            env=server, stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: status(server)["running"] == 1)
+    [worker] = status(server)["busy_workers"]
+    os.kill(worker, signal.SIGSEGV)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGSEGV and err == ""
+    assert not os.path.exists(f"/proc/{worker}")      # reaped
+    served = status(server)["served"]
+    r = sim(SHORT, tmp_path, server)                  # served by another worker
+    assert r.returncode == 0 and status(server)["served"] == served + 1
+
+
 def test_another_installation_is_refused_and_the_call_runs_here(server, tmp_path):
     """A server refuses the call of another neunet (version, interpreter, package or
     sources); that client then runs the call itself."""

@@ -297,6 +297,7 @@ class Server:
         return {"t": "status", "identity": self.ident, "pid": os.getpid(),
                 "started": self.started_s, "served": self.served,
                 "running": len(self.callers), "workers": len(self.workers),
+                "busy_workers": [w.pid for w in self.workers if w.conn is not None],
                 "idle_timeout_s": self.idle_s, "socket": self.listener.getsockname()}
 
     def _close_listener(self) -> None:
