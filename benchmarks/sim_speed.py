@@ -218,15 +218,17 @@ class ServerCalls:
         self.stop = lambda: subprocess.run([*start, "stop"], env=self.env, capture_output=True)
         self.kernel_s: dict = {}
         self.over_s: dict = {}
+        self.client_cpu_s: dict = {}
 
     def call(self, name, argv, server=True):
         """One call; records its kernel seconds, and its wall seconds beyond them, under
         `name`."""
         env = self.env if server else dict(self.env, NEUNET_SIM_SERVER="0")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), child_cpu_s()
         r = subprocess.run([*sim_command(), *argv, "--timing"], env=env, capture_output=True,
                            text=True)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, child_cpu_s() - cpu0
+        self.client_cpu_s.setdefault(name, []).append(cpu)
         if r.returncode:
             sys.exit(f"neunet-sim failed ({r.returncode}): {r.stderr.strip()}")
         kernel = float(re.search(r"timing: run ([0-9.]+) s", r.stderr).group(1))
@@ -261,6 +263,9 @@ def per_call(number, folder, calls, reference, server):
           f"kernel {over * 1e3:.1f} ms (target <= {SERVER_OVERHEAD_MAX_S * 1e3:.0f} ms: "
           f"{'PASS' if over <= SERVER_OVERHEAD_MAX_S else 'FAIL'}); without the server "
           f"{statistics.median(server.over_s[-number][1:]) * 1e3:.1f} ms", flush=True)
+    print(f"    CPU of the neunet-sim process itself: through the server "
+          f"{statistics.median(server.client_cpu_s[number][1:]) * 1e3:.1f} ms, without "
+          f"{statistics.median(server.client_cpu_s[-number][1:]) * 1e3:.1f} ms", flush=True)
     if reference:
         ratio, most = fig["gen_neu"] / fig["C++"], PER_CALL_TARGETS[number]
         print(f"    gen_neu / C++ = {ratio:.2f} (target <= {most}: "

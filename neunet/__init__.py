@@ -17,8 +17,6 @@ nothing imports `neunet.plot` but its command line and user code.
 """
 from __future__ import annotations
 
-import importlib
-
 __version__ = "0.1.0"
 
 # Public name -> module that defines it.
@@ -49,6 +47,7 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neunet' has no attribute {name!r}")
+    import importlib  # here: neunet-sim's client imports this package and nothing it needs
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import _json
 import _socket
-import array
 import binascii
 import os
 import sys
@@ -36,6 +35,9 @@ IDLE_DEFAULT_S = 900.0
 MAX_FRAME_BYTES = 8 << 20
 # Bytes of the frame header (the body length, big-endian).
 _HEAD_BYTES = 4
+# Bytes of a file descriptor in SCM_RIGHTS data (a C int; no `array` module: it imports
+# collections at start-up).
+_FD_BYTES = 4
 # File descriptors a run request carries: stdin, stdout, stderr.
 STDIO_FDS = 3
 # Signals a caller may forward to its running simulation.
@@ -124,8 +126,8 @@ def send(sock, msg: dict, fds=()) -> None:
     body = dumps(msg).encode()
     data = len(body).to_bytes(_HEAD_BYTES, "big") + body
     if fds:
-        sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                      array.array("i", fds))])
+        rights = b"".join(fd.to_bytes(_FD_BYTES, sys.byteorder, signed=True) for fd in fds)
+        sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
         data = data[sent:]
     if data:
         sock.sendall(data)
@@ -199,7 +201,7 @@ def loads(data: bytes):
 def _recv_exact(sock, size: int, max_fds: int):
     """Read exactly `size` bytes (None at end of stream before the first); collect fds."""
     chunks, got, fds = [], 0, []
-    room = _socket.CMSG_SPACE(max_fds * array.array("i").itemsize) if max_fds else 0
+    room = _socket.CMSG_SPACE(max_fds * _FD_BYTES) if max_fds else 0
     while got < size:
         if room:
             data, anc, _flags, _addr = sock.recvmsg(size - got, room)
@@ -220,8 +222,8 @@ def _fds_of(ancillary) -> list:
     fds = []
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            usable = len(data) - len(data) % array.array("i").itemsize
-            fds += list(array.array("i", data[:usable]))
+            fds += [int.from_bytes(data[i:i + _FD_BYTES], sys.byteorder, signed=True)
+                    for i in range(0, len(data) - _FD_BYTES + 1, _FD_BYTES)]
     return fds
 
 
