@@ -148,8 +148,8 @@ def _run(a) -> int:
     except OSError:
         print(f"{PROG}: already running for this neunet ({paths['socket']})")
         return 0
-    from neunet.sim.warm import server
-    warm_s = server.warm_up(every_model=True)
+    from neunet.sim.warm import run, server
+    warm_s = run.warm_up(every_model=True)
     listener = _listen(paths["socket"])
     import gc
     gc.freeze()           # forked workers share the warm heap instead of copying it
@@ -182,10 +182,10 @@ def _session(fd: int) -> int:
     (faulthandler on descriptor 2, which is the call's during a call)."""
     import faulthandler
 
-    from neunet.sim.warm import server
+    from neunet.sim.warm import run, server
     faulthandler.enable()
     sock = socket.socket(fileno=fd)
-    server.warm_up(every_model=False)
+    run.warm_up(every_model=False)
     return server.serve_session(sock)
 
 

@@ -1,4 +1,4 @@
-"""One command-line call inside a warm process: the caller's stdio, folder, environment, umask.
+"""One command-line call inside a warm process (caller's stdio, folder, environment), and warm-up.
 
 `run_request` puts the caller's stdin, stdout and stderr (file descriptors received with the
 request) on 0, 1 and 2, enters its working folder, takes its environment and umask, runs
@@ -8,14 +8,18 @@ files, exit codes and stderr as ``neunet-sim`` run by the caller itself. With
 back afterwards; a forked child of the per-user server exits instead. A session's call may
 ask for its outputs as arrays (``arrays``: gen_neu's ``rm`` calls, whose files nobody would
 see): they come back in memory (`ArrayOutputs`, `pack_arrays`) instead of through files.
+`warm_up` loads the engine and its kernels before a warm process serves.
 """
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 from neunet.sim.warm import wire
 
+# Neuron counts (nE, nI) of the warm-up runs: a lone neuron (its own kernels) and a network.
+_WARM_SIZES = (("1", "0"), ("2", "1"))
 # Output kinds a call may ask for as arrays (the gen_neu kinds; ion gates of HH models only).
 ARRAY_KINDS = ("volt", "ras", "isi", "conductance", "ion_gate")
 
@@ -187,3 +191,43 @@ def _anonymous_file() -> int:
     import tempfile
     with tempfile.TemporaryFile() as f:
         return os.dup(f.fileno())
+
+
+def _warm_argv(model: str, method: str, n_e: str, n_i: str) -> list:
+    """A tiny run of `model` with `method` that goes through every part of the engine."""
+    argv = ["--neuron-model", model, "--simulation-method", method, "--net", "-",
+            "--nE", n_e, "--nI", n_i, "--t", "0.5", "--stv", "0.0625", "--pr", "2",
+            "--ps", "0.01", "--pri", "1", "--psi", "0.01", "--scee", "0.01", "--scie", "0.01",
+            "--scei", "0.01", "--scii", "0.01", "--seed", "1", "--output-first-data-point"]
+    if method == "big-delay":
+        argv += ["--synaptic-delay", "0.0625"]
+    if model.endswith("-extI"):
+        argv += ["--extI", "1"]
+    if model.endswith("-sine"):
+        argv += ["--current-sine-amp", "1", "--current-sine-freq", "0.1"]
+    return argv
+
+
+def warm_up(every_model: bool) -> float:
+    """Load the engine and its compiled kernels; return the seconds it took.
+
+    Parameters
+    ----------
+    every_model : bool
+        Run every model with every method it allows (the per-user server: its forked
+        children would otherwise load kernels again at every call); else one HH run (a
+        session process keeps what later calls load).
+    """
+    from neunet.sim import api, models
+    from neunet.sim.startup import hide_optional_modules, single_thread_libraries
+    single_thread_libraries()
+    hide_optional_modules()                       # for good: this process only simulates
+    t0 = time.perf_counter()
+    plan = [(m, info.methods) for m, info in models.MODELS.items()]
+    if not every_model:
+        plan = [("HH-GH", ("simple",))]
+    for model, methods in plan:
+        for method in methods:
+            for n_e, n_i in _WARM_SIZES if every_model else _WARM_SIZES[:1]:
+                api.simulate(_warm_argv(model, method, n_e, n_i), api.OUTPUT_KEYS)
+    return time.perf_counter() - t0

@@ -34,50 +34,6 @@ MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 # A worker whose resident memory exceeds this after a call is replaced (bytes): a big run's
 # freed memory is not always given back to the system.
 RETIRE_RSS_BYTES = 1 << 30
-# Per neuron count: a lone neuron (single-neuron kernels) and a small network.
-_WARM_SIZES = (("1", "0"), ("2", "1"))
-
-
-def _warm_argv(model: str, method: str, n_e: str, n_i: str) -> list:
-    """A tiny run of `model` with `method` that goes through every part of the engine."""
-    argv = ["--neuron-model", model, "--simulation-method", method, "--net", "-",
-            "--nE", n_e, "--nI", n_i, "--t", "0.5", "--stv", "0.0625", "--pr", "2",
-            "--ps", "0.01", "--pri", "1", "--psi", "0.01", "--scee", "0.01", "--scie", "0.01",
-            "--scei", "0.01", "--scii", "0.01", "--seed", "1", "--output-first-data-point"]
-    if method == "big-delay":
-        argv += ["--synaptic-delay", "0.0625"]
-    if model.endswith("-extI"):
-        argv += ["--extI", "1"]
-    if model.endswith("-sine"):
-        argv += ["--current-sine-amp", "1", "--current-sine-freq", "0.1"]
-    return argv
-
-
-def warm_up(every_model: bool) -> float:
-    """Load the engine and its compiled kernels; return the seconds it took.
-
-    Parameters
-    ----------
-    every_model : bool
-        Run every model with every method it allows (the per-user server: its forked
-        children would otherwise load kernels again at every call); else one HH run (a
-        session process keeps what later calls load).
-    """
-    from neunet.sim import api, models
-    from neunet.sim.startup import hide_optional_modules, single_thread_libraries
-    single_thread_libraries()
-    hide_optional_modules()                       # for good: this process only simulates
-    t0 = time.perf_counter()
-    plan = [(m, info.methods) for m, info in models.MODELS.items()]
-    if not every_model:
-        plan = [("HH-GH", ("simple",))]
-    for model, methods in plan:
-        for method in methods:
-            for n_e, n_i in _WARM_SIZES if every_model else _WARM_SIZES[:1]:
-                api.simulate(_warm_argv(model, method, n_e, n_i), api.OUTPUT_KEYS)
-    return time.perf_counter() - t0
-
-
 class _Worker:
     """A forked session process of the server, and the caller whose call it runs (if any)."""
 
@@ -328,7 +284,11 @@ def _kill(pid: int, signum: int) -> None:
 
 
 def _peer_uid(conn) -> int:
+    """The connecting process's uid (Linux SO_PEERCRED); where the system cannot tell, the
+    folder's mode 700 is the only gate and this returns our own uid."""
     import struct
+    if not hasattr(socket, "SO_PEERCRED"):
+        return os.geteuid()
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[1]
 
