@@ -31,9 +31,6 @@ from neunet.sim.warm import run, wire
 REQUEST_TIMEOUT_S = 5.0
 # Most idle workers kept (more are ended when their call is over).
 MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
-# A worker whose resident memory exceeds this after a call is replaced (bytes): a big run's
-# freed memory is not always given back to the system.
-RETIRE_RSS_BYTES = 1 << 30
 class _Worker:
     """A forked session process of the server, and the caller whose call it runs (if any)."""
 
@@ -227,8 +224,8 @@ class Server:
                 pass
             self._hang_up(conn)
         idle = [w for w in self.workers if w.conn is None]
-        if msg is not None and (len(idle) > MAX_IDLE_WORKERS or _rss_bytes(worker.pid)
-                                > RETIRE_RSS_BYTES):
+        if msg is not None and (len(idle) > MAX_IDLE_WORKERS or wire.rss_bytes(worker.pid)
+                                > wire.RETIRE_RSS_BYTES):
             self._retire(worker)
 
     def _hang_up(self, conn) -> None:
@@ -265,15 +262,6 @@ class Server:
                 os.unlink(path)
             except OSError:
                 pass
-
-
-def _rss_bytes(pid: int) -> int:
-    """Resident memory of a process (0 where /proc is not available)."""
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -266,10 +266,10 @@ def borrowed(env=None):
         yield session
     finally:
         with _LOCK:
-            if session.usable():
+            if session.usable() and wire.rss_bytes(session.pid) <= wire.RETIRE_RSS_BYTES:
                 _IDLE.append(session)
             else:
-                _drop(session)
+                _drop(session)            # dead, or holding the memory of a big run
 
 
 def _drop(session):

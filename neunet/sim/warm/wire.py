@@ -40,6 +40,9 @@ _HEAD_BYTES = 4
 _FD_BYTES = 4
 # File descriptors a run request carries: stdin, stdout, stderr.
 STDIO_FDS = 3
+# A warm process whose resident memory exceeds this after a call is replaced (bytes): a big
+# run's freed memory is not always given back to the system.
+RETIRE_RSS_BYTES = 1 << 30
 # Signals a caller may forward to its running simulation.
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
                      "SIGSTOP", "SIGCONT")
@@ -65,6 +68,15 @@ def identity() -> str:
     digest = binascii.crc32("|".join(stamp).encode())
     python = f"{os.path.realpath(sys.executable)} in {sys.prefix}"
     return f"neunet {neunet.__version__} | {python} | {root} | {digest:08x}"
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (0 where /proc is not available)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def server_dir() -> str:
