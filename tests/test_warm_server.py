@@ -208,6 +208,18 @@ def test_auto_start_then_idle_stop(tmp_path):
     assert status(env) is None
 
 
+def test_calls_at_once_start_one_server(tmp_path):
+    env = env_for(tmp_path / "many", NEUNET_SIM_SERVER="1", NEUNET_SIM_SERVER_IDLE_S="5")
+    procs = [subprocess.Popen([sys.executable, "-m", "neunet.sim", *SHORT[:-10], "-o",
+                               f"v{i}.dat"], cwd=tmp_path, env=env) for i in range(4)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    assert wait_until(lambda: status(env) is not None, 300)
+    log = wire.server_paths(wire.identity(), env[wire.DIR_ENV])["log"]
+    assert wait_until(lambda: "serving on" in open(log).read())
+    assert open(log).read().count("serving on") == 1
+    assert ctl(env, "stop").returncode == 0
+
+
 def test_status_and_stop(tmp_path):
     env = env_for(tmp_path / "s")
     r = ctl(env, "status")

@@ -66,12 +66,29 @@ def through_server(argv, start: bool = False):
                 return _call(sock, ident, argv)
             finally:
                 sock.close()
-    if start:
+    if start and not _starting(wire.server_paths(ident, folder)["lock"]):
         try:
             spawn_server()
         except OSError:      # e.g. a folder open to others: `neunet-sim-server start` says
             pass
     return None
+
+
+def _starting(lock_path: str) -> bool:
+    """Whether a server holds its lock already (warming up): then none is started again
+    (many calls at once would each start one, only for all but one to leave)."""
+    import fcntl
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _connect(path: str):

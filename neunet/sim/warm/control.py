@@ -27,6 +27,8 @@ START_WAIT_S = 600.0
 STOP_WAIT_S = 60.0
 # Seconds between two looks while waiting.
 POLL_S = 0.05
+# Attempts at the server's lock before concluding that another server holds it.
+LOCK_TRIES = 5
 
 
 def _parser():
@@ -137,15 +139,12 @@ def _stop(a) -> int:
 
 def _run(a) -> int:
     """The server itself: lock, warm up, listen, serve, clean up."""
-    import fcntl
     idle_s = wire.idle_timeout_s() if a.idle_timeout is None else max(0.0, a.idle_timeout)
     ident = wire.identity()
     wire.make_private_dir(wire.server_dir())
     paths = wire.server_paths(ident)
     lock = open(paths["lock"], "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not _take(lock):
         print(f"{PROG}: already running for this neunet ({paths['socket']})")
         return 0
     from neunet.sim.warm import run, server
@@ -159,6 +158,19 @@ def _run(a) -> int:
     print(f"{PROG}: stopped (pid {os.getpid()})", flush=True)
     lock.close()
     return 0
+
+
+def _take(lock) -> bool:
+    """Take the server's lock; False when another server holds it. A client that looks
+    whether a server is starting holds it shared for an instant: tried a few times."""
+    import fcntl
+    for _ in range(LOCK_TRIES):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            time.sleep(POLL_S)
+    return False
 
 
 def _listen(path: str):
