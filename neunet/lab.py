@@ -94,16 +94,20 @@ class lab:  # the original interface's name; `Lab` is the PEP 8 alias
         Sweep seed for tasks without one (default 0).
     retries : int
         Retries of a failing task.
+    dashboard : bool or str, optional
+        Serve the live web dashboard (its address printed), on ``"[HOST:]PORT"`` if given;
+        default: with ``v`` in gen_cmd.
     """
 
     def __init__(self, tasks, HOST="127.0.0.1", PORT=22222, gen_cmd="v rm", *, token=None,
-                 run_dir=None, slots=0, filter=None, seed=0, retries=2):
+                 run_dir=None, slots=0, filter=None, seed=0, retries=2, dashboard=None):
         self.tasks = list(tasks)
         self.host, self.port = HOST, int(PORT)
         self.words = parse_gen_cmd(gen_cmd)
         self.filter = _with_extra_data(filter) if "extra-data" in self.words else filter
         self.token, self.run_dir, self.slots = token, run_dir, slots
         self.seed, self.retries = seed, retries
+        self.dashboard = "v" in self.words if dashboard is None else dashboard
         self.run = None          # the run directory's view (`neunet.open_run`) after start
 
     def _argv(self) -> list:
@@ -113,6 +117,10 @@ class lab:  # the original interface's name; `Lab` is the PEP 8 alias
             argv += ["--run-dir", str(self.run_dir)]
         if "v" not in self.words:
             argv += ["--quiet", "--log-level", "WARNING"]
+        if self.dashboard is False:
+            argv += ["--no-dashboard"]
+        elif isinstance(self.dashboard, str):
+            argv += ["--dashboard", self.dashboard]
         return argv
 
     def start(self) -> list:

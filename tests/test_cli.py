@@ -42,7 +42,11 @@ def test_help_is_light_and_complete():
 @pytest.mark.parametrize("args, pattern", [
     ([], "missing required option --neuron-model"),
     (["--neuron-model", "HH-GHH", "--net", "-"], "did you mean HH-GH"),
-    (["--neuron-model", "IF-jump", "--net", "-"], "not supported by neunet"),
+    (["--neuron-model", "IF-jump", "--net", "-", "--simulation-method", "simple"],
+     "cannot be simulated with method simple"),
+    (["--neuron-model", "HH-GH", "--net", "-", "--nE", "2", "--nE", "2"],
+     "option '--nE' cannot be specified more than once"),
+    (["--neuron-model", "HH-GH", "--net", "-", "--n", "2"], "ambiguous option: --n could"),
     (["--neuron-model", "HH-GH", "--net", "-", "--simulation-method", "sparse"], "unknown"),
     (["--neuron-model", "HH-GH", "--net", "-", "--dt", "0.1", "--stv", "0.3"], "multiple"),
     (["--neuron-model", "HH-GH-extI", "--net", "-"], "needs --extI"),
@@ -148,8 +152,8 @@ def test_simulate_matches_cli_and_touches_no_files(tmp_path):
     assert np.all(d["poisson"][:, 1] < 200) and np.all(d["poisson"][:, 0] == 1)
     with pytest.raises(SimInputError, match="unknown output"):
         simulate(args, outputs=("voltage",))
-    with pytest.raises(SimInputError, match="not supported"):
-        simulate(["--neuron-model", "IF-jump", "--net", "-"])
+    with pytest.raises(SimInputError, match="needs --simulation-method simple"):
+        simulate(["--neuron-model", "Hawkes-GH", "--net", "-"])
 
 
 def test_warmup_alignment_through_the_api():
@@ -167,7 +171,8 @@ def test_verbose_progress_echo_and_timing(tmp_path):
     r = cli("--neuron-model", "LIF-G", "--net", "-", "--t", "100", "--pr", "1", "--ps",
             "0.1", "-v", "--verbose-echo", "--timing", "-o", tmp_path / "v")
     assert r.returncode == 0, r.stderr
-    assert "model = LIF-G" in r.stdout and "spike counts" in r.stdout
+    assert 'Model: "LIF-G"' in r.stdout and "Number of spikes:" in r.stdout
+    assert "# of calls to NoInteractDt(): " in r.stdout
     assert "100.0 %" in r.stderr and "ETA" in r.stderr and "timing: run" in r.stderr
 
 

@@ -9,6 +9,13 @@ import numpy as np
 import pytest
 
 from neunet.sim.kernels_fast import hh_full_step, lif_full_step
+from neunet.sim.kernels_hermite import (
+    _cubic_fallback,
+    _peak_once,
+    hermite_peak,
+    hermite_root,
+    solve_cubic,
+)
 from neunet.sim.kernels_neuron import (
     CUR_CONST,
     CUR_NONE,
@@ -19,13 +26,8 @@ from neunet.sim.kernels_neuron import (
     LIF_G,
     LIF_GH,
     N_PAR,
-    _cubic_fallback,
-    _peak_once,
     cond_coefs,
     fexp,
-    hermite_peak,
-    hermite_root,
-    solve_cubic,
 )
 from neunet.sim.kernels_step import quiet
 

@@ -95,9 +95,9 @@ def test_same_files_exit_codes_and_stderr_as_without(server, tmp_path):
 
 
 def test_calls_run_side_by_side(server, tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-m", "neunet.sim", *LONG[:-2], "--t", "3000",
-                               "-o", f"v{i}.dat"], cwd=tmp_path, env=server)
-             for i in range(2)]
+    args = [("3000" if a == "200000" else a) for a in LONG[:-2]]
+    procs = [subprocess.Popen([sys.executable, "-m", "neunet.sim", *args, "-o", f"v{i}.dat"],
+                              cwd=tmp_path, env=server) for i in range(2)]
     assert wait_until(lambda: status(server)["running"] == 2)
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     assert (tmp_path / "v0.dat").read_bytes() == (tmp_path / "v1.dat").read_bytes()

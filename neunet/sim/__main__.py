@@ -24,14 +24,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _echo(opts) -> None:
-    for name, value in vars(opts).items():
-        if value is not None and value is not False:
-            print(f"{name} = {value}")
-    print(f"n_steps = {opts.n_steps}, steps_per_sample = {opts.steps_per_sample}, "
-          f"t_warmup (aligned) = {opts.aligned_warmup_ms!r}", flush=True)
-
-
 class FileOutputs:
     """Where a run's outputs go: the files its options name (the command line's own)."""
 
@@ -49,23 +41,30 @@ class FileOutputs:
 
 
 def _run(opts, outputs=FileOutputs) -> None:
-    from neunet.sim import api, engine, io
+    from neunet.sim import api, echo, engine, io
 
     kinds = outputs.kinds(opts)
     sinks = []   # the sink exists only once all inputs have been read
     on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in kinds else None
     problem, events = api.prepare(opts, kinds, on_events)
+    if opts.verbose_echo:
+        print(echo.header(opts, problem, getattr(events, "count", None)), end="",
+              flush=True)
+        if opts.verbose:
+            print(flush=True)
     progress = (io.Progress(opts.n_steps * opts.dt_ms, sys.stderr) if opts.verbose
                 else None)
     sinks.append(outputs.sink(opts, progress))
     try:
         t0 = time.perf_counter()
-        engine.run(problem, events, sinks[0])
+        stats = engine.run(problem, events, sinks[0])
         run_s = time.perf_counter() - t0
     finally:
         sinks[0].close()
     if opts.verbose_echo:
-        print(api.spike_count_summary(sinks[0].spike_counts), flush=True)
+        if opts.verbose:
+            print()
+        print(echo.footer(sinks[0].spike_counts, stats.quiet_steps), end="", flush=True)
     if opts.timing:
         print(f"timing: run {run_s:.6f} s (engine.run incl. event generation and output)",
               file=sys.stderr, flush=True)
@@ -96,8 +95,6 @@ def _main(argv, outputs) -> int:
     from neunet.sim.options import SimInputError, parse_argv
     try:
         opts = parse_argv(argv)
-        if opts.verbose_echo:
-            _echo(opts)
         _run(opts, outputs)
     except SimInputError as e:
         return _fail(e, 2)

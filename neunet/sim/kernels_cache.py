@@ -89,13 +89,14 @@ def _refresh_kernel_cache() -> None:
     """Drop stale numba cache files of the kernels.
 
     numba's on-disk cache of a function only tracks the file the function is defined in, not
-    the kernels it inlines from other files; after an edit of any kernels_*.py (development),
+    the kernels it inlines from other files; after an edit of any kernels_*.py or rng.py
+    (development),
     cached callers would keep the old code. A hash of all kernel sources, stored next to the
     cache, detects that and removes the kernels' cache files (numba then recompiles).
     """
     here = Path(__file__).parent
     digest = hashlib.sha256()
-    for src in sorted(here.glob("kernels_*.py")):
+    for src in sorted([*here.glob("kernels_*.py"), here / "rng.py"]):
         digest.update(src.read_bytes())
     cache_dir, stamp = here / "__pycache__", digest.hexdigest()
     stamp_file = cache_dir / "kernels.sha256"

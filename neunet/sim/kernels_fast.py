@@ -11,6 +11,8 @@ the path a neuron took (bit for bit).
 from numba import njit
 
 from neunet.sim.kernels_neuron import (
+    P_HET,
+    P_QC,
     P_THRESH,
     P_TREF,
     RV,
@@ -18,12 +20,14 @@ from neunet.sim.kernels_neuron import (
     cond_coefs_vals,
     cond_vals,
     ext_current,
+    hh_candidate,
     hh_rk4_vals,
     inject,
     is_hh,
+    lif_candidate,
     lif_rk4_vals,
 )
-from neunet.sim.kernels_step import evolve, hh_candidate, hh_rk4, hh_spike_time, lif_candidate
+from neunet.sim.kernels_step import evolve, hh_rk4, hh_spike_time
 
 # Below this many neurons the scalar path is used for every neuron.
 FAST_MIN_NEURONS = 4
@@ -122,10 +126,13 @@ def scalar_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i):
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     nb, err = 0, 0
     th = par[P_THRESH]
+    het = par[P_HET] != 0.0
     for i in range(S.shape[1]):
         k = cur[i]
-        busy = (k < ev_ptr[i + 1] and ev_t[k] < b) or b - a != dt or flag[i] or rc[i] > 0.0
+        busy = ((k < ev_ptr[i + 1] and ev_t[k] < b) or b - a != dt or flag[i] or rc[i] > 0.0
+                or het)
         if not busy and is_hh(model):
+            par[P_QC] += 1.0
             v0, v1, k1, c1 = hh_rk4(S, i, a, dt, cur_kind, par, cf_dt)
             if hh_candidate(model, v0, v1, k1, th):
                 ts = hh_spike_time(S, i, a, dt, v0, v1, k1, c1, model, cur_kind, par, quirks)
@@ -200,6 +207,7 @@ def hh_rounds(S, cur, lst, m, a, b, ctx, R, K1, I3, W, buf_t, buf_i, nb):
     for p in range(m):
         W[0, p] = a
     while m > 0:
+        par[P_QC] += m
         _round_gather(S, R, I3, W, lst, m, cur, b, ev_ptr, ev_t, cur_kind, par)
         _round_rk4(R, K1, I3, W, m, model, quirks, dt, cf_dt)
         q = 0
@@ -231,7 +239,7 @@ def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
     (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
     n = S.shape[1]
     nb, err = 0, 0
-    if n < FAST_MIN_NEURONS or b - a != dt:
+    if n < FAST_MIN_NEURONS or b - a != dt or par[P_HET] != 0.0:
         return evolve_all_scalar(S, rc, flag, cur, a, b, ctx, buf_t, buf_i)
     S0, K1, I3, mask, exc, W = scr
     for i in range(n):
@@ -245,6 +253,7 @@ def evolve_all(S, rc, flag, cur, a, b, ctx, buf_t, buf_i, scr):
     else:
         lif_full_step(S, K1, rc, mask, model, dt, cf_dt, cond_coefs(model, dt, quirks))
     ne, nb = _check_spikes(S, S0, K1, I3, a, dt, ctx, mask, exc, ne, buf_t, buf_i, nb)
+    par[P_QC] += n - ne
     hh, m = is_hh(model), 0
     for e in range(ne):
         i = exc[e]

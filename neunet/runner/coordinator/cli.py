@@ -13,17 +13,21 @@ import argparse
 import glob
 import logging
 import os
-import runpy
 import socket
 import sys
 import time
-from collections.abc import Mapping
 
 from neunet.runner.coordinator.local import (
     LocalWorker,
     local_spool,
     remove_spool,
     start_local_worker,
+)
+from neunet.runner.coordinator.sweep_input import (  # noqa: F401  (task_rows: public here)
+    UsageError,
+    load_sweep,
+    sweep_of,
+    task_rows,
 )
 from neunet.runner.exits import EXIT_INTERRUPTED
 
@@ -33,8 +37,6 @@ DEFAULT_PORT = 22222
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
 # Seconds between checks for newly failed tasks to print.
 FAILURE_POLL_S = 0.5
-class UsageError(Exception):
-    """Bad command line or TASKS.py: reported as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,65 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "tid (default: `seed` of TASKS.py, else 0)")
     p.add_argument("--allow-version-change", action="store_true",
                    help="resume a run directory written by another neunet version")
+    p.add_argument("--dashboard", metavar="[HOST:]PORT", default=None,
+                   help="where the live web dashboard listens (default 127.0.0.1, a free port "
+                        "from 8722 up); beyond loopback it asks for the sweep's token")
+    p.add_argument("--no-dashboard", action="store_true", help="serve no web dashboard")
     return p
-
-
-def task_rows(tasks, source: str) -> list:
-    """The `TaskRow` of each Task or parameter dict; UsageError if invalid."""
-    from neunet.store.schema import TaskRow
-    from neunet.sweep.tasks import Task
-    if not isinstance(tasks, (list, tuple)):
-        raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
-                         f"not {type(tasks).__name__}")
-    rows = []
-    for i, task in enumerate(tasks):
-        try:
-            if isinstance(task, Mapping):
-                task = Task(dict(task))
-            elif not isinstance(task, Task):
-                raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
-            cost, est_s = (list(task.time or []) + [None, None])[:2]
-            rows.append(TaskRow(task.tid, task.pm, float(cost or 0), float(est_s or 0)))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UsageError(f"{source}: task {i}: {exc}") from None
-    return rows
-
-
-def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | None]:
-    """Run TASKS.py; return its task rows and its compiled filter (None without one).
-
-    A task without a seed gets one derived from the sweep seed (`sweep_seed`, else TASKS.py's
-    `seed`, else 0) and its tid, which stays the hash of the parameters as the user gave them.
-    """
-    if not os.path.isfile(path):
-        raise UsageError(f"no such file: {path}")
-    try:
-        ns = runpy.run_path(path, run_name="__neunet_tasks__")
-    except BaseException as exc:  # the user's script: any failure is a usage error
-        raise UsageError(f"{path} failed: {type(exc).__name__}: {exc}") from None
-    if "tasks" not in ns:
-        raise UsageError(f"{path} defines no `tasks`")
-    sweep_seed = ns.get("seed", 0) if sweep_seed is None else sweep_seed
-    return sweep_of(ns["tasks"], ns.get("filter"), sweep_seed, path)
-
-
-def sweep_of(tasks, user_filter, sweep_seed: int, source: str) -> tuple[list, dict | None]:
-    """Task rows (seeded as `load_sweep` says) and the compiled filter of a sweep given as
-    values (TASKS.py's, or `neunet.lab`'s); UsageError naming `source` if invalid."""
-    rows = task_rows(tasks, source)
-    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
-        raise UsageError(f"{source}: the sweep seed must be an integer >= 0, "
-                         f"not {sweep_seed!r}")
-    from neunet.sweep.provenance import with_seed
-    rows = [r._replace(pm=with_seed(r.pm, sweep_seed, r.tid)) for r in rows]
-    spec = None
-    if user_filter is not None:
-        from neunet.analysis import filters
-        try:
-            spec = filters.compile_filter(user_filter)
-        except filters.FilterError as exc:
-            raise UsageError(f"{source}: invalid filter: {exc}") from None
-    return rows, spec
 
 
 def _access(args, token=None) -> tuple:
@@ -145,6 +93,9 @@ def _access(args, token=None) -> tuple:
         local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
     try:
         token = auth.load_token(args.token_file) if token is None else _as_bytes(token)
+        if not args.no_dashboard:
+            from neunet.runner.dashboard.embed import check_where
+            check_where(args.dashboard, token)
         if token is None:
             auth.require_token_for(args.host, token)
             if local > 0:
@@ -305,7 +256,10 @@ def _run_dask(args, rows, spec, store) -> int:
     """Hand the sweep to a Dask cluster: no listener, no local worker."""
     from neunet.runner.dask.cli import main_dask
     try:
-        return main_dask(rows, spec, store, args.dask, retries=args.retries)
+        from neunet.runner.wire import auth
+        return main_dask(rows, spec, store, args.dask, retries=args.retries,
+                         dashboard=False if args.no_dashboard else (args.dashboard or True),
+                         token=auth.load_token(args.token_file))
     finally:
         store.close()
 
@@ -321,6 +275,10 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     store.set_meta("address", f"{args.host}:{port}")
     worker = LocalWorker(args.host, port, local, token, run_dir_of(args),
                          early[1] if early else None)
+    dash = None
+    if not args.no_dashboard:  # while the local worker's slots warm up
+        from neunet.runner.dashboard.embed import start_for_coordinator
+        dash = await start_for_coordinator(coord, store, args.dashboard, args.token_file)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         worker.kill()
@@ -330,13 +288,15 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
     progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
-                        quiet=args.quiet)
+                        run_dir=_shown_dir(args), quiet=args.quiet)
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
     for watcher in watchers:
         watcher.cancel()
     await coord.shutdown()
+    if dash is not None:
+        await dash.close()
     await worker.wait_and_clean()
     return _finish(coord, sched, store, progress)
 
@@ -357,14 +317,21 @@ async def _start_server(args, sched, store, token, spec, local, early):
 
 
 def _finish(coord, sched, store, progress) -> int:
-    """Report the end of the sweep; the exit status."""
+    """Report the end of the sweep (its last line: the summary); the exit status."""
     progress.report_failures()
-    progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
+    progress.finish(interrupted=coord.interrupted)
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
     return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+def _shown_dir(args) -> str:
+    """The run directory as the user may type it: relative when it is below the current one."""
+    path = run_dir_of(args)
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def peak_memory_mb() -> float:

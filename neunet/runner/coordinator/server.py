@@ -28,7 +28,7 @@ log = logging.getLogger("neunet.coordinator")
 HANDSHAKE_TIMEOUT_S = 10.0
 # Seconds between Tick events (heartbeat expiry checks).
 TICK_S = 0.25
-# Results at least this large get a log line with their transfer time (bytes).
+# Results at least this large get a DEBUG log line with their transfer time (bytes).
 LOG_TRANSFER_MIN_BYTES = 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
 FAILURE_KINDS = ("fault", "timeout")
@@ -212,9 +212,10 @@ class Coordinator:
                                   bytes(up.buf) if up is not None and up.buf else None,
                                   up.digest if up is not None else None)
         self._acks_after[(ins.wid, ins.tid)] = fut
-        if up is not None and up.size >= LOG_TRANSFER_MIN_BYTES:
+        if up is not None and up.size >= LOG_TRANSFER_MIN_BYTES and log.isEnabledFor(
+                logging.DEBUG):
             how = "moved from the local spool" if up.spooled else "received"
-            fut.add_done_callback(lambda f, up=up, how=how: log.info(
+            fut.add_done_callback(lambda f, up=up, how=how: log.debug(
                 "result %s: %.1f MB %s and stored in %.3f s", up.tid, up.size / 1e6, how,
                 time.monotonic() - up.t0))
 
