@@ -7,16 +7,17 @@ variable: gE (or gI) for -G models, its rate HE (or HI) for -GH models.
 """
 from __future__ import annotations
 
+from neunet.sim.models import AUTO, METHODS, MODELS
+
 # What a strength is, in units, for the entries below.
 _STRENGTH = ("jump of the receiving neuron's E (or I) inject variable: gE for -G models "
              "(HH: mS/cm², LIF: 1/ms), HE for -GH models (HH: mS/cm²/ms, LIF: 1/ms²)")
 
 # Parameter key -> (unit, meaning).
 PARAMETER_DOCS = {
-    "neuron-model": ("", "neuron model: LIF-G, LIF-GH, DIF-single-GH, HH-G, HH-GH, HH-PT-GH, "
-                         "HH-FT-GH and the -sine / -extI HH variants"),
-    "simulation-method": ("", "simple, SSC (spike-spike correction), big-delay (needs "
-                              "'synaptic-delay') or auto (big-delay with a delay, else SSC)"),
+    "neuron-model": ("", "neuron model: " + ", ".join(MODELS)),
+    "simulation-method": ("", "how the network is integrated: " + ", ".join(METHODS)
+                              + f", or {AUTO} (the simulator chooses, as gen_neu does)"),
     "net": ("", "network: '-' all-to-all, '--' ring, a file path, a list of lists, a numpy "
                 "array or a scipy.sparse matrix; A[i][j] = weight of the edge from j to i"),
     "sparse-net": ("", "the 'net' file holds 'i j a' lines (1-based) instead of a full matrix"),
@@ -62,10 +63,14 @@ PARAMETER_DOCS = {
                                "negative = inhibitory]"),
     "reference-quirks": ("", "reproduce the C++ reference's numerical bugs, for exact "
                              "comparison with it"),
-    "tau-g-path": ("", "reference option not supported by neunet (must stay None)"),
-    "neuron-const-path": ("", "reference option not supported by neunet (must stay None)"),
-    "force-spike-list": ("", "reference option not supported by neunet (must stay None)"),
-    "synaptic-net-delay": ("", "reference option not supported by neunet (must stay None)"),
+    "tau-g-path": ("ms", "per-neuron conductance time constants: a file or an n x 4 array "
+                         "(tau_gE_s1 tau_gE tau_gI_s1 tau_gI)"),
+    "neuron-const-path": ("model units", "per-neuron model constants: a file or an n x k "
+                                         "array in the model's constant order"),
+    "force-spike-list": ("ms", "forced resets: a file or a k x 2 array of id (1-based), "
+                               "time (ms)"),
+    "synaptic-net-delay": ("ms", "a delay per synapse: a file or an n x n array (methods "
+                                 "big-net-delay, IF-jump-delay)"),
     "parameter-path": ("", "not needed from Python: set the keys of the mapping (must stay "
                            "None)"),
 }
