@@ -50,3 +50,24 @@ def test_rows_that_are_no_state_variables_are_not_checked():
     assert unstable_point(S, (0, 1), volt, ROWS, T_ENDS) is None
     S[1, 2] = np.nan
     assert str(unstable_point(S, (0, 1), volt, ROWS, T_ENDS)[2]).startswith("neuron 3: h = nan")
+
+
+def test_if_jump_keeps_a_silent_neurons_infinite_spike_time():
+    """IF-jump holds t_spike = -inf until a neuron's first spike: not a blow-up (a network
+    with a silent neuron ran into 'm = -inf' before the check knew the model's rows)."""
+    import subprocess
+    import sys
+
+    from neunet.sim.models import finite_rows, row_names
+    assert 2 not in finite_rows("IF-jump") and row_names("IF-jump")[2] == "t_spike"
+    S, volt = _chunk()
+    S[2, :] = -np.inf
+    assert unstable_point(S, finite_rows("IF-jump"), volt, ROWS, T_ENDS) is None
+    S[1, 0] = np.nan                                      # t_last of neuron 1
+    _, _, error = unstable_point(S, finite_rows("IF-jump"), volt, ROWS, T_ENDS,
+                                 row_names("IF-jump"))
+    assert str(error).startswith("neuron 1: t_last = nan")
+    run = subprocess.run([sys.executable, "-m", "neunet.sim", "--neuron-model", "IF-jump",
+                          "--nE", "3", "--t", "20", "--pr", "1", "0", "0", "--ps", "0.02",
+                          "--net", "-", "--seed", "1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

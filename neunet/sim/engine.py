@@ -18,7 +18,7 @@ import numpy as np
 
 from neunet.sim import engine_inputs
 from neunet.sim.errors import SimulationError, SimUnstableError, unstable_point
-from neunet.sim.models import METHODS, MODELS, n_state_vars
+from neunet.sim.models import METHODS, MODELS, finite_rows, n_state_vars, row_names
 from neunet.sim.models import Model as ModelInfo
 
 __all__ = ["MODELS", "EventSource", "Problem", "RunStats", "SimUnstableError",
@@ -218,7 +218,8 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> RunStats:
         out_k, out_i, out_t, volt, cond, gate = runner.chunk(t_ms, t_ends, rows, n_rows,
                                                              forced)
         elapsed = time.perf_counter() - t0
-        stop = unstable_point(runner.S, info.rows, volt, rows, t_ends)  # keep rows, steps
+        stop = unstable_point(runner.S, finite_rows(problem.model), volt, rows, t_ends,
+                              row_names(problem.model))  # keep rows, steps
         n_ok, k_ok = (n_rows, k) if stop is None else stop[:2]
         keep = (out_k >= i_after) & (out_k < k_ok)
         ids = out_i[keep]

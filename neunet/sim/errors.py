@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Name of each row of the kernels' state array S.
-STATE_NAMES = ("V", "h", "m", "n", "gE", "gI", "HE", "HI")
+from neunet.sim.models import ROW_NAMES
 
 
 class SimulationError(Exception):
@@ -22,7 +21,7 @@ class SimUnstableError(SimulationError):
     """The state of a neuron became non-finite (inf or nan): the integration is unstable."""
 
 
-def unstable_point(S, state_rows, volt, row_of_step, t_ends):
+def unstable_point(S, state_rows, volt, row_of_step, t_ends, names=ROW_NAMES):
     """Where a chunk's state first is non-finite, or None if it stayed finite.
 
     Parameters
@@ -30,14 +29,16 @@ def unstable_point(S, state_rows, volt, row_of_step, t_ends):
     S : ndarray (8, n)
         The state at the end of the chunk.
     state_rows : sequence of int
-        The rows of S that hold the model's state variables (models.Model.rows; other rows
-        may hold infinities on purpose, such as IF-jump's last spike time).
+        The rows of S that must stay finite (`models.finite_rows`: a model's state rows, but
+        for those holding an infinity on purpose, such as IF-jump's last spike time).
     volt : ndarray (rows, n)
         The chunk's sample rows of V.
     row_of_step : ndarray (k,)
         Sample row of each step of the chunk (-1: none).
     t_ends : ndarray (k,)
         End time (ms) of each step of the chunk.
+    names : sequence of str
+        The name of each row of S (`models.row_names`), for the message.
 
     Returns
     -------
@@ -63,7 +64,7 @@ def unstable_point(S, state_rows, volt, row_of_step, t_ends):
         if not bad.size:
             return None
         row, i = (int(x) for x in bad[0])
-        r, var, value = volt.shape[0], STATE_NAMES[state_rows[row]], state[row, i]
+        r, var, value = volt.shape[0], names[state_rows[row]], state[row, i]
         steps_ok = int(row_steps[-1]) + 1 if r else 0
         when = f"by t = {t_ends[-1]:.6g}"
     return r, steps_ok, SimUnstableError(

@@ -96,6 +96,27 @@ CONSTANT_DEFAULTS = {
 }
 
 
+# Name of each row of the kernels' state array S (IF-jump and Hawkes-GH reuse rows).
+ROW_NAMES = ("V", "h", "m", "n", "gE", "gI", "HE", "HI")
+# Row names of the models that reuse rows, by kernel model id.
+_OWN_ROW_NAMES = {7: ("V", "t_last", "t_spike", "V_grid"),
+                  9: ("V", "threshold", "m", "n", "gE", "gI", "HE", "HI")}
+# Rows that may hold an infinity on purpose, by kernel model id (IF-jump's t_spike is -inf
+# until a neuron's first spike).
+_INFINITE_ROWS = {7: (2,)}
+
+
+def row_names(model: str) -> tuple:
+    """The name of each row of the state array S of `model`."""
+    return _OWN_ROW_NAMES.get(MODELS[model].kid, ROW_NAMES)
+
+
+def finite_rows(model: str) -> tuple:
+    """The rows of S that must stay finite while `model` runs (the stability check's)."""
+    info = MODELS[model]
+    return tuple(r for r in info.rows if r not in _INFINITE_ROWS.get(info.kid, ()))
+
+
 def n_state_vars(model: str) -> int:
     """Number of state variables per neuron of `model` (columns of an initial state)."""
     return MODELS[model].n_state
