@@ -18,16 +18,9 @@ filter = {"keep": ["ras", "volt"], "downsample": 16}
 """
 
 
-# JavaScript: the offset from the task stream's centre to the middle of a finished bar
-# (plotly's axes convert data to pixels), for a real mouse click there.
-CENTRE_OF_A_FINISHED_BAR = """
-const gd = document.getElementById('stream'), full = gd._fullLayout;
-const trace = gd.data.find((t) => t.name === 'finished');
-const x = full.xaxis._offset + full.xaxis.l2p(trace.x[1]);
-const y = full.yaxis._offset + full.yaxis.d2p(trace.y[1]);
-const box = gd.getBoundingClientRect();
-return [Math.round(x - box.width / 2), Math.round(y - box.height / 2)];
-"""
+# JavaScript: the offset from the task stream's centre to the middle of a finished bar (the
+# chart converts data to pixels), for a real mouse click there; and that bar's task id.
+CENTRE_OF_A_FINISHED_BAR = "return window.neunetDash.charts.stream.centreOf('finished')"
 
 
 def _url(log, timeout_s=60.0) -> str:
@@ -77,16 +70,18 @@ def test_watching_a_live_sweep_in_a_browser(tmp_path):
             driver.save_screenshot(str(tmp_path / "dashboard-mid-sweep.png"))
             # click the middle of a finished bar of the task stream: its raster and voltage
             stream = driver.find_element(By.ID, "stream")
-            dx, dy = driver.execute_script(CENTRE_OF_A_FINISHED_BAR)
+            dx, dy, tid = driver.execute_script(CENTRE_OF_A_FINISHED_BAR)
             ActionChains(driver).move_to_element_with_offset(stream, dx, dy).pause(0.2) \
                 .click().perform()
             n_spikes = wait_for(driver, "window.neunetDash.task && window.neunetDash.task.raster"
                                         " && window.neunetDash.task.raster.n_spikes", 30,
                                 "the clicked task's raster")
             assert n_spikes > 0
+            assert driver.execute_script("return window.neunetDash.task.tid") == tid
             assert driver.find_element(By.ID, "task-panel").is_displayed()
-            assert driver.find_elements(By.CSS_SELECTOR, "#raster .scatterlayer .point")
-            assert driver.find_elements(By.CSS_SELECTOR, "#voltage .scatterlayer .trace")
+            assert driver.execute_script("return window.neunetDash.charts.raster.drawn()") > 0
+            assert driver.execute_script("return window.neunetDash.charts.voltage.drawn()") > 0
+            assert driver.find_elements(By.CSS_SELECTOR, "#raster canvas, #voltage canvas")
             driver.save_screenshot(str(tmp_path / "dashboard-task.png"))
             assert coord.wait(120) == 0
             assert console_errors(driver) == []
