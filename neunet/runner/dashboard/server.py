@@ -87,6 +87,7 @@ class Dashboard:
         self._left_s = 0.0  # monotonic time the last browser left
         self._detail_reads = asyncio.Semaphore(MAX_DETAIL_READS)
         self._sweeps: dict = {}  # (rev, x, y, colour) -> JSON of the sweep plot
+        self.cpu_s = 0.0  # CPU seconds of the reading thread (refreshes and sweep plots)
         self._http = self._task = None
         self._routes = {"/": self._index, "/login": self._login, "/events": self._events,
                         "/api/state": self._state, "/api/sweep": self._sweep,
@@ -160,14 +161,21 @@ class Dashboard:
 
     def _encode(self, live) -> bytes:
         from neunet.runner.dashboard.state import run_state
-        self.model.refresh()
+        t0 = time.thread_time()
+        if not self.model.refresh() and live is None and self._last is not None:
+            self.cpu_s += time.thread_time() - t0
+            return self._last  # nothing changed: the same state (nothing pushed)
         state = run_state(self.model, live)
         state["run"]["session"] = self.session
-        return json.dumps(state, separators=(",", ":"), allow_nan=False).encode()
+        state["run"]["dashboard_cpu_s"] = round(self.cpu_s, 3)  # this thread's, so far
+        body = json.dumps(state, separators=(",", ":"), allow_nan=False).encode()
+        self.cpu_s += time.thread_time() - t0
+        return body
 
     async def warm(self) -> None:
         """Read the run and make the first page's answers now (before the URL is shown)."""
         await self.payload()
+        await self.payload()  # checks every finished task for a rare parameter value
         await asyncio.get_running_loop().run_in_executor(self._pool, self.prepare_sweep)
 
     def prepare_sweep(self) -> None:
@@ -266,7 +274,10 @@ class Dashboard:
 
     def _sweep_json(self, x, y, colour) -> bytes:
         from neunet.runner.dashboard import views
-        return _dumps(views.sweep_points(self.model, x, y, colour)).encode()
+        t0 = time.thread_time()
+        body = _dumps(views.sweep_points(self.model, x, y, colour)).encode()
+        self.cpu_s += time.thread_time() - t0
+        return body
 
     async def _task_detail(self, request):
         from neunet.runner.dashboard import views
