@@ -245,7 +245,7 @@ class HttpServer:
             await self._send(writer, Response(err.status, err.text + "\n"), False, False)
             return False
         if isinstance(result, EventStream):
-            await self._send_events(writer, result)
+            await self._send_events(reader, writer, result)
             return False
         keep = _keep_alive(request.version, request.headers) and (
             request.body_read or _content_length(request.headers) == 0)
@@ -271,7 +271,9 @@ class HttpServer:
             writer.write(response.body)
         await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
 
-    async def _send_events(self, writer, stream: EventStream) -> None:
+    async def _send_events(self, reader, writer, stream: EventStream) -> None:
+        """Run an event stream until it returns or its browser goes (it sends nothing more:
+        the end of its input tells, at once)."""
         headers = {**self.extra, "Content-Type": "text/event-stream",
                    "Cache-Control": "no-cache", **stream.headers}
         writer.write(response_head(200, headers, None, False))
@@ -280,7 +282,14 @@ class HttpServer:
             writer.write(chunk)
             await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
         await write(b"")
-        await stream.run(write)
+        events = asyncio.ensure_future(stream.run(write))
+        gone = asyncio.ensure_future(reader.read(MAX_LINE))
+        try:
+            await asyncio.wait([events, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (events, gone):
+                task.cancel()
+            await asyncio.gather(events, gone, return_exceptions=True)
 
 
 class _Counted(asyncio.StreamReaderProtocol):

@@ -251,11 +251,20 @@
     }
     watchVisibility();
     fetch("/api/state").then((r) => r.json()).then(render).catch(() => {});
-    const events = new EventSource("/events");
+    listen();
+    // a page left (or kept in the back-forward cache) gives its connection back: a browser
+    // has only six per server, and an open event stream holds one
+    window.addEventListener("pagehide", () => { if (events) events.close(); events = null; });
+    window.addEventListener("pageshow", (e) => { if (e.persisted) listen(); });
+    dash.showTask = showTask;
+  }
+
+  let events = null;
+  function listen() {
+    events = new EventSource("/events");
     events.onmessage = (e) => render(JSON.parse(e.data));
     events.onopen = () => setText("conn", "");
     events.onerror = () => setText("conn", "connection lost; retrying");
-    dash.showTask = showTask;
   }
   start();
 })();
