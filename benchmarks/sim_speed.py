@@ -25,6 +25,15 @@ line with --reference: whole process <= the reference's on workloads 1-4 and 6-1
 whole process >= 2x faster on 5; start-up <= 0.5 s. Each line also prints the CPU seconds
 (user + system) of both processes: on a machine shared with other work, wall times measure
 the load as much as the program.
+
+--per-call (workloads 1-3, or --only): in one run, after a warm-up round, 10 rounds that each
+make one call of every kind, interleaved so a change of the machine's load hits all alike:
+gen_neu(pm, 'rm') (its warm session process), simulate(pm) (in process), neunet-sim through
+a warm server started for the run (its own folder) and neunet-sim without it (each with
+--timing, volt/ras/isi files), and with --reference the C++ program writing the same files,
+read back with numpy as gen_neu reads them. Medians per call; targets: gen_neu <= 0.5x the
+C++ on workloads 2 and 3, <= 1.0x on 1; through the server each call's wall time beyond its
+own kernel time <= 50 ms.
 """
 from __future__ import annotations
 
@@ -174,6 +183,131 @@ def bench(number, folder, repeat, reference):
     print(line, flush=True)
 
 
+# --per-call: calls per measured figure, after one warm-up call of each kind.
+PER_CALL_CALLS = 10
+# --per-call targets: workload -> most gen_neu per call / C++ per call (the issue's).
+PER_CALL_TARGETS = {1: 1.0, 2: 0.5, 3: 0.5}
+# --per-call target: most seconds a warm-server neunet-sim call may add to its kernel.
+SERVER_OVERHEAD_MAX_S = 0.05
+
+
+def pm_for(number, folder):
+    """The workload's arguments as a gen_neu parameter mapping (seed, net file and all)."""
+    from neunet import parameters
+    label, n, args = WORKLOADS[number]
+    pm = parameters()
+    pm.update(scee=0.0, scie=0.0, scei=0.0, scii=0.0)     # the command line's defaults
+    words = [*args, *COMMON]
+    for flag, value in zip(words[::2], words[1::2]):
+        key = flag[2:]
+        pm[key] = value if key in ("neuron-model", "simulation-method") else float(value)
+    pm["nE"], pm["seed"] = int(pm["nE"]), int(pm["seed"])
+    if n is not None:
+        pm.update({"net": write_net(folder, n), "sparse-net": True})
+    return label, pm
+
+
+def per_call_times(calls: dict, rounds: int) -> dict:
+    """Name -> median wall seconds of one call, over `rounds` rounds that each call every
+    function of `calls` once (interleaved, so a change in the machine's load hits all
+    alike), after one warm-up round."""
+    times = {name: [] for name in calls}
+    for round_ in range(rounds + 1):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            if round_:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def reference_call(reference, argv, folder, n):
+    """One C++ gen_neu call writing volt, ras and isi, and the files read back as gen_neu does."""
+    from neunet.single import read_outputs
+    paths = {k: os.path.join(folder, f"ref.{k}") for k in ("volt", "ras", "isi")}
+    cmd = [reference, *argv, "--volt-path", paths["volt"], "--ras-path", paths["ras"],
+           "--isi-path", paths["isi"]]
+    r = subprocess.run(cmd, capture_output=True)
+    if r.returncode:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode().strip()}")
+    read_outputs(paths, n)
+
+
+def sim_command():
+    """The neunet-sim command: the installed console script, else ``python -m neunet.sim``."""
+    script = os.path.join(os.path.dirname(sys.executable), "neunet-sim")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "neunet.sim"]
+
+
+class ServerCalls:
+    """neunet-sim calls through a warm server started for this benchmark (its own folder),
+    and the same calls without it; keeps each call's wall and --timing kernel seconds."""
+
+    def __init__(self, folder):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEUNET_SIM")}
+        self.env["NEUNET_SIM_SERVER_DIR"] = os.path.join(folder, "server")
+        start = [sys.executable, "-m", "neunet.sim.warm.control"]
+        r = subprocess.run([*start, "start", "--idle-timeout", "600"], env=self.env,
+                           capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"the warm server did not start: {r.stderr.strip()}")
+        self.stop = lambda: subprocess.run([*start, "stop"], env=self.env, capture_output=True)
+        self.kernel_s: dict = {}
+        self.over_s: dict = {}
+        self.client_cpu_s: dict = {}
+
+    def call(self, name, argv, server=True):
+        """One call; records its kernel seconds, and its wall seconds beyond them, under
+        `name`."""
+        env = self.env if server else dict(self.env, NEUNET_SIM_SERVER="0")
+        t0, cpu0 = time.perf_counter(), child_cpu_s()
+        r = subprocess.run([*sim_command(), *argv, "--timing"], env=env, capture_output=True,
+                           text=True)
+        wall, cpu = time.perf_counter() - t0, child_cpu_s() - cpu0
+        self.client_cpu_s.setdefault(name, []).append(cpu)
+        if r.returncode:
+            sys.exit(f"neunet-sim failed ({r.returncode}): {r.stderr.strip()}")
+        kernel = float(re.search(r"timing: run ([0-9.]+) s", r.stderr).group(1))
+        self.kernel_s.setdefault(name, []).append(kernel)
+        self.over_s.setdefault(name, []).append(wall - kernel)
+
+
+def per_call(number, folder, calls, reference, server):
+    """Per-call times of gen_neu(pm, 'rm'), simulate(pm), the C++ subprocess with its files
+    read back, and neunet-sim with and without the warm server, one workload."""
+    from neunet import gen_neu, simulate
+    from neunet.params.argv import to_argv
+    label, pm = pm_for(number, folder)
+    data = os.path.join(folder, "gen_neu_data")
+    n = pm["nE"] + pm["nI"]
+    argv = to_argv(pm, data)
+    files = [x for k in ("volt", "ras", "isi")
+             for x in (f"--{k}-path", os.path.join(folder, f"cli.{k}"))]
+    kinds = {"gen_neu": lambda: gen_neu(pm, "rm", data_dir=data),
+             "simulate": lambda: simulate(pm),
+             "neunet-sim (server)": lambda: server.call(number, argv + files),
+             "neunet-sim (no server)": lambda: server.call(-number, argv + files, False)}
+    if reference:
+        kinds["C++"] = lambda: reference_call(reference, argv, folder, n)
+    fig = per_call_times(kinds, calls)
+    kernel = statistics.median(server.kernel_s[number][1:])
+    print(f"{number} {label} — per call, median of {calls} (after one warm-up):", flush=True)
+    for name, t in fig.items():
+        print(f"    {name:24s} {t * 1e3:8.1f} ms", flush=True)
+    over = statistics.median(server.over_s[number][1:])    # each call's wall - its kernel
+    print(f"    neunet-sim (server): kernel {kernel * 1e3:.1f} ms, each call's wall beyond its "
+          f"kernel {over * 1e3:.1f} ms (target <= {SERVER_OVERHEAD_MAX_S * 1e3:.0f} ms: "
+          f"{'PASS' if over <= SERVER_OVERHEAD_MAX_S else 'FAIL'}); without the server "
+          f"{statistics.median(server.over_s[-number][1:]) * 1e3:.1f} ms", flush=True)
+    print(f"    CPU of the neunet-sim process itself: through the server "
+          f"{statistics.median(server.client_cpu_s[number][1:]) * 1e3:.1f} ms, without "
+          f"{statistics.median(server.client_cpu_s[-number][1:]) * 1e3:.1f} ms", flush=True)
+    if reference:
+        ratio, most = fig["gen_neu"] / fig["C++"], PER_CALL_TARGETS[number]
+        print(f"    gen_neu / C++ = {ratio:.2f} (target <= {most}: "
+              f"{'PASS' if ratio <= most else 'FAIL'})", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -181,12 +315,23 @@ def main():
                    help="run only this workload (repeatable)")
     p.add_argument("--repeat", type=int, default=1, help="runs per workload (median shown)")
     p.add_argument("--reference", metavar="PATH", help="gen_neu binary to compare with")
+    p.add_argument("--per-call", action="store_true",
+                   help="per-call mode: gen_neu(pm, 'rm'), simulate(pm), the C++ subprocess "
+                        "(--reference) and neunet-sim through the warm server, workloads 1-3")
     a = p.parse_args()
     # Bytecode as an installed package has it (pip compiles it; an editable install under
     # PYTHONDONTWRITEBYTECODE would recompile neunet's sources at every start, ~0.08 s).
     compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), "neunet"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="neunet-bench-") as folder:
+        if a.per_call:
+            server = ServerCalls(folder)
+            try:
+                for number in a.only or sorted(PER_CALL_TARGETS):
+                    per_call(number, folder, PER_CALL_CALLS, a.reference, server)
+            finally:
+                server.stop()
+            return
         startup(max(a.repeat, 7))     # the minimum of several: noise only adds
         for number in a.only or sorted(WORKLOADS):
             bench(number, folder, a.repeat, a.reference)

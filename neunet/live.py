@@ -1,4 +1,5 @@
-"""Owns watching one simulation while it runs: the live voltage plot (`LiveVoltage`).
+"""Owns watching one simulation while it runs: the growing volt file (`VoltReader`) and the
+live voltage plot (`LiveVoltage`).
 
 `neunet.single.gen_neu(pm, 'v live')` feeds it the voltage rows written so far. matplotlib is
 imported only when a plot is made; without a display (no DISPLAY/WAYLAND_DISPLAY on Linux,
@@ -164,3 +165,48 @@ class LiveVoltage:
         if self.fig is None:
             raise ValueError("nothing plotted yet")
         self.fig.savefig(path)
+
+
+class VoltReader:
+    """Reads the complete rows of a growing volt file, incrementally.
+
+    Parameters
+    ----------
+    path : str
+        The volt file the simulator writes (raw float64, n values per row).
+    n : int
+        Number of neurons.
+    """
+
+    def __init__(self, path, n: int):
+        self.path, self.n = path, n
+        self._chunks, self._rows, self._offset = [], 0, 0
+
+    def poll(self) -> bool:
+        """Read rows appended since the last call; True when there were new rows."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return False
+        row_bytes = 8 * self.n
+        new_rows = (size - self._offset) // row_bytes
+        if new_rows <= 0:
+            return False
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = np.fromfile(f, dtype="<f8", count=new_rows * self.n)
+        got = data.size // self.n
+        if got == 0:
+            return False
+        self._chunks.append(data[:got * self.n].reshape(got, self.n))
+        self._offset += got * row_bytes
+        self._rows += got
+        return True
+
+    def volt(self) -> np.ndarray:
+        """All complete rows read so far as an (n, K) array."""
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        if not self._chunks:
+            return np.zeros((self.n, 0))
+        return self._chunks[0].T

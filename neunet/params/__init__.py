@@ -45,6 +45,14 @@ class ParameterError(ValueError):
 def parameters() -> dict:
     """Return the default parameter mapping (a fresh dict on every call).
 
+    The defaults are the simulator's own wherever it has one (``neunet-sim`` without the
+    option runs the same): in particular the couplings ``scee``, ``scie``, ``scei`` and
+    ``scii`` are 0 (uncoupled neurons; the original Python interface had 0.05, which drives
+    networks of more than a few neurons into runaway firing). The exceptions, kept from the
+    original interface: model HH-PT-GH, method simple, net ``'-'``, ``t`` 100 ms, and Poisson
+    input ``pr`` 0.1/ms of strength ``ps`` 0.014. ``neunet.describe(key)`` says what each
+    key means and its unit; ``neunet.describe()`` lists them all.
+
     Returns
     -------
     dict
@@ -56,7 +64,7 @@ def parameters() -> dict:
         "sparse-net": False, "t": 100.0, "dt": 1.0 / 32.0, "stv": None,
         "t-warming-up": 0.0, "nE": 1, "nI": 0,
         "pr": 0.1, "ps": 0.014, "pri": 0.0, "psi": 0.0,
-        "scee": 0.05, "scie": 0.05, "scei": 0.05, "scii": 0.05,
+        "scee": 0.0, "scie": 0.0, "scei": 0.0, "scii": 0.0,
         "seed": None, "set-threshold": None, "no-threshold": False,
         "current-sine-amp": 0.0, "current-sine-freq": 0.0, "extI": None,
         "synaptic-delay": None, "refractory-time": None,

@@ -5,8 +5,6 @@
 """
 from __future__ import annotations
 
-import importlib
-
 # Public name -> module defining it.
 _LAZY = {"simulate": "neunet.sim.api", "SimInputError": "neunet.sim.options",
          "parse_argv": "neunet.sim.options"}
@@ -18,6 +16,7 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neunet.sim' has no attribute {name!r}")
+    import importlib  # here: neunet-sim's client imports this package and nothing it needs
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -3,14 +3,15 @@
 Exit codes: 0 success; 2 bad input or a simulation error (one line ``neunet-sim: error:
 ...`` on stderr); 1 unexpected internal error (one line, no traceback); 130 interrupted.
 numba and the engine are imported only after the options are valid, so ``--help`` and
-input errors are fast.
+input errors are fast. Run as a program (``neunet-sim``, ``python -m neunet.sim``) a call
+goes to the warm simulator server when one serves this user (`neunet.sim.warm.client`);
+`main` itself always runs here.
 """
 from __future__ import annotations
 
 import sys
 import time
 
-from neunet.sim.options import SimInputError, SimOptions, parse_argv
 from neunet.sim.startup import hide_optional_modules, single_thread_libraries, unhide
 
 # Program name in messages.
@@ -23,13 +24,29 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _run(opts: SimOptions) -> None:
+class FileOutputs:
+    """Where a run's outputs go: the files its options name (the command line's own)."""
+
+    @staticmethod
+    def kinds(opts) -> tuple:
+        """Output kinds to record (they decide which state the engine records)."""
+        from neunet.sim import api
+        return tuple(api.output_paths(opts))
+
+    @staticmethod
+    def sink(opts, progress):
+        """The sink, made once every input has been read (bad input leaves no files)."""
+        from neunet.sim import api, io
+        return io.FileSink(api.output_paths(opts), opts.t_ms, progress)
+
+
+def _run(opts, outputs=FileOutputs) -> None:
     from neunet.sim import api, echo, engine, io
 
-    paths = api.output_paths(opts)
-    sinks = []   # the file sink exists only once all inputs have been read
-    on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in paths else None
-    problem, events = api.prepare(opts, tuple(paths), on_events)
+    kinds = outputs.kinds(opts)
+    sinks = []   # the sink exists only once all inputs have been read
+    on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in kinds else None
+    problem, events = api.prepare(opts, kinds, on_events)
     if opts.verbose_echo:
         print(echo.header(opts, problem, getattr(events, "count", None)), end="",
               flush=True)
@@ -37,7 +54,7 @@ def _run(opts: SimOptions) -> None:
             print(flush=True)
     progress = (io.Progress(opts.n_steps * opts.dt_ms, sys.stderr) if opts.verbose
                 else None)
-    sinks.append(io.FileSink(paths, opts.t_ms, progress))
+    sinks.append(outputs.sink(opts, progress))
     try:
         t0 = time.perf_counter()
         stats = engine.run(problem, events, sinks[0])
@@ -53,21 +70,32 @@ def _run(opts: SimOptions) -> None:
               file=sys.stderr, flush=True)
 
 
-def main(argv=None) -> int:
-    """Run the command line; returns the process exit code."""
+def main(argv=None, outputs=FileOutputs) -> int:
+    """Run the command line; returns the process exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    outputs : object, optional
+        Where the outputs go: ``kinds(opts)`` and ``sink(opts, progress)`` as in
+        `FileOutputs` (the default: the files the options name). A warm session keeps a
+        gen_neu call's arrays in memory with `neunet.sim.warm.run.ArrayOutputs`.
+    """
     argv = sys.argv[1:] if argv is None else argv
     single_thread_libraries()
     hidden = hide_optional_modules()
     try:
-        return _main(argv)
+        return _main(argv, outputs)
     finally:
         unhide(hidden)
 
 
-def _main(argv) -> int:
+def _main(argv, outputs) -> int:
+    from neunet.sim.options import SimInputError, parse_argv
     try:
         opts = parse_argv(argv)
-        _run(opts)
+        _run(opts, outputs)
     except SimInputError as e:
         return _fail(e, 2)
     except KeyboardInterrupt:
@@ -80,4 +108,5 @@ def _main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from neunet.sim.warm.client import main as front
+    sys.exit(front(local=main))

@@ -13,17 +13,21 @@ import argparse
 import glob
 import logging
 import os
-import runpy
 import socket
 import sys
 import time
-from collections.abc import Mapping
 
 from neunet.runner.coordinator.local import (
     LocalWorker,
     local_spool,
     remove_spool,
     start_local_worker,
+)
+from neunet.runner.coordinator.sweep_input import (  # noqa: F401  (task_rows: public here)
+    UsageError,
+    load_sweep,
+    sweep_of,
+    task_rows,
 )
 from neunet.runner.exits import EXIT_INTERRUPTED
 
@@ -33,8 +37,6 @@ DEFAULT_PORT = 22222
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
 # Seconds between checks for newly failed tasks to print.
 FAILURE_POLL_S = 0.5
-class UsageError(Exception):
-    """Bad command line or TASKS.py: reported as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a task must run before an idle slot copies it")
     p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
     p.add_argument("--log-level", default="INFO", help="logging level")
+    p.add_argument("--quiet", action="store_true",
+                   help="no status line (failures and errors are still shown)")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
                         "instead of serving workers; same run directory and filter")
@@ -76,59 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def task_rows(tasks, source: str) -> list:
-    """The `TaskRow` of each Task or parameter dict; UsageError if invalid."""
-    from neunet.store.schema import TaskRow
-    from neunet.sweep.tasks import Task
-    if not isinstance(tasks, (list, tuple)):
-        raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
-                         f"not {type(tasks).__name__}")
-    rows = []
-    for i, task in enumerate(tasks):
-        try:
-            if isinstance(task, Mapping):
-                task = Task(dict(task))
-            elif not isinstance(task, Task):
-                raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
-            cost, est_s = (list(task.time or []) + [None, None])[:2]
-            rows.append(TaskRow(task.tid, task.pm, float(cost or 0), float(est_s or 0)))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UsageError(f"{source}: task {i}: {exc}") from None
-    return rows
-
-
-def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | None]:
-    """Run TASKS.py; return its task rows and its compiled filter (None without one).
-
-    A task without a seed gets one derived from the sweep seed (`sweep_seed`, else TASKS.py's
-    `seed`, else 0) and its tid, which stays the hash of the parameters as the user gave them.
-    """
-    if not os.path.isfile(path):
-        raise UsageError(f"no such file: {path}")
-    try:
-        ns = runpy.run_path(path, run_name="__neunet_tasks__")
-    except BaseException as exc:  # the user's script: any failure is a usage error
-        raise UsageError(f"{path} failed: {type(exc).__name__}: {exc}") from None
-    if "tasks" not in ns:
-        raise UsageError(f"{path} defines no `tasks`")
-    rows = task_rows(ns["tasks"], path)
-    sweep_seed = ns.get("seed", 0) if sweep_seed is None else sweep_seed
-    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
-        raise UsageError(f"{path}: the sweep seed must be an integer >= 0, not {sweep_seed!r}")
-    from neunet.sweep.provenance import with_seed
-    rows = [r._replace(pm=with_seed(r.pm, sweep_seed, r.tid)) for r in rows]
-    spec = None
-    if ns.get("filter") is not None:
-        from neunet.analysis import filters
-        try:
-            spec = filters.compile_filter(ns["filter"])
-        except filters.FilterError as exc:
-            raise UsageError(f"{path}: invalid filter: {exc}") from None
-    return rows, spec
-
-
-def _access(args) -> tuple:
-    """(token or None, local slots) from the options; UsageError if they are unusable."""
+def _access(args, token=None) -> tuple:
+    """(token or None, local slots) from the options (or the `token` given); UsageError if
+    they are unusable."""
     from neunet.runner.wire import auth
     if args.port < 0 or args.port > 65535:
         raise UsageError(f"--port {args.port} is not a port number")
@@ -138,7 +92,7 @@ def _access(args) -> tuple:
     if local is None:
         local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
     try:
-        token = auth.load_token(args.token_file)
+        token = auth.load_token(args.token_file) if token is None else _as_bytes(token)
         if not args.no_dashboard:
             from neunet.runner.dashboard.embed import check_where
             check_where(args.dashboard, token)
@@ -172,6 +126,10 @@ def _listen_early(args, token, local):
                                     local_spool(run_dir_of(args)))
 
 
+def _as_bytes(token) -> bytes:
+    return token.encode() if isinstance(token, str) else bytes(token)
+
+
 def run_dir_of(args) -> str:
     """The run directory: --run-dir, else runs/<name of TASKS.py> (absolute)."""
     return os.path.abspath(args.run_dir or os.path.join(
@@ -191,9 +149,9 @@ def _abandon(early, args) -> None:
     remove_spool(run_dir_of(args))
 
 
-def _prepare(args):
+def _prepare(args, sweep=None):
     from neunet.store import RunStore
-    rows, spec = load_sweep(args.tasks, args.seed)
+    rows, spec = sweep() if sweep is not None else load_sweep(args.tasks, args.seed)
     run_dir = run_dir_of(args)
     store = RunStore(run_dir)
     _check_version(store, args.allow_version_change)
@@ -230,18 +188,43 @@ def _record_start(store, rows, argv) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
+    try:
+        return serve(argv)
+    except UsageError as exc:
+        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(argv=None, sweep=None, token=None) -> int:
+    """Serve a sweep as the command line `argv` says; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+    sweep : callable, optional
+        Returns ``(task rows, compiled filter)`` (see `sweep_of`) instead of running the
+        TASKS.py of `argv` (`neunet.lab` gives its tasks this way; TASKS.py then only names
+        the default run directory).
+    token : str or bytes, optional
+        The shared token, instead of --token-file or $NEUNET_TOKEN.
+
+    Raises
+    ------
+    UsageError
+        Bad arguments, tasks or filter (nothing was started).
+    """
     early = args = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        token, local = _access(args)
+        token, local = _access(args, token)
         early = _listen_early(args, token, local)
-        rows, spec, store = _prepare(args)
+        rows, spec, store = _prepare(args, sweep)
     except (UsageError, ValueError) as exc:
         _abandon(early, args)
-        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     todo = _start_run(args, store, rows, spec, argv)
     if args.dask:
         return _run_dask(args, rows, spec, store)
@@ -305,7 +288,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
     progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
-                        run_dir=_shown_dir(args))
+                        run_dir=_shown_dir(args), quiet=args.quiet)
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()

@@ -85,10 +85,14 @@ class Progress:
         Named by the summary (``open_run(...)``).
     resume : str, optional
         What to do to resume, said by the summary after ctrl-c.
+    quiet : bool
+        No status line and no summary (failures are still shown): `neunet.lab` without
+        ``v`` in its gen_cmd.
     """
 
-    def __init__(self, coord, total: int, stream=None, base=None, run_dir=None, resume=None):
-        self.coord, self.total = coord, total
+    def __init__(self, coord, total: int, stream=None, base=None, run_dir=None, resume=None,
+                 quiet=False):
+        self.coord, self.total, self.quiet = coord, total, quiet
         self._base = base  # dict, or a function computing it at the first failure (start-up)
         self._n_reported = 0
         self.line = StatusLine(stream).install()
@@ -129,7 +133,9 @@ class Progress:
         return (done - n0) / (now - t0) if now - t0 >= 0.5 else None
 
     def update(self) -> None:
-        """Redraw the line (terminal) or log it (otherwise)."""
+        """Redraw the line (terminal) or log it (otherwise); nothing when quiet."""
+        if self.quiet:
+            return
         line = status_line(self.coord, self.total, self.rate())
         if self.tty:
             self.line.show(line)
@@ -137,7 +143,10 @@ class Progress:
             log.info("%s", line)
 
     def finish(self, interrupted: bool = False) -> None:
-        """Replace the status line by the one-line summary of the run."""
+        """Replace the status line by the one-line summary of the run (none when quiet)."""
+        if self.quiet:
+            self.line.finish(None)
+            return
         sched = self.coord.sched
         counts = {"finished": sched.n_finished, "failed": sched.n_failed, "total": self.total}
         wall_s = time.monotonic() - self.coord.started_s

@@ -64,15 +64,19 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def main(argv=None) -> int:
-    """Entry point; returns the exit status."""
+def main(argv=None, token=None) -> int:
+    """Entry point; returns the exit status. `token` (str or bytes) replaces --token-file
+    and $NEUNET_TOKEN (`neunet.Servant` passes its own)."""
     from neunet.runner.wire import auth
     prestarted = []
     try:
         args = build_parser().parse_args(argv)
         host, port = parse_address(args.connect)
         _check_counts(args)
-        token = auth.load_token(args.token_file)
+        if token is None:
+            token = auth.load_token(args.token_file)
+        elif isinstance(token, str):
+            token = token.encode()
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
         from neunet.runner.worker.slot_process import spawn
