@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 
 from neunet.runner.dashboard.httpd import HttpError, Response
 
@@ -69,6 +68,7 @@ def host_ok(header: str | None, allowed: set[str], open_host: bool) -> bool:
 
 def login_page(error: str = "") -> str:
     """The login form (self-contained: no script, no other file)."""
+    import html
     note = f"<p class='error'>{html.escape(error)}</p>" if error else ""
     return ("<!doctype html><html><head><meta charset='utf-8'><title>neunet dashboard: "
             f"log in</title><style>{LOGIN_STYLE}</style></head><body>"
