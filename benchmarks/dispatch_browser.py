@@ -8,7 +8,8 @@
 - with a browser watching: headless Chromium (Debian's chromium + chromium-driver, driven by
   Selenium) has the dashboard open in a tab left from an earlier sweep (the page is loaded
   from a stand-in server on the port the coordinator then takes, the first free one from
-  8722); the page reconnects to the new coordinator at once and watches the whole sweep;
+  8722, then left `IDLE_S` to go idle); the page reconnects to the new coordinator at once
+  and watches the whole sweep;
 - with a browser that loads the page when the URL is printed (the page load, ~0.3 CPU-seconds
   of Chromium on this machine even from its cache, falls inside the 2-3 s sweep);
 - with ``--no-dashboard`` (what serving the dashboard costs when nobody looks).
@@ -33,6 +34,10 @@ from pathlib import Path
 
 # Runs each way.
 REPS = 5
+# Seconds the browser is left before each run, after the tab is set up (every way alike): a
+# page just loaded does some work of its own for ~1 s (0.02-0.07 CPU-s measured), which a
+# tab left open from an earlier sweep has long done.
+IDLE_S = 2.0
 # Clock ticks per second of /proc/*/stat times.
 TICKS = os.sysconf("SC_CLK_TCK")
 # Chromium flags that work on the test machines.
@@ -152,6 +157,7 @@ def figure(work: Path, reps: int = REPS) -> dict:
             for way, (watched, tab, extra) in WAYS.items():
                 driver.get("about:blank")
                 tab_url = _open_tab(driver, work / "run_warm") if tab else None
+                time.sleep(IDLE_S)
                 d._settle()
                 runs[way].append(_one(d, work, f"{way.replace(' ', '_')}{rep}",
                                       driver if watched else None, tab_url, extra))
