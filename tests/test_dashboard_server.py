@@ -155,6 +155,51 @@ def test_keep_alive_serves_requests_in_turn_and_idle_connections_are_closed(tmp_
         stop()
 
 
+def _open_stream(url) -> socket.socket:
+    """A connection reading the event stream (its first event arrived)."""
+    parts = urllib.parse.urlsplit(url)
+    s = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    got = b""
+    while b"retry:" not in got:
+        got += s.recv(65536)
+    assert got.startswith(b"HTTP/1.1 200 OK") and b"text/event-stream" in got
+    return s
+
+
+def _read_to_end(sock) -> bytes:
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    return got
+
+
+def test_closing_ends_open_event_streams_at_once(tmp_path):
+    url, stop = serve_in_thread(_finished_run(tmp_path / "run"), "127.0.0.1:0",
+                                stream=sys.stderr)
+    streams = [_open_stream(url) for _ in range(3)]
+    stop()  # returns once the server has closed
+    for s in streams:  # each ended by the server (the socket's 30 s timeout would raise)
+        _read_to_end(s)
+        s.close()
+
+
+def test_a_sweep_ends_while_a_browser_holds_an_event_stream(tmp_path):
+    tasks_py = write_tasks(tmp_path / "sweep.py", 30)
+    log = tmp_path / "coord.log"
+    coord = coordinator(tasks_py, tmp_path / "run", free_port(), "--local-slots", 1,
+                        "--dashboard", "127.0.0.1:0", log=log)
+    try:
+        stream = _open_stream(_wait_url(log))
+        assert coord.wait(120) == 0  # the coordinator does not wait for the browser
+        assert b"data: " in _read_to_end(stream)  # states came, then the stream was closed
+        stream.close()
+    finally:
+        if coord.poll() is None:
+            coord.send_signal(signal.SIGINT)
+            coord.wait(30)
+
+
 def test_beyond_loopback_it_asks_for_the_token_then_sets_a_cookie(tmp_path):
     run = _finished_run(tmp_path / "run")
     url, stop = serve_in_thread(run, "127.0.0.1:0", token=b"s3cret", login=True,

@@ -5,8 +5,8 @@ Small on purpose (nothing to import but the standard library: a coordinator that
 dashboard pays no import time for it) and strict: a request line of at most `MAX_LINE` bytes,
 at most `MAX_HEADERS` header lines of `MAX_HEAD` bytes in all, a head that must arrive within
 `IDLE_TIMEOUT_S`, GET, HEAD and POST only, a body only with a Content-Length of at most the
-handler's limit (no chunked uploads), at most `MAX_CONNECTIONS` connections open at once (the
-rest are closed as they arrive), idle connections closed then. Handlers are
+handler's limit (no chunked uploads), a cap on connections open at once (the rest are closed
+as they arrive), idle connections closed then. Handlers are
 coroutines ``handler(request) -> Response | EventStream``.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ MAX_HEADERS, MAX_HEAD = 64, 16384
 IDLE_TIMEOUT_S, BODY_TIMEOUT_S = 15.0, 10.0
 # Seconds a client may take to accept a response (or one event) before it is dropped.
 WRITE_TIMEOUT_S = 10.0
-# Most connections open at once (the rest are closed when they arrive).
-MAX_CONNECTIONS = 64
+# Seconds `HttpServer.close` waits for its connections' tasks to end.
+CLOSE_WAIT_S = 2.0
 # Methods understood (the handlers decide which they allow).
 METHODS = ("GET", "HEAD", "POST")
 # Most fields of a query string or form.
@@ -36,6 +36,24 @@ REASONS = {200: "OK", 303: "See Other", 304: "Not Modified", 400: "Bad Request",
            414: "URI Too Long", 421: "Misdirected Request", 431: "Request Header Fields Too "
            "Large", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service "
            "Unavailable", 505: "HTTP Version Not Supported"}
+
+
+async def within(awaitable, timeout_s: float):
+    """`awaitable`'s result, or asyncio.TimeoutError after `timeout_s` (it is then cancelled).
+
+    Unlike ``asyncio.wait_for`` of Python 3.10 and 3.11, a cancellation of the caller is never
+    lost when the awaitable completes at the same moment (a lost one left a coordinator
+    waiting for ever for its dashboard to close).
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise asyncio.TimeoutError
+    return task.result()
 
 
 class HttpError(Exception):
@@ -78,7 +96,7 @@ class Request:
         size = _content_length(self.headers)
         if size > limit:
             raise HttpError(413, "body too large")
-        body = await asyncio.wait_for(self._reader.readexactly(size), BODY_TIMEOUT_S)
+        body = await within(self._reader.readexactly(size), BODY_TIMEOUT_S)
         self.body_read = True
         return _fields(body.decode("utf-8", "replace"))
 
@@ -188,16 +206,15 @@ class HttpServer:
     extra_headers : dict
         Headers added to every response (security headers).
     max_connections : int
-        Most connections open at once.
+        Most connections open at once (the rest are closed as they arrive).
     """
 
-    def __init__(self, handler, extra_headers: dict | None = None,
-                 max_connections: int = MAX_CONNECTIONS):
+    def __init__(self, handler, extra_headers: dict | None, max_connections: int):
         self.handler, self.extra = handler, dict(extra_headers or {})
         self.max_connections = max_connections
         self.open = 0  # connections open now
         self._server = None
-        self._tasks: set = set()
+        self._tasks: dict = {}  # connection task -> its writer
 
     async def start(self, sock) -> None:
         """Accept connections on the listening socket `sock`."""
@@ -213,16 +230,20 @@ class HttpServer:
 
     def _connected(self, reader, writer) -> None:
         task = asyncio.ensure_future(self._serve(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = writer
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def close(self) -> None:
-        """Stop listening and end open connections."""
+        """Stop listening and end every open connection at once (its transport is aborted,
+        its task cancelled); never waits more than `CLOSE_WAIT_S` for them."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task, writer in list(self._tasks.items()):
+            writer.transport.abort()
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
 
     async def _serve(self, reader, writer) -> None:
         try:
@@ -236,7 +257,7 @@ class HttpServer:
     async def _one(self, reader, writer) -> bool:
         """Serve one request; whether the connection stays open for another."""
         try:
-            head = await asyncio.wait_for(read_head(reader), IDLE_TIMEOUT_S)
+            head = await within(read_head(reader), IDLE_TIMEOUT_S)
             if head is None:
                 return False
             request = Request(*head, reader)
@@ -255,6 +276,7 @@ class HttpServer:
     async def _dispatch(self, request):
         if request.method not in METHODS:
             raise HttpError(405, "read-only")
+        _content_length(request.headers)  # a bad one is refused before any work
         if "transfer-encoding" in request.headers:
             raise HttpError(501, "chunked uploads are not accepted")
         try:
@@ -269,7 +291,7 @@ class HttpServer:
         writer.write(response_head(response.status, headers, len(response.body), keep))
         if not head_only:
             writer.write(response.body)
-        await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+        await within(writer.drain(), WRITE_TIMEOUT_S)
 
     async def _send_events(self, reader, writer, stream: EventStream) -> None:
         """Run an event stream until it returns or its browser goes (it sends nothing more:
@@ -280,7 +302,7 @@ class HttpServer:
 
         async def write(chunk: bytes) -> None:
             writer.write(chunk)
-            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+            await within(writer.drain(), WRITE_TIMEOUT_S)
         await write(b"")
         events = asyncio.ensure_future(stream.run(write))
         gone = asyncio.ensure_future(reader.read(MAX_LINE))

@@ -89,6 +89,7 @@ class Dashboard:
         self._sweeps: dict = {}  # (rev, x, y, colour) -> JSON of the sweep plot
         self.cpu_s = 0.0  # CPU seconds of the reading thread (refreshes and sweep plots)
         self._http = self._task = None
+        self._closing = False
         self._routes = {"/": self._index, "/login": self._login, "/events": self._events,
                         "/api/state": self._state, "/api/sweep": self._sweep,
                         "/api/task": self._task_detail}
@@ -125,6 +126,7 @@ class Dashboard:
 
     async def close(self) -> None:
         """Stop serving (open event streams end)."""
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
         for queue in list(self._streams):
@@ -241,17 +243,21 @@ class Dashboard:
             queue.put_nowait(self._last)
         self._streams.add(queue)
         self._wake.set()
+        getter = None
         try:
-            while True:
-                try:
-                    payload = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                except asyncio.TimeoutError:
+            while not self._closing:
+                getter = getter or asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=KEEPALIVE_S)
+                if not done:
                     await write(b": keep-alive\n\n")
                     continue
+                payload, getter = getter.result(), None
                 if payload is None:  # closing
                     return
                 await write(b"data: " + payload + b"\n\n")
         finally:
+            if getter is not None:
+                getter.cancel()
             self._streams.discard(queue)
             self._left_s = time.monotonic()
 
