@@ -367,6 +367,8 @@ def main(argv=None) -> int:
     p.add_argument("--browser", action="store_true",
                    help="with (a): also (a) with a browser watching the dashboard and without "
                         "(dispatch_browser.py)")
+    p.add_argument("--browser-reps", type=int, default=None, metavar="N",
+                   help="rounds of --browser (each way once per round; default 5)")
     args = p.parse_args(argv)
     args.only = args.only.replace(",", "").replace(" ", "")
     names = args.executor or [n for n in ("neunet", "dask", "neunet-dask") if n in EXECUTORS]
@@ -397,7 +399,8 @@ def main(argv=None) -> int:
         if fig == "a" and args.browser:
             import dispatch_browser
             with tempfile.TemporaryDirectory(prefix="neunet-bench-browser-") as tmp:
-                dispatch_browser.report(dispatch_browser.figure(Path(tmp)), N_TINY)
+                dispatch_browser.report(dispatch_browser.figure(
+                    Path(tmp), args.browser_reps or dispatch_browser.REPS), N_TINY)
     return 0
 
 

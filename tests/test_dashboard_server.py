@@ -1,6 +1,7 @@
 """The dashboard's web server over real sockets: what it serves, what it refuses (bad paths,
 long query strings, writes, foreign Host headers, floods of connections during a real sweep),
 the login beyond loopback, and `python -m neunet.dashboard RUN_DIR`."""
+import hashlib
 import http.client
 import json
 import re
@@ -14,7 +15,8 @@ import urllib.parse
 import pytest
 from dist_helpers import PY, coordinator, env, free_port, n_finished, write_tasks
 
-from neunet.runner.dashboard import access
+from neunet.runner.dashboard import access, httpd
+from neunet.runner.dashboard.assets import STATIC_DIR as STATIC
 from neunet.runner.dashboard.embed import parse_where, serve_in_thread
 from neunet.store import RunStore
 
@@ -58,14 +60,20 @@ def test_the_page_and_its_data_need_no_other_site(served):
     status, headers, body = _get(served, "/")
     assert status == 200 and "default-src 'self'" in headers["Content-Security-Policy"]
     page = body.decode()
-    scripts = re.findall(r'(?:src|href|data-plotly)="([^"]+)"', page)
-    assert scripts and all(s.startswith("/static/") or s.startswith("data:") for s in scripts)
-    own = page + "".join(_get(served, s)[2].decode() for s in scripts if s.endswith(
-        ("dashboard.js", "dashboard.css")))
-    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", own, re.I), "external URL"
-    plotly = next(s for s in scripts if "plotly" in s)
-    status, headers, body = _get(served, plotly)
-    assert status == 200 and len(body) > 1_000_000 and "immutable" in headers["Cache-Control"]
+    files = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert files and all(s.startswith("/static/") or s.startswith("data:") for s in files)
+    own = [s for s in files if s.startswith("/static/") and "uPlot" not in s]
+    assert len(own) == 3  # dashboard.js, charts.js, dashboard.css: named by their content
+    text = page + "".join(_get(served, s)[2].decode() for s in own)
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), "external URL"
+    for name in (s for s in files if s.startswith("/static/")):  # cached for good
+        status, headers, body = _get(served, name)
+        assert status == 200 and "immutable" in headers["Cache-Control"] and body
+        assert _get(served, name, {"If-None-Match": headers["ETag"]})[0] == 304
+    chart_js = next(s for s in files if s.endswith(".iife.min.js"))
+    vendored = (STATIC / "vendor" / "README.md").read_text()
+    digest = hashlib.sha256(_get(served, chart_js)[2]).hexdigest()
+    assert digest in vendored and chart_js.split("/")[-1] in vendored  # the release, unchanged
     state = json.loads(_get(served, "/api/state")[2])
     assert state["progress"] == {"total": 10, "finished": 9, "failed": 1, "running": 0,
                                  "queued": 0}
@@ -87,6 +95,109 @@ def test_hostile_requests_are_refused_cheaply(served):
     assert _get(served, "/api/state", headers={"Host": "evil.example:80"})[0] == 421
     status, _, _ = _get(served, "/" + "a" * 20000)  # longer than a request line may be
     assert status in (400, 414)
+
+
+def _raw(url, data: bytes, timeout_s=10.0) -> bytes:
+    """Send raw bytes; everything the server answers until it closes the connection."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout_s) as s:
+        s.sendall(data)
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        return got
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_malformed_and_oversized_requests_get_one_line_and_a_closed_connection(served):
+    host = b"Host: 127.0.0.1\r\n"
+    cases = {
+        b"GET /" + b"a" * (httpd.MAX_LINE + 10) + b" HTTP/1.1\r\n\r\n": 414,
+        b"GET / HTTP/1.1\r\nX-Long: " + b"b" * (httpd.MAX_LINE + 10) + b"\r\n\r\n": 431,
+        b"GET / HTTP/1.1\r\n" + b"X-A: 1\r\n" * (httpd.MAX_HEADERS + 1) + b"\r\n": 431,
+        b"GET / HTTP/1.1\r\n" + (b"X-B: " + b"c" * 4000 + b"\r\n") * 5 + b"\r\n": 431,
+        b"DELETE /api/state HTTP/1.1\r\n" + host + b"\r\n": 405,
+        b"BREW /pot HTTP/1.1\r\n" + host + b"\r\n": 405,
+        b"GET / HTTP/2.0\r\n" + host + b"\r\n": 505,
+        b"GARBAGE\r\n\r\n": 400,
+        b"GET / HTTP/1.1\r\nno colon here\r\n\r\n": 400,
+        b"GET / HTTP/1.1\r\n" + host + host + b"\r\n": 400,
+        b"POST /login HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\n\r\n": 501,
+        b"POST /login HTTP/1.1\r\n" + host + b"Content-Length: 99999999\r\n\r\n": 413,
+        b"POST /login HTTP/1.1\r\n" + host + b"Content-Length: -1\r\n\r\n": 400,
+        b"GET /api/sweep?" + b"&".join(b"a%d=1" % i for i in range(httpd.MAX_FIELDS + 1))
+        + b" HTTP/1.1\r\n" + host + b"\r\n": 400,
+    }
+    for request, status in cases.items():
+        answer = _raw(served, request)  # returns: the server closed the connection
+        assert _status(answer) == status, (request[:60], answer[:200])
+        assert answer.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in answer
+
+
+def test_keep_alive_serves_requests_in_turn_and_idle_connections_are_closed(tmp_path):
+    run = _finished_run(tmp_path / "run")
+    idle_s = httpd.IDLE_TIMEOUT_S
+    httpd.IDLE_TIMEOUT_S = 1.0  # read when each request is awaited
+    url, stop = serve_in_thread(run, "127.0.0.1:0", stream=sys.stderr)
+    try:
+        get = b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        answer = _raw(url, get * 3)  # pipelined, then idle: closed after IDLE_TIMEOUT_S
+        assert answer.count(b"HTTP/1.1 200 OK") == 3 and answer.count(b'"progress"') == 3
+        answer = _raw(url, b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        assert answer == b""  # a head that never ends: closed, nothing answered
+        answer = _raw(url, b"HEAD / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")  # 1.0: closed after
+        assert _status(answer) == 200 and answer.endswith(b"\r\n\r\n")  # no body
+    finally:
+        httpd.IDLE_TIMEOUT_S = idle_s
+        stop()
+
+
+def _open_stream(url) -> socket.socket:
+    """A connection reading the event stream (its first event arrived)."""
+    parts = urllib.parse.urlsplit(url)
+    s = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    got = b""
+    while b"retry:" not in got:
+        got += s.recv(65536)
+    assert got.startswith(b"HTTP/1.1 200 OK") and b"text/event-stream" in got
+    return s
+
+
+def _read_to_end(sock) -> bytes:
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    return got
+
+
+def test_closing_ends_open_event_streams_at_once(tmp_path):
+    url, stop = serve_in_thread(_finished_run(tmp_path / "run"), "127.0.0.1:0",
+                                stream=sys.stderr)
+    streams = [_open_stream(url) for _ in range(3)]
+    stop()  # returns once the server has closed
+    for s in streams:  # each ended by the server (the socket's 30 s timeout would raise)
+        _read_to_end(s)
+        s.close()
+
+
+def test_a_sweep_ends_while_a_browser_holds_an_event_stream(tmp_path):
+    tasks_py = write_tasks(tmp_path / "sweep.py", 30)
+    log = tmp_path / "coord.log"
+    coord = coordinator(tasks_py, tmp_path / "run", free_port(), "--local-slots", 1,
+                        "--dashboard", "127.0.0.1:0", log=log)
+    try:
+        stream = _open_stream(_wait_url(log))
+        assert coord.wait(120) == 0  # the coordinator does not wait for the browser
+        assert b"data: " in _read_to_end(stream)  # states came, then the stream was closed
+        stream.close()
+    finally:
+        if coord.poll() is None:
+            coord.send_signal(signal.SIGINT)
+            coord.wait(30)
 
 
 def test_beyond_loopback_it_asks_for_the_token_then_sets_a_cookie(tmp_path):

@@ -2,8 +2,8 @@
 
 Modules: `model` (the run directory's tasks, read-only from index.sqlite), `views` (what is
 shipped to the browser, aggregated), `state` (the pushed state), `live` (a running
-coordinator's figures), `access` (login, limits), `assets` (the page's files), `server`
-(aiohttp, Server-Sent Events), `embed` (starting it inside a coordinator, a thread, or the
-command line ``python -m neunet.dashboard RUN_DIR``). It reads the store and a coordinator's
-state; nothing below it imports it.
+coordinator's figures), `access` (login, limits), `assets` (the page's files), `httpd` (a
+small HTTP/1.1 server on asyncio streams), `server` (routes, Server-Sent Events), `embed`
+(starting it inside a coordinator, a thread, or ``python -m neunet.dashboard RUN_DIR``). It
+reads the store and a coordinator's state; nothing below it imports it.
 """

@@ -6,15 +6,15 @@ bound to another address it asks for the sweep's token in a form and then sets a
 an HMAC of the token (never the token). It is read-only: GET everywhere, POST only to log in.
 The Host header must name the address it listens on (a page of another site cannot read it
 through DNS rebinding). Requests with long query strings are refused before any work, and
-connections beyond `MAX_CONNECTIONS` are closed as they arrive, so a flood of visitors costs the
-coordinator's event loop almost nothing.
+connections beyond `MAX_CONNECTIONS` are closed as they arrive (`neunet.runner.dashboard.httpd`),
+so a flood of visitors costs the coordinator's event loop almost nothing.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import html
+
+from neunet.runner.dashboard.httpd import HttpError, Response
 
 # Name of the session cookie.
 COOKIE = "neunet_dashboard"
@@ -24,12 +24,18 @@ _COOKIE_LABEL = b"neunet-dashboard-session-v1"
 MAX_QUERY = 1024
 # Most connections open at once (the rest are closed when they arrive).
 MAX_CONNECTIONS = 64
+# Connections the kernel queues before the server accepts them.
+BACKLOG = 512
 # Largest request body accepted (the login form), bytes.
 MAX_BODY = 4096
 # Seconds a failed login waits before answering (slows guessing).
 LOGIN_DELAY_S = 0.5
-# Paths served without a session (the login form and what it needs).
-OPEN_PATHS = ("/login", "/static/dashboard.css")
+# Paths served without a session (the login form: self-contained).
+OPEN_PATHS = ("/login",)
+# The login form's style (inline: it needs no other file).
+LOGIN_STYLE = ("body{font:14px/1.4 system-ui,sans-serif;background:#f4f5f7;color:#222}"
+               "main{max-width:30em;margin:4em auto;background:#fff;padding:1em 2em;"
+               "border-radius:6px}.error{color:#d62728}")
 
 
 def session_value(token: bytes) -> str:
@@ -61,10 +67,11 @@ def host_ok(header: str | None, allowed: set[str], open_host: bool) -> bool:
 
 
 def login_page(error: str = "") -> str:
-    """The login form (self-contained: no script)."""
+    """The login form (self-contained: no script, no other file)."""
+    import html
     note = f"<p class='error'>{html.escape(error)}</p>" if error else ""
     return ("<!doctype html><html><head><meta charset='utf-8'><title>neunet dashboard: "
-            "log in</title><link rel='stylesheet' href='/static/dashboard.css'></head><body>"
+            f"log in</title><style>{LOGIN_STYLE}</style></head><body>"
             "<main class='login'><h1>neunet dashboard</h1><p>This dashboard is reachable from "
             "other machines, so it asks for the sweep's token (the coordinator's "
             "<code>--token-file</code> or <code>$NEUNET_TOKEN</code>).</p>" + note +
@@ -73,27 +80,28 @@ def login_page(error: str = "") -> str:
             "log in</button></form></main></body></html>")
 
 
-def capped(factory, server, limit: int = MAX_CONNECTIONS):
-    """A protocol factory that closes connections beyond `limit` open ones at once.
-
-    Parameters
-    ----------
-    factory : callable
-        aiohttp's protocol factory (``AppRunner.server``).
-    server : aiohttp.web.Server
-        The same object: its ``connections`` are the open ones.
-    limit : int
-        Most connections served at once.
-    """
-    def make():
-        if len(server.connections) >= limit:
-            return _Refuse()
-        return factory()
-    return make
+def cookie_header(token: bytes) -> str:
+    """The Set-Cookie value of a browser that logged in (HttpOnly, SameSite=Strict)."""
+    return f"{COOKIE}={session_value(token)}; HttpOnly; SameSite=Strict; Path=/"
 
 
-class _Refuse(asyncio.Protocol):
-    """Closes the connection at once (over the cap)."""
+def redirect(location: str, headers: dict | None = None) -> Response:
+    """A 303 to `location` on this server."""
+    return Response(303, b"", headers={"Location": location, **(headers or {})})
 
-    def connection_made(self, transport):
-        transport.abort()
+
+def refusal(request, allowed: set, open_host: bool, login: bool, token: bytes | None):
+    """None for a request that may go on; else the answer refusing it (or raises HttpError):
+    a long query (414), a foreign Host (421), a write (405), no session (redirect or 401)."""
+    if len(request.query_string) > MAX_QUERY:
+        raise HttpError(414, "query string too long")
+    if not host_ok(request.headers.get("host"), allowed, open_host):
+        raise HttpError(421, "unexpected Host header")
+    if request.method not in ("GET", "HEAD") and request.path != "/login":
+        raise HttpError(405, "read-only")
+    if login and request.path not in OPEN_PATHS and not logged_in(
+            request.cookies.get(COOKIE), token):
+        if request.path == "/":
+            return redirect("/login")
+        raise HttpError(401, "log in first: /login")
+    return None

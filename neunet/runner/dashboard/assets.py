@@ -1,5 +1,6 @@
-"""Owns the dashboard page's files: the HTML, script and style of this package and `plotly.min.js`
-from the installed plotly package, served from memory with their caching headers.
+"""Owns the dashboard page's files: the HTML, scripts and style of this package and the
+vendored chart library (uPlot, `static/vendor/`), served from memory under names that carry
+their version or content hash, so browsers cache them for good.
 
 Nothing is fetched from another site: the page works on a machine without internet (a test
 checks that the HTML names no external URL).
@@ -7,15 +8,18 @@ checks that the HTML names no external URL).
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import importlib.util
+import hashlib
 from pathlib import Path
 
-# Folder of the page's own files.
+# Folder of the page's own files, and of the vendored chart library.
 STATIC_DIR = Path(__file__).with_name("static")
-# The page's own files: name -> content type.
-OWN_FILES = {"dashboard.js": "application/javascript", "dashboard.css": "text/css"}
-# Cache-Control of plotly (named by its version: never changes) and of the page's own files.
+VENDOR_DIR = STATIC_DIR / "vendor"
+# Version of the vendored uPlot (its files are named by it; see static/vendor/README.md).
+UPLOT_VERSION = "1.6.32"
+# The page's own files (served as NAME-<hash>.EXT), and the content type of each extension.
+OWN_FILES = ("dashboard.js", "charts.js", "dashboard.css")
+TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# Files named by their version or content hash never change; the page itself is revalidated.
 CACHE_FOREVER, CACHE_SHORT = "public, max-age=31536000, immutable", "no-cache"
 # Headers of every response: no framing, no sniffing, no referrer, scripts only from here.
 SECURITY_HEADERS = {
@@ -29,38 +33,53 @@ SECURITY_HEADERS = {
 
 
 class AssetError(RuntimeError):
-    """A file the page needs is missing (plotly not installed)."""
+    """A file the page needs is missing from the installed package."""
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AssetError(f"the dashboard's file {path.name} is missing ({exc.strerror}): "
+                         "reinstall neunet") from None
 
 
 @functools.lru_cache(maxsize=1)
-def plotly_js() -> tuple[str, bytes]:
-    """(file name with plotly's version, bytes of plotly.min.js) from the installed package."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise AssetError("the dashboard needs the plotly package: pip install plotly")
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise AssetError(f"plotly is installed without {path.name} (expected at {path})")
-    version = importlib.metadata.version("plotly")
-    return f"plotly-{version}.min.js", path.read_bytes()
+def files() -> dict:
+    """Served name -> (bytes, content type, ETag), for every static file."""
+    out = {}
+    for name in OWN_FILES:
+        body = _read(STATIC_DIR / name)
+        digest = hashlib.sha256(body).hexdigest()[:12]
+        stem, ext = name.rsplit(".", 1)
+        out[f"{stem}-{digest}.{ext}"] = (body, TYPES["." + ext], f'"{digest}"')
+    for suffix in (".iife.min.js", ".min.css"):
+        name = f"uPlot-{UPLOT_VERSION}{suffix}"
+        out[name] = (_read(VENDOR_DIR / name), TYPES[Path(suffix).suffix],
+                     f'"uplot-{UPLOT_VERSION}"')
+    return out
 
 
-@functools.lru_cache(maxsize=4)
-def _own(name: str) -> bytes:
-    return (STATIC_DIR / name).read_bytes()
+def served_name(name: str) -> str:
+    """The versioned name under which an own file (e.g. ``charts.js``) is served."""
+    stem, ext = name.rsplit(".", 1)
+    return next(n for n in files() if n.startswith(stem + "-") and n.endswith("." + ext)
+                and not n.startswith("uPlot-"))
 
 
+@functools.lru_cache(maxsize=1)
 def index_html() -> str:
-    """The dashboard page, naming the versioned plotly file."""
-    name, _ = plotly_js()
-    return (STATIC_DIR / "index.html").read_text().replace("{{PLOTLY_JS}}", name)
+    """The dashboard page, naming its files by their served names."""
+    page = _read(STATIC_DIR / "index.html").decode()
+    for name in OWN_FILES:
+        page = page.replace("{{" + name + "}}", served_name(name))
+    return page.replace("{{UPLOT}}", f"uPlot-{UPLOT_VERSION}")
 
 
 def static(name: str):
-    """(body, content type, Cache-Control) of a static file, or None for an unknown name."""
-    if name in OWN_FILES:
-        return _own(name), OWN_FILES[name], CACHE_SHORT
-    plotly_name, body = plotly_js()
-    if name == plotly_name:
-        return body, "application/javascript", CACHE_FOREVER
-    return None
+    """(body, content type, Cache-Control, ETag) of a static file, or None for another name."""
+    found = files().get(name)
+    if found is None:
+        return None
+    body, kind, etag = found
+    return body, kind, CACHE_FOREVER, etag

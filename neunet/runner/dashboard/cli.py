@@ -38,8 +38,8 @@ async def _serve(args, token) -> int:
     from neunet.runner.dashboard.server import Dashboard
     host, port = parse_where(args.where)
     dash = Dashboard(args.run_dir, host=host, port=port, token=token)
-    await dash.payload()  # read the run before the URL is shown: the first page is quick
-    url = await dash.start(eager=True)
+    await dash.warm()  # read the run before the URL is shown: the first page is quick
+    url = await dash.start()
     announce(url, what="dashboard (ctrl-c to stop)")
     stop = asyncio.Event()
     import signal

@@ -129,6 +129,7 @@ class RunModel:
         self.failures: dict[str, tuple] = {}   # tid -> (failure_class, first line of reason)
         self._read_until = None                # UNIX time of the last read's start
         self._new_variation = False
+        self._unprobed: list = []              # p: columns not yet checked in every task
 
     # ------------------------------------------------------------ reading
     def refresh(self) -> bool:
@@ -150,6 +151,8 @@ class RunModel:
         if self._read_until is None or columns != self._columns:
             self._full_read(db, columns)
             return True
+        if not changed and _idle(counts) and not self._unprobed:
+            return False  # nothing runs and the counts stand: a finished or paused run
         now = time.time()
         rows = self._select(db, columns, "WHERE finished >= ? OR status IN (?, ?, ?, ?)",
                             (self._read_until - OVERLAP_S, "assigned", *RUNNING))
@@ -157,7 +160,7 @@ class RunModel:
         self._new_variation = False
         changed |= self._merge(rows, columns)
         changed |= self._requeued({r[0] for r in rows})
-        if self._missed() or self._new_variation:
+        if self._missed() or self._new_variation or self._probe(db):
             self._full_read(db, columns)
             return True
         if changed:
@@ -186,8 +189,8 @@ class RunModel:
         while len(self._done_log) > 2 and now - self._done_log[1][0] > RATE_WINDOW_S:
             self._done_log.pop(0)
 
-    def _select(self, db, extra: list, where: str, args=()) -> list:
-        names = list(BASE_COLUMNS) + ["failure_class", "reason"] + extra
+    def _select(self, db, extra: list, where: str, args=(), failures: bool = True) -> list:
+        names = list(BASE_COLUMNS) + ["failure_class", "reason"] * failures + extra
         sql = f"SELECT {', '.join(map(_quote, names))} FROM tasks {where}"
         return db.execute(sql, args).fetchall()
 
@@ -199,7 +202,8 @@ class RunModel:
         self.meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
         varying = self._find_varying(db, [c for c in columns if c.startswith(PARAM_PREFIX)])
         stats = [c for c in columns if c.startswith(STAT_PREFIX)]
-        rows = self._select(db, varying + stats, "WHERE status != 'not-assigned' ORDER BY seq")
+        rows = self._select(db, varying + stats, "WHERE status != 'not-assigned' ORDER BY seq",
+                            failures=False)
         self.rev += 1
         if not rows:
             self.stats = {c[2:]: _Column.empty(True) for c in stats}
@@ -210,39 +214,47 @@ class RunModel:
         self.pos = dict(zip(self.tids, range(len(rows))))
         for name, values in zip(BASE_COLUMNS[1:], data[1:len(BASE_COLUMNS)]):
             self.cols[name] = _Column(_array(values, name not in TEXT_COLUMNS))
-        first = len(BASE_COLUMNS) + 2
-        for name, values in zip(varying + stats, data[first:]):
+        for name, values in zip(varying + stats, data[len(BASE_COLUMNS):]):
             numeric = name.startswith(STAT_PREFIX) or all(
                 isinstance(v, (int, float)) or v is None for v in values)
             target = self.stats if name.startswith(STAT_PREFIX) else self.params
             target[name[2:]] = _Column(_array(values, numeric))
-        for row in rows:
-            if row[1] == "failed":
-                self._note_failure(row)
+        for row in db.execute("SELECT tid, failure_class, reason FROM tasks "
+                              "WHERE status = 'failed'"):
+            self._note_failure(*row)
 
     def _find_varying(self, db, names: list) -> list:
-        """The p: columns whose value differs between finished tasks or in a sample of all
-        tasks' parameters (the others' values go to `constant`)."""
+        """The p: columns whose value differs in a sample of all tasks' parameters (the
+        others' values, as the first finished task has them, go to `constant`); the next
+        refresh checks every finished task (`_probe`)."""
         if not names:
             return []
         sampled = _sample_varying(db)
-        cols = ", ".join(map(_quote, names))
-        first = db.execute(f"SELECT {cols} FROM tasks WHERE status = 'finished' "
-                           "LIMIT 1").fetchone()
+        first = db.execute(f"SELECT {', '.join(map(_quote, names))} FROM tasks WHERE "
+                           "status = 'finished' LIMIT 1").fetchone()
         if first is None:
             return []
+        self._unprobed = [n for n in names if n[len(PARAM_PREFIX):] not in sampled]
+        for name, value in zip(names, first):
+            if name in self._unprobed:
+                self.constant[name[len(PARAM_PREFIX):]] = value
+        return [n for n in names if n not in self._unprobed]
+
+    def _probe(self, db) -> bool:
+        """Whether a parameter thought constant differs between finished tasks (one scan of
+        the index, done once after each full read: the sample may miss a rare value)."""
+        names, self._unprobed = self._unprobed, []
+        if not names:
+            return False
+        values = [self.constant.get(n[len(PARAM_PREFIX):]) for n in names]
         probe = ", ".join(f"MAX({_quote(n)} IS NOT ?)" for n in names)
         differs = db.execute(f"SELECT {probe} FROM tasks WHERE status = 'finished'",
-                             first).fetchone()
-        differs = [bool(d) or n[len(PARAM_PREFIX):] in sampled for n, d in zip(names, differs)]
-        for name, value, varies in zip(names, first, differs):
-            if not varies:
-                self.constant[name[2:]] = value
-        return [n for n, varies in zip(names, differs) if varies]
+                             values).fetchone()
+        return any(bool(d) for d in differs)
 
-    def _note_failure(self, row) -> None:
-        reason = (row[7] or "").strip().splitlines()[:1] or [""]
-        self.failures[row[0]] = (row[6] or "", reason[0][:REASON_CHARS])
+    def _note_failure(self, tid: str, failure_class, reason) -> None:
+        first = (reason or "").strip().splitlines()[:1] or [""]
+        self.failures[tid] = (failure_class or "", first[0][:REASON_CHARS])
 
     def _merge(self, rows, names: list) -> bool:
         """Put rows (as `_select` returns them) into the columns; return whether any changed."""
@@ -260,7 +272,7 @@ class RunModel:
                 self.cols[name].set(i, value)
             self.failures.pop(tid, None)
             if row[1] == "failed":
-                self._note_failure(row)
+                self._note_failure(tid, row[6], row[7])
             self._merge_values(i, row, names)
         return changed
 
@@ -363,15 +375,19 @@ class RunModel:
 
 
 def _sample_varying(db) -> set:
-    """Names of the parameters that differ within `SAMPLE_TASKS` tasks spread over the run."""
+    """Names of the parameters that differ within `SAMPLE_TASKS` tasks spread over the run
+    (compared by SQLite's JSON functions: one pass in C)."""
     n = db.execute("SELECT MAX(seq) FROM tasks").fetchone()[0] or 0
     step = max(1, n // SAMPLE_TASKS)
-    seen: dict = {}
-    for (text,) in db.execute("SELECT params FROM tasks WHERE seq % ? = 0 LIMIT ?",
-                              (step, 2 * SAMPLE_TASKS)):
-        for key, value in json.loads(text).items():
-            seen.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
-    return {k for k, v in seen.items() if len(v) > 1}
+    rows = db.execute("SELECT j.key FROM (SELECT params FROM tasks WHERE seq % ? = 0 LIMIT ?) "
+                      "AS t, json_each(t.params) AS j GROUP BY j.key HAVING MIN(j.value) IS "
+                      "NOT MAX(j.value) OR COUNT(DISTINCT j.type) > 1", (step, 2 * SAMPLE_TASKS))
+    return {key for (key,) in rows}
+
+
+def _idle(counts: dict) -> bool:
+    """Whether no task is assigned or running (by the counts by state)."""
+    return not any(counts.get(state) for state in ("assigned",) + RUNNING)
 
 
 def _eq(a, b) -> bool:

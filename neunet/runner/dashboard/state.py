@@ -64,10 +64,27 @@ def _slots(live: dict | None) -> dict | None:
 
 
 def _sweep_names(model: RunModel) -> dict:
-    params = sorted(model.params, key=lambda p: (p == "seed", not model.params[p].numeric, p))
-    stats = sorted(model.stats, key=lambda s: (s != PREFERRED_Y, s))
-    return {"params": params, "stats": stats,
+    params, stats = _axes_order(model)
+    return {"params": params, "stats": stats, "default": default_axes(model),
             "constant": {k: _short(v) for k, v in sorted(model.constant.items())}}
+
+
+def _axes_order(model: RunModel) -> tuple[list, list]:
+    """The varying parameters (numeric first, a per-task seed last) and the statistics
+    (`PREFERRED_Y` first), in the order the page offers them."""
+    params = sorted(model.params, key=lambda p: (p == "seed", not model.params[p].numeric, p))
+    return params, sorted(model.stats, key=lambda s: (s != PREFERRED_Y, s))
+
+
+def default_axes(model: RunModel):
+    """(x, y, colour or None) the sweep plot shows first, or None when nothing varies yet:
+    the first two varying parameters other than a seed, and the first statistic."""
+    params, stats = _axes_order(model)
+    swept = [p for p in params if p != "seed"]
+    x = (swept or params or [None])[0]
+    if x is None or not stats:
+        return None
+    return [x, stats[0], swept[1] if len(swept) > 1 else None]
 
 
 def _short(value):

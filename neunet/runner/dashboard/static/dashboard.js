@@ -1,26 +1,27 @@
 // neunet dashboard: renders the state the server pushes (Server-Sent Events on /events),
 // fetches the sweep plot (/api/sweep) when the run changed and a task's detail (/api/task).
+// Cheap to watch: a pushed state changes only the text and rows that differ, the task
+// stream is redrawn at most every STREAM_MIN_MS and the sweep plot fetched at most every
+// SWEEP_MIN_MS while tasks run, and neither while it is out of sight.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const COLOURS = {simulating: "#1f77b4", filtering: "#17becf", pulling: "#9467bd",
-                   finished: "#2ca02c", failed: "#d62728", assigned: "#bbbbbb",
-                   "not-assigned": "#dddddd"};
-  const PLOT_CONFIG = {displaylogo: false, responsive: true,
-                       modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d"]};
-  // What the page holds, readable by tests and curious users: window.neunetDash.
+  const C = window.neunetCharts;
+  // What the page holds, readable by tests and curious users: window.neunetDash. `marks`:
+  // milliseconds from navigation start to the counts shown and each chart first drawn.
   const dash = window.neunetDash = {state: null, sweep: null, task: null, updates: 0,
-                                     streamDraws: 0, sweepDraws: 0,
-                                     nBars: () => barsDrawn, nPoints: () => pointsDrawn};
-  let barsDrawn = 0, pointsDrawn = 0, streamKey = "", sweepKey = "", sweepBusy = false;
+                                     streamDraws: 0, sweepDraws: 0, marks: {},
+                                     nBars: () => charts.stream.nBars(), nPoints: () => charts.sweep.nPoints()};
+  let streamKey = "", sweepKey = "", sweepBusy = false, shown = {};
   let streamDrawnAt = -1e9, streamTimer = null;
   // Fewest milliseconds between two drawings of the task stream while tasks run.
   const STREAM_MIN_MS = 2000;
   // Fewest milliseconds between two fetches of the sweep plot while tasks run.
   const SWEEP_MIN_MS = 3000;
   let sweepFetchedAt = -1e9, sweepTimer = null;
-  // Where plotly.min.js is served (named by the page: versioned, cached for good).
-  const PLOTLY_SRC = document.currentScript.dataset.plotly;
+  const visible = {stream: true, sweep: true};
+  const charts = dash.charts = {stream: C.stream($("stream"), showTask), sweep: C.sweep($("sweep"), showTask),
+                                raster: C.raster($("raster")), voltage: C.voltage($("voltage"))};
 
   function fmtS(s) {
     if (s === null || s === undefined) return "-";
@@ -48,56 +49,70 @@
     return a;
   }
 
+  function setText(id, text) {  // touch the page only where it changes
+    const el = $(id), t = String(text);
+    if (shown[id] !== t) { el.textContent = t; shown[id] = t; }
+  }
+  function setWidth(el, key, pct) {
+    if (shown[key] !== pct) { el.style.width = pct; shown[key] = pct; }
+  }
+
   // ---------------------------------------------------------------- the pushed state
   function render(state) {
-    if (state.error) { $("conn").textContent = "server: " + state.error; return; }
+    if (state.error) { setText("conn", "server: " + state.error); return; }
     if (dash.state && dash.state.run.session !== state.run.session) resetCharts();
     dash.state = state; dash.updates += 1;
     const p = state.progress, run = state.run;
-    $("run-name").textContent = run.name;
-    $("run-dir").textContent = run.dir;
-    document.title = "neunet: " + run.name + " " + p.finished + "/" + p.total;
+    setText("run-name", run.name);
+    setText("run-dir", run.dir);
+    const title = "neunet: " + run.name + " " + p.finished + "/" + p.total;
+    if (document.title !== title) document.title = title;
     const open = p.total - p.finished - p.failed;
-    const status = $("run-status");
-    status.textContent = run.stopping ? "stopping" : open === 0 ? (p.failed ? "done, with failures" : "done")
+    const word = run.stopping ? "stopping" : open === 0 ? (p.failed ? "done, with failures" : "done")
       : run.live || p.running ? "running" : "stopped";
-    status.className = "pill " + (run.stopping ? "stopping" : open === 0 ? (p.failed ? "failed" : "done")
-      : run.live || p.running ? "running" : "stopped");
-    for (const k of ["finished", "failed", "running", "queued", "total"]) $("count-" + k).textContent = p[k];
+    setText("run-status", word);
+    $("run-status").className = "pill " + (word === "done, with failures" ? "failed" : word);
+    for (const k of ["finished", "failed", "running", "queued", "total"]) setText("count-" + k, p[k]);
     const bar = $("progress-bar").children, total = Math.max(1, p.total);
-    bar[0].style.width = (100 * p.finished / total) + "%";
-    bar[1].style.width = (100 * p.failed / total) + "%";
-    bar[2].style.width = (100 * p.running / total) + "%";
-    $("rate").textContent = state.rate === null ? "-" : fmtNum(+state.rate.toPrecision(3));
-    $("elapsed").textContent = fmtS(state.elapsed_s);
-    $("eta").textContent = state.eta_s === null ? "-" : fmtS(state.eta_s);
+    ["finished", "failed", "running"].forEach((k, i) => setWidth(bar[i], "bar-" + k, (100 * p[k] / total).toFixed(2) + "%"));
+    setText("rate", state.rate === null ? "-" : fmtNum(+state.rate.toPrecision(3)));
+    setText("elapsed", fmtS(state.elapsed_s));
+    setText("eta", state.eta_s === null ? "-" : fmtS(state.eta_s));
+    if (p.total && !dash.marks.counts) dash.marks.counts = performance.now();
     const dask = $("dask-link");
-    if (run.dask_dashboard) { dask.href = run.dask_dashboard; dask.hidden = false; dask.textContent = "Dask dashboard: " + run.dask_dashboard; }
+    if (run.dask_dashboard && dask.hidden) { dask.href = run.dask_dashboard; dask.hidden = false; dask.textContent = "Dask dashboard: " + run.dask_dashboard; }
     renderWorkers(state.workers);
     renderFailures(state.failures, p.failed);
     renderSweepControls(state.sweep);
     if (String(state.rev) + selection() !== sweepKey) fetchSweep();
-    if (!window.Plotly) return;  // the charts follow once plotly.js has loaded
     renderStream(state.stream);
   }
 
+  function fillRows(body, rows, cls) {  // rows of cell texts, reusing the table's cells
+    while (body.rows.length > rows.length) body.deleteRow(-1);
+    rows.forEach((cells, i) => {
+      const tr = body.rows[i] || body.insertRow();
+      if (cls) tr.className = cls;
+      cells.forEach((c, j) => {
+        const td = tr.cells[j] || tr.insertCell(), text = String(c[0]);
+        if (td.textContent !== text) td.textContent = text;
+        if (c[1] && td.className !== c[1]) td.className = c[1];
+      });
+    });
+  }
+
   function renderWorkers(workers) {
-    const body = $("workers").tBodies[0];
-    body.replaceChildren();
-    for (const w of workers) {
-      const tr = document.createElement("tr");
-      tr.className = "worker";
-      cell(tr, w.name);
-      cell(tr, w.state, "state-" + w.state);
-      cell(tr, w.slots === null || w.slots === undefined ? String(w.busy) : w.busy + " / " + w.slots);
-      cell(tr, w.done); cell(tr, w.failed);
-      cell(tr, w.last_seen_s === null || w.last_seen_s === undefined ? "-" : fmtS(w.last_seen_s) + " ago");
-      body.appendChild(tr);
-    }
+    fillRows($("workers").tBodies[0], workers.map((w) => [[w.name], [w.state, "state-" + w.state],
+      [w.slots === null || w.slots === undefined ? w.busy : w.busy + " / " + w.slots], [w.done], [w.failed],
+      [w.last_seen_s === null || w.last_seen_s === undefined ? "-" : fmtS(w.last_seen_s) + " ago"]]), "worker");
     $("workers-none").hidden = workers.length > 0;
   }
 
   function renderFailures(groups, n) {
+    const key = JSON.stringify(groups);
+    setText("failures-count", n ? "(" + n + ")" : "");
+    if (shown.failures === key) return;
+    shown.failures = key;
     const body = $("failures").tBodies[0];
     body.replaceChildren();
     for (const g of groups) {
@@ -108,45 +123,22 @@
       body.appendChild(tr);
     }
     $("failures-none").hidden = groups.length > 0;
-    $("failures-count").textContent = n ? "(" + n + ")" : "";
   }
 
   // ---------------------------------------------------------------- task stream
   function renderStream(stream) {
-    // One line trace per state, a thick segment per task (start, middle, end, gap): a handful
-    // of SVG paths however many bars, so a watching browser costs the sweep little CPU.
     const key = stream.n_bars + ":" + stream.t_end + ":" + stream.lanes.length + ":" + stream.t0;
-    if (key === streamKey) return;
+    if (key === streamKey || !visible.stream || document.hidden) return;  // drawn when seen
     const wait = STREAM_MIN_MS - (performance.now() - streamDrawnAt);
     if (wait > 0 && dash.state.progress.running > 0) {  // at most every STREAM_MIN_MS
       if (!streamTimer) streamTimer = setTimeout(() => { streamTimer = null; renderStream(dash.state.stream); }, wait);
       return;
     }
     streamKey = key;
-    const span = Math.max(stream.t_end, 1e-3), minW = span / 400, gap = span / 1000;
-    const byState = {};
-    for (const [lane, s, e, code, tid] of stream.bars) {
-      const st = stream.states[code];
-      const t = byState[st] || (byState[st] = {x: [], y: [], customdata: []});
-      const end = e - s > 3 * gap ? e - gap : Math.max(e, s + minW);  // neighbours apart
-      const name = stream.lanes[lane], info = [tid, e - s, s];
-      t.x.push(s, (s + end) / 2, end, null);
-      t.y.push(name, name, name, null);
-      t.customdata.push(info, info, info, null);
-    }
-    const height = $("stream").clientHeight || 300;
-    const width = Math.max(2, Math.min(24, 0.7 * (height - 60) / Math.max(1, stream.lanes.length)));
-    const traces = Object.entries(byState).map(([st, t]) => ({
-      type: "scatter", mode: "lines", name: st, x: t.x, y: t.y, customdata: t.customdata,
-      line: {color: COLOURS[st] || "#888", width: width}, connectgaps: false,
-      hovertemplate: "%{customdata[0]}<br>start %{customdata[2]:.2f} s, took %{customdata[1]:.3f} s<extra>" + st + "</extra>"}));
-    const layout = {margin: {l: 140, r: 10, t: 10, b: 35}, showlegend: true, hovermode: "closest",
-      legend: {orientation: "h", y: -0.2}, xaxis: {title: {text: "seconds since the first bar shown"}},
-      yaxis: {type: "category", categoryarray: stream.lanes, autorange: "reversed"}, uirevision: "stream"};
-    Plotly.react("stream", traces, layout, PLOT_CONFIG);
-    barsDrawn = stream.bars.length;
+    charts.stream.draw(stream);
     streamDrawnAt = performance.now();
     dash.streamDraws += 1;
+    if (stream.n_bars && !dash.marks.stream) dash.marks.stream = performance.now();
   }
 
   // ---------------------------------------------------------------- sweep plot
@@ -162,16 +154,17 @@
   }
 
   function renderSweepControls(sweep) {
-    const swept = sweep.params.filter((p) => p !== "seed");  // a per-task seed: last choice
-    fillSelect($("sweep-x"), sweep.params, swept[0] || sweep.params[0] || "", false);
-    fillSelect($("sweep-y"), sweep.stats, sweep.stats[0] || "", false);
-    fillSelect($("sweep-c"), sweep.params, swept[1] || "", true);
-    $("sweep-note").textContent = sweep.params.length ? "" : "(no parameter varies between finished tasks yet)";
+    const d = sweep.default || [sweep.params[0] || "", sweep.stats[0] || "", null];
+    fillSelect($("sweep-x"), sweep.params, d[0], false);
+    fillSelect($("sweep-y"), sweep.stats, d[1], false);
+    fillSelect($("sweep-c"), sweep.params, d[2] || "", true);
+    setText("sweep-note", sweep.params.length ? (dash.sweep ? dash.sweep.n_tasks + " finished tasks" : "")
+      : "(no parameter varies between finished tasks yet)");
   }
 
   async function fetchSweep(event) {
     const x = $("sweep-x").value, y = $("sweep-y").value, c = $("sweep-c").value;
-    if (!x || !y || sweepBusy) return;
+    if (!x || !y || sweepBusy || (!event && (!visible.sweep || document.hidden))) return;
     const wait = SWEEP_MIN_MS - (performance.now() - sweepFetchedAt);
     if (!event && sweepKey && wait > 0 && dash.state.progress.running > 0) {
       if (!sweepTimer) sweepTimer = setTimeout(() => { sweepTimer = null; fetchSweep(); }, wait);
@@ -181,8 +174,7 @@
     sweepBusy = true;
     const key = String(dash.state.rev) + selection();
     try {
-      const q = new URLSearchParams({x: x, y: y, c: c});
-      const r = await fetch("/api/sweep?" + q.toString());
+      const r = await fetch("/api/sweep?" + new URLSearchParams({x: x, y: y, c: c}).toString());
       const data = await r.json();
       if (r.ok) { drawSweep(data); sweepKey = key; }
     } finally { sweepBusy = false; }
@@ -190,30 +182,17 @@
 
   function drawSweep(data) {
     dash.sweep = data;
-    if (!window.Plotly) return;  // drawn by startCharts
-    const traces = data.series.map((s) => {
-      const spread = s.n.some((n) => n > 1);
-      return {type: "scatter", mode: "lines+markers", name: s.name === null ? data.y : data.colour + " = " + s.name,
-        x: s.x, y: s.y, customdata: s.tid.map((t, i) => [t, s.n[i]]),
-        error_y: spread ? {type: "data", symmetric: false, array: s.hi.map((h, i) => h - s.y[i]),
-                           arrayminus: s.lo.map((l, i) => s.y[i] - l), thickness: 1, width: 2} : undefined,
-        hovertemplate: data.x + " %{x}<br>" + data.y + " %{y}<br>%{customdata[1]} task(s), e.g. %{customdata[0]}<extra></extra>"};
-    });
-    const layout = {margin: {l: 60, r: 10, t: 10, b: 45}, xaxis: {title: {text: data.x + (data.x_binned ? " (binned)" : "")},
-      type: data.categorical_x ? "category" : "-"}, yaxis: {title: {text: data.y}}, legend: {orientation: "v"},
-      uirevision: data.x + data.y + data.colour, hovermode: "closest"};
-    Plotly.react("sweep", traces, layout, PLOT_CONFIG);
-    pointsDrawn = data.series.reduce((n, s) => n + s.x.length, 0);
+    charts.sweep.draw(data);
     dash.sweepDraws += 1;
-    $("sweep-note").textContent = data.n_tasks + " finished tasks";
+    setText("sweep-note", data.n_tasks + " finished tasks");
+    if (data.n_tasks && !dash.marks.sweep) dash.marks.sweep = performance.now();
   }
 
   // ---------------------------------------------------------------- one task
   async function showTask(tid) {
-    if (!window.Plotly) return;
     const r = await fetch("/api/task?" + new URLSearchParams({tid: tid}).toString());
     const d = await r.json();
-    if (!r.ok) { $("conn").textContent = d.error || "cannot load " + tid; return; }
+    if (!r.ok) { setText("conn", d.error || "cannot load " + tid); return; }
     dash.task = d;
     $("task-panel").hidden = false;
     $("task-tid").textContent = d.tid;
@@ -225,8 +204,8 @@
     fillTable($("task-params"), Object.entries(d.params).sort((a, b) => varying.has(b[0]) - varying.has(a[0])), varying);
     fillTable($("task-summary"), Object.entries(d.summary), new Set());
     $("task-data").textContent = d.data || "";
-    drawRaster(d.raster);
-    drawVoltage(d.voltage);
+    charts.raster.draw(d.raster);
+    charts.voltage.draw(d.voltage);
     $("task-panel").scrollIntoView({behavior: "instant", block: "start"});
   }
 
@@ -241,64 +220,51 @@
     }
   }
 
-  function drawRaster(r) {
-    if (!r) { Plotly.purge("raster"); $("raster").hidden = true; return; }
-    $("raster").hidden = false;
-    Plotly.react("raster", [{type: "scatter", mode: "markers", x: r.t_ms, y: r.neuron,
-      marker: {symbol: "line-ns-open", size: 8, color: "#222"}, hoverinfo: "x+y"}],
-      {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: "raster: " + r.n_spikes + " spikes" + (r.shown < r.n_spikes ? " (" + r.shown + " shown)" : ""), font: {size: 13}},
-       xaxis: {title: {text: "time (ms)"}}, yaxis: {title: {text: "neuron"}}}, PLOT_CONFIG);
-  }
-
-  function drawVoltage(v) {
-    if (!v) { Plotly.purge("voltage"); $("voltage").hidden = true; return; }
-    $("voltage").hidden = false;
-    Plotly.react("voltage", v.traces.map((t) => ({type: "scatter", mode: "lines", x: t.t_ms, y: t.v,
-      name: "neuron " + t.neuron, line: {width: 1}})),
-      {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: "voltage (" + v.traces.length + " of " + v.n_neurons + " neurons)", font: {size: 13}},
-       xaxis: {title: {text: "time (ms)"}}, yaxis: {title: {text: "V"}}}, PLOT_CONFIG);
-  }
-
   // ---------------------------------------------------------------- wiring
-  function resetCharts() {  // another sweep's dashboard answered (a tab left open)
+  function resetCharts() {  // another sweep's dashboard answered (a tab left open): start over
     streamKey = sweepKey = "";
     dash.sweep = null;
-    barsDrawn = pointsDrawn = 0;
+    charts.stream.clear();
+    charts.sweep.clear();
     $("task-panel").hidden = true;
-    if (window.Plotly) { Plotly.react("stream", [], {margin: {t: 10}}); Plotly.react("sweep", [], {margin: {t: 10}}); }
     dash.sessions = (dash.sessions || 0) + 1;
   }
 
-  function startCharts() {  // once plotly.js has run (it loads after this script)
-    Plotly.newPlot("stream", [], {margin: {t: 10}}, PLOT_CONFIG);
-    Plotly.newPlot("sweep", [], {margin: {t: 10}}, PLOT_CONFIG);
-    $("stream").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
-    $("sweep").on("plotly_click", (ev) => { if (ev.points.length) showTask(ev.points[0].customdata[0]); });
-    streamKey = "";  // the charts are empty again: draw them from the state
-    barsDrawn = pointsDrawn = 0;
-    if (dash.sweep) drawSweep(dash.sweep);
-    if (dash.state) render(dash.state);
-  }
-
-  function loadPlotly() {  // after the figures are shown: compiling plotly.js takes a while
-    if (window.Plotly || document.getElementById("plotly-js")) return;
-    const script = document.createElement("script");
-    script.id = "plotly-js";
-    script.src = PLOTLY_SRC;
-    script.addEventListener("load", startCharts);
-    document.head.appendChild(script);
+  function watchVisibility() {  // charts out of sight are not redrawn (they are when seen)
+    const seen = new IntersectionObserver((entries) => {
+      for (const e of entries) visible[e.target.id] = e.isIntersecting;
+      if (dash.state) render(dash.state);
+    });
+    seen.observe($("stream")); seen.observe($("sweep"));
+    document.addEventListener("visibilitychange", () => { if (!document.hidden && dash.state) render(dash.state); });
   }
 
   function start() {
     for (const id of ["sweep-x", "sweep-y", "sweep-c"]) $(id).addEventListener("change", fetchSweep);
     $("task-close").addEventListener("click", () => { $("task-panel").hidden = true; });
-    fetch("/api/state").then((r) => r.json()).then(render).catch(() => {})
-      .finally(() => setTimeout(loadPlotly, 0));
-    const events = new EventSource("/events");
-    events.onmessage = (e) => render(JSON.parse(e.data));
-    events.onopen = () => { $("conn").textContent = ""; };
-    events.onerror = () => { $("conn").textContent = "connection lost; retrying"; };
+    const legend = $("stream-legend");
+    for (const [st, colour] of Object.entries(C.STATE_COLOURS)) {
+      const span = document.createElement("span");
+      span.innerHTML = "<i></i>"; span.firstChild.style.background = colour;
+      span.appendChild(document.createTextNode(st));
+      legend.appendChild(span);
+    }
+    watchVisibility();
+    fetch("/api/state").then((r) => r.json()).then(render).catch(() => {});
+    listen();
+    // a page left (or kept in the back-forward cache) gives its connection back: a browser
+    // has only six per server, and an open event stream holds one
+    window.addEventListener("pagehide", () => { if (events) events.close(); events = null; });
+    window.addEventListener("pageshow", (e) => { if (e.persisted) listen(); });
     dash.showTask = showTask;
+  }
+
+  let events = null;
+  function listen() {
+    events = new EventSource("/events");
+    events.onmessage = (e) => render(JSON.parse(e.data));
+    events.onopen = () => setText("conn", "");
+    events.onerror = () => setText("conn", "connection lost; retrying");
   }
   start();
 })();
