@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neunet.analysis.expr import FilterError, alias
 from neunet.result import Result
 from neunet.store.npz import NoDataError, StoreError, decode_arrays
 from neunet.store.schema import (
@@ -23,11 +24,6 @@ from neunet.store.schema import (
     TABLE_COLUMNS,
     flat_value,
 )
-
-
-def alias(name: str) -> str:
-    """The identifier form of a column name: `neuron-model` -> `neuron_model`."""
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
 
 
 def _param_columns(df, names) -> dict:
@@ -122,19 +118,30 @@ class Run:
         return pd.DataFrame(out, index=df.index)
 
     def query(self, expr: str, table=None):
-        """Rows of `table()` matching a pandas query expression.
+        """Rows of `table()` (or of `table`) matching a query.
 
-        Column names with hyphens can be written with underscores (`neuron_model ==
-        'HH-GH'`) or in backticks (`` `neuron-model` == 'HH-GH' ``).
+        The query is in the smart filter's safe expression language (`neunet.analysis.expr`:
+        names, numbers, strings, arithmetic, comparisons, and/or/not; no calls, attributes
+        or indexing), evaluated over whole columns (`neunet.analysis.expr_table`). Column
+        names with hyphens can be written with underscores (`neuron_model == 'HH-GH'`) or in
+        backticks (`` `neuron-model` == 'HH-GH' ``).
+
+        Raises
+        ------
+        StoreError
+            ``bad query: ...`` with the column of the fault, for an invalid query.
         """
+        from neunet.analysis.expr_table import select
+
         df = self.table() if table is None else table
-        extra = {alias(c): df[c] for c in df.columns if alias(c) != c and alias(c) not in df}
-        work = df.assign(**extra) if extra else df
+        columns = {c: df[c] for c in df.columns}
+        for c in df.columns:
+            columns.setdefault(alias(c), df[c])
         try:
-            picked = work.query(expr)
-        except Exception as err:  # pandas raises many kinds; one clear message
-            raise StoreError(f"bad query {expr!r}: {err}") from None
-        return df.loc[picked.index]
+            mask = select(expr, columns, len(df))
+        except FilterError as err:
+            raise StoreError(f"bad query: {err}") from None
+        return df.loc[mask]
 
     def params(self, tid: str) -> dict:
         """The parameters of task `tid`."""
