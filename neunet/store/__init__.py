@@ -6,18 +6,23 @@ Layout::
       index.sqlite     table `tasks` (one row per task), `meta` (key -> JSON value) and
                        `blobs` (tid -> .npz bytes of kept data up to `schema.INLINE_BYTES`)
       data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
+      lock             flock of the one writing process; its pid (and address) as JSON
 
 Modules, lowest first: `npz` (a task's data file, the errors), `digest` (a result's SHA-256),
-`schema` (names, SQL schema, the one list of task states, JSON encoding), `writer`
-(`RunStore`, the single writer) and `reader` (`Run`, what `open_run` returns).
+`schema` (names, SQL schema, the one list of task states, JSON encoding), `lock` (one writer
+at a time), `index` (the index created whole, a damaged one refused), `writer` (`RunStore`,
+the single writer) and `reader` (`Run`, what `open_run` returns).
 """
 from __future__ import annotations
 
+from neunet.store.index import CorruptIndexError
+from neunet.store.lock import RunLockedError
 from neunet.store.npz import NoDataError, StoreError
 from neunet.store.reader import Run
 from neunet.store.writer import RunStore
 
-__all__ = ["NoDataError", "Run", "RunStore", "StoreError", "open_run"]
+__all__ = ["CorruptIndexError", "NoDataError", "Run", "RunLockedError", "RunStore",
+           "StoreError", "open_run"]
 
 
 def open_run(run_dir) -> Run:
@@ -32,5 +37,11 @@ def open_run(run_dir) -> Run:
     -------
     neunet.store.reader.Run
         With `.table()`, `.query(expr)`, `.load(tid)`, `.failures()`, `.counts()`, `.meta()`.
+
+    Raises
+    ------
+    StoreError
+        When `run_dir` is no run directory, or its index is empty or damaged
+        (`CorruptIndexError`), with one line saying which and what to do.
     """
     return Run(run_dir)

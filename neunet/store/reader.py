@@ -1,7 +1,9 @@
 """The reader of a run directory: `Run` (table, query, load, failures), opened by `open_run`.
 
 Read-only SQLite connections, one per call, so a `Run` works while the sweep is still
-writing (WAL) and sees its progress. The writer and the file format are in neunet/store.py.
+writing (WAL) and sees its progress. Opening checks the index once (`neunet.store.index`:
+an empty, damaged or foreign index is a `StoreError` naming it). The writer is
+`neunet.store.writer`, the file format `neunet.store.schema`.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from neunet.analysis.expr import FilterError, alias
 from neunet.result import Result
+from neunet.store.index import check_index, verify
 from neunet.store.npz import NoDataError, StoreError, decode_arrays
 from neunet.store.schema import (
     BOOL_PARAMS_KEY,
@@ -55,22 +58,35 @@ class Run:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        index = self.run_dir / INDEX_NAME
-        if not index.is_file():
-            raise StoreError(f"{self.run_dir} is not a run directory (no {INDEX_NAME})")
-        self._index = index
+        if self.run_dir.is_dir():
+            check_index(self.run_dir, must_exist=True)
+        else:
+            raise StoreError(f"{self.run_dir} is not a run directory (no such directory)")
+        self._index = self.run_dir / INDEX_NAME
         self._params_cache: dict[str, dict] = {}
+        self._connect(check=True).close()
 
     def __repr__(self):
         return f"open_run({str(self.run_dir)!r})"
 
-    def _connect(self):
+    def _connect(self, check: bool = False):
+        """A read-only connection; `check`: verify the index reads back (once, at open)."""
         uri = f"{self._index.resolve().as_uri()}?mode=ro"
         try:
             db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
-            db.execute("SELECT 1 FROM tasks LIMIT 1")
         except sqlite3.Error as err:
             raise StoreError(f"cannot read {self._index}: {err}") from None
+        try:
+            if check:
+                verify(db, self._index)
+            else:
+                db.execute("SELECT 1 FROM tasks LIMIT 1")
+        except sqlite3.Error as err:
+            db.close()
+            raise StoreError(f"cannot read {self._index}: {err}") from None
+        except StoreError:
+            db.close()
+            raise
         return db
 
     def _rows(self, sql: str, args=()) -> list:
