@@ -100,6 +100,31 @@ def stop(*procs) -> None:
             p.wait()
 
 
+def tagged_env(**extra) -> tuple:
+    """(env, tag): `env()` plus a unique NEUNET_TEST_TAG that every process started with it,
+    and their children, inherit; `tagged_pids(tag)` then finds exactly those processes (not
+    another test's or another user's neunet, as a machine-wide pgrep would)."""
+    import uuid
+    tag = uuid.uuid4().hex
+    return env(NEUNET_TEST_TAG=tag, **extra), tag
+
+
+def tagged_pids(tag: str) -> list:
+    """Pids of the live processes whose environment holds NEUNET_TEST_TAG=`tag`."""
+    needle = f"NEUNET_TEST_TAG={tag}".encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    with open(f"/proc/{entry}/stat") as st:  # a zombie is gone already
+                        if st.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            found.append(int(entry))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
 def port_is_free(port: int) -> bool:
     """Can a new server listen on the port (as a restarted coordinator does, SO_REUSEADDR)?"""
     with socket.socket() as s:

@@ -13,6 +13,8 @@ from dist_helpers import (
     rows,
     short_tasks,
     stop,
+    tagged_env,
+    tagged_pids,
     wait_until,
     warm_numba_cache,
     worker,
@@ -101,12 +103,12 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
     (["--walltime", "abc", "--slots", "2"], "--walltime 'abc'"),  # after its slots started
 ])
 def test_bad_usage_exits_2_with_one_line(args, message):
-    r = subprocess.run([PY, "-m", "neunet.worker", *args], env=env(), capture_output=True,
+    tagged, tag = tagged_env()
+    r = subprocess.run([PY, "-m", "neunet.worker", *args], env=tagged, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    left = subprocess.run(["pgrep", "-f", "neunet.runner.worker.slot_process"], capture_output=True, text=True)
-    assert left.stdout == "", "slot processes left behind"
+    assert wait_until(lambda: tagged_pids(tag) == [], 10), "slot processes left behind"
 
 
 def test_worker_started_before_the_coordinator_connects_when_it_appears(tmp_path):
