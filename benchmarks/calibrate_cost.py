@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neunet import params
 from neunet.params import argv as params_argv
+from neunet.sim.models import MODELS
 from neunet.single import simulate
 from neunet.sweep import cost, cost_constants
 
@@ -52,7 +53,7 @@ DRIVES = {"LIF": [0.0, 0.005, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0
 def measure(pm, repeat_below_s=REPEAT_BELOW_S):
     """(CPU seconds, spikes per neuron per ms) of one in-process simulation."""
     best, result = float("inf"), None
-    for attempt in range(3):
+    for _ in range(3):
         start = time.process_time()
         result = simulate(pm)
         best = min(best, time.process_time() - start)
@@ -214,14 +215,17 @@ def check(rows, per_step=None, coeffs=None, curves=None, verbose=True):
 def write_constants(per_step, coeffs, curves):
     def fmt(d):
         return "{\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in d.items()) + "}"
-    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`), written by benchmarks/calibrate_cost.py.
+    text = f'''"""Constants of the cost model (`neunet.sweep.cost.time_cost`).
+
+Written by benchmarks/calibrate_cost.py.
 
 Measured on this engine ({time.strftime("%Y-%m-%d")}, in-process timing of neunet.simulate).
 Regenerate with `python benchmarks/calibrate_cost.py --write`.
 """
 
 # Where these numbers come from.
-SOURCE = "benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, {os.uname().nodename}"
+SOURCE = ("benchmarks/calibrate_cost.py, {time.strftime("%Y-%m-%d %H:%M")} UTC, "
+          "{os.uname().nodename}")
 
 # Model -> seconds per quiet step of one neuron.
 SECONDS_PER_STEP = {fmt({k: float(f"{v:.4g}") for k, v in per_step.items()})}

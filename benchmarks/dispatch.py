@@ -348,7 +348,8 @@ def _settle() -> None:
     otherwise run during the next one), then SETTLE_S of quiet."""
     end = time.monotonic() + STRAY_WAIT_S
     while time.monotonic() < end and subprocess.run(
-            ["pgrep", "-f", "neunet.runner.worker.slot_process"], capture_output=True).returncode == 0:
+            ["pgrep", "-f", "neunet.runner.worker.slot_process"],
+            capture_output=True).returncode == 0:
         time.sleep(0.1)
     os.sync()
     time.sleep(SETTLE_S)

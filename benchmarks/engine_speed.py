@@ -3,7 +3,8 @@
     python benchmarks/engine_speed.py [--only NAME ...] [--repeat K]
 
 Input events are Poisson trains drawn with numpy (not the reference RNG), the network is a
-fixed-seed 10 % random net. Prints the wall and CPU time of `run` (kernels plus chunk overhead, after a
+fixed-seed 10 % random net. Prints the wall and CPU time of `run` (kernels plus chunk overhead,
+after a
 warm-up run that loads or compiles the cached kernels) against the targets from the brief.
 """
 import argparse

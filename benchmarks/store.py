@@ -75,7 +75,7 @@ def build_run(run_dir: Path, n_tasks: int) -> float:
     store = RunStore(run_dir)
     store.sync_tasks(tasks)
     batch = []
-    for i, task in enumerate(tasks):
+    for task in tasks:
         volt = rng.normal(size=(N_NEURONS, N_SAMPLES))
         ras = np.column_stack([rng.integers(1, N_NEURONS + 1, N_SPIKES),
                                np.sort(rng.uniform(0, 800, N_SPIKES))]).astype(float)

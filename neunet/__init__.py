@@ -2,6 +2,18 @@
 
 Public names are imported lazily, so light users (the coordinator, the store reader) never
 load numba.
+
+The package follows its two one-way flows, and a module imports only from its own stage or an
+earlier one (tests/test_layout.py checks it):
+
+    sim (the simulator; imports nothing else)  ->  params (imports only sim.models)
+      ->  result, live  ->  single (gen_neu, simulate)  ->  analysis (summary, filters)
+      ->  store.npz / digest / schema (a result's format)  ->  sweep (tasks, cost, task_run)
+      ->  store (writer, reader)  ->  runner.wire  ->  runner.worker | coordinator | dask
+      ->  sweep.executors (neunet.run), sweep.rerun  ->  the command lines and neunet.plot
+
+The worker and the coordinator share only the wire; the coordinator never imports numba;
+nothing imports `neunet.plot` but its command line and user code.
 """
 from __future__ import annotations
 

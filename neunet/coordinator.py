@@ -1,4 +1,4 @@
-"""``python -m neunet.coordinator TASKS.py``: serve a sweep to workers (`neunet.runner.coordinator.cli`).
+"""``python -m neunet.coordinator TASKS.py``: serve a sweep to workers.
 
 A thin entry point: the command line lives in `neunet.runner.coordinator.cli`.
 """

@@ -1,4 +1,4 @@
-"""gen_neu(pm, mode) and simulate(pm): run one simulation from Python, with a file cache named by parameter hash.
+"""gen_neu(pm, mode) and simulate(pm): one simulation from Python (files cached by parameter hash).
 
 `gen_neu` runs the simulator as a subprocess (the command `mode='cmd'` returns), writing its
 output files into the data directory under a key derived from the parameters, reads them

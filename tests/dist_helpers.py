@@ -68,6 +68,10 @@ def rows(run_dir) -> list:
     try:
         return db.execute("SELECT tid, status, finished, attempts, worker, reason "
                           "FROM tasks ORDER BY tid").fetchall()
+    except sqlite3.OperationalError as exc:  # polled while the coordinator creates the index
+        if "no such table" in str(exc):
+            return []
+        raise
     finally:
         db.close()
 

@@ -73,7 +73,7 @@ def test_failing_task_is_retried_then_failed_with_the_simulator_message(tmp_path
               "--retries", 1], tmp_path)
     assert r.returncode == 1, r.stderr
     by_status = {}
-    for tid, status, _, attempts, _, reason in rows(tmp_path / "run"):
+    for _tid, status, _, attempts, _, reason in rows(tmp_path / "run"):
         by_status.setdefault(status, []).append((attempts, reason))
     assert len(by_status["finished"]) == 3
     [(attempts, reason)] = by_status["failed"]

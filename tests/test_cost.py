@@ -1,4 +1,4 @@
-"""Tests of neunet.sweep.cost: the spec's cost formula, net density, firing-rate guess, shipped constants."""
+"""neunet.sweep.cost: the spec's cost formula, net density, firing-rate guess, shipped constants."""
 import numpy as np
 import pytest
 

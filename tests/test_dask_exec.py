@@ -16,7 +16,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from neunet import parameters, simulate  # noqa: E402
-from neunet.analysis import filters
+from neunet.analysis import filters  # noqa: E402
 from neunet.runner.dask.executor import DaskNotInstalled, run_on_dask  # noqa: E402
 from neunet.store import open_run  # noqa: E402
 from neunet.sweep.tasks import Task  # noqa: E402

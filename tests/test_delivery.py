@@ -1,10 +1,11 @@
-"""neunet.runner.worker.delivery: a finished result's frames, from memory or a spool file, over a socket."""
+"""neunet.runner.worker.delivery: a finished result's frames, from memory or a spool file,
+over a real socket."""
 import asyncio
 import os
 import socket
 
-from neunet.runner.wire import frames as P
 from neunet.runner.wire import streams
+from neunet.runner.wire.batching import BatchedWriter
 from neunet.runner.worker import delivery
 
 
@@ -14,17 +15,10 @@ def _send_and_read(reply, spool_dir, chunk_bytes):
         a, b = socket.socketpair()
         _, writer = await asyncio.open_connection(sock=a)
         reader, _ = await asyncio.open_connection(sock=b)
-        queued = []
-
-        def flush():
-            writer.write(b"".join(queued))
-            queued.clear()
-
-        await delivery.stream_result(writer, reply, str(spool_dir), chunk_bytes,
-                                     lambda *frames: queued.extend(frames), flush)
-        n_queued = len(queued)
-        flush()
-        await writer.drain()
+        out = BatchedWriter(writer)
+        await delivery.stream_result(out, reply, str(spool_dir), chunk_bytes)
+        n_queued = out.n_queued
+        await out.drain()
         writer.close()
         msgs = []
         while (msg := await streams.read_message(reader)) is not None:
@@ -78,15 +72,18 @@ def test_a_local_workers_spool_file_is_announced_by_name_not_sent(tmp_path):
     async def go():
         a, b = socket.socketpair()
         _, writer = await asyncio.open_connection(sock=a)
-        queued = []
-        await delivery.stream_result(writer, reply, str(tmp_path), 4096,
-                                     lambda *frames: queued.extend(frames),
-                                     lambda: None, spooled=True)
+        reader, _ = await asyncio.open_connection(sock=b)
+        out = BatchedWriter(writer)
+        await delivery.stream_result(out, reply, str(tmp_path), 4096, spooled=True)
+        n_queued = out.n_queued
+        await out.drain()
         writer.close()
-        b.close()
-        return queued
-    frames = asyncio.run(go())
-    msgs = [P.unpack(f[P.HEADER.size:]) for f in frames]
+        msgs = []
+        while (msg := await streams.read_message(reader)) is not None:
+            msgs.append(msg)
+        return n_queued, msgs
+    n_queued, msgs = asyncio.run(go())
+    assert n_queued == 2  # queued with the loop pass's other frames
     assert [m["t"] for m in msgs] == ["result", "end"] and msgs[0]["spooled"] is True
     assert (tmp_path / "f.npz").exists()  # the coordinator moves it
 

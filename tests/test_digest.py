@@ -1,4 +1,4 @@
-"""A stored result's fingerprint (neunet.store.digest): summary and arrays, in memory or streamed."""
+"""A stored result's fingerprint (neunet.store.digest): summary and arrays, in memory or a file."""
 from neunet.store import digest
 
 

@@ -129,7 +129,7 @@ def load_case(name, quirks=True, method=None):
     prob = Problem(
         model=o["neuron-model"][0], method=method or o["simulation-method"][0], nE=nE, nI=nI,
         post_ptr=ptr, post_idx=idx, post_w=w, scee=g("scee"), scie=g("scie"), scei=g("scei"),
-        scii=g("scii"), dt=dt, t_warmup=tw, n_steps=int(math.floor((T + tw) / dt)),
+        scii=g("scii"), dt=dt, t_warmup=tw, n_steps=math.floor((T + tw) / dt),
         steps_per_sample=int(stv / dt + 0.1), T=T, delay=g("synaptic-delay"),
         sine_amp=g("current-sine-amp"), sine_freq=g("current-sine-freq"), ext_current=g("extI"),
         quirks=quirks, record_conductance="conductance" in outs,
@@ -316,7 +316,8 @@ def test_model_tables():
 def test_initial_state_and_progress():
     init = np.tile([0.5, 0.1, 0.0, 0.0, 0.0], (2, 1))
     sink = _run(_net_problem("LIF-GH", "simple", 2, 3.0, initial_state=init, first_row=True,
-                             record_conductance=True), ArrayEvents(2, np.zeros(0, np.int64), np.zeros(0), np.zeros(0)))
+                             record_conductance=True),
+                     ArrayEvents(2, np.zeros(0, np.int64), np.zeros(0), np.zeros(0)))
     volt, cond, _, _, _ = sink.arrays()
     assert np.array_equal(volt[0], [0.5, 0.5]) and np.array_equal(cond[0], [0.1, 0, 0.1, 0])
     assert volt[1, 0] > 0.5                                    # pushed up by gE towards V_E

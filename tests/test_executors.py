@@ -9,7 +9,7 @@ import pytest
 import neunet
 from neunet import parameters, simulate
 from neunet.analysis import filters
-from neunet.sweep.executors import ExecutorError, classify_executor, default_run_dir
+from neunet.sweep.executors import classify_executor, default_run_dir
 from neunet.sweep.tasks import Task
 
 # Repository root (subprocess tests import neunet from here).
@@ -96,7 +96,6 @@ def test_dask_address_resumes_a_local_run_without_rerunning(cluster, tmp_path):
 
 def test_executor_forms():
     assert classify_executor("local") == ("local", None)
-    assert classify_executor("neunet://h:22222") == ("neunet", "h:22222")
     assert classify_executor("tcp://h:8786") == ("dask", "tcp://h:8786")
     assert classify_executor("dask://h:8786") == ("dask", "tcp://h:8786")
     with pytest.raises(ValueError, match="unknown executor 'ssh://h'"):
@@ -105,8 +104,8 @@ def test_executor_forms():
         classify_executor(3)
 
 
-def test_neunet_url_is_refused_with_the_reason(tmp_path):
-    with pytest.raises(ExecutorError, match="not supported"):
+def test_a_neunet_url_is_an_unknown_executor_that_names_the_coordinator(tmp_path):
+    with pytest.raises(ValueError, match="python -m neunet.coordinator"):
         neunet.run(tiny_pms()[:1], run_dir=tmp_path / "run", executor="neunet://127.0.0.1:1")
 
 

@@ -92,11 +92,11 @@ def test_simulator_killed_by_a_signal_is_a_fault_retried_then_failed(tmp_path):
     w = worker(port, 1)
     try:
         for attempt in (0, 1):
-            assert wait_until(lambda: (_status(run_dir) or ("",))[0] == "simulating"
-                              and _status(run_dir)[1] == attempt, 120), _status(run_dir)
+            assert wait_until(lambda a=attempt: (_status(run_dir) or ("",))[0] == "simulating"
+                              and _status(run_dir)[1] == a, 120), _status(run_dir)
             for pid in _slot_pids(w.pid):
                 os.kill(pid, signal.SIGKILL)
-            assert wait_until(lambda: (_status(run_dir) or ("", 0))[1] == attempt + 1, 60)
+            assert wait_until(lambda a=attempt: (_status(run_dir) or ("", 0))[1] == a + 1, 60)
         _, err = coord.communicate(timeout=60)
     finally:
         stop(coord, w)

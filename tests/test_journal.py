@@ -1,4 +1,4 @@
-"""The coordinator's journal writer (neunet.runner.coordinator.store_writer) on a real run directory."""
+"""The coordinator's store writer (neunet.runner.coordinator.store_writer) on a real run dir."""
 import asyncio
 
 import numpy as np
@@ -7,7 +7,7 @@ import neunet
 from neunet.runner.coordinator.store_writer import JournalWriter
 from neunet.store import RunStore
 from neunet.store.npz import encode_arrays
-from neunet.store.schema import INLINE_BYTES, INLINE_DATA_FILE
+from neunet.store.schema import INDEX_BLOB_MAX_BYTES, INLINE_DATA_FILE
 
 
 def _tasks(n):
@@ -34,7 +34,7 @@ def test_a_batch_of_results_lands_whole_small_ones_inside_the_index(tmp_path):
     big_bytes = encode_arrays({"volt": np.ones(5000)})
     big.write_bytes(big_bytes)
     small = [encode_arrays({"volt": np.full(10 + i, float(i))}) for i in range(5)]
-    medium = encode_arrays({"volt": np.arange(INLINE_BYTES // 8 + 1, dtype=float)})
+    medium = encode_arrays({"volt": np.arange(INDEX_BLOB_MAX_BYTES // 8 + 1, dtype=float)})
 
     async def body(journal):
         futs = [journal.record(f"t{i}", {"x": float(i)}, 0.1, "w", None, small[i])

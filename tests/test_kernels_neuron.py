@@ -148,7 +148,7 @@ def test_hh_external_current_matches_numpy(cur_kind):
         for i in range(n):
             quiet(S, rc, flag, i, k * dt, dt, HH_GH, cur_kind, par, False, dt,
                   cond_coefs(HH_GH, dt / 2, False))
-            cur = ((lambda t: 4.0 * math.sin(2 * math.pi * 0.05 * t + 2 * math.pi * i / n))
+            cur = ((lambda t, i=i: 4.0 * math.sin(2 * math.pi * 0.05 * t + 2 * math.pi * i / n))
                    if cur_kind == CUR_SINE else (lambda t: 2.5))
             ref[:, i] = np_step(HH_GH, ref[:, i], k * dt, dt, cur=cur)
     assert np.allclose(S, ref, rtol=1e-12, atol=1e-13)

@@ -1,4 +1,4 @@
-"""neunet.sim.options: gen_neu argv/INI -> SimOptions, defaults, derived step counts, every error."""
+"""neunet.sim.options: gen_neu argv/INI -> SimOptions, defaults, derived step counts, errors."""
 import math
 
 import pytest

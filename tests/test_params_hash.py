@@ -19,13 +19,15 @@ def test_canonical_equal_for_equivalent_parameters():
     assert len(h) == 16
     net = np.array([[0, 1, 0], [2, 0, 0], [0, 1, 5]], dtype=float)
     p3 = dict(base, nE=3, net=net)
-    assert params_hash.param_hash(p3) == params_hash.param_hash(dict(p3, net=sparse.csr_matrix(net)))
+    sparse_net = dict(p3, net=sparse.csr_matrix(net))
+    assert params_hash.param_hash(p3) == params_hash.param_hash(sparse_net)
     assert params_hash.param_hash(p3) == params_hash.param_hash(dict(p3, net=net.tolist()))
     assert params_hash.param_hash(dict(p3, pr=[0.1, 0.1, 0.1])) == params_hash.param_hash(p3)
     assert params_hash.param_hash(dict(p3, pr=[0.2, 0.0, 0.0])) == params_hash.param_hash(
         dict(p3, pr=[0.2]))
     auto = dict(base, **{"simulation-method": "auto"})
-    assert params_hash.param_hash(auto) == params_hash.param_hash(dict(base, **{"simulation-method": "SSC"}))
+    ssc = dict(base, **{"simulation-method": "SSC"})
+    assert params_hash.param_hash(auto) == params_hash.param_hash(ssc)
 
 
 def test_canonical_differs_when_simulation_differs():

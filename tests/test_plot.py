@@ -82,7 +82,7 @@ def test_sweep_from_run_dataframe_and_path(tmp_path):
     run = open_run(run_dir)
     fig = plot.sweep(run, x="pr", y="mean_rate", hue="neuron-model")
     lines = fig.axes[0].lines
-    assert [len(l.get_xdata()) for l in lines] == [4, 1, 3]  # one unfinished LIF-GH task
+    assert [len(line.get_xdata()) for line in lines] == [4, 1, 3]  # one unfinished LIF-GH task
     np.testing.assert_array_equal(lines[0].get_ydata(), [0.0, 10.0, 20.0, 30.0])
     _png(fig, tmp_path / "s.png")
     fig = plot.sweep(run.query("neuron_model == 'LIF-GH'"), x="pr", y="mean_rate", hue=None)

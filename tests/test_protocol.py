@@ -62,7 +62,8 @@ def test_large_frame_over_a_real_socket_pair():
         send = asyncio.ensure_future(w1.drain())
         got = await A.read_message(r2)
         await send
-        w1.close(); w2.close()
+        w1.close()
+        w2.close()
         return got
 
     assert asyncio.run(run())["data"] == data

@@ -3,6 +3,7 @@ import json
 import sqlite3
 import subprocess
 
+import numpy as np
 import pytest
 from dist_helpers import PY, env, free_port, write_tasks
 
@@ -34,7 +35,8 @@ def test_derive_seed_depends_on_sweep_seed_and_tid_only():
 def finished_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prov")
     tasks = write_tasks(tmp / "sweep.py", 3, extra="pm2 = dict(tasks[0].pm, seed=[5])\n"
-                        "tasks.append(pm2)\nfilter = {'keep': ['ras']}\n")
+                        "tasks.append(pm2)\nfilter = {'keep': ['ras']}\n"
+                        "tasks.append(dict(tasks[0].pm, pr=0.0))  # silent: NaN stats\n")
     proc = _coordinator(tasks, tmp / "run")
     assert proc.returncode == 0, proc.stderr
     return tasks, tmp / "run"
@@ -51,11 +53,26 @@ def test_run_records_versions_command_seeds_and_hashes(finished_run):
     assert prov["numpy"] and prov["numba"] and prov["python"]
     assert prov["command"][1:4] == ["-m", "neunet.coordinator", str(tasks)]
     rows = db.execute("SELECT tid, params, status, result_hash, worker FROM tasks").fetchall()
-    assert len(rows) == 4 and all(r[2] == "finished" and len(r[3]) == 64 and r[4] for r in rows)
+    assert len(rows) == 5 and all(r[2] == "finished" and len(r[3]) == 64 and r[4] for r in rows)
     seeds = {r[0]: json.loads(r[1])["seed"] for r in rows}
     assert sorted(s for s in seeds.values()).count([5]) == 1  # the explicit seed is kept
     for tid, seed in seeds.items():
         assert seed == [5] or seed == [provenance.derive_seed(0, tid)]
+
+
+def test_rerun_matches_every_task_the_slots_stored(finished_run):
+    """The slot process and `neunet.rerun` hash through one pipeline (sweep.task_run): every
+    task matches, the silent one too, whose summary holds non-numbers (NaN statistics)."""
+    from neunet.sweep.rerun import rerun
+    _, run_dir = finished_run
+    rows = _db(run_dir).execute("SELECT tid, summary, params FROM tasks").fetchall()
+    silent = [tid for tid, _, pm in rows if not any(np.atleast_1d(json.loads(pm)["pr"]))]
+    assert len(silent) == 1
+    summary = json.loads(dict((t, s) for t, s, _ in rows)[silent[0]])
+    assert any(not isinstance(v, float) or v != v for v in summary.values()), summary
+    for tid, _, _ in rows:
+        match, stored, new = rerun(run_dir, tid)
+        assert match, (tid, stored, new)
 
 
 def test_rerun_matches_then_detects_a_changed_hash(finished_run, tmp_path):
@@ -90,9 +107,10 @@ def test_restart_reports_changes_and_refuses_another_version(finished_run, tmp_p
     refused = _coordinator(tasks, copy)
     assert refused.returncode == 2 and "--allow-version-change" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    changed = write_tasks(tmp_path / "sweep.py", 2, extra="tasks = tasks[1:] + grid(pm, pr=[0.9])\n")
+    changed = write_tasks(tmp_path / "sweep.py", 2,
+                          extra="tasks = tasks[1:] + grid(pm, pr=[0.9])\n")
     ok = _coordinator(changed, copy, "--allow-version-change")
     assert ok.returncode == 0, ok.stderr
-    assert "1 tasks kept, 1 new, 3 no longer listed" in ok.stderr
+    assert "1 tasks kept, 1 new, 4 no longer listed" in ok.stderr
 
 

@@ -1,4 +1,5 @@
-"""The coordinator's scheduling state machine, driven by lists of events (neunet.runner.coordinator.scheduler)."""
+"""The coordinator's scheduling state machine (neunet.runner.coordinator.scheduler), driven by
+lists of events."""
 from neunet.runner.coordinator import scheduler as S
 
 

@@ -233,7 +233,8 @@ def test_sigkill_of_a_worker_also_ends_its_running_simulation(tmp_path):
         index = tmp_path / "run" / "index.sqlite"
         assert wait_until(lambda: index.exists() and "simulating" in {
             r[1] for r in rows(tmp_path / "run")}, 120)
-        [slot] = _children(victim.pid, "neunet.runner.worker.slot_process")  # busy for a minute or so
+        # busy for a minute or so
+        [slot] = _children(victim.pid, "neunet.runner.worker.slot_process")
         os.kill(victim.pid, signal.SIGKILL)
         assert wait_until(lambda: not os.path.exists(f"/proc/{slot}") or
                           open(f"/proc/{slot}/stat").read().split()[2] == "Z", 10)

@@ -30,7 +30,7 @@ def test_small_result_is_collected_in_memory(tmp_path):
 
 
 def test_large_result_goes_to_a_temp_file_that_is_durable_at_its_end(tmp_path):
-    data = os.urandom(uploads.SMALL_RESULT_BYTES + 3 * uploads.SYNC_EVERY_BYTES // 2)
+    data = os.urandom(uploads.IN_MEMORY_MAX_BYTES + 3 * uploads.SYNC_EVERY_BYTES // 2)
 
     async def go():
         up = uploads.begin(_result("b", len(data)), str(tmp_path), None)
@@ -47,7 +47,7 @@ def test_large_result_goes_to_a_temp_file_that_is_durable_at_its_end(tmp_path):
 
 def test_incomplete_oversized_and_unknown_uploads_are_protocol_errors(tmp_path):
     async def go():
-        up = uploads.begin(_result("c", 2 * uploads.SMALL_RESULT_BYTES), str(tmp_path), None)
+        up = uploads.begin(_result("c", 2 * uploads.IN_MEMORY_MAX_BYTES), str(tmp_path), None)
         uploads.add_chunk(up, {"tid": "c", "data": b"x" * 10})
         with pytest.raises(frames.ProtocolError, match="incomplete result for 'c'"):
             await uploads.finish(up, "c")

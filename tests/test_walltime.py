@@ -68,7 +68,8 @@ def test_worker_with_short_walltime_takes_only_fitting_tasks_and_exits_cleanly(t
         stop(coord, w)
     assert coord.returncode == 130, err
     table = neunet.open_run(tmp_path / "run").table().set_index("t")
-    assert (table.loc[20.0].status == "finished").all() and (table.loc[20.0].worker == "short").all()
+    long_tasks = table.loc[20.0]
+    assert (long_tasks.status == "finished").all() and (long_tasks.worker == "short").all()
     long = table.loc[2e6]
     assert long.status == "not-assigned" and long.attempts == 0
     assert neunet.open_run(tmp_path / "run").meta("time_scale") > 0

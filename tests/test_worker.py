@@ -1,4 +1,4 @@
-"""The worker and its warm slot processes, as real processes (neunet.worker, neunet.runner.worker.slot_process)."""
+"""The worker and its warm slot processes, as real processes (neunet.worker, slot_process)."""
 import io
 import subprocess
 import time
@@ -156,13 +156,13 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
 def test_capacity_makes_room_for_slot_queues_while_tasks_are_short():
     import asyncio
 
-    from neunet.runner.worker.slot_handle import PIPELINE_DEPTH
+    from neunet.runner.worker.slots import PIPELINE_DEPTH
     from neunet.runner.worker.worker import Worker
 
     async def go():
         w = Worker("127.0.0.1", 1, 2, b"", prefetch=1)
         assert w.capacity() == 0  # slots not loaded yet: no tasks
-        for s in w.slots:
+        for s in w.runner.slots:
             s.ready = True
         assert w.capacity() == 3
         await w._on_message({"t": "tasks", "tasks": short_tasks(2)})

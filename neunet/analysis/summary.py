@@ -136,7 +136,7 @@ def _cv_isi(ids, times, n: int) -> np.ndarray:
 
 
 def _fano(ids, times, n: int, t_ms: float, window_ms: float) -> np.ndarray:
-    n_win = int(math.floor(t_ms / float(window_ms) + 1e-9))
+    n_win = math.floor(t_ms / float(window_ms) + 1e-9)
     if n_win < 2 or window_ms <= 0:
         return np.full(n, np.nan)
     win = np.floor(times / float(window_ms)).astype(np.int64)

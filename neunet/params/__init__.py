@@ -108,7 +108,8 @@ def _real(key, value, *, positive=False, nonneg=False) -> float:
 
 def _count(key, value) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer() and not isinstance(value, bool):
+        if (isinstance(value, numbers.Real) and float(value).is_integer()
+                and not isinstance(value, bool)):
             value = int(value)
         else:
             _err(key, f"expected a whole number, got {value!r}")

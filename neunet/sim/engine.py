@@ -38,7 +38,7 @@ class Problem:
     steps_per_sample: int  # m = int(stv/dt + 0.1)
     T: float              # --t in ms (the ISI file divides by it)
     delay: float = 0.0            # big-delay constant delay (ms), > dt
-    threshold: float | None = None    # --set-threshold (None: model default); +inf for --no-threshold
+    threshold: float | None = None    # --set-threshold (None: model default); inf: --no-threshold
     refractory: float | None = None   # --refractory-time (None: model default)
     sine_amp: float = 0.0         # -sine models: amplitude
     sine_freq: float = 0.0        # -sine models: frequency (kHz)
@@ -50,7 +50,7 @@ class Problem:
     record_ion_gate: bool = False
 
 
-class EventSource(Protocol):      # implemented by S2
+class EventSource(Protocol):
     """Input events, handed out chunk by chunk."""
     n: int
 
@@ -63,7 +63,7 @@ class EventSource(Protocol):      # implemented by S2
         the reference's order and to write the --output-poisson-path file.)"""
 
 
-class Sink(Protocol):             # implemented by S2
+class Sink(Protocol):
     """Receiver of the outputs."""
 
     def samples(self, volt, cond, gate) -> None:
@@ -338,7 +338,8 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     if problem.first_row:
         _first_row(st, sink)
     t_ms, step, post_count, chunk = 0.0, 0, 0, _first_chunk(problem)
-    max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, CHUNK_MAX_NEURON_STEPS // (problem.nE + problem.nI)))
+    max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS,
+                                         CHUNK_MAX_NEURON_STEPS // (problem.nE + problem.nI)))
     while step < problem.n_steps:
         k = min(chunk, problem.n_steps - step)
         t_ends, rows, i_after, post_count, n_rows = _chunk_plan(t_ms, step, k, problem,

@@ -39,6 +39,21 @@ def _sample(rows, r, v, x, y, z, ge, gi, rec_c, rec_g):
         rows[2][r, 0], rows[2][r, 1], rows[2][r, 2] = x, y, z
 
 
+@njit(cache=True, inline='always')
+def _event_step(S, rc, flag, cur, t, b, k, ctx, buf_t, buf_i, out, n_out):
+    """Step k through `evolve` (input events, a short step or a pending flag), its spikes
+    appended to `out` in time order: (n_out, multiple-spikes error)."""
+    (ev_ptr, ev_t, ev_s, model, cur_kind, par, quirks, dt, cf_dt) = ctx
+    out_k, out_i, out_t = out
+    nb, err = evolve(S, rc, flag, cur, 0, t, b, ev_ptr, ev_t, ev_s, model, cur_kind, par,
+                     quirks, dt, cf_dt, buf_t, buf_i, 0)
+    sort_spikes(buf_t, buf_i, nb)
+    for a in range(nb):
+        out_k[n_out], out_i[n_out], out_t[n_out] = k, 0, buf_t[a]
+        n_out += 1
+    return n_out, err
+
+
 @njit(cache=True, _nrt=False, error_model='numpy')
 def hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec_c, rec_g,
               buf_t, buf_i, out, n_out):
@@ -61,14 +76,9 @@ def hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec
         e = cur[0]
         if (e < stop and ev_t[e] < b) or b - t != dt or flag[0]:
             _store(S, v, x, y, z, ge, gi, he, hi)
-            nb, err = evolve(S, rc, flag, cur, 0, t, b, ev_ptr, ev_t, ev_s, model, cur_kind,
-                             par, quirks, dt, cf_dt, buf_t, buf_i, 0)
+            n_out, err = _event_step(S, rc, flag, cur, t, b, k, ctx, buf_t, buf_i, out, n_out)
             v, x, y, z = S[0, 0], S[1, 0], S[2, 0], S[3, 0]
             ge, gi, he, hi = S[4, 0], S[5, 0], S[6, 0], S[7, 0]
-            sort_spikes(buf_t, buf_i, nb)
-            for a in range(nb):
-                out_k[n_out], out_i[n_out], out_t[n_out] = k, 0, buf_t[a]
-                n_out += 1
             if err:
                 status = ST_MULTI
                 break

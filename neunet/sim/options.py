@@ -89,7 +89,7 @@ class SimOptions:
     @property
     def n_steps(self) -> int:
         """floor((T + t_w)/dt) evaluated in floating point, as the reference does."""
-        return int(math.floor((self.t_ms + self.aligned_warmup_ms) / self.dt_ms))
+        return math.floor((self.t_ms + self.aligned_warmup_ms) / self.dt_ms)
 
     @property
     def steps_per_sample(self) -> int:
@@ -200,7 +200,8 @@ def _parse_seed(g):
         try:
             v = int(w, 10)
         except ValueError:
-            raise SimInputError(f"--seed takes unsigned 32-bit integers or 'auto', got {w!r}")
+            raise SimInputError(
+                f"--seed takes unsigned 32-bit integers or 'auto', got {w!r}") from None
         if not 0 <= v <= _SEED_MAX:
             raise SimInputError(f"--seed value {v} is outside 0..{_SEED_MAX}")
         seed.append(v)

@@ -4,7 +4,7 @@ Layout::
 
     RUN_DIR/
       index.sqlite     table `tasks` (one row per task), `meta` (key -> JSON value) and
-                       `blobs` (tid -> .npz bytes of kept data up to `schema.INLINE_BYTES`)
+                       `blobs` (tid -> .npz bytes of kept data up to `schema.INDEX_BLOB_MAX_BYTES`)
       data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
       lock             flock of the one writing process; its pid (and address) as JSON
 

@@ -10,21 +10,38 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 # File name of the index inside a run directory.
 INDEX_NAME = "index.sqlite"
-# Folder (inside a run directory) holding one .npz per task with kept data above INLINE_BYTES.
+# Folder (in a run directory) holding one .npz per task with kept data above INDEX_BLOB_MAX_BYTES.
 DATA_DIR = "data"
 # Kept data up to this size is stored inside the index (table `blobs`), not in a file of its
 # own: small blobs are written and read faster by SQLite than as files, they share the
 # index's one fsync, and a sweep of many tiny tasks does not create a file per task (bytes).
-INLINE_BYTES = 128 * 1024
+INDEX_BLOB_MAX_BYTES = 128 * 1024
 # `data_file` of a task whose kept data is stored inside the index (table `blobs`).
 INLINE_DATA_FILE = INDEX_NAME
-# Task states, as in the seed.
-STATES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished", "failed")
+# Task states (the seed's names): queued, held by a worker, running, result travelling, closed.
+NOT_ASSIGNED, ASSIGNED, SIMULATING, FILTERING, PULLING = (
+    "not-assigned", "assigned", "simulating", "filtering", "pulling")
+FINISHED, FAILED = "finished", "failed"
+# Every task state, in its usual order: the one list (scheduler, Task, store and Dask use it).
+STATES = (NOT_ASSIGNED, ASSIGNED, SIMULATING, FILTERING, PULLING, FINISHED, FAILED)
+# States a worker reports for a task it has started.
+STARTED_STATES = (SIMULATING, FILTERING, PULLING)
+# States of a task that is over (it is never run again).
+CLOSED_STATES = (FINISHED, FAILED)
+
+
+class TaskRow(NamedTuple):
+    """One task as the coordinator, the scheduler and the store pass it around."""
+    tid: str           # the task id (hash of its parameters)
+    pm: dict           # its parameters, with the seed it runs with
+    est_cost: float    # estimated cost (quiet steps), `neunet.sweep.cost.time_cost`
+    est_s: float       # estimated seconds
 # Columns of `tasks` other than tid / params / summary that set_status may change.
 FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "started", "finished",
           "failure_class", "reason", "data_file", "data_bytes", "result_hash")

@@ -4,7 +4,7 @@ Layout (docs/design.md)::
 
     RUN_DIR/
       index.sqlite     table `tasks` (one row per task), table `meta` (key -> JSON value) and
-                       table `blobs` (tid -> .npz bytes of kept data up to `INLINE_BYTES`)
+                       table `blobs` (tid -> .npz bytes of kept data up to `INDEX_BLOB_MAX_BYTES`)
       data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
 
 `RunStore` is the single writer (the coordinator, or an executor: it holds the run
@@ -36,6 +36,7 @@ from neunet.store.schema import (
     PARAM_PREFIX,
     STAT_PREFIX,
     STATES,
+    TaskRow,
     float_or_none,
     mirror_cell,
     quote_identifier,
@@ -57,8 +58,10 @@ _UNBLOB_SQL = "DELETE FROM blobs WHERE tid = ?"
 
 
 def _task_fields(task) -> tuple:
-    """(tid, pm, est_cost, est_s) of a Task or of a dict with tid/pm/est_cost/est_s."""
-    if isinstance(task, dict):
+    """(tid, pm, est_cost, est_s) of a TaskRow, a Task or a dict with tid/pm/est_cost/est_s."""
+    if isinstance(task, TaskRow):
+        tid, pm, est_cost, est_s = task
+    elif isinstance(task, dict):
         tid, pm = task["tid"], task["pm"]
         est_cost, est_s = task.get("est_cost"), task.get("est_s")
     else:
@@ -179,9 +182,9 @@ class RunStore:
 
         Parameters
         ----------
-        tasks : list of Task or dict
-            Objects with `tid`, `pm` and `time` ([est_cost, est_s, ...]), or dicts with keys
-            tid, pm, est_cost, est_s.
+        tasks : list of TaskRow, Task or dict
+            `neunet.store.schema.TaskRow`, objects with `tid`, `pm` and `time` ([est_cost,
+            est_s, ...]), or dicts with keys tid, pm, est_cost, est_s.
 
         Returns
         -------
@@ -292,7 +295,8 @@ class RunStore:
         results : iterable of tuple
             (tid, summary, real_s, worker, data) per task, where data is the path of a data
             file, the .npz bytes themselves (stored inside the index, table `blobs`: for
-            results up to `INLINE_BYTES`) or None; optionally with a sixth item: the result's
+            results up to `INDEX_BLOB_MAX_BYTES`) or None; optionally with a sixth item: the
+            result's
             `neunet.sweep.provenance.result_hash` computed where its arrays were in memory
             (`stored_summary(summary)` and the kept arrays). It is used after a cheap check
             that the data ends like an .npz (no 50 MB re-read; a seventh item True says the

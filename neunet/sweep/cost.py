@@ -1,4 +1,4 @@
-"""The cost model of one simulation: time_cost(pm) -> (quiet steps, seconds), its features and firing-rate guess.
+"""The cost model of one simulation: time_cost(pm) -> (quiet steps, seconds) and its inputs.
 
 The cost is the simulator spec's number of quiet steps (section 11: T·n·(1/dt + r) for
 `simple`, plus SSC re-integrations and delayed deliveries); the seconds apply per-model

@@ -1,4 +1,4 @@
-"""Owns `neunet.run`: one call that runs a sweep on this machine, a coordinator or a Dask cluster.
+"""Owns `neunet.run`: one call that runs a sweep on this machine or on a Dask cluster.
 
 Every executor writes the same run directory (`neunet.store`), so `neunet.run` returns the
 same `open_run` reader whichever ran the sweep, and a run directory started by one executor
@@ -7,8 +7,6 @@ can be finished by another (finished tasks are never run again).
 - ``"local"``: the built-in coordinator with local workers, as a subprocess
   (``python -m neunet.coordinator TASKS.py --local-slots N --run-dir DIR``) fed a temporary
   TASKS.py that loads the tasks from a JSON file written by `neunet.sweep.tasks.save_tasks`.
-- ``"neunet://host:port"``: a running coordinator (refused with an explanation: the built-in
-  coordinator runs only the TASKS.py it was started with).
 - a ``dask.distributed.Client``, or a Dask scheduler address (``tcp://host:8786``,
   ``tls://...``, ``dask://host:port``): `neunet.runner.dask.executor.run_on_dask`.
 """
@@ -23,18 +21,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from neunet.runner.exits import EXIT_INTERRUPTED
+
 # URL schemes taken as a Dask scheduler address (dask:// is rewritten to tcp://).
 DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "ws://", "wss://", "dask://")
-# URL scheme of a running neunet coordinator.
-NEUNET_SCHEME = "neunet://"
 # Parent directory of the default run directory (as the coordinator's `runs/<name>`).
 DEFAULT_RUNS_DIR = "runs"
 # Lines of the coordinator's stderr quoted when it exits with a usage error.
 STDERR_TAIL_LINES = 5
 # Seconds the coordinator gets to stop cleanly after ctrl-c before it is killed.
 STOP_TIMEOUT_S = 30.0
-# The coordinator's exit status when stopped with tasks left.
-EXIT_INTERRUPTED = 130
 
 
 class ExecutorError(RuntimeError):
@@ -73,10 +69,10 @@ def run(tasks, run_dir=None, executor="local", filter=None, retries: int = 2,
     run_dir : str or path, optional
         The run directory; default ``runs/sweep-<hash of the task ids>``. Running the same
         call again resumes it: finished tasks are not run again.
-    executor : "local", "neunet://host:port", dask.distributed.Client or str
-        Where to run: this machine (the built-in coordinator with local workers), a running
-        neunet coordinator, or a Dask cluster (a client or a scheduler address such as
-        ``tcp://scheduler:8786``).
+    executor : "local", dask.distributed.Client or str
+        Where to run: this machine (the built-in coordinator with local workers) or a Dask
+        cluster (a client or a scheduler address such as ``tcp://scheduler:8786``). For
+        remote neunet workers run ``python -m neunet.coordinator TASKS.py`` (docs/cluster.md).
     filter : dict, optional
         The smart filter (the same dict a TASKS.py defines as ``filter``).
     retries : int
@@ -110,12 +106,6 @@ def run(tasks, run_dir=None, executor="local", filter=None, retries: int = 2,
     kind, target = classify_executor(executor)
     if kind == "local":
         _run_local(tasks, filter, run_dir, retries, slots)
-    elif kind == "neunet":
-        raise ExecutorError(
-            f"executor {executor!r}: submitting tasks to a running neunet coordinator is not "
-            "supported (a coordinator runs the TASKS.py it was started with); run "
-            "`python -m neunet.coordinator TASKS.py` on that host, or use executor='local' or "
-            "a Dask client")
     else:
         from neunet.runner.dask.executor import run_on_dask
         run_on_dask(tasks, spec, run_dir, target, retries=retries, progress=progress)
@@ -123,7 +113,7 @@ def run(tasks, run_dir=None, executor="local", filter=None, retries: int = 2,
 
 
 def classify_executor(executor) -> tuple[str, object]:
-    """Return ("local", None), ("neunet", "host:port") or ("dask", client_or_address).
+    """Return ("local", None) or ("dask", client_or_address).
 
     Raises
     ------
@@ -133,16 +123,15 @@ def classify_executor(executor) -> tuple[str, object]:
     if isinstance(executor, str):
         if executor == "local":
             return "local", None
-        if executor.startswith(NEUNET_SCHEME):
-            return "neunet", executor[len(NEUNET_SCHEME):]
         if executor.startswith("dask://"):
             return "dask", "tcp://" + executor[len("dask://"):]
         if executor.startswith(DASK_SCHEMES):
             return "dask", executor
     elif type(executor).__name__ == "Client" and hasattr(executor, "submit"):
         return "dask", executor
-    raise ValueError(f"unknown executor {executor!r}: use 'local', 'neunet://host:port', a "
-                     "dask.distributed.Client, or a Dask scheduler address (tcp://host:8786)")
+    raise ValueError(f"unknown executor {executor!r}: use 'local', a dask.distributed.Client, "
+                     "or a Dask scheduler address (tcp://host:8786); for remote neunet workers "
+                     "run `python -m neunet.coordinator TASKS.py`")
 
 
 def _tasks_script(tasks_json: Path, user_filter) -> str:

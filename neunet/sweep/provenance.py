@@ -3,8 +3,8 @@
 `run_meta` describes the software and command that made a run directory (neunet's version, the
 git commit and a dirty flag when neunet runs from a checkout, Python/numpy/numba versions, the
 command line). `derive_seed` gives a task without an explicit seed one that depends only on
-the sweep's seed and the task's tid (not on workers or order). (A result's fingerprint, `result_hash`, is the
-store's: `neunet.store.digest`.)
+the sweep's seed and the task's tid (not on workers or order). (A result's fingerprint,
+`result_hash`, is the store's: `neunet.store.digest`.)
 """
 from __future__ import annotations
 

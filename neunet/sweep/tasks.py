@@ -1,10 +1,10 @@
-"""Tasks of a sweep: task_generator, Task (tid = parameter hash), grid/zipped, time_cost, task files.
+"""Tasks of a sweep: task_generator, Task (tid = parameter hash), grid/zipped, task files.
 
 A `Task` is one parameter set with a deterministic id (`params_hash.param_hash`), a status among
 the seed's states, the workers it was assigned to, its time estimate and, once finished, its
 data. `task_generator` multiplies a prototype parameter set by masks as the original
-interface did; `grid` and `zipped` are shortcuts. `time_cost` (from `neunet.sweep.cost`) estimates each task's
-cost when it is created. Light: no numba.
+interface did; `grid` and `zipped` are shortcuts. `time_cost` (`neunet.sweep.cost`)
+estimates each task's cost when it is created. Light: no numba.
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import numpy as np
 from neunet import params
 from neunet.atomic import atomic_write
 from neunet.params import hashing as params_hash
+from neunet.store.schema import STATES
 from neunet.sweep.cost import _time_cost, time_cost  # noqa: F401  (time_cost is public here)
 
-# The seed's task states, in their usual order.
-STATUSES = ("not-assigned", "assigned", "simulating", "filtering", "pulling", "finished",
-            "failed")
+# The task states, in their usual order (the store's one list).
+STATUSES = STATES
 # Task file format tag and version.
 TASK_FILE_FORMAT, TASK_FILE_VERSION = "neunet-tasks", 1
 # Wildcard that matches any value in a task_generator mask.

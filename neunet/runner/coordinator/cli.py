@@ -15,10 +15,17 @@ import logging
 import os
 import runpy
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
+
+from neunet.runner.coordinator.local import (
+    LocalWorker,
+    local_spool,
+    remove_spool,
+    start_local_worker,
+)
+from neunet.runner.exits import EXIT_INTERRUPTED
 
 # Default TCP port (the seed's).
 DEFAULT_PORT = 22222
@@ -26,16 +33,6 @@ DEFAULT_PORT = 22222
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
 # Seconds between checks for newly failed tasks to print.
 FAILURE_POLL_S = 0.5
-# Exit status when stopped with tasks left.
-EXIT_INTERRUPTED = 130
-# The local worker's spool directory, inside the run directory.
-LOCAL_SPOOL_DIR = ".spool"
-# Seconds the local worker gets to exit after the sweep, and between checks that it has.
-LOCAL_EXIT_WAIT_S, LOCAL_EXIT_POLL_S = 5.0, 0.01
-# Seconds between checks that the local worker is alive, and how often it is restarted.
-LOCAL_WATCH_S, LOCAL_RESTARTS = 0.5, 3
-
-
 class UsageError(Exception):
     """Bad command line or TASKS.py: reported as one line, exit status 2."""
 
@@ -76,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def task_rows(tasks, source: str) -> list:
-    """(tid, pm, est_cost, est_s) of each Task or parameter dict; UsageError if invalid."""
+    """The `TaskRow` of each Task or parameter dict; UsageError if invalid."""
+    from neunet.store.schema import TaskRow
     from neunet.sweep.tasks import Task
     if not isinstance(tasks, (list, tuple)):
         raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
@@ -89,7 +87,7 @@ def task_rows(tasks, source: str) -> list:
             elif not isinstance(task, Task):
                 raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
             cost, est_s = (list(task.time or []) + [None, None])[:2]
-            rows.append((task.tid, task.pm, float(cost or 0), float(est_s or 0)))
+            rows.append(TaskRow(task.tid, task.pm, float(cost or 0), float(est_s or 0)))
         except (ValueError, TypeError, KeyError) as exc:
             raise UsageError(f"{source}: task {i}: {exc}") from None
     return rows
@@ -114,7 +112,7 @@ def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | N
     if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
         raise UsageError(f"{path}: the sweep seed must be an integer >= 0, not {sweep_seed!r}")
     from neunet.sweep.provenance import with_seed
-    rows = [(tid, with_seed(pm, sweep_seed, tid), c, e) for tid, pm, c, e in rows]
+    rows = [r._replace(pm=with_seed(r.pm, sweep_seed, r.tid)) for r in rows]
     spec = None
     if ns.get("filter") is not None:
         from neunet.analysis import filters
@@ -164,38 +162,13 @@ def _listen_early(args, token, local):
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
     return sock, start_local_worker(args.host, sock.getsockname()[1], local, token,
-                                    local_spool(args))
+                                    local_spool(run_dir_of(args)))
 
 
 def run_dir_of(args) -> str:
     """The run directory: --run-dir, else runs/<name of TASKS.py> (absolute)."""
     return os.path.abspath(args.run_dir or os.path.join(
         "runs", os.path.splitext(os.path.basename(args.tasks))[0]))
-
-
-def local_spool(args) -> str:
-    """The local worker's spool directory: inside the run directory, so that its large
-    results are moved into place instead of copied through a socket."""
-    return os.path.join(run_dir_of(args), LOCAL_SPOOL_DIR)
-
-
-def start_local_worker(host: str, port: int, slots: int, token: bytes,
-                       spool_dir: str) -> subprocess.Popen:
-    """Start a worker process on this machine that exits when the coordinator goes away (here,
-    not in neunet.runner.coordinator.server: started before the server's modules are imported), with a
-    fresh spool directory `spool_dir` (what an earlier run left there is gone: its tasks run
-    again)."""
-    import shutil
-
-    from neunet.runner.wire import auth
-    shutil.rmtree(spool_dir, ignore_errors=True)
-    env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
-    connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return subprocess.Popen(
-        [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
-         "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect",
-         "--log-level", "WARNING", "--spool-dir", spool_dir],
-        env=env, start_new_session=True)
 
 
 def _abandon(early, args) -> None:
@@ -208,16 +181,7 @@ def _abandon(early, args) -> None:
     proc.kill()
     proc.wait()
     sock.close()
-    _remove_spool(args)
-
-
-def _remove_spool(args) -> None:
-    import shutil
-    shutil.rmtree(local_spool(args), ignore_errors=True)
-    try:
-        os.rmdir(run_dir_of(args))  # only if nothing else is in it
-    except OSError:
-        pass
+    remove_spool(run_dir_of(args))
 
 
 def _prepare(args):
@@ -271,17 +235,10 @@ def main(argv=None) -> int:
         _abandon(early, args)
         print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
         return 2
-    from neunet.runner.coordinator import scheduler as S
-    _record_start(store, rows, argv)
-    done = store.finished()
-    todo = [r for r in rows if r[0] not in done]
-    logging.getLogger("neunet.coordinator").info(
-        "%s: %d tasks (%d already finished) in %s", args.tasks, len(rows),
-        len(rows) - len(todo), store.run_dir)
-    store.set_meta("tasks_script", os.path.abspath(args.tasks))
-    store.set_meta("filter", spec)
+    todo = _start_run(args, store, rows, spec, argv)
     if args.dask:
         return _run_dask(args, rows, spec, store)
+    from neunet.runner.coordinator import scheduler as S
     config = S.Config(retries=args.retries, heartbeat_timeout_s=args.heartbeat_timeout,
                       speculate_after_s=args.speculate_after)
     sched = S.Scheduler(todo, n_finished=len(rows) - len(todo), config=config)
@@ -290,6 +247,19 @@ def main(argv=None) -> int:
         return run_async(_serve(args, sched, store, token, spec, local, rows, early))
     finally:
         store.close()
+
+
+def _start_run(args, store, rows, spec, argv) -> list:
+    """Record the run's start in the store; return the rows of the tasks still to run."""
+    _record_start(store, rows, argv)
+    done = store.finished()
+    todo = [r for r in rows if r.tid not in done]
+    logging.getLogger("neunet.coordinator").info(
+        "%s: %d tasks (%d already finished) in %s", args.tasks, len(rows),
+        len(rows) - len(todo), store.run_dir)
+    store.set_meta("tasks_script", os.path.abspath(args.tasks))
+    store.set_meta("filter", spec)
+    return todo
 
 
 def _run_dask(args, rows, spec, store) -> int:
@@ -302,32 +272,25 @@ def _run_dask(args, rows, spec, store) -> int:
 
 
 async def _serve(args, sched, store, token, spec, local, rows, early=None) -> int:
-    from neunet.params import plain
-    from neunet.runner.coordinator.progress import Progress
-    from neunet.runner.coordinator.server import Coordinator, install_signals
-    spool = local_spool(args) if local > 0 else None
-    coord = Coordinator(sched, store, token, spec, args.host, args.port,
-                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool)
-    try:
-        port = await coord.start(sock=early[0] if early else None)
-    except OSError as exc:
-        print(f"neunet.coordinator: error: cannot listen on {args.host}:{args.port}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+    """Serve the sweep until it is done or stopped; return the exit status."""
+    coord, port = await _start_server(args, sched, store, token, spec, local, early)
+    if coord is None:
         return 2
     # new tasks enter the index in the journal thread, ahead of any state change of theirs,
     # while workers already connect (100,000 tasks dispatch seconds sooner)
-    coord.journal.call(store.sync_tasks, [{"tid": t, "pm": pm, "est_cost": c, "est_s": e}
-                                          for t, pm, c, e in rows])
+    coord.journal.call(store.sync_tasks, rows)
     store.set_meta("address", f"{args.host}:{port}")
-    worker = _LocalWorker(args, port, local, token, early[1] if early else None)
+    worker = LocalWorker(args.host, port, local, token, run_dir_of(args),
+                         early[1] if early else None)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         worker.kill()
         os._exit(EXIT_INTERRUPTED)
 
+    from neunet.runner.coordinator.progress import Progress, base_params
+    from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
-    from neunet.runner.coordinator.progress import base_params
-    progress = Progress(coord, len(rows), base=lambda: base_params(pm for _, pm, _, _ in rows))
+    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows))
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
@@ -335,6 +298,26 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
         watcher.cancel()
     await coord.shutdown()
     await worker.wait_and_clean()
+    return _finish(coord, sched, store, progress)
+
+
+async def _start_server(args, sched, store, token, spec, local, early):
+    """(the listening Coordinator, its port), or (None, None) after a one-line error."""
+    from neunet.params import plain
+    from neunet.runner.coordinator.server import Coordinator
+    spool = local_spool(run_dir_of(args)) if local > 0 else None
+    coord = Coordinator(sched, store, token, spec, args.host, args.port,
+                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool)
+    try:
+        return coord, await coord.start(sock=early[0] if early else None)
+    except OSError as exc:
+        print(f"neunet.coordinator: error: cannot listen on {args.host}:{args.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return None, None
+
+
+def _finish(coord, sched, store, progress) -> int:
+    """Report the end of the sweep; the exit status."""
     progress.report_failures()
     progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
@@ -366,57 +349,6 @@ async def _show(progress) -> None:
         if time.monotonic() - last_s >= progress.period_s():
             last_s = time.monotonic()
             progress.update()
-
-
-class _LocalWorker:
-    """The coordinator's own worker process (--local-slots): started (or the one started
-    early adopted), restarted if it dies before the sweep ends (at most LOCAL_RESTARTS times),
-    waited for at the end, and its spool removed."""
-
-    def __init__(self, args, port: int, slots: int, token: bytes, proc=None):
-        self.args, self.port, self.slots, self.token = args, port, slots, token
-        self.restarts = 0
-        self.proc = proc if proc is not None or slots <= 0 else self._start()
-
-    def _start(self):
-        return start_local_worker(self.args.host, self.port, self.slots, self.token,
-                                  local_spool(self.args))
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-
-    async def watch(self, coord) -> None:
-        """Restart the local worker when it exits while the sweep goes on."""
-        import asyncio
-        log = logging.getLogger("neunet.coordinator")
-        while self.proc is not None:
-            await asyncio.sleep(LOCAL_WATCH_S)
-            code = self.proc.poll()
-            if code is None or coord.stop.is_set() or coord.done.is_set():
-                continue
-            if self.restarts >= LOCAL_RESTARTS:
-                log.error("the local worker exited with status %s again; no local slots now "
-                          "(other workers can still connect)", code)
-                self.proc = None
-                return
-            self.restarts += 1
-            log.warning("the local worker exited with status %s; starting it again", code)
-            self.proc = self._start()
-
-    async def wait_and_clean(self) -> None:
-        """Wait for the local worker to exit (kill it after LOCAL_EXIT_WAIT_S), then remove
-        its spool."""
-        import asyncio
-        if self.proc is not None:
-            deadline = time.monotonic() + LOCAL_EXIT_WAIT_S
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(LOCAL_EXIT_POLL_S)
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        if self.slots > 0:
-            _remove_spool(self.args)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ class ResultIn:
     tid: str
     real_s: float
     now_s: float
+    upload: object = None  # what was received (the server's Upload; opaque to the scheduler)
 
 
 @dataclass
@@ -124,6 +125,7 @@ class Record:
     tid: str
     wid: str
     real_s: float
+    upload: object = None  # the ResultIn's upload
 
 
 @dataclass
@@ -131,6 +133,7 @@ class Discard:
     """Throw the received result away (task already finished or unknown)."""
     tid: str
     wid: str
+    upload: object = None  # the ResultIn's upload
 
 
 @dataclass

@@ -15,8 +15,8 @@ budget, and the retry goes to another worker when one is alive.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 # The events it handles and the instructions it returns (its vocabulary, in events.py).
 from neunet.runner.coordinator.events import (
@@ -39,27 +39,16 @@ from neunet.runner.coordinator.events import (
     TaskState,
     Tick,
 )
-
-# Task states of the journal (the seed's names).
-NOT_ASSIGNED, ASSIGNED, SIMULATING, FILTERING, PULLING = (
-    "not-assigned", "assigned", "simulating", "filtering", "pulling")
-FINISHED, FAILED = "finished", "failed"
-# States a worker reports for a task it has started.
-STARTED_STATES = (SIMULATING, FILTERING, PULLING)
-
-
-# ---------------------------------------------------------------- state
-@dataclass(slots=True)
-class _Task:
-    tid: str
-    pm: dict
-    est_cost: float
-    est_s: float
-    status: str = NOT_ASSIGNED
-    attempts: int = 0
-    qseq: int = -1
-    copies: dict = field(default_factory=dict)  # wid -> started_s (None if not started)
-    excluded: set = field(default_factory=set)
+from neunet.runner.coordinator.task_queue import QueuedTask, TaskQueue
+from neunet.store.schema import (
+    ASSIGNED,
+    FAILED,
+    FINISHED,
+    NOT_ASSIGNED,
+    SIMULATING,
+    STARTED_STATES,
+    TaskRow,
+)
 
 
 @dataclass
@@ -68,7 +57,6 @@ class _Worker:
     name: str
     slots: int
     last_seen_s: float
-    connected: bool = True
     alive: bool = True
     end_s: float | None = None  # end of its allocation (walltime), on the events' clock
     tids: dict = field(default_factory=dict)  # tid -> state
@@ -89,9 +77,9 @@ class Scheduler:
 
     Parameters
     ----------
-    tasks : iterable of tuple
-        ``(tid, pm, est_cost, est_s)`` of every task still to run (journal replay: the
-        finished ones are left out and counted in `n_finished`).
+    tasks : iterable of neunet.store.schema.TaskRow
+        Every task still to run (journal replay: the finished ones are left out and counted
+        in `n_finished`).
     n_finished : int
         Tasks already finished in the run directory.
     config : Config, optional
@@ -99,10 +87,9 @@ class Scheduler:
 
     def __init__(self, tasks, n_finished: int = 0, config: Config | None = None):
         self.config = config or Config()
-        self.tasks: dict[str, _Task] = {}
+        self.tasks: dict[str, QueuedTask] = {}
         self.workers: dict[str, _Worker] = {}
-        self._heap: list = []
-        self._seq = 0
+        self.queue = TaskQueue()
         self.n_finished, self.n_failed = n_finished, 0
         self._n_closed = 0
         self._open_est_s = 0.0
@@ -110,9 +97,9 @@ class Scheduler:
         self._done_sent = False
         self._real_s_done = self._est_s_done = 0.0  # measured vs estimated, finished tasks
         self.failure_log: list = []  # (tid, failure class, reason) of each failed task, in order
-        for tid, pm, est_cost, est_s in tasks:
+        for tid, pm, est_cost, est_s in map(TaskRow._make, tasks):
             if tid not in self.tasks:
-                self.tasks[tid] = _Task(tid, pm, float(est_cost), float(est_s))
+                self.tasks[tid] = QueuedTask(tid, pm, float(est_cost), float(est_s))
                 self._push(self.tasks[tid])
                 self._open_est_s += float(est_s)
         self.n_queued = len(self.tasks)
@@ -121,7 +108,7 @@ class Scheduler:
     def handle(self, event) -> list:
         """Apply one event; return the instructions it causes, in order."""
         out: list = []
-        getattr(self, "_on_" + type(event).__name__)(event, out)
+        self._HANDLERS[type(event)](self, event, out)
         if not self._done_sent and self.n_open() == 0:
             self._done_sent = True
             out.append(AllDone(self.n_finished, self.n_failed))
@@ -160,7 +147,7 @@ class Scheduler:
             return 1.0
         return self._real_s_done / self._est_s_done
 
-    def _fits(self, worker: _Worker, task: _Task, now_s: float) -> bool:
+    def _fits(self, worker: _Worker, task: QueuedTask, now_s: float) -> bool:
         """Whether the task's scaled estimate, with the margin, fits the worker's time left."""
         if worker.end_s is None:
             return True
@@ -168,13 +155,11 @@ class Scheduler:
         return need_s <= worker.end_s - now_s
 
     # ------------------------------------------------------------ queue
-    def _push(self, task: _Task) -> None:
-        self._seq += 1
-        task.qseq = self._seq
+    def _push(self, task: QueuedTask) -> None:
         task.status = NOT_ASSIGNED
-        heapq.heappush(self._heap, (-task.est_cost, self._seq, task.tid))
+        self.queue.push(task)
 
-    def _requeue(self, task: _Task, out: list) -> None:
+    def _requeue(self, task: QueuedTask, out: list) -> None:
         self._push(task)
         self.n_queued += 1
         out.append(Journal(task.tid, NOT_ASSIGNED, {"worker": None, "attempts": task.attempts}))
@@ -182,24 +167,18 @@ class Scheduler:
     def _pop_for(self, wid: str, n: int, now_s: float = 0.0) -> list:
         worker = self.workers[wid]
         others_alive = [w for w in self.workers.values() if w.alive and w.wid != wid]
-        taken, skipped = [], []
-        while self._heap and len(taken) < n:
-            entry = heapq.heappop(self._heap)
-            task = self.tasks[entry[2]]
-            if task.qseq != entry[1] or task.status != NOT_ASSIGNED:
-                continue  # stale entry
-            if ((wid in task.excluded and any(w.wid not in task.excluded for w in others_alive))
-                    or not self._fits(worker, task, now_s)):
-                skipped.append(entry)
-                continue
-            taken.append(task)
-        for entry in skipped:
-            heapq.heappush(self._heap, entry)
+
+        def usable(task: QueuedTask) -> bool:  # not a worker it failed on, if another is up
+            return (not (wid in task.excluded
+                         and any(w.wid not in task.excluded for w in others_alive))
+                    and self._fits(worker, task, now_s))
+
+        taken = self.queue.pop(n, self.tasks, usable)
         self.n_queued -= len(taken)
         return taken
 
     # ------------------------------------------------------------ helpers
-    def _give(self, worker: _Worker, task: _Task, out: list, started_s=None) -> None:
+    def _give(self, worker: _Worker, task: QueuedTask, out: list, started_s=None) -> None:
         task.copies[worker.wid] = started_s
         worker.tids[task.tid] = ASSIGNED if started_s is None else SIMULATING
         if task.status == NOT_ASSIGNED:
@@ -207,10 +186,10 @@ class Scheduler:
             out.append(Journal(task.tid, ASSIGNED, {"worker": worker.name}))
 
     @staticmethod
-    def _wire(task: _Task) -> dict:
+    def _wire(task: QueuedTask) -> dict:
         return {"tid": task.tid, "pm": task.pm, "est_s": task.est_s}
 
-    def _close(self, task: _Task, status: str) -> None:
+    def _close(self, task: QueuedTask, status: str) -> None:
         task.status = status
         self._n_closed += 1
         self._open_est_s -= task.est_s
@@ -218,7 +197,7 @@ class Scheduler:
             self.workers[wid].tids.pop(task.tid, None)
         task.copies.clear()
 
-    def _remove_copy(self, task: _Task, wid: str) -> None:
+    def _remove_copy(self, task: QueuedTask, wid: str) -> None:
         task.copies.pop(wid, None)
         worker = self.workers.get(wid)
         if worker is not None:
@@ -252,15 +231,14 @@ class Scheduler:
         for tid in [t for t in worker.tids if t not in set(ev.held)]:
             self._lose_copy(self.tasks[tid], ev.wid, out)  # it forgot these: lost
 
-    def _lose_copy(self, task: _Task, wid: str, out: list) -> None:
+    def _lose_copy(self, task: QueuedTask, wid: str, out: list) -> None:
         self._remove_copy(task, wid)
         if not task.copies and task.status not in (FINISHED, FAILED):
             self._requeue(task, out)
 
     def _on_Disconnect(self, ev: Disconnect, out: list) -> None:
-        worker = self.workers.get(ev.wid)
-        if worker is not None:
-            worker.connected = False
+        """A connection closed: nothing changes yet. The worker keeps its tasks until its
+        heartbeats time out: it may reconnect and deliver what it holds."""
 
     def _on_Heartbeat(self, ev: Heartbeat, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)
@@ -283,7 +261,7 @@ class Scheduler:
                 task.status = state
                 out.append(Journal(task.tid, state, fields))
 
-    def _on_TaskState(self, ev: TaskState, out: list) -> None:
+    def _onQueuedTaskState(self, ev: TaskState, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)
         task = self.tasks.get(ev.tid)
         if worker is None or task is None or ev.tid not in worker.tids:
@@ -358,7 +336,7 @@ class Scheduler:
         self._touch(ev.wid, ev.now_s)
         task = self.tasks.get(ev.tid)
         if task is None or task.status in (FINISHED, FAILED):
-            out += [Discard(ev.tid, ev.wid), Ack(ev.wid, ev.tid)]
+            out += [Discard(ev.tid, ev.wid, ev.upload), Ack(ev.wid, ev.tid)]
             if task is not None:
                 self._remove_copy(task, ev.wid)
             return
@@ -370,7 +348,7 @@ class Scheduler:
             self._est_s_done += task.est_s
         self._close(task, FINISHED)
         self.n_finished += 1
-        out += [Record(ev.tid, ev.wid, ev.real_s), Ack(ev.wid, ev.tid)]
+        out += [Record(ev.tid, ev.wid, ev.real_s, ev.upload), Ack(ev.wid, ev.tid)]
         out += [Cancel(w, ev.tid) for w in others if self.workers[w].alive]
 
     def _on_Failure(self, ev: Failure, out: list) -> None:
@@ -414,3 +392,9 @@ class Scheduler:
 
     def _on_Stop(self, ev: Stop, out: list) -> None:
         self.stopping = True
+
+    # Event type -> its handler (an explicit table: readers and tools see every handler).
+    _HANDLERS: ClassVar[dict] = {
+        Join: _on_Join, Disconnect: _on_Disconnect, Heartbeat: _on_Heartbeat,
+        TaskState: _onQueuedTaskState, Request: _on_Request, ResultIn: _on_ResultIn,
+        Failure: _on_Failure, Released: _on_Released, Tick: _on_Tick, Stop: _on_Stop}

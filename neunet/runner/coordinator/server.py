@@ -5,8 +5,8 @@ Each worker connection is authenticated (`auth`), then its messages become event
 cancellations are sent, task states are written to the run directory through a single store
 thread (so the event loop never waits on a disk), and results are streamed chunk by chunk (into
 memory when small, else into a temporary file in the run directory, fsynced and renamed to
-`store.data_path(tid)`) and recorded before the worker gets its ``ack``. A connection that breaks the protocol is closed with a
-logged reason; everyone else is served on.
+`store.data_path(tid)`) and recorded before the worker gets its ``ack``. A connection that
+breaks the protocol is closed with a logged reason; everyone else is served on.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from neunet.runner.coordinator import scheduler as S
 from neunet.runner.coordinator import uploads
 from neunet.runner.coordinator.store_writer import JournalWriter
 from neunet.runner.wire import auth, frames, streams
+from neunet.runner.wire.batching import BatchedWriter
 
 log = logging.getLogger("neunet.coordinator")
 
@@ -27,35 +28,22 @@ log = logging.getLogger("neunet.coordinator")
 HANDSHAKE_TIMEOUT_S = 10.0
 # Seconds between Tick events (heartbeat expiry checks).
 TICK_S = 0.25
-# Seconds to wait for workers and the local worker process at shutdown.
-SHUTDOWN_WAIT_S = 5.0
 # Results at least this large get a log line with their transfer time (bytes).
-LOG_TRANSFER_BYTES = 1024 * 1024
+LOG_TRANSFER_MIN_BYTES = 1024 * 1024
 # Failure kinds a worker may report; anything else counts as a fault.
 FAILURE_KINDS = ("fault", "timeout")
 
 
 class _Conn:
+    """One worker's connection: its frames go out batched, one write per loop pass (e.g. the
+    acks of a journal batch: one syscall, one wake-up of the worker)."""
+
     def __init__(self, wid: str, name: str, writer, spooled: bool = False):
         self.wid, self.name, self.writer = wid, name, writer
         self.spooled = spooled  # shares the coordinator's spool: large results are moved
         self.uploads: dict = {}
-        self.out: list = []  # frames queued in this event-loop pass
-
-    def send(self, msg: dict) -> None:
-        """Queue a message; all queued in one loop pass (e.g. the acks of a journal batch) go
-        out in one write, one syscall and one wake-up of the worker."""
-        if self.writer.is_closing():
-            return
-        if not self.out:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.out.append(frames.pack(msg))
-
-    def flush(self) -> None:
-        """Write the queued frames now."""
-        out, self.out = self.out, []
-        if out and not self.writer.is_closing():
-            self.writer.write(b"".join(out))
+        self.out = BatchedWriter(writer)
+        self.send = self.out.send
 
 
 class Coordinator:
@@ -96,7 +84,6 @@ class Coordinator:
         self.server = None
         self.journal = None
         self._acks_after: dict = {}  # (wid, tid) -> future of the record it must follow
-        self._finished_uploads: dict = {}
         self.dispatched = False
         self.started_s = time.monotonic()
         self.real_s_total = 0.0
@@ -143,8 +130,7 @@ class Coordinator:
 
     async def _drain(self, conn) -> None:
         try:
-            conn.flush()
-            await asyncio.wait_for(conn.writer.drain(), 2.0)
+            await asyncio.wait_for(conn.out.drain(), 2.0)
         except (ConnectionError, asyncio.TimeoutError):
             pass
 
@@ -177,7 +163,7 @@ class Coordinator:
         elif kind is S.Record:
             self._record(ins)
         elif kind is S.Discard:
-            await uploads.discard(self._take_finished(ins.wid, ins.tid))
+            await uploads.discard(ins.upload)
         elif kind is S.DropWorker:
             log.warning("worker %s dropped: %s", self._name(ins.wid), ins.reason)
             conn = self.conns.pop(ins.wid, None)
@@ -216,11 +202,8 @@ class Coordinator:
         fut.add_done_callback(after)
 
     # ------------------------------------------------------------ results
-    def _take_finished(self, wid: str, tid: str):
-        return self._finished_uploads.pop((wid, tid), None)
-
     def _record(self, ins: S.Record) -> None:
-        up = self._take_finished(ins.wid, ins.tid)
+        up = ins.upload
         task = self.sched.tasks.get(ins.tid)
         self.real_s_total += ins.real_s
         self.est_s_done += task.est_s if task is not None else 0.0
@@ -229,7 +212,7 @@ class Coordinator:
                                   bytes(up.buf) if up is not None and up.buf else None,
                                   up.digest if up is not None else None)
         self._acks_after[(ins.wid, ins.tid)] = fut
-        if up is not None and up.size >= LOG_TRANSFER_BYTES:
+        if up is not None and up.size >= LOG_TRANSFER_MIN_BYTES:
             how = "moved from the local spool" if up.spooled else "received"
             fut.add_done_callback(lambda f, up=up, how=how: log.info(
                 "result %s: %.1f MB %s and stored in %.3f s", up.tid, up.size / 1e6, how,
@@ -247,9 +230,7 @@ class Coordinator:
     async def _on_end(self, conn: _Conn, msg: dict) -> None:
         up = conn.uploads.pop(msg["tid"], None)
         await uploads.finish(up, msg["tid"])
-        self._finished_uploads[(conn.wid, up.tid)] = up
-        await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.monotonic()))
-        self._finished_uploads.pop((conn.wid, up.tid), None)
+        await self.handle(S.ResultIn(conn.wid, up.tid, up.real_s, time.monotonic(), up))
 
     # ------------------------------------------------------------ connections
     async def _on_connect(self, reader, writer) -> None:

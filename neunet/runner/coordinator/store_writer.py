@@ -2,10 +2,10 @@
 
 All run-directory writes of a coordinator go through one thread, in submission order. Task
 states are written without waiting (`status`); a result (`record`) is stored (data up to
-`store.INLINE_BYTES` inside the index, larger data by `os.replace` of its fsynced temp file to
-`store.data_path(tid)`) and recorded, and its future resolves only once that is durable, so the
-worker's ``ack`` follows the fsync. Whatever
-accumulates while a write is in flight goes into the next batch: one transaction, one fsync.
+`store.schema.INDEX_BLOB_MAX_BYTES` inside the index, larger data by `os.replace` of its
+fsynced temp file to `store.data_path(tid)`) and recorded, and its future resolves only once
+that is durable, so the worker's ``ack`` follows the fsync. Whatever accumulates while a write
+is in flight goes into the next batch: one transaction, one fsync.
 """
 from __future__ import annotations
 
@@ -106,12 +106,12 @@ class JournalWriter:
             return
         # here: the coordinator starts before numpy
         from neunet.store.npz import ends_like_npz
-        from neunet.store.schema import INLINE_BYTES
+        from neunet.store.schema import INDEX_BLOB_MAX_BYTES
         rows, staged = [], []
         finished = {}
         for tid, summary, real_s, worker, tmp, data, digest, finished[tid] in results:
             data_file, checked = None, False
-            if data is not None and len(data) <= INLINE_BYTES:  # into the index: no file
+            if data is not None and len(data) <= INDEX_BLOB_MAX_BYTES:  # into the index: no file
                 data_file = bytes(data)
                 checked = ends_like_npz(data_file)
             elif data is not None:  # written now, made durable below with the whole batch

@@ -19,7 +19,7 @@ from neunet.runner.wire import frames
 
 # Results up to this size are kept in memory and written (fsync, rename) by the journal
 # thread, off the event loop (bytes).
-SMALL_RESULT_BYTES = 1024 * 1024
+IN_MEMORY_MAX_BYTES = 1024 * 1024
 # A large result being received is flushed to disk in the background every this many bytes,
 # so the fsync at its end has little left to write (bytes).
 SYNC_EVERY_BYTES = 4 * 1024 * 1024
@@ -67,7 +67,7 @@ def begin(msg: dict, data_dir: str, local_spool: str | None) -> Upload:
                                          "share the coordinator's spool")
         up.spooled = os.path.join(local_spool, f"{tid}.npz")
         up.tmp = _temp_path(data_dir, tid)
-    elif 0 < up.size <= SMALL_RESULT_BYTES:
+    elif 0 < up.size <= IN_MEMORY_MAX_BYTES:
         up.buf = bytearray()
     elif up.size:
         up.tmp = _temp_path(data_dir, tid)

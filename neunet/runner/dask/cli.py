@@ -11,9 +11,8 @@ import sys
 import time
 
 from neunet.runner.dask.executor import CONNECT_TIMEOUT_S, DaskNotInstalled, run_on_dask
+from neunet.runner.exits import EXIT_INTERRUPTED
 
-# Exit status when stopped by ctrl-c with tasks left (as the coordinator's).
-EXIT_INTERRUPTED = 130
 # Seconds between redraws on a terminal, and between plain lines otherwise.
 TTY_PERIOD_S, LOG_PERIOD_S = 0.5, 10.0
 

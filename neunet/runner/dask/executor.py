@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from neunet.runner.dask.task import STATE_TOPIC
+from neunet.store.schema import FILTERING, SIMULATING, TaskRow
 
 # Prefix of the Dask keys of neunet tasks (key = prefix + tid + run nonce + attempt).
 KEY_PREFIX = "neunet-"
@@ -78,34 +79,20 @@ class _Sweep:
                 "submitted": len(self.submitted)}
 
 
-@dataclass(frozen=True)
-class SweepTask:
-    """What the executor needs of a task: its id, parameters and estimates."""
 
-    tid: str
-    pm: dict
-    est_cost: float | None = None
-    est_s: float | None = None
-
-    def store_row(self) -> dict:
-        """The dict form `RunStore.sync_tasks` accepts."""
-        return {"tid": self.tid, "pm": self.pm, "est_cost": self.est_cost, "est_s": self.est_s}
-
-
-def as_sweep_task(task) -> SweepTask:
-    """A `SweepTask` from a Task, a coordinator row (tid, pm, est_cost, est_s), a dict with
-    tid/pm/est_cost/est_s, or a plain parameter dict (made into a Task for its tid)."""
-    if isinstance(task, SweepTask):
-        return task
+def as_task_row(task) -> TaskRow:
+    """A `TaskRow` (estimates may be None) from a TaskRow or (tid, pm, est_cost, est_s)
+    tuple, a Task, a dict with tid/pm/est_cost/est_s, or a plain parameter dict (made into a
+    Task for its tid)."""
     if isinstance(task, tuple) and len(task) == 4:
-        return SweepTask(*task)
+        return TaskRow._make(task)
     if isinstance(task, dict) and "tid" in task and "pm" in task:
-        return SweepTask(task["tid"], task["pm"], task.get("est_cost"), task.get("est_s"))
+        return TaskRow(task["tid"], task["pm"], task.get("est_cost"), task.get("est_s"))
     if isinstance(task, dict):
         from neunet.sweep.tasks import Task
         task = Task(task)
     times = list(getattr(task, "time", None) or []) + [None, None]
-    return SweepTask(task.tid, task.pm, times[0], times[1])
+    return TaskRow(task.tid, task.pm, times[0], times[1])
 
 
 def _priorities(tasks) -> dict:
@@ -115,7 +102,7 @@ def _priorities(tasks) -> dict:
     return {tid: rank[c] for tid, c in cost.items()}
 
 
-def _est_cost(task: SweepTask) -> float:
+def _est_cost(task: TaskRow) -> float:
     """The task's estimated cost, from `time_cost` when the task does not carry it."""
     if task.est_cost is not None:
         return float(task.est_cost)
@@ -163,17 +150,17 @@ def _write_data(store, tid: str, data: bytes) -> str:
 
 def _write_all(store, outputs: list) -> list:
     """Write the data files of finished tasks; return their `record_results` rows (data up to
-    `store.INLINE_BYTES` goes into the index with the rows, no file).
+    `store.INDEX_BLOB_MAX_BYTES` goes into the index with the rows, no file).
 
     Several files are written (and fsynced) by a few threads at once, so the file system
     can group their journal commits instead of paying one per task.
     """
-    from neunet.store.schema import INLINE_BYTES
+    from neunet.store.schema import INDEX_BLOB_MAX_BYTES
 
     def row(item):
         tid, out = item
         data = out["data"]
-        if data is not None and len(data) > INLINE_BYTES:  # small data goes into the index
+        if data is not None and len(data) > INDEX_BLOB_MAX_BYTES:  # small data goes into the index
             data = _write_data(store, tid, data)
         return (tid, out["summary"], out["real_s"], out["worker"], data)
 
@@ -229,11 +216,11 @@ def _drain_states(sweep: _Sweep, events: queue.Queue) -> None:
         except queue.Empty:
             break
         tid, state, worker = msg.get("tid"), msg.get("state"), msg.get("worker")
-        if tid not in sweep.by_tid or state not in ("simulating", "filtering"):
+        if tid not in sweep.by_tid or state not in (SIMULATING, FILTERING):
             continue
         sweep.on_worker[worker] = tid
         fields = sweep.pending_states.get(tid, (None, {}))[1]
-        if state == "simulating":
+        if state == SIMULATING:
             fields = {"started": time.time(), "worker": f"dask:{worker}"}
         sweep.pending_states[tid] = (state, fields)
     now_s = time.monotonic()
@@ -262,16 +249,15 @@ def _connect(distributed, client_or_address, timeout_s: float):
 
 def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
     """Sync the tasks into the store; return the sweep state and the tids to submit."""
-    from dataclasses import replace
 
     from neunet.sweep.provenance import run_meta, with_seed
     by_tid = {}
     for task in tasks:
-        task = as_sweep_task(task)
+        task = as_task_row(task)
         # the same derived seed as the built-in coordinator gives (sweep seed 0), so both
         # executors compute the same numbers; explicit seeds are kept
-        by_tid[task.tid] = replace(task, pm=with_seed(task.pm, 0, task.tid))
-    store.sync_tasks([t.store_row() for t in by_tid.values()])
+        by_tid[task.tid] = task._replace(pm=with_seed(task.pm, 0, task.tid))
+    store.sync_tasks(list(by_tid.values()))
     if store.get_meta("provenance") is None:  # the coordinator's --dask path records its own
         meta = run_meta()
         store.set_meta("neunet_version", meta["neunet_version"])
@@ -347,7 +333,8 @@ def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2
         The sweep: `neunet.Task` objects, the coordinator's rows (tid, pm, est_cost, est_s),
         dicts with those keys, or plain parameter dicts.
     filter_spec : dict or None
-        Compiled smart filter (`neunet.analysis.filters.compile_filter`), applied on the Dask workers.
+        Compiled smart filter (`neunet.analysis.filters.compile_filter`), applied on the Dask
+        workers.
     run_dir : str, path or neunet.store.RunStore
         The run directory (created if needed; resumed if it holds the same tasks), or the
         caller's open writer for it (left open).

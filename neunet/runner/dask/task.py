@@ -49,14 +49,15 @@ def run_task(pm, filter_spec, tid: str, report_states: bool = True) -> dict:
         (simulation + filter seconds) and ``worker`` (the Dask worker's address), all from
         `neunet.sweep.task_run.run_task`.
     """
+    from neunet.store.schema import FILTERING, SIMULATING
     from neunet.sweep.task_run import run_task as run_one
 
     pm = json.loads(pm) if isinstance(pm, str) else pm
     filter_spec = json.loads(filter_spec) if isinstance(filter_spec, str) else filter_spec
     if report_states:
-        _report_state(tid, "simulating")
+        _report_state(tid, SIMULATING)
     out = run_one(pm, filter_spec,
-                  (lambda _sim_s: _report_state(tid, "filtering")) if report_states else None)
+                  (lambda _sim_s: _report_state(tid, FILTERING)) if report_states else None)
     return {"summary": out.summary, "data": out.npz_bytes(), "hash": out.digest,
             "real_s": out.real_s, "worker": _worker_name()}
 

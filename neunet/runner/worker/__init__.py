@@ -1,2 +1,2 @@
-"""The sweep worker: the connection (`worker`), its slots (`slots`, `slot_handle`), the slot
-process itself (`slot_process`), result delivery, walltime and the command line."""
+"""The sweep worker: the connection (`worker`), its slots and their backlog (`slots`), the slot
+process itself (`slot_process`), result delivery (`delivery`), walltime and the command line."""

@@ -68,12 +68,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         host, port = parse_address(args.connect)
-        if args.slots < 1:
-            raise UsageError("--slots must be >= 1")
-        if args.prefetch is not None and args.prefetch < 0:
-            raise UsageError("--prefetch must be >= 0")
-        if args.drain is not None and args.drain < 0:
-            raise UsageError("--drain must be >= 0")
+        _check_counts(args)
         token = auth.load_token(args.token_file)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -88,31 +83,41 @@ def main(argv=None) -> int:
         print(f"neunet.worker: error: {exc}", file=sys.stderr)
         return 2
     from neunet.runner.loop import run_async
+    return run_async(_run(args, host, port, token, end_s, prestarted))
+
+
+def _check_counts(args) -> None:
+    """UsageError for counts out of range."""
+    if args.slots < 1:
+        raise UsageError("--slots must be >= 1")
+    if args.prefetch is not None and args.prefetch < 0:
+        raise UsageError("--prefetch must be >= 0")
+    if args.drain is not None and args.drain < 0:
+        raise UsageError("--drain must be >= 0")
+
+
+async def _run(args, host, port, token, end_s, prestarted) -> int:
+    """Build the worker (a `WalltimeWorker` when the allocation has an end) and run it."""
+    import asyncio
+
     from neunet.runner.worker.walltime import WalltimeWorker
     from neunet.runner.worker.worker import Worker
-
-    async def go():
-        import asyncio
-        kw = dict(spool_dir=args.spool_dir, name=args.name, prefetch=args.prefetch,
-                  exit_on_disconnect=args.exit_on_disconnect,
-                  timeout_min_s=args.task_timeout_min, timeout_factor=args.task_timeout_factor,
-                  prestarted=prestarted)
-        if end_s is None:
-            return await run_worker(Worker(host, port, args.slots, token, **kw))
-        worker = WalltimeWorker(host, port, args.slots, token, end_s=end_s,
-                                drain_s=args.drain, **kw)
-        drain = asyncio.ensure_future(worker.drain_at_end())
-        try:
-            return await run_worker(worker)
-        finally:
-            drain.cancel()
-
-    return run_async(go())
-
+    kw = dict(spool_dir=args.spool_dir, name=args.name, prefetch=args.prefetch,
+              exit_on_disconnect=args.exit_on_disconnect,
+              timeout_min_s=args.task_timeout_min, timeout_factor=args.task_timeout_factor,
+              prestarted=prestarted)
+    if end_s is None:
+        return await run_worker(Worker(host, port, args.slots, token, **kw))
+    worker = WalltimeWorker(host, port, args.slots, token, end_s=end_s, drain_s=args.drain, **kw)
+    drain = asyncio.ensure_future(worker.drain_at_end())
+    try:
+        return await run_worker(worker)
+    finally:
+        drain.cancel()
 
 
 async def run_worker(worker) -> int:
-    """Run a `neunet.runner.worker.worker.Worker` until the sweep is done, it is stopped (ctrl-c once:
+    """Run a `Worker` until the sweep is done, it is stopped (ctrl-c once:
     finish and deliver; twice: abandon), or (local) the coordinator goes."""
     import asyncio
     import shutil
@@ -127,19 +132,18 @@ async def run_worker(worker) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     conn = asyncio.ensure_future(worker.connect_loop())
-    slots = [asyncio.ensure_future(worker.slot_loop(s)) for s in worker.slots]
+    slots = [asyncio.ensure_future(worker.runner.slot_loop(s)) for s in worker.runner.slots]
     watch = asyncio.ensure_future(worker.watch_stopping())
     await worker.finished.wait()
-    if worker.writer is not None:
+    if worker.out is not None:
         try:
             worker.send({"t": "bye"})
-            worker.flush()
-            await asyncio.wait_for(worker.writer.drain(), 2.0)
+            await asyncio.wait_for(worker.out.drain(), 2.0)
         except (ConnectionError, asyncio.TimeoutError):
             pass
     for task in [conn, watch, *slots]:
         task.cancel()
-    await asyncio.gather(*(s.close() for s in worker.slots), return_exceptions=True)
+    await asyncio.gather(*(s.close() for s in worker.runner.slots), return_exceptions=True)
     if worker.own_spool:
         shutil.rmtree(worker.spool, ignore_errors=True)
     return worker.exit_status

@@ -26,23 +26,21 @@ def spool_file_ok(reply: dict, spool_dir: str) -> bool:
         os.path.join(spool_dir, f"{reply['tid']}.npz"))
 
 
-async def stream_result(writer, reply: dict, spool_dir: str, chunk_bytes: int, queue,
-                        flush, spooled: bool = False) -> None:
+async def stream_result(out, reply: dict, spool_dir: str, chunk_bytes: int,
+                        spooled: bool = False) -> None:
     """Send one ``done`` reply of a slot to the coordinator as result frames.
 
     Parameters
     ----------
-    writer : asyncio.StreamWriter
-        The connection to the coordinator.
+    out : neunet.runner.wire.batching.BatchedWriter
+        The connection to the coordinator: a small result is queued with the frames of this
+        loop pass; a larger one goes after them, streamed.
     reply : dict
         The slot's ``done`` reply (its .npz bytes in ``data``, or in ``<spool_dir>/<tid>.npz``).
     spool_dir : str
         Where the slot wrote results too large to travel in its reply.
     chunk_bytes : int
         Largest chunk of data per frame.
-    queue, flush : callable
-        The worker's frame queue (``queue(*frames)``, written once per loop pass) and its
-        immediate flush (what was queued goes before a streamed result).
     spooled : bool
         The coordinator shares `spool_dir` (its local worker): a spool file is announced by
         name and moved by the coordinator, not sent.
@@ -54,14 +52,15 @@ async def stream_result(writer, reply: dict, spool_dir: str, chunk_bytes: int, q
         result["hash"] = reply["hash"]
     if spooled and in_spool_file(reply):  # the coordinator moves the file
         result["spooled"] = True
-        queue(frames.pack(result), frames.pack({"t": "end", "tid": tid}))
+        out.queue(frames.pack(result), frames.pack({"t": "end", "tid": tid}))
         return
     head = frames.pack(result)
     if reply.get("data") and len(reply["data"]) <= chunk_bytes:  # kept in memory
-        queue(head, *frames.pack_chunk(tid, reply["data"]),
-              frames.pack({"t": "end", "tid": tid}))
+        out.queue(head, *frames.pack_chunk(tid, reply["data"]),
+                  frames.pack({"t": "end", "tid": tid}))
         return
-    flush()  # what was queued goes first
+    out.flush()  # what was queued goes first
+    writer = out.writer
     writer.write(head)
     path = os.path.join(spool_dir, f"{tid}.npz")
     if reply.get("data"):

@@ -61,12 +61,13 @@ def run_one(msg: dict, send) -> dict:
     A result of more than `REPLY_DATA_MAX_BYTES` is written to ``<out>/<tid>.npz`` instead of
     travelling in the reply."""
     from neunet.atomic import atomic_write
+    from neunet.store.schema import FILTERING
     from neunet.sweep.task_run import run_task
     tid = msg["tid"]
 
     def simulated(sim_s: float) -> None:
         if sim_s >= REPORT_FILTERING_S:
-            send({"t": "state", "tid": tid, "state": "filtering"})
+            send({"t": "state", "tid": tid, "state": FILTERING})
 
     try:
         out = run_task(msg["pm"], msg.get("filter"), simulated)

@@ -1,17 +1,16 @@
-"""The sweep worker: N warm simulator slots, heartbeats, result spooling and reconnects.
+"""The sweep worker's connection: handshake, messages, heartbeats, deliveries and reconnects.
 
 A worker connects to the coordinator, proves the shared token, and keeps asking to hold
-``slots + prefetch`` tasks. Each task runs in a long-lived slot process (`neunet.runner.worker.slot_process`);
-a crashing, cancelled or timed-out simulation kills only that process and a fresh one takes its
-place. Finished results wait (small ones in memory, large ones as files in the spool
-directory) until the coordinator acknowledges them, so when the coordinator goes away the
-worker keeps running, reconnects with backoff and delivers them when it is back. Ctrl-c once: stop pulling, hand back waiting tasks,
-finish and deliver the running ones, exit; twice: kill the slots, hand their tasks back, exit.
+``slots + prefetch`` tasks, which its `SlotRunner` (`neunet.runner.worker.slots`) runs in
+long-lived slot processes. Finished results wait (small ones in memory, large ones as files
+in the spool directory) until the coordinator acknowledges them, so when the coordinator goes
+away the worker keeps running, reconnects with backoff and delivers them when it is back.
+Ctrl-c once: stop pulling, hand back waiting tasks, finish and deliver the running ones,
+exit; twice: kill the slots, hand their tasks back, exit.
 """
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import socket
@@ -20,9 +19,10 @@ import time
 import uuid
 
 from neunet.runner.wire import auth, frames, streams
+from neunet.runner.wire.batching import BatchedWriter
 from neunet.runner.worker import delivery
-from neunet.runner.worker.slot_handle import PIPELINE_DEPTH, Slot, failed_report, short_task
-from neunet.runner.worker.slots import SlotRunner
+from neunet.runner.worker.slots import PIPELINE_DEPTH, SlotRunner, failed_report, short_task
+from neunet.store.schema import PULLING
 
 log = logging.getLogger("neunet.worker")
 
@@ -39,8 +39,9 @@ HANDSHAKE_TIMEOUT_S = 10.0
 # Seconds allowed for the first handshake of a local worker (--exit-on-disconnect): its
 # coordinator starts it before loading TASKS.py and answers once the sweep is loaded.
 LOCAL_HANDSHAKE_TIMEOUT_S = 600.0
-class Worker(SlotRunner):
-    """The worker's state and its asyncio tasks (see the module docstring)."""
+class Worker:
+    """The worker's connection and its asyncio tasks (see the module docstring); its slots
+    are `runner` (a `SlotRunner`)."""
 
     def __init__(self, host, port, slots, token, spool_dir=None, name=None, prefetch=None,
                  exit_on_disconnect=False, timeout_min_s=300.0, timeout_factor=20.0,
@@ -54,22 +55,15 @@ class Worker(SlotRunner):
         self.spool = spool_dir or tempfile.mkdtemp(prefix="neunet-worker-")
         os.makedirs(self.spool, exist_ok=True)
         self.exit_on_disconnect = exit_on_disconnect
-        self.timeout_min_s, self.timeout_factor = timeout_min_s, timeout_factor
-        self.slots = [Slot(i) for i in range(slots)]
-        self.prestarted = list(prestarted)  # slot.spawn processes the slots adopt first
-        self.backlog: collections.deque = collections.deque()
-        self.pending: dict = {}   # tid -> reply (done with file, or failed) awaiting ack
-        self.writer = None
-        self.filter_spec = None
-        self.stopping = False     # first ctrl-c: no more pulling
         self.finished = asyncio.Event()
-        self.wake = asyncio.Event()
+        self.runner = SlotRunner(slots, self.spool, self, timeout_min_s, timeout_factor,
+                                 prestarted)
+        self.pending: dict = {}   # tid -> reply (done with file, or failed) awaiting ack
+        self.out: BatchedWriter | None = None  # the connection's frames, None when away
+        self.stopping = False     # first ctrl-c: no more pulling
         self.deliver_lock = asyncio.Lock()
-        self.cancelled: set = set()
-        self.skipped: set = set()  # cancelled while queued in a slot: its result is dropped
         self._jobs: set = set()   # background deliveries
-        self._out: list = []      # frames queued in this event-loop pass (one write)
-        self._flush_due = self._request_due = False
+        self._request_due = False
         self.chunk_bytes = frames.CHUNK_BYTES
         self._connected_once = False
         self.spooled = False      # large results are handed over by name (local worker)
@@ -79,49 +73,48 @@ class Worker(SlotRunner):
     # ------------------------------------------------------------ messaging
     def send(self, msg: dict) -> None:
         """Send a message if connected (dropped otherwise: state is re-sent on reconnect)."""
-        self._queue(frames.pack(msg))
-
-    def _queue(self, *frames) -> None:
-        """Queue frames; all queued in one loop pass go out in one write (one syscall, one
-        wake-up of the coordinator)."""
-        if self.writer is not None and not self.writer.is_closing():
-            self._schedule_flush()
-            self._out.extend(frames)
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_due:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        if self.out is not None:
+            self.out.send(msg)
 
     def request(self) -> None:
         """Ask for tasks up to capacity: once per loop pass, with the capacity at its end."""
-        if self.writer is not None and not self.writer.is_closing():
+        if self.out is not None and not self.out.closing:
             self._request_due = True
-            self._schedule_flush()
+            self.out.schedule()
 
-    def flush(self) -> None:
-        """Write the queued frames now (dropped if the connection went away)."""
+    def _before_flush(self) -> None:
         if self._request_due:
             self._request_due = False
             self.send({"t": "request", "n": self.capacity()})
-        self._flush_due = False
-        out, self._out = self._out, []
-        if out and self.writer is not None and not self.writer.is_closing():
-            self.writer.write(b"".join(out))
+
+    def flush(self) -> None:
+        """Write the queued frames now (dropped if the connection went away)."""
+        if self.out is not None:
+            self.out.flush()
 
     def capacity(self) -> int:
         """How many tasks this worker wants to hold (running + waiting): nothing until its
         slots have loaded the simulator, so a slow-starting worker does not sit on tasks and
         all slots start together; room for full slot queues while the tasks are short."""
-        if self.stopping or not all(s.ready for s in self.slots):
+        if self.stopping or not self.runner.ready():
             return 0
         queues = self.n_slots * PIPELINE_DEPTH if self.short_work else 0
         return self.n_slots + self.prefetch + queues
 
     def held(self) -> list:
-        running = [s.task["tid"] for s in self.slots if s.task is not None]
-        queued = [t["tid"] for s in self.slots for t in s.queued]
-        return running + queued + [t["tid"] for t in self.backlog] + list(self.pending)
+        """Tids of every task this worker holds: in its slots, its backlog, or delivered
+        but not yet acknowledged."""
+        return self.runner.held() + list(self.pending)
+
+    def take_reply(self, tid: str, reply: dict) -> None:
+        """A slot finished `tid`: keep its reply until acknowledged and deliver it now (the
+        slot goes on meanwhile)."""
+        self.pending[tid] = reply
+        if reply["t"] == "done" and delivery.in_spool_file(reply):
+            self.send({"t": "state", "tid": tid, "state": PULLING})  # a file to stream
+        job = asyncio.ensure_future(self._deliver(tid))
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
 
     # ------------------------------------------------------------ connection
     async def connect_loop(self) -> None:
@@ -158,7 +151,7 @@ class Worker(SlotRunner):
             writer.close()
             await asyncio.sleep(BACKOFF_MAX_S)
             return
-        self.writer, self._connected_once = writer, True
+        self.out, self._connected_once = BatchedWriter(writer, self._before_flush), True
         log.info("connected to %s:%s as %s", self.host, self.port, self.name)
         beat = asyncio.ensure_future(self._heartbeats())
         redeliver = asyncio.ensure_future(self._redeliver())
@@ -173,7 +166,7 @@ class Worker(SlotRunner):
         finally:
             beat.cancel()
             redeliver.cancel()
-            self.writer = None
+            self.out = None
             writer.close()
         if not self.finished.is_set():
             log.info("coordinator went away; keeping %d results", len(self.pending))
@@ -190,7 +183,7 @@ class Worker(SlotRunner):
         if challenge is None or challenge["t"] != "challenge":
             raise frames.ProtocolError("coordinator did not send a challenge")
         cnonce = auth.new_nonce()
-        running = [s.task["tid"] for s in self.slots if s.task is not None]
+        running = self.runner.running()
         writer.write(frames.pack({
             "t": "hello", "worker": self.wid, "name": self.name, "slots": self.n_slots,
             "cnonce": cnonce, "mac": auth.worker_proof(self.token, challenge["nonce"], cnonce),
@@ -202,7 +195,7 @@ class Worker(SlotRunner):
         expected = auth.coordinator_proof(self.token, challenge["nonce"], cnonce)
         if not auth.check(expected, welcome["mac"]):
             raise auth.AuthError("coordinator could not prove it knows the token")
-        self.filter_spec = welcome.get("filter")
+        self.runner.filter_spec = welcome.get("filter")
         self.spooled = welcome.get("spooled") is True  # our spool is the coordinator's
         limit = welcome.get("max_frame")
         if isinstance(limit, int) and limit > 0:  # chunks must fit the coordinator's frames
@@ -214,10 +207,8 @@ class Worker(SlotRunner):
             for task in msg["tasks"]:  # given again after a failure report: run it again
                 if self.pending.get(task["tid"], {}).get("t") == "failed":
                     self.pending.pop(task["tid"])
-            known = set(self.held())
-            self.backlog.extend(t for t in msg["tasks"] if t["tid"] not in known)
+            self.runner.add([t for t in msg["tasks"] if t["tid"] not in self.pending])
             self.short_work = all(short_task(t) for t in msg["tasks"])
-            self.wake.set()
         elif kind == "ack":
             self._forget(msg["tid"])
         elif kind == "cancel":
@@ -239,30 +230,20 @@ class Worker(SlotRunner):
                 os.unlink(os.path.join(self.spool, f"{tid}.npz"))
             except FileNotFoundError:
                 pass
-        self.wake.set()
+        self.runner.wake.set()
 
     def _cancel(self, tid: str) -> None:
-        self.backlog = collections.deque(t for t in self.backlog if t["tid"] != tid)
-        for slot in self.slots:
-            if slot.task is not None and slot.task["tid"] == tid:
-                self.cancelled.add(tid)
-                slot.kill()
-            elif any(t["tid"] == tid for t in slot.queued):
-                self.skipped.add(tid)  # already in the slot's input: run, result dropped
+        self.runner.cancel(tid)
         if tid in self.pending:
             self._forget(tid)
 
     async def _heartbeats(self) -> None:
         while True:
-            now = time.monotonic()
-            states = [{"tid": s.task["tid"], "state": s.state,
-                       "elapsed_s": round(now - s.started_s, 3)}
-                      for s in self.slots if s.task is not None]
-            self.send({"t": "heartbeat", "slots": states})
+            self.send({"t": "heartbeat", "slots": self.runner.heartbeat(time.monotonic())})
             self.send({"t": "request", "n": self.capacity()})
             try:
-                if self.writer is not None:
-                    await self.writer.drain()
+                if self.out is not None:
+                    await self.out.drain()
             except ConnectionError:
                 return
             await asyncio.sleep(HEARTBEAT_S)
@@ -276,41 +257,37 @@ class Worker(SlotRunner):
     async def _deliver(self, tid: str) -> None:
         """Send a finished task's reply (streaming its file in chunks) if connected."""
         reply = self.pending.get(tid)
-        if reply is None or self.writer is None:
+        if reply is None or self.out is None:
             return
         async with self.deliver_lock:
-            writer = self.writer
+            out = self.out
             try:
                 if reply["t"] == "done" and not delivery.spool_file_ok(reply, self.spool):
                     reply = self.pending[tid] = _lost(reply)
                 if reply["t"] == "failed":
                     self.send(reply)
                 else:
-                    await delivery.stream_result(writer, reply, self.spool, self.chunk_bytes,
-                                                 self._queue, self.flush, self.spooled)
+                    await delivery.stream_result(out, reply, self.spool, self.chunk_bytes,
+                                                 self.spooled)
                 self.request()
-                await writer.drain()
+                await out.drain()
             except (ConnectionError, OSError) as exc:
                 log.warning("delivery of %s interrupted: %s", tid, exc)
 
     # ------------------------------------------------------------ stopping
     def stop(self) -> None:
         """First ctrl-c: stop pulling, hand back waiting tasks, finish the running ones."""
-        self.stopping = True
-        waiting = [t["tid"] for t in self.backlog]
-        self.backlog.clear()
+        self.stopping = self.runner.stopping = True
+        waiting = self.runner.release_waiting()
         if waiting:
             self.send({"t": "released", "tids": waiting})
         self.send({"t": "request", "n": 0})
         log.info("stopping: finishing %d running tasks (ctrl-c again to abandon them)",
-                 sum(s.task is not None for s in self.slots))
-        self.wake.set()
+                 len(self.runner.running()))
 
     def abort(self) -> None:
         """Second ctrl-c: kill the slots, hand their tasks back, exit."""
-        running = [s.task["tid"] for s in self.slots if s.task is not None]
-        running += [t["tid"] for s in self.slots for t in s.queued]
-        self.cancelled.update(running)
+        running = self.runner.abandon()
         if running:
             self.send({"t": "released", "tids": running})
         self._finish(kill=True)
@@ -319,7 +296,7 @@ class Worker(SlotRunner):
         """After a first ctrl-c, finish the worker once nothing runs and all is delivered."""
         while True:
             await asyncio.sleep(STOP_POLL_S)
-            if self.stopping and not self.pending and self._slots_idle():
+            if self.stopping and not self.pending and self.runner.idle():
                 self._finish()
 
     def fail(self, reason: str) -> None:
@@ -329,16 +306,16 @@ class Worker(SlotRunner):
         self.exit_status = 1
         self._finish(kill=True)
 
-    def _maybe_exit(self) -> None:
+    def maybe_exit(self) -> None:
+        """Finish once stopping and everything is delivered."""
         if self.stopping and not self.pending:
             self._finish()
 
     def _finish(self, kill: bool = False) -> None:
         if kill:
-            for slot in self.slots:
-                slot.kill()
+            self.runner.kill_all()
         self.finished.set()
-        self.wake.set()
+        self.runner.wake.set()
 
 
 def _lost(reply: dict) -> dict:

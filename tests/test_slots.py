@@ -1,4 +1,4 @@
-"""The worker's slots (neunet.runner.worker.slots) driving real slot processes, without a coordinator."""
+"""The worker's slots (neunet.runner.worker.slots) driving real slot processes, no coordinator."""
 import time
 
 import pytest
@@ -25,16 +25,16 @@ def _slot_run(tasks, action=None, timeout_s=60, prestarted=False):
     async def go():
         w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True,
                    prestarted=[spawn()] if prestarted else ())
-        slot = w.slots[0]
-        w.backlog.extend(tasks)
-        loop = asyncio.ensure_future(w.slot_loop(slot))
+        slot = w.runner.slots[0]
+        w.runner.backlog.extend(tasks)
+        loop = asyncio.ensure_future(w.runner.slot_loop(slot))
         acted = action is None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not acted and slot.queued:
                 acted = True
                 action(w, slot)
-            if acted and not w.backlog and not slot.queued and slot.task is None:
+            if acted and not w.runner.backlog and not slot.queued and slot.task is None:
                 break
             await asyncio.sleep(0.002)
         w._finish(kill=True)
@@ -46,7 +46,7 @@ def _slot_run(tasks, action=None, timeout_s=60, prestarted=False):
 
 
 def test_short_tasks_are_queued_in_the_slot_in_batches_and_all_delivered():
-    from neunet.runner.worker.slot_handle import PIPELINE_DEPTH
+    from neunet.runner.worker.slots import PIPELINE_DEPTH
     tasks = short_tasks(12)
     seen = []
     pending, acted = _slot_run(tasks, lambda w, slot: seen.append((
@@ -106,15 +106,15 @@ def _run_slot_loop(w, timeout_s=60):
     import asyncio
 
     async def go():
-        loop = asyncio.ensure_future(w.slot_loop(w.slots[0]))
+        loop = asyncio.ensure_future(w.runner.slot_loop(w.runner.slots[0]))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not w.finished.is_set():
-            if not w.backlog and w.slots[0].task is None and w.pending:
+            if not w.runner.backlog and w.runner.slots[0].task is None and w.pending:
                 break
             await asyncio.sleep(0.01)
         w._finish(kill=True)
         loop.cancel()
-        await w.slots[0].close()
+        await w.runner.slots[0].close()
     asyncio.run(go())
 
 
@@ -124,7 +124,7 @@ def test_a_slot_killed_while_warming_up_is_started_again(caplog):
     spawned.kill()  # dies before it is ready (as an OOM kill would)
     spawned.wait()
     w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True, prestarted=[spawned])
-    w.backlog.extend(short_tasks(2))
+    w.runner.backlog.extend(short_tasks(2))
     _run_slot_loop(w)
     assert w.exit_status == 0 and sorted(w.pending) == ["s0", "s1"]
     assert all(r["t"] == "done" for r in w.pending.values())
@@ -132,13 +132,13 @@ def test_a_slot_killed_while_warming_up_is_started_again(caplog):
 
 
 def test_a_slot_that_never_starts_stops_the_worker_with_status_1(monkeypatch, caplog):
-    from neunet.runner.worker import slot_handle
+    from neunet.runner.worker import slots
     from neunet.runner.worker.worker import Worker
-    monkeypatch.setattr(slot_handle, "SLOT_COMMAND",  # a real program that exits at once
+    monkeypatch.setattr(slots, "SLOT_COMMAND",  # a real program that exits at once
                         (PY, "-c", "import sys; print('no simulator here', file=sys.stderr); "
                                    "sys.exit(3)"))
     w = Worker("127.0.0.1", 1, 1, b"", exit_on_disconnect=True)
-    w.backlog.extend(short_tasks(1))
+    w.runner.backlog.extend(short_tasks(1))
     _run_slot_loop(w)
     assert w.finished.is_set() and w.exit_status == 1 and not w.pending
     assert "a simulator slot cannot start: simulator slot did not start: no simulator here" \
