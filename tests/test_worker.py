@@ -131,7 +131,7 @@ def test_worker_started_before_the_coordinator_connects_when_it_appears(tmp_path
     assert "not reachable" in (tmp_path / "w.log").read_text()
 
 
-def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
+def test_a_worker_with_a_wrong_or_missing_token_exits_2_saying_what_to_pass(tmp_path):
     (tmp_path / "good").write_text("right")
     (tmp_path / "bad").write_text("wrong")
     port = free_port()
@@ -139,16 +139,19 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
     coord = coordinator(tasks_py, tmp_path / "run", port, "--local-slots", 0, "--token-file",
                         tmp_path / "good", log=tmp_path / "c.log")
     impostor = worker(port, 1, "--token-file", tmp_path / "bad", log=tmp_path / "w.log")
+    tokenless = worker(port, 1, log=tmp_path / "n.log")
     good = None
     try:
-        assert wait_until(lambda: "refused" in (tmp_path / "c.log").read_text(), 120)
-        assert wait_until(lambda: "handshake with coordinator failed"
-                          in (tmp_path / "w.log").read_text(), 60)
+        assert impostor.wait(timeout=120) == 2 and tokenless.wait(timeout=120) == 2
+        assert "refused this worker's token: pass the coordinator's token with --token-file" \
+            in (tmp_path / "w.log").read_text()
+        assert "this worker has no token and the coordinator requires one: pass" \
+            in (tmp_path / "n.log").read_text()
         assert {r[1] for r in rows(tmp_path / "run")} == {"not-assigned"}
         good = worker(port, 1, "--token-file", tmp_path / "good", "--name", "good")
         assert coord.wait(timeout=240) == 0
     finally:
-        stop(coord, impostor, good)
+        stop(coord, impostor, tokenless, good)
     assert "wrong token" in (tmp_path / "c.log").read_text()
     assert {r[4] for r in rows(tmp_path / "run")} == {"good"}
 

@@ -15,17 +15,26 @@ the single writer) and `reader` (`Run`, what `open_run` returns).
 """
 from __future__ import annotations
 
-from neunet.store.index import CorruptIndexError
+from neunet.store.errors import NoDataError, StoreError
 from neunet.store.lock import RunLockedError
-from neunet.store.npz import NoDataError, StoreError
-from neunet.store.reader import Run
-from neunet.store.writer import RunStore
 
 __all__ = ["CorruptIndexError", "NoDataError", "Run", "RunLockedError", "RunStore",
            "StoreError", "open_run"]
+# Public names loaded on first use (the writer and reader import numpy and SQLite; a
+# coordinator takes the run directory's lock before loading them) -> their modules.
+_LAZY = {"Run": "neunet.store.reader", "RunStore": "neunet.store.writer",
+         "CorruptIndexError": "neunet.store.index"}
 
 
-def open_run(run_dir) -> Run:
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'neunet.store' has no attribute {name!r}")
+
+
+def open_run(run_dir) -> Run:  # noqa: F821  (a lazy name, see _LAZY)
     """Open a run directory for reading (also while its sweep is still running).
 
     Parameters
@@ -44,4 +53,6 @@ def open_run(run_dir) -> Run:
         When `run_dir` is no run directory, or its index is empty or damaged
         (`CorruptIndexError`), with one line saying which and what to do.
     """
+    from neunet.store.reader import Run
+
     return Run(run_dir)

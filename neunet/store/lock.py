@@ -13,7 +13,7 @@ import json
 import os
 import socket
 
-from neunet.store.npz import StoreError
+from neunet.store.errors import StoreError
 
 # File name of the lock inside a run directory.
 LOCK_NAME = "lock"
@@ -89,6 +89,17 @@ class RunLock:
         data = json.dumps(self.info).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
+
+    def abandon(self) -> None:
+        """Release the lock for good after a start that failed, and remove the lock file
+        when nothing else is in the run directory (so that the directory can go too)."""
+        try:
+            if set(os.listdir(self.key)) <= {LOCK_NAME}:
+                os.unlink(self.path)
+        except OSError:
+            pass
+        self.users = 1
+        self.release()
 
     def release(self) -> None:
         """Give up one use; the last one unlocks (exiting the process does too)."""

@@ -207,6 +207,14 @@ class Run:
         paths = {k: str(source) for k in arrays} if isinstance(source, Path) else None
         return Result.from_arrays(arrays, pm=dict(self._params(tid, text)), paths=paths)
 
+    def history(self, tid: str) -> list:
+        """Every failed or lost run of task `tid`, oldest first: dicts with the worker, the
+        failure class and the reason ([] when it never failed)."""
+        rows = self._rows("SELECT history FROM tasks WHERE tid = ?", (tid,))
+        if not rows:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        return json.loads(rows[0][0]) if rows[0][0] else []
+
     def failures(self):
         """Failed tasks grouped by reason: DataFrame reason, failure_class, count, tids."""
         import pandas as pd

@@ -118,9 +118,10 @@ class RunStore:
             raise
         self._lock = threading.Lock()
         self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
-        if "result_hash" not in self._columns:  # a run directory from before provenance
-            self._db.execute("ALTER TABLE tasks ADD COLUMN result_hash TEXT")
-            self._columns.add("result_hash")
+        for name in ("result_hash", "history"):  # a run directory from an earlier version
+            if name not in self._columns:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} TEXT")
+                self._columns.add(name)
         self._bools = set(self.get_meta(BOOL_PARAMS_KEY, []))
 
     def _add_columns(self, names):
@@ -144,10 +145,17 @@ class RunStore:
                     changed += self._db.executemany(sql, rows).rowcount
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
                 raise
             return changed
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it rolls back by itself
+        after a full disk: a second ROLLBACK would hide the real error behind 'cannot
+        rollback - no transaction is active')."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def close(self):
         """Close the connection and release the run directory's lock (the files stay
@@ -173,7 +181,7 @@ class RunStore:
                        else self._db.execute(sql, rows or ()))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             return cur.rowcount
 

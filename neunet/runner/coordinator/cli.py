@@ -14,9 +14,9 @@ import glob
 import logging
 import os
 import runpy
+import shutil
 import socket
 import sys
-import time
 from collections.abc import Mapping
 
 from neunet.runner.coordinator.local import (
@@ -26,13 +26,12 @@ from neunet.runner.coordinator.local import (
     start_local_worker,
 )
 from neunet.runner.exits import EXIT_INTERRUPTED
+from neunet.store.errors import StoreError
 
 # Default TCP port (the seed's).
 DEFAULT_PORT = 22222
 # Default seconds of silence after which a worker is dead (heartbeats come every second).
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
-# Seconds between checks for newly failed tasks to print.
-FAILURE_POLL_S = 0.5
 class UsageError(Exception):
     """Bad command line or TASKS.py: reported as one line, exit status 2."""
 
@@ -60,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speculate-after", type=float, default=1.0,
                    help="seconds a task must run before an idle slot copies it")
     p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
+    p.add_argument("--max-result-mb", type=float, default=1024.0,
+                   help="largest result a worker may deliver (a larger one fails its task)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain); "
+                   "workers check it with --tls-ca (docs/cluster.md)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--log-level", default="INFO", help="logging level")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
@@ -162,7 +166,7 @@ def _listen_early(args, token, local):
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
     return sock, start_local_worker(args.host, sock.getsockname()[1], local, token,
-                                    local_spool(run_dir_of(args)))
+                                    local_spool(run_dir_of(args)), args.tls_cert)
 
 
 def run_dir_of(args) -> str:
@@ -171,17 +175,39 @@ def run_dir_of(args) -> str:
         "runs", os.path.splitext(os.path.basename(args.tasks))[0]))
 
 
-def _abandon(early, args) -> None:
+def _lock(args):
+    """Take the run directory's lock (`neunet.store.lock`) before anything else: a second
+    coordinator on it stops here, naming the first (a `StoreError`)."""
+    from neunet.store.lock import RunLock
+    return RunLock.acquire(run_dir_of(args), program="a coordinator")
+
+
+def _server_tls(args):
+    """The TLS context of --tls-cert/--tls-key (None without them); UsageError if unusable."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert is None:
+        return None
+    from neunet.runner.wire import tls
+    try:
+        return tls.server_context(args.tls_cert, args.tls_key)
+    except tls.TLSError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _abandon(early, args, lock) -> None:
     """Kill the early local worker (it holds nothing yet; its warming slots exit when their
-    input closes), remove its spool (and the run directory if that leaves it empty) and close
-    the socket, after a usage error found while loading the sweep."""
-    if early is None:
-        return
-    sock, proc = early
-    proc.kill()
-    proc.wait()
-    sock.close()
-    remove_spool(run_dir_of(args))
+    input closes), remove its spool and our lock (and the run directory if that leaves it
+    empty) and close the socket, after a usage error found while loading the sweep."""
+    if early is not None:
+        sock, proc = early
+        proc.kill()
+        proc.wait()
+        sock.close()
+        remove_spool(run_dir_of(args))
+    if lock is not None:
+        lock.abandon()
+        remove_spool(run_dir_of(args))  # the run directory too, if that left it empty
 
 
 def _prepare(args):
@@ -223,19 +249,23 @@ def _record_start(store, rows, argv) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
-    early = args = None
+    early = args = lock = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        lock = _lock(args)
         token, local = _access(args)
+        args.tls_context = _server_tls(args)
         early = _listen_early(args, token, local)
         rows, spec, store = _prepare(args)
-    except (UsageError, ValueError) as exc:
-        _abandon(early, args)
+    except (UsageError, ValueError, StoreError) as exc:
+        _abandon(early, args, lock)
         print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
         return 2
     todo = _start_run(args, store, rows, spec, argv)
+    if not todo:  # nothing to run: no local worker to start or to wait for
+        local, early = 0, _without_local_worker(early, args)
     if args.dask:
         return _run_dask(args, rows, spec, store)
     from neunet.runner.coordinator import scheduler as S
@@ -247,6 +277,16 @@ def main(argv=None) -> int:
         return run_async(_serve(args, sched, store, token, spec, local, rows, early))
     finally:
         store.close()
+
+
+def _without_local_worker(early, args):
+    """Stop the early local worker (nothing is left to run): the early socket alone."""
+    if early is None:
+        return None
+    early[1].kill()
+    early[1].wait()
+    shutil.rmtree(local_spool(run_dir_of(args)), ignore_errors=True)
+    return early[0], None
 
 
 def _start_run(args, store, rows, spec, argv) -> list:
@@ -280,8 +320,9 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     # while workers already connect (100,000 tasks dispatch seconds sooner)
     coord.journal.call(store.sync_tasks, rows)
     store.set_meta("address", f"{args.host}:{port}")
+    store.run_lock.describe(address=f"{args.host}:{port}")
     worker = LocalWorker(args.host, port, local, token, run_dir_of(args),
-                         early[1] if early else None)
+                         early[1] if early else None, args.tls_cert)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         worker.kill()
@@ -292,7 +333,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     install_signals(coord, hard_exit)
     progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows))
     import asyncio  # here: the local worker is started before asyncio is imported
-    watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
+    watchers = [asyncio.ensure_future(progress.run()), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
     for watcher in watchers:
         watcher.cancel()
@@ -307,7 +348,9 @@ async def _start_server(args, sched, store, token, spec, local, early):
     from neunet.runner.coordinator.server import Coordinator
     spool = local_spool(run_dir_of(args)) if local > 0 else None
     coord = Coordinator(sched, store, token, spec, args.host, args.port,
-                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool)
+                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool,
+                        max_result_bytes=int(args.max_result_mb * 1024 * 1024),
+                        ssl=args.tls_context)
     try:
         return coord, await coord.start(sock=early[0] if early else None)
     except OSError as exc:
@@ -324,6 +367,11 @@ def _finish(coord, sched, store, progress) -> int:
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
+    stored = len(store.finished())
+    if stored != sched.n_finished:  # never report what the run directory does not hold
+        logging.getLogger("neunet.coordinator").error(
+            "%d tasks finished but %d are stored in %s", sched.n_finished, stored, store.run_dir)
+        return 1
     return 1 if sched.n_failed or coord.journal.errors else 0
 
 
@@ -338,17 +386,6 @@ def peak_memory_mb() -> float:
         pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-async def _show(progress) -> None:
-    import asyncio
-    last_s = time.monotonic()
-    while True:  # failures are printed within FAILURE_POLL_S, the status line on its period
-        await asyncio.sleep(min(FAILURE_POLL_S, progress.period_s()))
-        progress.report_failures()
-        if time.monotonic() - last_s >= progress.period_s():
-            last_s = time.monotonic()
-            progress.update()
 
 
 if __name__ == "__main__":

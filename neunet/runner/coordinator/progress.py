@@ -23,6 +23,8 @@ BASE_SAMPLE = 1000
 NOT_SHOWN = ("seed",)
 # Characters of a failure's reason shown on its line (its first line only).
 REASON_CHARS = 300
+# Seconds between checks for newly failed tasks to print.
+FAILURE_POLL_S = 0.5
 
 
 def base_params(pms) -> dict:
@@ -59,12 +61,13 @@ def status_line(coord, total: int) -> str:
     sched = coord.sched
     c = sched.counts()
     slots = sum(w.slots for w in sched.workers.values() if w.alive) or 1
-    scale = coord.real_s_total / coord.est_s_done if coord.est_s_done > 0 else 1.0
-    eta_s = sched.open_estimate_s() * scale / slots
+    eta_s = sched.open_estimate_s() * sched.time_scale() / slots
     workers = " ".join(f"{name}:{sum(v for k, v in st.items() if k != 'assigned')}/{n}"
                        for name, n, st in sched.worker_view()[:8])
+    paused = f"  PAUSED ({coord.disk_full})" if getattr(coord, "disk_full", None) else ""
     return (f"done {c['finished']}/{total}  failed {c['failed']}  running {c['running']}  "
-            f"queued {c['queued']}  workers {c['workers']} [{workers}]  ETA {_fmt_s(eta_s)}")
+            f"queued {c['queued']}  workers {c['workers']} [{workers}]  ETA {_fmt_s(eta_s)}"
+            f"{paused}")
 
 
 class Progress:
@@ -111,3 +114,15 @@ class Progress:
         else:
             log.info("%s", line)
         self._last = time.monotonic()
+
+    async def run(self) -> None:
+        """Print failures within `FAILURE_POLL_S` and the status line on its period, until
+        cancelled."""
+        import asyncio
+        last_s = time.monotonic()
+        while True:
+            await asyncio.sleep(min(FAILURE_POLL_S, self.period_s()))
+            self.report_failures()
+            if time.monotonic() - last_s >= self.period_s():
+                last_s = time.monotonic()
+                self.update()
