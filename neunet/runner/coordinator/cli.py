@@ -339,7 +339,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
         watcher.cancel()
     await coord.shutdown()
     await worker.wait_and_clean()
-    return _finish(coord, sched, store, progress)
+    return _finish(coord, sched, store, progress, rows)
 
 
 async def _start_server(args, sched, store, token, spec, local, early):
@@ -359,7 +359,7 @@ async def _start_server(args, sched, store, token, spec, local, early):
         return None, None
 
 
-def _finish(coord, sched, store, progress) -> int:
+def _finish(coord, sched, store, progress, rows) -> int:
     """Report the end of the sweep; the exit status."""
     progress.report_failures()
     progress.update(final=True)
@@ -367,7 +367,7 @@ def _finish(coord, sched, store, progress) -> int:
     logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
-    stored = len(store.finished())
+    stored = len(store.finished() & {r.tid for r in rows})
     if stored != sched.n_finished:  # never report what the run directory does not hold
         logging.getLogger("neunet.coordinator").error(
             "%d tasks finished but %d are stored in %s", sched.n_finished, stored, store.run_dir)
