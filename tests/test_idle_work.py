@@ -8,6 +8,7 @@ from neunet.runner.coordinator import scheduler as S
 
 def test_a_request_looks_at_a_bounded_number_of_entries():
     work = idle_work.IdleWork()
+    work.activate([])  # the queue is empty: entries are kept from now on
     for i in range(100_000):
         work.waiting(SimpleNamespace(tid=f"t{i}", est_cost=float(i)), "victim")
         work.started(SimpleNamespace(tid=f"t{i}", est_cost=float(i)), "victim", float(i))
@@ -26,6 +27,16 @@ def test_a_request_looks_at_a_bounded_number_of_entries():
     assert calls == []  # the earliest start is checked without popping anything
     assert work.speculate(2, valid, lambda tid, wid: True, 5.0) == [("t0", "victim"),
                                                                     ("t1", "victim")]
+
+
+def test_the_heaps_are_built_only_once_the_queue_is_empty():
+    s = S.Scheduler([(f"t{i}", {}, 1.0, 1.0) for i in range(10)])
+    s.handle(S.Join("a", "a", 2, 0))
+    s.handle(S.Request("a", 4, 0))
+    assert not s.idle.active and s.idle.size() == 0  # 6 still queued: nothing to steal
+    s.handle(S.Join("b", "b", 2, 0))
+    s.handle(S.Request("b", 6, 0))  # takes the last 6: the queue is empty now
+    assert s.idle.active
 
 
 def test_stale_entries_are_pruned_once_they_outnumber_the_held_copies():

@@ -2,7 +2,8 @@
 
 Two heaps with lazy deletion, so that a request costs the same with 10 workers or 2000 and
 10 tasks or 100,000 (a scan of every worker and task per request halved the throughput of a
-thousand workers):
+thousand workers). They are built the first time the queue is empty (before, a request never
+needs them) from the copies held then (`activate`), and fed as copies are given or start:
 
 * waiting copies (held by a worker, not started), most expensive first: an idle slot steals
   the most expensive one held by another worker;
@@ -36,16 +37,32 @@ class IdleWork:
         self._waiting: list = []   # (-est_cost, seq, tid, wid)
         self._started: list = []   # (started_s, seq, tid, wid)
         self._seq = 0
+        self.active = False
 
     def waiting(self, task, wid: str) -> None:
         """`wid` holds a copy of `task` it has not started."""
-        self._seq += 1
-        heapq.heappush(self._waiting, (-task.est_cost, self._seq, task.tid, wid))
+        if self.active:
+            self._seq += 1
+            heapq.heappush(self._waiting, (-task.est_cost, self._seq, task.tid, wid))
 
     def started(self, task, wid: str, started_s: float) -> None:
         """`wid` started its copy of `task` at `started_s`."""
-        self._seq += 1
-        heapq.heappush(self._started, (started_s, self._seq, task.tid, wid))
+        if self.active:
+            self._seq += 1
+            heapq.heappush(self._started, (started_s, self._seq, task.tid, wid))
+
+    def activate(self, copies) -> None:
+        """The queue is empty: build the heaps from `copies`, (task, wid, started_s or None)
+        of every copy held (once; a no-op while active)."""
+        if self.active:
+            return
+        self.active = True
+        for task, wid, started_s in copies:
+            if started_s is None:
+                self.waiting(task, wid)
+            else:
+                self.started(task, wid, started_s)
+
 
     def steal(self, n: int, valid, usable) -> list:
         """Up to `n` (tid, victim wid) of waiting copies, most expensive first.
@@ -115,6 +132,13 @@ def prune(s) -> None:
     if s.idle.size() > 2 * held + PRUNE_SLACK:
         s.idle.prune(lambda tid, wid: _open_copy(s, tid, wid) is not None,
                      lambda tid, wid: _open_copy(s, tid, wid) is not None)
+
+
+def activate(s) -> None:
+    """Build the heaps once the queue is empty (`s` is the Scheduler)."""
+    if not s.idle.active:
+        s.idle.activate((s.tasks[tid], w.wid, s.tasks[tid].copies.get(w.wid))
+                        for w in s.workers.values() if w.alive for tid in w.tids)
 
 
 def steal(s, thief, n: int, out: list, now_s: float) -> list:

@@ -324,6 +324,7 @@ class Scheduler:
             self._give(worker, task, out)
         if self.n_queued == 0:
             # queue empty: free slots steal waiting tasks, then run speculative copies
+            idle_work.activate(self)
             want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
                 given += idle_work.steal(self, worker, want, out, ev.now_s)
