@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/calibrate_cost.py            # measure, fit, print the check (no write)
-    python benchmarks/calibrate_cost.py --write    # ... and write neunet/cost_constants.py
+    python benchmarks/calibrate_cost.py --write    # ... and write neunet/sweep/cost_constants.py
     python benchmarks/calibrate_cost.py --check    # only the check, with the shipped constants
 
 Timing is in-process: the CPU time (`time.process_time`) of `neunet.simulate(pm)` (argv
@@ -40,7 +40,7 @@ from neunet.single import simulate
 from neunet.sweep import cost, cost_constants
 
 # Where the fitted constants are written.
-CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "cost_constants.py"
+CONSTANTS_PATH = Path(__file__).resolve().parent.parent / "neunet" / "sweep" / "cost_constants.py"
 # Seconds a single measured run should take at most (keeps the sweeps short).
 MAX_RUN_S = 1.2
 # Runs shorter than this are repeated and the minimum kept.
@@ -265,7 +265,7 @@ def warm_up():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="write neunet/cost_constants.py")
+    ap.add_argument("--write", action="store_true", help="write neunet/sweep/cost_constants.py")
     ap.add_argument("--check", action="store_true", help="only check the shipped constants")
     ap.add_argument("--fit-per-model", type=int, default=6, help="fitting runs per model")
     ap.add_argument("--check-tasks", type=int, default=48, help="runs in the check sweep")

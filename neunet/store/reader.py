@@ -106,7 +106,7 @@ class Run:
         """All tasks as a pandas DataFrame, one row per task, in the order they were added.
 
         Columns: tid, status, worker, attempts, est_cost, est_s, real_s, started, finished
-        (UNIX s), failure_class, reason, data_file, then one column per parameter
+        (UNIX s), failure_class, reason, data_file, result_hash, then one column per parameter
         (per-neuron lists as text "0.1, 0.2", matrices as a short text with a content hash),
         then one column per summary statistic (NaN where a task has none yet).
         """

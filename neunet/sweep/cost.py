@@ -2,7 +2,7 @@
 
 The cost is the simulator spec's number of quiet steps (section 11: T·n·(1/dt + r) for
 `simple`, plus SSC re-integrations and delayed deliveries); the seconds apply per-model
-constants measured on this engine (`neunet/cost_constants.py`, written by
+constants measured on this engine (`neunet/sweep/cost_constants.py`, written by
 `benchmarks/calibrate_cost.py`). Light: no numba.
 """
 from __future__ import annotations
@@ -14,11 +14,10 @@ import numpy as np
 
 from neunet import params
 from neunet.params import hashing as params_hash
-
-# Excitatory reversal potential of the HH models (mV): a constant current I equals a mean
 from neunet.sim.models import MODELS
 from neunet.sweep import cost_constants
 
+# Excitatory reversal potential of the HH models (mV): a constant current I equals a mean
 # excitatory conductance of about I / 65.
 HH_EXCITATORY_REVERSAL_MV = 65.0
 
