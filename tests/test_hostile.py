@@ -389,3 +389,37 @@ def test_a_damaged_index_stops_the_coordinator_with_one_line_and_reruns_nothing(
     assert message in line and "index.sqlite" in line
     assert (run_dir / "index.sqlite").read_bytes() == damage  # untouched
     assert (run_dir / "data" / "0123456789abcdef.npz").read_bytes() == b"result"
+
+
+def _self_signed(tmp_path, name: str, host: str = "localhost"):
+    import shutil
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_tls_serves_workers_that_check_the_certificate_and_no_others(tmp_path):
+    """With --tls-cert/--tls-key, the local worker and a remote one with --tls-ca run the
+    sweep; a worker that trusts another certificate exits 2 naming the TLS check."""
+    cert, key = _self_signed(tmp_path, "coord")
+    other, _ = _self_signed(tmp_path, "other")
+    n = 6
+    coord, port, log = _start(tmp_path, n, 20, "--tls-cert", cert, "--tls-key", key)
+    good = bad = None
+    try:
+        bad = worker(port, 1, "--token-file", tmp_path / "tok", "--tls-ca", other,
+                     "--tls-server-name", "localhost", log=tmp_path / "bad.log")
+        assert bad.wait(timeout=120) == 2
+        good = worker(port, 1, "--token-file", tmp_path / "tok", "--tls-ca", cert,
+                      "--tls-server-name", "localhost", "--name", "real")
+        assert coord.wait(timeout=240) == 0, _log(log)
+    finally:
+        stop(coord, good, bad)
+    assert "failed the TLS check" in _log(tmp_path / "bad.log")
+    assert "(TLS)" in _log(log)
+    _all_stored_once(tmp_path / "run", n, by="real")
