@@ -241,7 +241,7 @@ class Coordinator:
             hello, join, out = await asyncio.wait_for(gate.handshake(self, reader, writer),
                                                       gate.HANDSHAKE_TIMEOUT_S)
         except Exception as exc:  # whatever it sent: one line, the connection closed
-            if gate.quiet(exc) or writer.is_closing():  # it went away (a port scan)
+            if gate.quiet(exc) or not reader.bytes_in:  # it said nothing (a port scan)
                 log.debug("connection from %s closed during the handshake: %s", peer, exc)
             else:
                 self.gate.refused(peer, str(exc) or type(exc).__name__)

@@ -117,6 +117,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._queued = 0
         self._error: BaseException | None = None
         self._eof = self._budget_paused = False
+        self.bytes_in = 0                     # bytes received on this connection
         self._waiter = self._closed = self.transport = self._task = None
 
     # -------------------------------------------------------- asyncio protocol
@@ -157,6 +158,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._buf, self._start, self._end = buf, 0, n
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_in += nbytes
         if self._error is not None:
             return
         try:
