@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import re
 import socket
@@ -96,15 +95,15 @@ def _proc_mb(pid: int, key: str = "VmRSS") -> float:
 
 # ------------------------------------------------------------------ fake workers
 def _result_bytes() -> tuple:
-    """(summary, .npz bytes, sha256, result_hash) of a real 1-neuron 10 ms simulation
-    (~4.7 KB), as a real worker sends it."""
+    """(summary, .npz bytes, result_hash) of a real 1-neuron 10 ms simulation (~4.7 KB), as
+    a real worker sends it."""
     import neunet
     from neunet.sweep.task_run import run_task
     pm = neunet.parameters()
     pm.update(nE=1, nI=0, t=10, pr=0.5)
     out = run_task(pm)
     data = out.npz_bytes()
-    return out.summary, data, hashlib.sha256(data).digest(), out.digest
+    return out.summary, data, out.digest
 
 
 class _FakeWorker:
@@ -112,7 +111,7 @@ class _FakeWorker:
 
     def __init__(self, wid: str, slots: int, result: tuple):
         self.wid, self.slots = wid, slots
-        self.summary, self.data, self.sha, self.digest = result
+        self.summary, self.data, self.digest = result
         self.stored = 0
 
     async def connect(self, port: int, gate: asyncio.Semaphore) -> None:
@@ -145,7 +144,7 @@ class _FakeWorker:
             if msg["t"] == "tasks":
                 for task in msg["tasks"]:
                     self.out.send({"t": "result", "tid": task["tid"], "summary": self.summary,
-                                   "real_s": 0.001, "size": len(self.data), "sha256": self.sha,
+                                   "real_s": 0.001, "size": len(self.data),
                                    "hash": self.digest})
                     self.out.send_chunk(task["tid"], self.data)
                     self.out.send({"t": "end", "tid": task["tid"]})

@@ -196,12 +196,9 @@ class RawWorker:
         self.sock.sendall(self.sealed(msg))
 
     def send_result(self, tid: str, data: bytes, summary=None, real_s=0.1, **extra) -> None:
-        """result + chunk + end of a result whose data is `data` (announced with its SHA-256)."""
-        import hashlib
+        """result + chunk + end of a result whose data is `data`."""
         head = {"t": "result", "tid": tid, "summary": summary or {"mean_rate": 1.0},
                 "real_s": real_s, "size": len(data)}
-        if data:
-            head["sha256"] = hashlib.sha256(data).digest()
         head.update(extra)
         self.send(head)
         if data:

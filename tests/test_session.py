@@ -4,8 +4,8 @@ import os
 import msgpack
 import pytest
 
-from neunet.runner.wire.frames import HEADER, RAW_HEAD, RAW_MARK, ProtocolError
-from neunet.runner.wire.session import TAG_BYTES, Session
+from neunet.runner.wire.frames import HEADER, ProtocolError, chunk_head, unpack
+from neunet.runner.wire.session import TAG_BYTES, Session, unverified_payload
 
 K1, K2 = os.urandom(32), os.urandom(32)
 
@@ -18,11 +18,6 @@ def _body(frame: bytes) -> bytes:
     (n,) = HEADER.unpack_from(frame)
     assert len(frame) == HEADER.size + n
     return frame[HEADER.size:]
-
-
-def _chunk_head(tid: str) -> bytes:
-    head = msgpack.packb({"t": "chunk", "tid": tid})
-    return bytes([RAW_MARK]) + RAW_HEAD.pack(len(head)) + head
 
 
 def test_frames_open_in_order_and_only_in_order():
@@ -48,25 +43,36 @@ def test_a_frame_is_bound_to_its_direction_and_its_bytes():
     with pytest.raises(ProtocolError):
         worker.open(bytes(body))
     assert worker.recv_seq == 0  # a failed frame does not advance the count
-    with pytest.raises(ProtocolError, match="too short"):
-        worker.open(b"x" * TAG_BYTES)
+    for junk in (b"x" * TAG_BYTES, b"\x03" + b"x" * 40, msgpack.packb({"t": "ack", "tid": "a"})):
+        with pytest.raises(ProtocolError):
+            worker.open(junk)  # too short, or not sealed at all
     assert bytes(Session(K1, K2).open(_body(frame))) == msgpack.packb({"t": "ack", "tid": "a"})
 
 
-def test_a_chunk_is_sealed_over_its_head_and_data_length():
+def test_every_byte_of_a_chunk_is_authenticated_where_it_lies():
     worker, coord = _pair()
-    head = _chunk_head("t1")
-    prefix, data = worker.seal_chunk(head, b"x" * 1000)
-    body = (prefix + data)[HEADER.size:]
-    assert bytes(coord.open(body)) == head + b"x" * 1000
+    head = chunk_head("t1")
+    prefix, data = worker.seal_chunk(head, memoryview(b"x" * 100_000))
+    payload = coord.open((prefix + bytes(data))[HEADER.size:])
+    assert unpack(payload) == {"t": "chunk", "tid": "t1", "data": memoryview(b"x" * 100_000)}
+    for forge in (lambda b: b[:-1] + b"y",            # one byte of data
+                  lambda b: b[:-1],                    # a byte short
+                  lambda b: b.replace(b"t1", b"t2")):  # the head
+        worker, coord = _pair()
+        prefix, data = worker.seal_chunk(head, b"x" * 1000)
+        with pytest.raises(ProtocolError, match="failed authentication"):
+            coord.open(forge(prefix + data)[HEADER.size:])
     worker, coord = _pair()
-    prefix, data = worker.seal_chunk(head, b"x" * 1000)
-    # the data itself is bound by the result's announced SHA-256, not by the tag ...
-    assert bytes(Session(K2, K1).open((prefix + b"y" * 1000)[HEADER.size:])).endswith(b"y")
-    # ... but its length and its head are
+    worker.seal(b"\x80")  # a frame that never arrived: the next one is refused
+    prefix, data = worker.seal_chunk(head, b"x" * 10)
     with pytest.raises(ProtocolError):
-        Session(K2, K1).open((prefix + b"x" * 999)[HEADER.size:])
-    forged = bytearray((prefix + data)[HEADER.size:])
-    forged[TAG_BYTES + len(head) - 1] ^= 1  # the tid
-    with pytest.raises(ProtocolError):
-        Session(K2, K1).open(bytes(forged))
+        coord.open((prefix + data)[HEADER.size:])
+
+
+def test_the_hello_can_be_read_before_its_tag_is_checked():
+    worker, coord = _pair()
+    body = _body(worker.seal(msgpack.packb({"t": "hello"})))
+    assert bytes(unverified_payload(body)) == msgpack.packb({"t": "hello"})
+    assert bytes(coord.open(body)) == msgpack.packb({"t": "hello"})
+    with pytest.raises(ProtocolError, match="not a sealed hello"):
+        unverified_payload(msgpack.packb({"t": "hello"}))

@@ -18,7 +18,7 @@ import time
 
 from neunet.runner.wire import auth, frames
 from neunet.runner.wire.batching import BatchedWriter
-from neunet.runner.wire.session import TAG_BYTES
+from neunet.runner.wire.session import unverified_payload
 
 log = logging.getLogger("neunet.coordinator")
 
@@ -89,9 +89,7 @@ def parse_hello(body: bytes) -> dict:
     nonce), with its fields checked; ProtocolError otherwise."""
     if body is None:
         raise ConnectionError("closed before its hello")
-    if len(body) <= TAG_BYTES:
-        raise frames.ProtocolError("first frame too short to be a hello")
-    hello = frames.unpack(memoryview(body)[TAG_BYTES:])
+    hello = frames.unpack(unverified_payload(body))
     if hello["t"] != "hello":
         raise frames.ProtocolError(f"expected hello, got {hello['t']!r}")
     if len(hello["cnonce"]) != auth.NONCE_BYTES or not frames.valid_tid(hello["worker"]):

@@ -117,6 +117,8 @@ class Intake:
                 await self._wait_for_space(up, exc)
         self.coord.on_disk_full(None, id(up))
         conn.uploads.pop(up.tid, None)
+        if up.refused is None and not _is_npz(up):
+            up.refused = "invalid result: its data is not an .npz archive"
         await self._result_in(conn, up)
 
     async def _result_in(self, conn, up) -> None:
@@ -132,3 +134,11 @@ class Intake:
         log.warning("task %s: %s from %s", up.tid, up.refused, conn.name)
         kind = "invalid" if up.refused.startswith("invalid") else "fault"
         await self.coord.handle(S.Failure(conn.wid, up.tid, up.refused, kind, now))
+
+
+def _is_npz(up) -> bool:
+    """Whether a complete upload's data ends like the .npz a slot writes (or has none)."""
+    from neunet.store.npz import ends_like_npz  # here: the coordinator starts before numpy
+    if up.buf is not None:
+        return ends_like_npz(up.buf)
+    return up.tmp is None or ends_like_npz(up.tmp)

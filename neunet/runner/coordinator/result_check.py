@@ -1,11 +1,11 @@
 """Owns the rules a result must meet before it goes near the store: its ``result`` header checked.
 
-A worker announces a result with a header (summary, measured seconds, size, SHA-256 of its
-data). The coordinator checks it before it takes any data (`problem`): summary names are
-short strings and its values numbers or null (a string once made a whole journal batch fail
-and its honest results vanish), the size is within ``--max-result-mb`` (nothing is reserved
-on the word of an announcement either), the seconds are finite and bounded (one 1e308 made
-the time scale infinite), and data that travels carries the SHA-256 it is checked against.
+A worker announces a result with a header (summary, measured seconds, size). The coordinator
+checks it before it takes any data (`problem`): summary names are short strings and its
+values numbers or null (a string once made a whole journal batch fail and its honest results
+vanish), the size is within ``--max-result-mb`` (nothing is reserved on the word of an
+announcement either), and the seconds are finite and bounded (one 1e308 made the time scale
+infinite).
 A result that breaks a rule fails that run of its task (class ``invalid``), never anything
 else.
 """
@@ -19,8 +19,6 @@ MAX_SUMMARY_KEYS = 1000
 MAX_NAME_CHARS = 200
 # Largest measured run time accepted (seconds: 1000 days).
 MAX_REAL_S = 1000 * 86400.0
-# Bytes of a SHA-256 digest.
-SHA256_BYTES = 32
 
 
 def problem(msg: dict, max_result_bytes: int) -> str | None:
@@ -29,7 +27,7 @@ def problem(msg: dict, max_result_bytes: int) -> str | None:
     Parameters
     ----------
     msg : dict
-        The header: tid, summary, real_s, size, optional sha256 / spooled / hash.
+        The header: tid, summary, real_s, size, optional spooled / hash.
     max_result_bytes : int
         The largest result accepted (``--max-result-mb``).
     """
@@ -52,6 +50,4 @@ def problem(msg: dict, max_result_bytes: int) -> str | None:
     if size > max_result_bytes:
         return (f"its {size / 1e6:.1f} MB exceed --max-result-mb "
                 f"({max_result_bytes / 1e6:.1f} MB)")
-    if size and not msg.get("spooled") and len(msg.get("sha256") or b"") != SHA256_BYTES:
-        return "its data comes without the SHA-256 to check it against"
     return None

@@ -3,20 +3,16 @@
 `begin` takes a checked ``result`` header: a small result is collected in memory, a large one
 is written chunk by chunk into a temp file in the run directory (flushed in the background
 every `SYNC_EVERY_BYTES`; nothing is reserved up front on the word of the header), and a
-result the local worker announces as ``spooled`` is moved from its spool file at the end. The
-data that crosses the network is hashed as it comes (a file's chunks in a thread, while the
-next ones arrive) and `finish` checks it against the SHA-256 its authenticated header
-announced, so forged chunk data never reaches the store; it then makes the result durable
-(or raises `ProtocolError`). A refused result (`refused`: not leased to this worker, or
-invalid) has its data counted and dropped. `discard` removes what an abandoned one left. The
-journal then renames the temp file into place and records the result (see
-`neunet.runner.coordinator.store_writer`).
+result the local worker announces as ``spooled`` is moved from its spool file at the end
+(every chunk's bytes were authenticated on arrival: `neunet.runner.wire.session`). `finish`
+makes it complete and durable (or raises `ProtocolError`). A refused result (`refused`: not
+leased to this worker, or invalid) has its data counted and dropped. `discard` removes what
+an abandoned one left. The journal then renames the temp file into place and records the
+result (see `neunet.runner.coordinator.store_writer`).
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -30,8 +26,6 @@ IN_MEMORY_MAX_BYTES = 1024 * 1024
 # A large result being received is flushed to disk in the background every this many bytes,
 # so the fsync at its end has little left to write (bytes).
 SYNC_EVERY_BYTES = 4 * 1024 * 1024
-# The thread hashing the chunks of large results (one: each result's chunks in order).
-_HASHER: list = []
 
 
 @dataclass
@@ -50,9 +44,6 @@ class Upload:
     sync: object = None  # that flush (a future)
     digest: str | None = None  # result_hash computed by the worker's slot, if sent
     spooled: str | None = None  # the local worker's spool file it is moved from, if so
-    sha256: bytes | None = None  # what the data must hash to (announced in the header)
-    hasher: object = None  # hashing the data as it comes
-    hashing: object = None  # the last chunk's hashing in the thread (a future)
     refused: str | None = None  # why the result is not taken (its data is dropped)
     held: int = 0  # bytes of it counted in the coordinator's read budget
     budget: object = None  # that budget (`neunet.runner.wire.reader.ReadBudget`), if any
@@ -65,7 +56,7 @@ def begin(msg: dict, data_dir: str, local_spool: str | None, refused: str | None
     Parameters
     ----------
     msg : dict
-        The ``result`` message (tid, summary, real_s, size, hash?, sha256?, spooled?).
+        The ``result`` message (tid, summary, real_s, size, hash?, spooled?).
     data_dir : str
         The run directory's data folder (temp files go there, beside their final names).
     local_spool : str or None
@@ -78,8 +69,7 @@ def begin(msg: dict, data_dir: str, local_spool: str | None, refused: str | None
     """
     tid = msg["tid"]
     up = Upload(tid, msg["summary"], float(msg["real_s"]), msg["size"], t0=time.monotonic(),
-                digest=msg.get("hash"), sha256=msg.get("sha256"), refused=refused,
-                budget=budget)
+                digest=msg.get("hash"), refused=refused, budget=budget)
     if refused is not None:
         return up
     if msg.get("spooled"):  # in the local spool, on our filesystem: moved at its end
@@ -92,7 +82,6 @@ def begin(msg: dict, data_dir: str, local_spool: str | None, refused: str | None
         up.buf = bytearray()
     elif up.size:
         up.tmp = _temp_path(data_dir, tid)
-        up.hasher = hashlib.sha256()
         # opened here, not in a thread: a thread hop costs more than the open
         up.fd = os.open(up.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     return up
@@ -116,8 +105,6 @@ def add_chunk(up: Upload | None, msg: dict) -> None:
             up.budget.take(len(data))
     elif up.fd is not None:  # straight into the page cache: cheaper than a thread hop per chunk
         _write_all(up.fd, data, up.received)
-        up.hashing = asyncio.get_running_loop().run_in_executor(_hash_thread(), up.hasher.update,
-                                                                data)
     up.received += len(data)
     if up.fd is not None and up.received - up.synced >= SYNC_EVERY_BYTES and (
             up.sync is None or up.sync.done()):
@@ -125,17 +112,10 @@ def add_chunk(up: Upload | None, msg: dict) -> None:
         up.sync = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, up.fd)
 
 
-def _hash_thread() -> concurrent.futures.ThreadPoolExecutor:
-    if not _HASHER:
-        _HASHER.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sha256"))
-    return _HASHER[0]
-
-
 async def finish(up: Upload | None, tid: str) -> None:
-    """At its ``end``: the result is complete, its data matches its SHA-256 and, if in a
-    file, it is durable; else ProtocolError (what it left is removed). An OSError from the
-    final fsync (a full disk) propagates with the upload intact: `finish` may be called again.
-    """
+    """At its ``end``: the result is complete and, if in a file, durable; else ProtocolError
+    (what it left is removed). An OSError from the final fsync (a full disk) propagates with
+    the upload intact: `finish` may be called again."""
     if up is None or (up.spooled is None and up.received != up.size):
         await discard(up)
         raise frames.ProtocolError(f"incomplete result for {tid!r}")
@@ -149,7 +129,6 @@ async def finish(up: Upload | None, tid: str) -> None:
             await discard(up)
             raise frames.ProtocolError(f"spooled result {up.tid!r}: {exc}") from None
         return
-    await _check_sha256(up)
     if up.fd is not None:
         if up.sync is not None:
             await up.sync
@@ -158,32 +137,14 @@ async def finish(up: Upload | None, tid: str) -> None:
         up.fd = None
 
 
-async def _check_sha256(up: Upload) -> None:
-    """ProtocolError unless the data received hashes to what the header announced."""
-    if not up.size or (up.fd is None and up.buf is None):
-        return
-    if up.buf is not None:
-        got = hashlib.sha256(up.buf).digest()
-    else:
-        if up.hashing is not None:
-            await up.hashing
-        got = up.hasher.digest()
-    if got != up.sha256:
-        tid = up.tid
-        await discard(up)
-        raise frames.ProtocolError(f"the data of result {tid!r} does not match its SHA-256 "
-                                   "(altered on the way)")
-
-
 async def discard(up: Upload | None) -> None:
     """Close and remove what an unfinished or refused upload left (None: nothing); give
     back the memory it held."""
     if up is None:
         return
     release(up)
-    for job in (up.sync, up.hashing):  # let background work finish before its fd closes
-        if job is not None:
-            await asyncio.gather(job, return_exceptions=True)
+    if up.sync is not None:  # let a background flush finish before its fd closes
+        await asyncio.gather(up.sync, return_exceptions=True)
     if up.fd is not None:
         os.close(up.fd)
         up.fd = None

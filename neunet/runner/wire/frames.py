@@ -81,9 +81,9 @@ OPTIONAL = {
     "welcome": {"spooled": bool, "max_frame": int, "max_result": int},
     "refused": {"code": str},
     "request": {"left_s": (int, float)},
-    "result": {"hash": str, "spooled": bool, "sha256": bytes},
+    "result": {"hash": str, "spooled": bool},
     "failed": {"kind": str},
-    "done": {"hash": str, "sha256": bytes},
+    "done": {"hash": str},
     "error": {"kind": str},
 }
 # Fields holding one task id, and fields holding a list of them (checked by `valid_tid`).

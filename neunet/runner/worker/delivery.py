@@ -46,9 +46,8 @@ async def stream_result(out, reply: dict, spool_dir: str, chunk_bytes: int,
     tid = reply["tid"]
     result = {"t": "result", "tid": tid, "summary": reply["summary"],
               "real_s": reply["real_s"], "size": reply["size"]}
-    for key in ("hash", "sha256"):  # the result's fingerprint; the data's SHA-256
-        if reply.get(key) is not None:
-            result[key] = reply[key]
+    if isinstance(reply.get("hash"), str):
+        result["hash"] = reply["hash"]
     if spooled and in_spool_file(reply):  # the coordinator moves the file
         result["spooled"] = True
         out.send(result)

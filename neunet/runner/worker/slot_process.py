@@ -5,8 +5,8 @@ kernels come from the cache), answers ``ready``, then runs each ``run`` request 
 out = spool directory, filter spec) through `neunet.sweep.task_run.run_task`, reports the
 ``filtering`` state (after a simulation of at least `REPORT_FILTERING_S`) and answers ``done``
 (summary, real seconds, size of the kept arrays' .npz, ``hash``: the result's
-`neunet.store.digest.result_hash`, ``sha256``: of the .npz bytes, which the coordinator checks
-what it receives against) or ``error`` (the simulator's message, and its `failure_kind`).
+`neunet.store.digest.result_hash`) or ``error`` (the simulator's message, and its
+`failure_kind`).
 The .npz of a result of at most `REPLY_DATA_MAX_BYTES` travels in the ``done`` reply (field
 ``data``); a larger one
 is written atomically as ``<out>/<tid>.npz``. Replies go to the original stdout; anything else
@@ -17,7 +17,6 @@ worker queues them there), the replies of finished ones are held and written tog
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sys
@@ -88,11 +87,6 @@ def run_one(msg: dict, send) -> dict:
         return {"t": "error", "tid": tid, "error": _error_text(exc), "kind": failure_kind(exc)}
     reply = {"t": "done", "tid": tid, "size": out.size, "summary": out.summary,
              "hash": out.digest, "real_s": out.real_s}
-    if out.size:  # what the coordinator checks the received bytes against
-        digest = hashlib.sha256()
-        for part in out.npz_parts:
-            digest.update(part)
-        reply["sha256"] = digest.digest()
     if out.size > REPLY_DATA_MAX_BYTES:  # the arrays' memory itself: no 50 MB joined copy
         atomic_write(os.path.join(msg["out"], f"{tid}.npz"), out.npz_parts)
     elif out.size:  # small: no file to create, read back and delete per task
