@@ -61,11 +61,12 @@ def test_sigkill_of_a_worker_mid_sweep_loses_nothing(tmp_path):
         stop(coord, victim, other)
     _stored_once(tmp_path / "run", n)
     assert "victim" in {r[4] for r in rows(tmp_path / "run")}
-    # every task ran once, or again after its run was lost with the victim (kept in its
-    # history, not counted against its retries: nothing failed)
+    # every task ran once, again after its run was lost with the victim (kept in its
+    # history, not counted against its retries: nothing failed), or as a speculative copy
     history = _histories(tmp_path / "run")
     for tid, _, _, attempts, _, _ in rows(tmp_path / "run"):
-        assert attempts == 1 + sum(h["class"] == "lost" for h in history.get(tid, []))
+        lost = sum(h["class"] == "lost" for h in history.get(tid, []))
+        assert 1 + lost <= attempts <= 2 + lost
         assert all(h["class"] == "lost" and h["worker"] == "victim" for h in history.get(tid, []))
 
 
@@ -130,7 +131,7 @@ def test_malformed_oversize_and_unauthenticated_connections_are_refused(tmp_path
         assert wait_until(lambda: not port_is_free(port), 120)
         real = worker(port, 1, "--token-file", tmp_path / "tok", "--name", "real")
         r = RawWorker(port)  # garbage instead of a frame
-        r.sock.sendall(frames.HEADER.pack(40) + b"\xc1" * 40)
+        r.sock.sendall(frames.HEADER.pack(57) + b"\x01" + b"t" * 16 + b"\xc1" * 40)
         assert r.closed()
         r = RawWorker(port)  # a 4 GB frame announced before authenticating
         r.sock.sendall(b"\xff\xff\xff\xff")
