@@ -94,13 +94,13 @@ def _proc_mb(pid: int, key: str = "VmRSS") -> float:
 
 
 # ------------------------------------------------------------------ fake workers
-def _result_bytes() -> tuple:
-    """(summary, .npz bytes, result_hash) of a real 1-neuron 10 ms simulation (~4.7 KB), as
-    a real worker sends it."""
+def _result_bytes(t_ms: float = 10.0) -> tuple:
+    """(summary, .npz bytes, result_hash) of a real 1-neuron simulation of `t_ms` (10 ms:
+    ~4.7 KB; about 0.25 KB more per ms), as a real worker sends it."""
     import neunet
     from neunet.sweep.task_run import run_task
     pm = neunet.parameters()
-    pm.update(nE=1, nI=0, t=10, pr=0.5)
+    pm.update(nE=1, nI=0, t=t_ms, pr=0.5)
     out = run_task(pm)
     data = out.npz_bytes()
     return out.summary, data, out.digest
@@ -156,9 +156,10 @@ class _FakeWorker:
         beat.cancel()
 
     async def _beat(self) -> None:
-        while True:
+        while True:  # as a real worker: a heartbeat and its request every second
             await asyncio.sleep(1.0)
             self.out.send({"t": "heartbeat", "slots": []})
+            self.out.send({"t": "request", "n": self.slots})
 
 
 async def _fleet(port: int, n: int, slots: int, result: tuple) -> int:
@@ -284,6 +285,8 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", type=int, default=20_000)
     p.add_argument("--workers", default="10,100,1000")
     p.add_argument("--slots", type=int, default=4)
+    p.add_argument("--result-ms", type=float, default=10.0,
+                   help="simulated ms of the fake workers' result (10: 4.7 KB, 400: ~100 KB)")
     p.add_argument("--baseline", type=Path, help="another checkout to compare (attack, idle)")
     args = p.parse_args(argv)
     only = set(args.only.split(","))
@@ -299,7 +302,7 @@ def main(argv=None) -> int:
 
 
 def _print_scale(work: Path, args) -> None:
-    result = _result_bytes()
+    result = _result_bytes(args.result_ms)
     print(f"(scale) {args.tasks} tasks, fake workers x {args.slots} slots, "
           f"{len(result[1])} B results (dask's scheduler: ~630 tasks/s here)")
     print(f"{'N':>6} {'stored/s':>10} {'coord CPU s':>12} {'peak MB':>8} {'stored':>7}")

@@ -42,7 +42,7 @@ class Intake:
         up = ins.upload
         fut = self.coord.journal.record(
             ins.tid, up.summary if up else {}, ins.real_s, self.coord._name(ins.wid),
-            up.tmp if up else None, bytes(up.buf) if up is not None and up.buf else None,
+            up.tmp if up else None, up.buf if up is not None and up.buf else None,
             up.digest if up is not None else None)
         fut.add_done_callback(lambda f: asyncio.ensure_future(self._recorded(ins, f)))
 
