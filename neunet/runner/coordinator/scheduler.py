@@ -140,7 +140,8 @@ class Scheduler:
         """Whether task `tid` is open and was ever given to worker `wid` (only then is a
         result of it from `wid` taken)."""
         task = self.tasks.get(tid)
-        return task is not None and wid in task.leased and task.status not in CLOSED_STATES
+        return (task is not None and task.leased is not None and wid in task.leased
+                and task.status not in CLOSED_STATES)
 
     def counts(self) -> dict:
         """Numbers for the progress display (copies count once per worker)."""
@@ -206,6 +207,8 @@ class Scheduler:
     # ------------------------------------------------------------ helpers
     def _give(self, worker: _Worker, task: QueuedTask, out: list, started_s=None) -> None:
         task.copies[worker.wid] = started_s
+        if task.leased is None:  # most tasks meet one worker: no set for each up front
+            task.leased = set()
         task.leased.add(worker.wid)
         worker.tids[task.tid] = ASSIGNED if started_s is None else SIMULATING
         if started_s is None:

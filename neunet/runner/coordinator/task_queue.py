@@ -27,7 +27,7 @@ class QueuedTask:
     qseq: int = -1                                # its current entry in the queue
     copies: dict = field(default_factory=dict)    # wid -> started_s (None if not started)
     excluded: set = field(default_factory=set)    # workers it failed on
-    leased: set = field(default_factory=set)      # every worker it was ever given to
+    leased: set | None = None                     # every worker it was ever given to
     storing: str | None = None                    # worker whose result is being stored
     history: list | None = None                   # each failed or lost run: worker, class, why
 

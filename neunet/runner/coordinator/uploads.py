@@ -26,6 +26,9 @@ IN_MEMORY_MAX_BYTES = 1024 * 1024
 # A large result being received is flushed to disk in the background every this many bytes,
 # so the fsync at its end has little left to write (bytes).
 SYNC_EVERY_BYTES = 4 * 1024 * 1024
+# What a result waiting to be stored costs besides its bytes (its objects: header, summary,
+# journal entry), counted in the read budget so that many tiny ones are bounded too (bytes).
+RESULT_OVERHEAD_BYTES = 4096
 
 
 @dataclass
@@ -72,6 +75,9 @@ def begin(msg: dict, data_dir: str, local_spool: str | None, refused: str | None
                 digest=msg.get("hash"), refused=refused, budget=budget)
     if refused is not None:
         return up
+    if budget is not None:
+        up.held = RESULT_OVERHEAD_BYTES
+        budget.take(RESULT_OVERHEAD_BYTES)
     if msg.get("spooled"):  # in the local spool, on our filesystem: moved at its end
         if local_spool is None or up.size <= 0:
             raise frames.ProtocolError(f"spooled result {tid!r} from a worker that does not "
