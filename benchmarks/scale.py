@@ -137,9 +137,16 @@ class _FakeWorker:
             self.out.send({"t": "join", "running": [], "held": []})
 
     async def run(self) -> None:
-        from neunet.runner.wire import streams
         beat = asyncio.ensure_future(self._beat())
         self.out.send({"t": "request", "n": self.slots})
+        try:
+            await self._serve()
+        except ConnectionError:
+            pass
+        beat.cancel()
+
+    async def _serve(self) -> None:
+        from neunet.runner.wire import streams
         while (msg := await streams.read_message(self.reader, session=self.session)):
             if msg["t"] == "tasks":
                 for task in msg["tasks"]:
@@ -153,7 +160,6 @@ class _FakeWorker:
                 self.stored += 1
             elif msg["t"] == "shutdown":
                 break
-        beat.cancel()
 
     async def _beat(self) -> None:
         while True:  # as a real worker: a heartbeat and its request every second
@@ -177,9 +183,14 @@ def figure_scale(work: Path, n_workers: int, n_tasks: int, slots: int, result) -
     cpu0 = _proc_cpu_s(proc.pid)
     import uvloop
     t0 = time.perf_counter()
-    acked = uvloop.run(_fleet(port, n_workers, slots, result))
-    cpu = _proc_cpu_s(proc.pid) - cpu0
-    proc.wait()
+    try:
+        acked = uvloop.run(_fleet(port, n_workers, slots, result))
+        cpu = _proc_cpu_s(proc.pid) - cpu0
+        proc.wait(timeout=600)
+    finally:  # never leave a coordinator behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     wall = time.perf_counter() - t0
     peak = float(_wait_log(log, r"peak memory (\d+) MB", 30).group(1))
     stored = len(re.findall(r"done (\d+)/", log.read_text())) and int(
