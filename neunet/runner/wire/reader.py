@@ -27,9 +27,10 @@ from neunet.runner.wire.frames import HEADER, PREAUTH_FRAME_BYTES, ProtocolError
 
 # First (and idle) size of a connection's read buffer (bytes).
 SMALL_BUFFER_BYTES = 4 * 1024
-# Largest read buffer a busy connection grows to; frames with a larger body are read into a
-# buffer of their own (bytes).
+# Frames with a body larger than this are read into a buffer of their own (bytes).
 BIG_FRAME_BYTES = 64 * 1024
+# Largest read buffer a busy connection grows to (many small frames per read; bytes).
+BUSY_BUFFER_BYTES = 256 * 1024
 # A connection stops reading while decoded messages of more than this wait (bytes).
 QUEUE_BYTES = 8 * 1024 * 1024
 # Bodies of large frames kept to read later ones into, and for how long after the last one.
@@ -147,7 +148,7 @@ class FrameReader(asyncio.BufferedProtocol):
         """The largest read buffer allowed now: one pre-auth frame, or a busy connection's."""
         if self._phase != "open":
             return HEADER.size + PREAUTH_FRAME_BYTES
-        return HEADER.size + BIG_FRAME_BYTES
+        return BUSY_BUFFER_BYTES
 
     def _resize(self, size: int) -> None:
         n = self._end - self._start
