@@ -187,7 +187,8 @@ def neunet_d(work: Path) -> dict:
     tasks_py = _tasks_py(work / "big.py", body)
     log = work / "d.log"
     # a worker of its own, as on another machine: a local slot's result is moved, not sent
-    proc = _coordinator(tasks_py, work / "run_d", "--local-slots", 0, log=log)
+    proc = _coordinator(tasks_py, work / "run_d", "--local-slots", 0, "--log-level", "DEBUG",
+                        log=log)
     port = int(_wait_log(log, r"listening on [^:]+:(\d+)", 60).group(1))
     worker = _worker(port, "--slots", 1)
     proc.wait()
@@ -197,7 +198,8 @@ def neunet_d(work: Path) -> dict:
     peak = _peak_mb(log)
     os.sync()
     local = work / "d_local.log"  # the same result from a local slot: its file is moved
-    _coordinator(tasks_py, work / "run_d_local", "--local-slots", 1, log=local).wait()
+    _coordinator(tasks_py, work / "run_d_local", "--local-slots", 1, "--log-level", "DEBUG",
+                 log=local).wait()
     local_s = float(_wait_log(local, r"MB moved from the local spool and stored in ([\d.]+) s",
                               10).group(1))
     return {"value": mb / 1e3 / secs, "peak_mb": peak, "size_mb": mb,
@@ -362,6 +364,9 @@ def main(argv=None) -> int:
     p.add_argument("--executor", action="append", default=None,
                    help=f"column to include (default: all of "
                         f"{', '.join(EXECUTORS)})")
+    p.add_argument("--browser", action="store_true",
+                   help="with (a): also (a) with a browser watching the dashboard and without "
+                        "(dispatch_browser.py)")
     args = p.parse_args(argv)
     args.only = args.only.replace(",", "").replace(" ", "")
     names = args.executor or [n for n in ("neunet", "dask", "neunet-dask") if n in EXECUTORS]
@@ -389,6 +394,10 @@ def main(argv=None) -> int:
         for name in names:  # what the figure is to be read against, on lines of its own
             if results[name].get("note"):
                 print(f"    {name}: {results[name]['note']}", flush=True)
+        if fig == "a" and args.browser:
+            import dispatch_browser
+            with tempfile.TemporaryDirectory(prefix="neunet-bench-browser-") as tmp:
+                dispatch_browser.report(dispatch_browser.figure(Path(tmp)), N_TINY)
     return 0
 
 

@@ -17,13 +17,12 @@ nothing imports `neunet.plot` but its command line and user code.
 """
 from __future__ import annotations
 
-import importlib
-
 __version__ = "0.1.0"
 
 # Public name -> module that defines it.
 _LAZY = {
     "parameters": "neunet.params",
+    "describe": "neunet.params.docs",
     "gen_neu": "neunet.single",
     "simulate": "neunet.single",
     "Result": "neunet.result",
@@ -35,6 +34,10 @@ _LAZY = {
     "time_cost": "neunet.sweep.tasks",
     "open_run": "neunet.store",
     "run": "neunet.sweep.executors",
+    "lab": "neunet.lab",
+    "Lab": "neunet.lab",
+    "Servant": "neunet.lab",
+    "servant_machine": "neunet.lab",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -44,6 +47,7 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neunet' has no attribute {name!r}")
+    import importlib  # here: neunet-sim's client imports this package and nothing it needs
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -1,4 +1,5 @@
-"""Owns watching one simulation while it runs: the live voltage plot (`LiveVoltage`).
+"""Owns watching one simulation while it runs: the growing volt file (`VoltReader`) and the
+live voltage plot (`LiveVoltage`).
 
 `neunet.single.gen_neu(pm, 'v live')` feeds it the voltage rows written so far. matplotlib is
 imported only when a plot is made; without a display (no DISPLAY/WAYLAND_DISPLAY on Linux,
@@ -33,11 +34,29 @@ def pyplot():
 
 
 def is_interactive() -> bool:
-    """Whether the current matplotlib backend shows windows."""
+    """Whether the current matplotlib backend redraws a figure while code runs (a window, or
+    ipympl's widget in Jupyter); not Agg and the file backends, nor Jupyter's inline one,
+    which shows a figure once the cell ends."""
     import matplotlib
 
-    return matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo",
-                                                    "template", "pgf")
+    name = matplotlib.get_backend().lower()
+    return name not in ("agg", "pdf", "svg", "ps", "cairo", "template", "pgf") \
+        and "inline" not in name
+
+
+def not_live_message(save_path=None) -> str:
+    """What the live plot says on a backend that cannot show it while it grows."""
+    import matplotlib
+
+    name = matplotlib.get_backend()
+    where = (f"the final frame goes to {save_path}" if save_path else
+             "to get a file: LiveVoltage(pm, save_path='volt.png') as gen_neu's watcher, or "
+             "neunet.plot.voltage(result).savefig('volt.png') afterwards")
+    jupyter = "inline" in name.lower()
+    how = ("in Jupyter run `%matplotlib widget` first (pip install ipympl)" if jupyter else
+           "with a display, choose an interactive backend (MPLBACKEND=TkAgg or QtAgg)")
+    return (f"neunet: live voltage plot: matplotlib backend {name!r} cannot redraw while the "
+            f"simulation runs ({how}); {where}")
 
 
 
@@ -57,10 +76,19 @@ class LiveVoltage:
         1-based ids to show (default: the first few).
     save_path : str, optional
         Where `close` saves the final frame.
+    window_ms : float, optional
+        Show only the last `window_ms` of simulated time, scrolling as it grows (default:
+        the whole run).
+    stream : file, optional
+        Where the note about a backend that cannot redraw goes (default stderr).
     """
 
-    def __init__(self, pm, neurons=None, save_path=None):
+    def __init__(self, pm, neurons=None, save_path=None, window_ms=None, stream=None):
         self.pm = dict(pm or {})
+        if window_ms is not None and not float(window_ms) > 0:
+            raise ValueError(f"window_ms must be > 0, got {window_ms!r}")
+        self.window_ms = None if window_ms is None else float(window_ms)
+        self.stream = stream
         self.neurons = None if neurons is None else [int(i) for i in np.atleast_1d(neurons)]
         self.save_path = save_path
         self.points: list[int] = []
@@ -86,6 +114,8 @@ class LiveVoltage:
         self.ax.set_title("voltage (live)")
         if is_interactive():
             plt.show(block=False)
+        else:
+            (self.stream or sys.stderr).write(not_live_message(self.save_path) + "\n")
 
     def update(self, volt_so_far):
         """Plot the rows so far: `volt_so_far` is (n, K), K growing between calls."""
@@ -95,10 +125,16 @@ class LiveVoltage:
         if self.fig is None:
             self._setup(volt.shape[0])
         t_ms = self._t0_ms + self._stv_ms * np.arange(volt.shape[1])
+        first = 0
+        if self.window_ms is not None and volt.shape[1]:
+            end = float(t_ms[-1])
+            first = int(np.searchsorted(t_ms, end - self.window_ms))
+            self.ax.set_xlim(max(0.0, end - self.window_ms), max(end, self.window_ms))
         for line, row in zip(self._lines, self._rows):
-            line.set_data(t_ms, volt[row])
-        if volt.size:
-            lo, hi = float(np.nanmin(volt[self._rows])), float(np.nanmax(volt[self._rows]))
+            line.set_data(t_ms[first:], volt[row, first:])
+        if volt.size and first < volt.shape[1]:
+            shown = volt[self._rows, first:]
+            lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
             pad = 0.05 * (hi - lo) or 1.0
             self.ax.set_ylim(lo - pad, hi + pad)
         self.points.append(int(volt.shape[1]))
@@ -129,3 +165,48 @@ class LiveVoltage:
         if self.fig is None:
             raise ValueError("nothing plotted yet")
         self.fig.savefig(path)
+
+
+class VoltReader:
+    """Reads the complete rows of a growing volt file, incrementally.
+
+    Parameters
+    ----------
+    path : str
+        The volt file the simulator writes (raw float64, n values per row).
+    n : int
+        Number of neurons.
+    """
+
+    def __init__(self, path, n: int):
+        self.path, self.n = path, n
+        self._chunks, self._rows, self._offset = [], 0, 0
+
+    def poll(self) -> bool:
+        """Read rows appended since the last call; True when there were new rows."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return False
+        row_bytes = 8 * self.n
+        new_rows = (size - self._offset) // row_bytes
+        if new_rows <= 0:
+            return False
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = np.fromfile(f, dtype="<f8", count=new_rows * self.n)
+        got = data.size // self.n
+        if got == 0:
+            return False
+        self._chunks.append(data[:got * self.n].reshape(got, self.n))
+        self._offset += got * row_bytes
+        self._rows += got
+        return True
+
+    def volt(self) -> np.ndarray:
+        """All complete rows read so far as an (n, K) array."""
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        if not self._chunks:
+            return np.zeros((self.n, 0))
+        return self._chunks[0].T

@@ -30,7 +30,7 @@ def _neuron_ids(result) -> np.ndarray:
     return np.arange(1, result.volt.shape[0] + 1)
 
 
-def raster(result, ax=None, title=None):
+def raster(result, ax=None, title=None, window=None, neurons=None):
     """Spike raster: one dot per spike, neuron id against time (ms).
 
     Parameters
@@ -41,6 +41,10 @@ def raster(result, ax=None, title=None):
         Where to draw (default: a new figure).
     title : str, optional
         Axes title.
+    window : (float, float), optional
+        Only spikes from T0 to T1 ms (the x axis shows that window).
+    neurons : list of int, optional
+        Only these 1-based neuron ids.
 
     Returns
     -------
@@ -49,16 +53,25 @@ def raster(result, ax=None, title=None):
     plt = pyplot()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 4))
     ras = np.asarray(result.ras, dtype=float).reshape(-1, 2)
+    if neurons is not None:
+        ras = ras[np.isin(ras[:, 0], np.atleast_1d(neurons).astype(float))]
+    if window is not None:
+        t0, t1 = _check_window(window)
+        ras = ras[(ras[:, 1] >= t0) & (ras[:, 1] <= t1)]
+        ax.set_xlim(t0, t1)
     ax.scatter(ras[:, 1], ras[:, 0], s=12, marker="|", color="k", linewidths=1)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron")
-    if ras.size:
+    if neurons is not None:
+        ax.set_ylim(min(np.atleast_1d(neurons)) - 0.5, max(np.atleast_1d(neurons)) + 0.5)
+    elif ras.size:
         ax.set_ylim(0.5, ras[:, 0].max() + 0.5)
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title or f"raster: {len(ras)} spikes")
     return fig
 
 
-def voltage(result, neurons=None, ax=None, title=None):
+def voltage(result, neurons=None, ax=None, title=None, window=None):
     """Voltage traces against time.
 
     Parameters
@@ -71,6 +84,8 @@ def voltage(result, neurons=None, ax=None, title=None):
         Where to draw (default: a new figure).
     title : str, optional
         Axes title.
+    window : (float, float), optional
+        Only samples from T0 to T1 ms.
 
     Returns
     -------
@@ -84,14 +99,41 @@ def voltage(result, neurons=None, ax=None, title=None):
     if missing:
         raise ValueError(f"neuron(s) {missing} not in this result (it has {ids.tolist()})")
     t_ms = result.t_ms
+    cols = slice(None)
+    if window is not None:
+        t0, t1 = _check_window(window)
+        cols = (t_ms >= t0) & (t_ms <= t1)
+        ax.set_xlim(t0, t1)
     for nid in wanted:
-        ax.plot(t_ms, result.volt[int(np.flatnonzero(ids == nid)[0])], lw=0.8,
+        ax.plot(t_ms[cols], result.volt[int(np.flatnonzero(ids == nid)[0])][cols], lw=0.8,
                 label=f"neuron {nid}")
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("V")
     ax.legend(loc="upper right", fontsize="small")
     ax.set_title(title or "voltage")
     return fig
+
+
+def _check_window(window) -> tuple[float, float]:
+    t0, t1 = (float(t) for t in window)
+    if not t1 > t0:
+        raise ValueError(f"window {t0:g} {t1:g}: T1 must be after T0")
+    return t0, t1
+
+
+def neuron_list(text: str) -> list[int]:
+    """``"1,3,5-8"`` -> [1, 3, 5, 6, 7, 8] (1-based neuron ids)."""
+    out = []
+    for part in str(text).split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValueError(f"--neurons {text!r}: use ids and ranges such as 1,3,5-8") from None
+        if first < 1 or last < first:
+            raise ValueError(f"--neurons {text!r}: ids start at 1 and ranges go up")
+        out.extend(range(first, last + 1))
+    return out
 
 
 def _as_table(run):
@@ -176,6 +218,10 @@ def _parser():
                    help="plot the raster of this task instead of the sweep")
     p.add_argument("--voltage", metavar="TID", default=None,
                    help="plot the voltage of this task instead of the sweep")
+    p.add_argument("--window", nargs=2, type=float, metavar=("T0", "T1"), default=None,
+                   help="raster/voltage: only this time window (ms)")
+    p.add_argument("--neurons", default=None, metavar="IDS",
+                   help="raster/voltage: only these neurons (1-based: 1,3,5-8)")
     p.add_argument("-o", "--output", default="sweep.png", help="image file (default sweep.png)")
     return p
 
@@ -213,15 +259,30 @@ def _cli_figure(args):
     try:
         run = open_run(args.run_dir)
         if args.raster or args.voltage:
-            tid = args.raster or args.voltage
+            tid = run.resolve(args.raster or args.voltage)
             res = run.load(tid)
-            return raster(res, title=f"task {tid}") if args.raster else voltage(res)
+            neurons = neuron_list(args.neurons) if args.neurons else None
+            title = task_title(run, tid, "raster" if args.raster else "voltage")
+            if args.raster:
+                return raster(res, title=title, window=args.window, neurons=neurons)
+            return voltage(res, neurons=neurons, title=title, window=args.window)
         df = run.query(args.query) if args.query else run.table()
     except StoreError as err:
         raise ValueError(str(err)) from None
     if df.empty:
         raise ValueError("no tasks to plot")
     return sweep(df, x=args.x, y=args.y, hue=args.hue or None)
+
+
+def task_title(run, tid: str, what: str) -> str:
+    """``raster of task 1a2b3c4d5e6f: pr=1.5, ps=0.02``: the task's varying parameters."""
+    table = run.table(varying=True)
+    row = table[table["tid"] == tid]
+    shown = [c for c in table.columns if c not in ("tid", "status", "real_s", "failure_class",
+                                                    "reason") and not c.startswith("s:")]
+    stats = set(run.summary(tid))
+    parts = [f"{c}={row[c].iloc[0]}" for c in shown if c not in stats and len(row)]
+    return f"{what} of task {tid[:12]}" + (f": {', '.join(parts)}" if parts else "")
 
 
 if __name__ == "__main__":

@@ -114,9 +114,41 @@ class Result(Sequence):
         ras = self.ras
         return ras[ras[:, 0] == neuron, 1]
 
+    def describe(self) -> list[tuple[str, str]]:
+        """(kind, description) of each array: its shape and, for the raster, spike counts."""
+        out = []
+        for key, value in self._arrays.items():
+            text = f"{tuple(value.shape)} {value.dtype}"
+            if key == "ras":
+                ids = np.asarray(value).reshape(-1, 2)[:, 0] if value.size else np.zeros(0)
+                per = np.bincount(ids.astype(int), minlength=1)[1:] if ids.size else []
+                text = f"{len(ids)} spikes" + (
+                    f" from {np.count_nonzero(per)} neurons (at most {int(max(per))} each)"
+                    if len(per) else "")
+            out.append((KIND_OF_KEY[key], text))
+        out += [(key, f"{tuple(np.shape(v))}") for key, v in self.extra.items()]
+        return out
+
     def __repr__(self):
         parts = [f"{KIND_OF_KEY[k]}{tuple(v.shape)}" for k, v in self._arrays.items()]
-        return f"Result({', '.join(parts)})"
+        head = f"Result({', '.join(parts)})"
+        if "ras" in self._arrays:
+            head += f": {len(np.asarray(self._arrays['ras']).reshape(-1, 2))} spikes"
+        pm = self.pm or {}
+        if pm.get("t") is not None:
+            head += f", {pm.get('neuron-model', '?')} {pm.get('nE', '?')}E+{pm.get('nI', '?')}I"
+            head += f", t={pm['t']} ms"
+        return head
+
+    def _repr_html_(self):
+        import html
+        rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(t)}</td>"
+                       "</tr>" for k, t in self.describe())
+        pm = self.pm or {}
+        what = ", ".join(f"{k}={pm[k]}" for k in ("neuron-model", "nE", "nI", "t", "pr", "ps")
+                         if k in pm)
+        return (f"<div class='neunet-result'><p><b>Result</b> {html.escape(what)}</p>"
+                f"<table><tr><th>data</th><th>what it holds</th></tr>{rows}</table></div>")
 
     def __eq__(self, other):
         if not isinstance(other, Result) or self.kinds != other.kinds:

@@ -1,9 +1,11 @@
 """gen_neu(pm, mode) and simulate(pm): one simulation from Python (files cached by parameter hash).
 
-`gen_neu` runs the simulator as a subprocess (the command `mode='cmd'` returns), writing its
-output files into the data directory under a key derived from the parameters, reads them
-back into a `Result` and (mode ``rm``, the default) deletes them. `simulate` runs the same
-simulation in-process through the same argv parser and returns the same `Result`.
+`gen_neu` runs the simulator's command line (the command `mode='cmd'` returns) in this
+Python session's warm simulator process (`neunet.sim.warm.session`: started on first use,
+reused, restarted after a crash), writing its output files into the data directory under a
+key derived from the parameters, reads them back into a `Result` and (mode ``rm``, the
+default) deletes them. `simulate` runs the same simulation in-process through the same argv
+parser and returns the same `Result`.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import hashlib
 import json
 import os
 import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ import numpy as np
 
 from neunet import params
 from neunet.atomic import atomic_write
+from neunet.live import VoltReader
 from neunet.params import argv as params_argv
 from neunet.params import hashing as params_hash
 from neunet.result import KIND_OF_KEY, Result
@@ -39,7 +41,8 @@ MANIFEST_SUFFIX = ".json"
 
 
 class SimulatorError(RuntimeError):
-    """The simulator subprocess failed; carries its exit code and stderr."""
+    """The simulator failed; carries its exit code (negative: killed by that signal), its
+    stderr and the command line."""
 
     def __init__(self, message, returncode=None, stderr="", cmd=None):
         super().__init__(message)
@@ -134,7 +137,7 @@ def simulate(pm, outputs=None) -> Result:
 
 
 def gen_neu(pm, mode: str = "v rm", watcher=None, data_dir=None):
-    """Run the simulator on `pm` as a subprocess and return its outputs.
+    """Run the simulator on `pm` (its command line, in a warm process) and return its outputs.
 
     Parameters
     ----------
@@ -178,6 +181,9 @@ def gen_neu(pm, mode: str = "v rm", watcher=None, data_dir=None):
         if "live" in words and watcher is None:
             from neunet.live import LiveVoltage
             watcher = LiveVoltage(pm)
+        if not keep and watcher is None:   # files nobody would see: arrays in memory
+            return Result.from_arrays(_run_in_memory(pm_v, folder, key, kinds, "v" in words),
+                                      pm=pm)
         paths = _run(pm_v, folder, key, kinds, "v" in words, watcher)
     try:
         if keep and "read" not in words:
@@ -249,9 +255,34 @@ def _run(pm_v, folder: Path, key: str, kinds, verbose: bool, watcher) -> dict:
         _remove(folder, None, tmp)
         raise
     if verbose:
-        print(f"gen_neu: simulated {pm_v['neuron-model']} n={pm_v['nE'] + pm_v['nI']} "
-              f"t={pm_v['t']:g} ms in {time.perf_counter() - start_s:.2f} s (key {key})")
+        _summary_line(pm_v, key, start_s)
     return tmp
+
+
+def _run_in_memory(pm_v, folder: Path, key: str, kinds, verbose: bool) -> dict:
+    """Run the simulator's command line with its outputs kept in memory (mode ``rm``
+    without a watcher: the files would be deleted unseen); return the arrays."""
+    start_s = time.perf_counter()
+    command = _command(pm_v, folder, {}, verbose)
+    call = _execute(command, None, pm_v, verbose, None, arrays=kinds)
+    arrays = _unpack(call.blob, call.layout)
+    if verbose:
+        _summary_line(pm_v, key, start_s)
+    return arrays
+
+
+def _unpack(blob: bytearray, layout: dict) -> dict:
+    """The arrays of a warm call (`neunet.sim.warm.run.pack_arrays`), sharing `blob`."""
+    out = {}
+    for kind, (offset, shape) in layout.items():
+        count = int(np.prod(shape))
+        out[kind] = np.frombuffer(blob, "<f8", count, offset).reshape(shape)
+    return out
+
+
+def _summary_line(pm_v, key: str, start_s: float) -> None:
+    print(f"gen_neu: simulated {pm_v['neuron-model']} n={pm_v['nE'] + pm_v['nI']} "
+          f"t={pm_v['t']:g} ms in {time.perf_counter() - start_s:.2f} s (key {key})")
 
 
 def _publish(folder: Path, key: str, pm_v, tmp: dict) -> dict:
@@ -281,94 +312,48 @@ def _child_env() -> dict:
     return env
 
 
-def _pump(stream, sink, buffer: list):
-    """Copy a subprocess pipe to `sink` (if any) while keeping the text in `buffer`."""
-    while True:
-        chunk = stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096)
-        if not chunk:
-            return
-        text = chunk.decode(errors="replace")
-        buffer.append(text)
-        if sink is not None:
-            sink.write(text)
-            sink.flush()
-
-
-def _execute(command, volt_path, pm_v, verbose, watcher):
-    """Run the command; poll the volt file for `watcher`; raise SimulatorError on failure."""
-    out_text, err_text = [], []
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_child_env())
-    pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout if verbose else None,
-                                                  out_text), daemon=True),
-             threading.Thread(target=_pump, args=(proc.stderr, sys.stderr if verbose else None,
-                                                  err_text), daemon=True)]
-    for t in pumps:
-        t.start()
-    reader = VoltReader(volt_path, pm_v["nE"] + pm_v["nI"]) if watcher is not None else None
-    try:
-        while proc.poll() is None:
-            if reader is not None and reader.poll():
-                watcher.update(reader.volt())
-            try:
-                proc.wait(timeout=POLL_INTERVAL_S)
-            except subprocess.TimeoutExpired:
-                pass
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    for t in pumps:
-        t.join()
-    if proc.returncode != 0:
-        stderr = "".join(err_text).strip()
-        last = stderr.splitlines()[-1] if stderr else f"exit code {proc.returncode}"
-        raise SimulatorError(f"simulator failed (exit {proc.returncode}): {last}",
-                             proc.returncode, stderr, command)
+def _execute(command, volt_path, pm_v, verbose, watcher, arrays=None):
+    """Run the command in this session's warm simulator process; poll the volt file for
+    `watcher`; raise SimulatorError on failure (ctrl-c interrupts the run, then re-raises).
+    With `arrays` (output kinds) the outputs stay in memory; returns the finished call."""
+    from neunet.sim.warm import session as warm
+    with warm.borrowed(_child_env()) as sim:
+        call = sim.call(command[3:], sys.stdout if verbose else None,
+                        sys.stderr if verbose else None, arrays)
+        reader = VoltReader(volt_path, pm_v["nE"] + pm_v["nI"]) if watcher is not None else None
+        try:
+            while call.wait(POLL_INTERVAL_S if reader is not None else None) is None:
+                if reader.poll():
+                    watcher.update(reader.volt())
+        except BaseException:
+            call.interrupt()
+            raise
+    if call.returncode != 0:
+        raise _failure(call, command)
     if reader is not None and reader.poll():
         watcher.update(reader.volt())
+    return call
 
 
-class VoltReader:
-    """Reads the complete rows of a growing volt file, incrementally.
+def _failure(call, command) -> SimulatorError:
+    """The error of a failed call: the simulator's one-line message (its last stderr line);
+    for a process that died, how, and the first line it wrote (a crash's cause)."""
+    stderr = call.stderr.strip()
+    lines = stderr.splitlines()
+    if call.returncode < 0:
+        text = _status_text(call.returncode) + (f": {lines[0]}" if lines else "")
+    else:
+        text = lines[-1] if lines else _status_text(call.returncode)
+    return SimulatorError(f"simulator failed (exit {call.returncode}): {text}",
+                          call.returncode, stderr, command)
 
-    Parameters
-    ----------
-    path : str
-        The volt file the simulator writes (raw float64, n values per row).
-    n : int
-        Number of neurons.
-    """
 
-    def __init__(self, path, n: int):
-        self.path, self.n = path, n
-        self._chunks, self._rows, self._offset = [], 0, 0
-
-    def poll(self) -> bool:
-        """Read rows appended since the last call; True when there were new rows."""
+def _status_text(code: int) -> str:
+    """What a status without a message means ("killed by SIGKILL", "exit code 3")."""
+    if code < 0:
+        import signal
         try:
-            size = os.path.getsize(self.path)
-        except OSError:
-            return False
-        row_bytes = 8 * self.n
-        new_rows = (size - self._offset) // row_bytes
-        if new_rows <= 0:
-            return False
-        with open(self.path, "rb") as f:
-            f.seek(self._offset)
-            data = np.fromfile(f, dtype="<f8", count=new_rows * self.n)
-        got = data.size // self.n
-        if got == 0:
-            return False
-        self._chunks.append(data[:got * self.n].reshape(got, self.n))
-        self._offset += got * row_bytes
-        self._rows += got
-        return True
-
-    def volt(self) -> np.ndarray:
-        """All complete rows read so far as an (n, K) array."""
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks)]
-        if not self._chunks:
-            return np.zeros((self.n, 0))
-        return self._chunks[0].T
+            return f"the simulator process was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"the simulator process was killed by signal {-code}"
+    return f"exit code {code}"

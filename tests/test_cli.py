@@ -42,12 +42,18 @@ def test_help_is_light_and_complete():
 @pytest.mark.parametrize("args, pattern", [
     ([], "missing required option --neuron-model"),
     (["--neuron-model", "HH-GHH", "--net", "-"], "did you mean HH-GH"),
-    (["--neuron-model", "IF-jump", "--net", "-"], "not supported by neunet"),
+    (["--neuron-model", "IF-jump", "--net", "-", "--simulation-method", "simple"],
+     "cannot be simulated with method simple"),
+    (["--neuron-model", "HH-GH", "--net", "-", "--nE", "2", "--nE", "2"],
+     "option '--nE' cannot be specified more than once"),
+    (["--neuron-model", "HH-GH", "--net", "-", "--n", "2"], "ambiguous option: --n could"),
     (["--neuron-model", "HH-GH", "--net", "-", "--simulation-method", "sparse"], "unknown"),
     (["--neuron-model", "HH-GH", "--net", "-", "--dt", "0.1", "--stv", "0.3"], "multiple"),
     (["--neuron-model", "HH-GH-extI", "--net", "-"], "needs --extI"),
     (["--neuron-model", "HH-GH", "--net", "-", "--pr", "-2"], "--pr"),
     (["--neuron-model", "HH-GH", "--net", "-", "--seed", "x"], "--seed"),
+    (["--neuron-model", "HH-GH", "--net", "-", "--nI", "20", "--nI", "20"],
+     "option '--nI' cannot be specified more than once"),
 ])
 def test_bad_options_exit_2_with_one_line(args, pattern):
     assert_one_line_error(cli(*args), pattern)
@@ -76,6 +82,25 @@ def test_simulation_error_exit_2(tmp_path):
     r = cli("--neuron-model", "LIF-G", "--net", "-", "--refractory-time", "0",
             "--input-event-path", ev, "--t", "2", "--simulation-method", "simple")
     assert_one_line_error(r, "simulation failed: Multiple spikes in one dt")
+
+
+def test_a_run_that_blows_up_stops_with_exit_2_after_its_finite_part(tmp_path):
+    """HH-GH at dt 0.125 ms goes unstable at its first spikes: one line naming the neuron
+    and the time, exit 2; the files hold the sample rows before the first non-finite one;
+    simulate() raises the same message."""
+    from neunet.sim import SimUnstableError, simulate
+    args = ["--neuron-model", "HH-GH", "--net", "-", "--t", "20", "--dt", "0.125",
+            "--pr", "1", "--ps", "0.05", "--seed", "1", "--simulation-method", "simple"]
+    r = cli(*args, "-o", tmp_path / "v.dat", "--ras-path", tmp_path / "r.txt")
+    message = "neuron 1: V = nan at t = 6.625 ms (numerically unstable; try a smaller --dt)"
+    assert_one_line_error(r, "simulation failed: " + message)
+    volt = np.fromfile(tmp_path / "v.dat")
+    assert volt.size == 52 and np.isfinite(volt).all()
+    assert all(float(line.split()[1]) < 6.625
+               for line in (tmp_path / "r.txt").read_text().splitlines())
+    with pytest.raises(SimUnstableError) as info:
+        simulate(args)
+    assert str(info.value) == message
 
 
 def test_files_layouts_and_first_row(tmp_path):
@@ -148,8 +173,8 @@ def test_simulate_matches_cli_and_touches_no_files(tmp_path):
     assert np.all(d["poisson"][:, 1] < 200) and np.all(d["poisson"][:, 0] == 1)
     with pytest.raises(SimInputError, match="unknown output"):
         simulate(args, outputs=("voltage",))
-    with pytest.raises(SimInputError, match="not supported"):
-        simulate(["--neuron-model", "IF-jump", "--net", "-"])
+    with pytest.raises(SimInputError, match="needs --simulation-method simple"):
+        simulate(["--neuron-model", "Hawkes-GH", "--net", "-"])
 
 
 def test_warmup_alignment_through_the_api():
@@ -167,7 +192,8 @@ def test_verbose_progress_echo_and_timing(tmp_path):
     r = cli("--neuron-model", "LIF-G", "--net", "-", "--t", "100", "--pr", "1", "--ps",
             "0.1", "-v", "--verbose-echo", "--timing", "-o", tmp_path / "v")
     assert r.returncode == 0, r.stderr
-    assert "model = LIF-G" in r.stdout and "spike counts" in r.stdout
+    assert 'Model: "LIF-G"' in r.stdout and "Number of spikes:" in r.stdout
+    assert "# of calls to NoInteractDt(): " in r.stdout
     assert "100.0 %" in r.stderr and "ETA" in r.stderr and "timing: run" in r.stderr
 
 

@@ -19,6 +19,29 @@ def test_parse_given_keeps_only_given_options_unresolved():
         parse_given(["--scce", "1"])
 
 
+@pytest.mark.parametrize("argv, name", [
+    (["--nI", "20", "--nI", "20"], "--nI"), (["--nI=20", "--nE", "2", "--nI", "3"], "--nI"),
+    (["--sparse-net", "--net", "-", "--sparse-net"], "--sparse-net"),
+    (["-o", "a", "--volt-path", "b"], "--volt-path")])
+def test_an_option_given_twice_is_refused_as_gen_neu_does(argv, name):
+    with pytest.raises(SimInputError,
+                       match=f"^option '{name}' cannot be specified more than once$"):
+        parse_given(argv)
+
+
+def test_list_options_may_repeat_and_the_command_line_overrides_the_ini(tmp_path):
+    assert parse_given(["--pr", "1", "--pr", "2", "--seed", "3", "--seed", "4"]) == {
+        "pr": [1.0, 2.0], "seed": ["3", "4"]}
+    ini = tmp_path / "p.ini"
+    ini.write_text("t = 10\npr = 1\npr = 2\n")
+    assert parse_given(["--parameter-path", str(ini), "--t", "5"]) == {
+        "t": 5.0, "pr": [1.0, 2.0], "parameter_path": str(ini)}
+    ini.write_text("t = 10\nt = 20\n")
+    with pytest.raises(SimInputError, match="option '--t' cannot be specified more than "
+                                            f"once in {ini}$"):
+        parse_given(["--parameter-path", str(ini)])
+
+
 def test_read_parameter_file_tokens(tmp_path):
     ini = tmp_path / "p.ini"
     ini.write_text("# comment\nneuron-model = LIF-G\nnet = -\nnE = 4\npr = 1\npr = 2\n"

@@ -133,7 +133,7 @@ def test_local_slots_hand_large_results_over_by_moving_their_spool_files(tmp_pat
     tasks_py = write_tasks(tmp_path / "sweep.py", 2, t_ms=20000)  # > 1 MiB: a spool file each
     run_dir = tmp_path / "run"
     r = _run([tasks_py, "--run-dir", run_dir, "--port", 0, "--local-slots", 1,
-              "--log-level", "INFO"], tmp_path)
+              "--log-level", "DEBUG"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("moved from the local spool") == 2  # no copy through the socket
     assert sorted(p.name for p in run_dir.iterdir()) == ["data", "index.sqlite", "lock"]

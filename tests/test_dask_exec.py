@@ -210,7 +210,9 @@ def test_cli_entry_takes_coordinator_rows_and_reports_one_line_errors(client, tm
     address = client.scheduler.address
     assert main_dask(rows, None, tmp_path / "run", address.replace("tcp://", "dask://"),
                      stream=out) == 0
-    assert out.getvalue().splitlines()[-1] == "dask: done 3/3  failed 0  running 0  queued 0"
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("sweep done: 3 finished, 0 failed of 3 in ") and last.endswith(
+        f"results: open_run({str(tmp_path / 'run')!r})"), last
     assert set(open_run(tmp_path / "run").table()["status"]) == {"finished"}
 
     err = io.StringIO()

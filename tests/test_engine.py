@@ -309,8 +309,12 @@ def test_model_tables():
     st = default_state("HH-PT-GH", 2)
     assert st.shape == (2, 8) and st[0, 0] == pytest.approx(2.7756626542950876e-04)
     assert "big-delay" not in supported_methods("DIF-single-GH")
-    assert set(supported_methods("HH-GH")) == {"simple", "SSC", "big-delay"}
-    assert len(MODELS) == 13
+    assert set(supported_methods("HH-GH")) == {"simple", "SSC", "SSC-Sparse", "SSC-Sparse2",
+                                                "big-delay", "big-net-delay"}
+    assert supported_methods("Hawkes-GH") == ("simple",)
+    assert supported_methods("HH-GH-cont-syn") == ("cont-syn",)
+    assert set(supported_methods("IF-jump")) == {"IF-jump", "IF-jump-delay"}
+    assert len(MODELS) == 16
 
 
 def test_initial_state_and_progress():
@@ -387,16 +391,16 @@ def test_cached_kernels_load_without_compile_time_registries():
 def test_delay_queues_grow_without_changing_results(monkeypatch):
     """big-delay queues that start at one slot are enlarged between steps (the kernel stops
     before a step that could overflow them) and give the same output as long queues."""
-    import neunet.sim.engine as engine
     A = np.ones((12, 12))
     make = lambda: _net_problem("LIF-GH", "big-delay", 12, 60.0, scee=0.02, A=A, delay=2.0)
     grown = []
-    original = engine._State.grow_queues
-    monkeypatch.setattr(engine._State, "grow_queues",
+    from neunet.sim import engine_network
+    original = engine_network.NetworkRunner.grow_queues
+    monkeypatch.setattr(engine_network.NetworkRunner, "grow_queues",
                         lambda self: (grown.append(self.q[0].shape[1]), original(self)))
-    monkeypatch.setattr(engine, "DELAY_QUEUE_START", 1)
+    monkeypatch.setattr(engine_network, "DELAY_QUEUE_START", 1)
     short = _run(make(), poisson_events(12, 60.0, 4.0, 0.05))
-    monkeypatch.setattr(engine, "DELAY_QUEUE_START", 4096)
+    monkeypatch.setattr(engine_network, "DELAY_QUEUE_START", 4096)
     long = _run(make(), poisson_events(12, 60.0, 4.0, 0.05))
     assert grown and grown[0] == 1
     assert len(long.arrays()[3]) > 20

@@ -52,7 +52,7 @@ def comparable(run):
     return out
 
 
-def test_local_and_dask_give_identical_run_dirs(cluster, tmp_path):
+def test_local_and_dask_give_identical_run_dirs(cluster, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     pms = tiny_pms()
     local = neunet.run(pms, run_dir=tmp_path / "local", executor="local", slots=2,
@@ -77,6 +77,24 @@ def test_local_and_dask_give_identical_run_dirs(cluster, tmp_path):
     assert any(v[1] is None for v in a.values()) and any(v[1] is not None for v in a.values())
     workers = set(dask.table()["worker"])
     assert all(w.startswith("dask:") for w in workers)
+    # both printed their dashboard's URL and drew a progress bar (text: not a notebook)
+    out, err = capsys.readouterr()
+    assert out.count("dashboard: http://127.0.0.1:") == 2, out
+    assert err.count("4/4 [") >= 2 and "finished=4" in err, err
+    link = dask.meta("dask_dashboard")  # the Dask scheduler's own dashboard, named
+    assert link.startswith("http://") and link.endswith("/status")
+    from neunet.runner.dashboard.embed import serve_in_thread
+    url, stop = serve_in_thread(tmp_path / "dask", "127.0.0.1:0")
+    try:
+        import json
+        import urllib.request
+        with urllib.request.urlopen(url + "api/state", timeout=30) as page:
+            state = json.load(page)
+    finally:
+        stop()
+    assert state["run"]["executor"] == "dask" and state["run"]["dask_dashboard"] == link
+    assert state["progress"]["finished"] == 4 and {w["name"] for w in state["workers"]} == \
+        workers
 
 
 def test_dask_address_resumes_a_local_run_without_rerunning(cluster, tmp_path):
@@ -151,6 +169,8 @@ def test_coordinator_dask_flag_runs_the_sweep_on_the_cluster(cluster, tmp_path):
            str(tmp_path / "run"), "--dask", cluster.scheduler_address]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert "dashboard: http://127.0.0.1:" in out.stderr  # served from a thread meanwhile
+    assert out.stderr.strip().splitlines()[-1].startswith("sweep done: 3 finished, 0 failed")
     table = neunet.open_run(tmp_path / "run").table()
     assert len(table) == 3 and set(table["status"]) == {"finished"}
     assert all(w.startswith("dask:") for w in table["worker"])

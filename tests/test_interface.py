@@ -190,6 +190,18 @@ def test_simulator_failure_becomes_exception_with_its_message(data_dir, tmp_path
     assert not [name for name in data_files(data_dir) if name.endswith(".tmp")]
 
 
+def test_a_run_that_blows_up_raises_in_both_layers(data_dir):
+    """simulate() raises the simulator's SimUnstableError; gen_neu() its message."""
+    from neunet.sim import SimUnstableError
+    pm = small_pm(**{"neuron-model": "HH-GH", "dt": 0.125, "stv": 0.125, "pr": 1.0, "t": 50.0})
+    with pytest.raises(SimUnstableError, match="neuron 1: V = nan at t = .* ms .*try a "
+                                               "smaller --dt"):
+        simulate(pm)
+    with pytest.raises(single.SimulatorError, match="try a smaller --dt") as info:
+        gen_neu(pm, "rm")
+    assert info.value.returncode == 2
+
+
 class RecordingWatcher:
     """A watcher that keeps what gen_neu shows it."""
 

@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from neunet.sim.kernels_fast import hh_full_step, lif_full_step
+from neunet.sim.kernels_fast import hh_full_step
+from neunet.sim.kernels_hermite import (
+    _cubic_fallback,
+    _peak_once,
+    hermite_peak,
+    hermite_root,
+    solve_cubic,
+)
 from neunet.sim.kernels_neuron import (
     CUR_CONST,
     CUR_NONE,
@@ -19,13 +26,8 @@ from neunet.sim.kernels_neuron import (
     LIF_G,
     LIF_GH,
     N_PAR,
-    _cubic_fallback,
-    _peak_once,
     cond_coefs,
     fexp,
-    hermite_peak,
-    hermite_root,
-    solve_cubic,
 )
 from neunet.sim.kernels_step import quiet
 
@@ -154,7 +156,7 @@ def test_hh_external_current_matches_numpy(cur_kind):
     assert np.allclose(S, ref, rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("model", [LIF_GH, HH_GH, HH_G])
+@pytest.mark.parametrize("model", [HH_GH, HH_G])
 def test_vector_full_step_equals_scalar_step(model):
     n, dt = 37, 1 / 32
     S = _start(model, n)
@@ -166,11 +168,7 @@ def test_vector_full_step_equals_scalar_step(model):
     for k in range(50):
         for i in range(n):
             quiet(S, rc, flag, i, k * dt, dt, model, CUR_NONE, par, False, dt, cf)
-        if model >= HH_G:
-            hh_full_step(Sv, K1, np.zeros((3, n)), dt, cf)
-        else:
-            lif_full_step(Sv, K1, rc, np.zeros(n, np.int8), model, dt, cf,
-                          cond_coefs(model, dt, False))
+        hh_full_step(Sv, K1, np.zeros((3, n)), dt, cf)
     assert np.array_equal(S, Sv)                          # same inlined arithmetic: bit-exact
 
 

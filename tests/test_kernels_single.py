@@ -8,7 +8,6 @@ mid-chunk (the kernel stops, the engine enlarges them and the chunk resumes).
 import numpy as np
 import pytest
 
-from neunet.sim import engine
 from neunet.sim.api import simulate
 
 # Outputs compared between the two paths.
@@ -47,9 +46,10 @@ def test_raster_arrays_fill_and_the_chunk_resumes(monkeypatch):
     """A constant current fires ~70 spikes/s with no input events: the raster arrays
     (sized from the chunk's events) fill many times within a chunk."""
     grown = []
-    original = engine._State.grow_out
-    monkeypatch.setattr(engine._State, "grow_out",
-                        lambda self, n_out: (grown.append(n_out), original(self, n_out)))
+    from neunet.sim.engine_network import Runner
+    original = Runner.grow_out
+    monkeypatch.setattr(Runner, "grow_out", lambda self, n_out, need=0: (
+        grown.append(n_out), original(self, n_out, need)))
     single, general = _both_paths(["--neuron-model", "HH-GH-extI", "--extI", "20",
                                    "--t", "3000", "--pr", "0", "--ps", "0"])
     _assert_identical(single, general)

@@ -29,7 +29,7 @@ STAGES = [
     ("neunet.store",),
     ("neunet.runner.exits", "neunet.runner.loop", "neunet.runner.wire", "neunet.runner"),
     ("neunet.runner.worker", "neunet.runner.coordinator", "neunet.runner.dask"),
-    ("neunet.sweep.executors", "neunet.sweep.rerun", "neunet.dashboard"),
+    ("neunet.sweep.executors", "neunet.sweep.rerun", "neunet.sweep.progress", "neunet.dashboard"),
     ("neunet.coordinator", "neunet.worker", "neunet.rerun", "neunet.plot", "neunet"),
 ]
 # (importer prefix, imported prefix, why) pairs that are forbidden whatever the stages say.

@@ -75,15 +75,38 @@ def test_parameter_file_and_command_line_precedence(tmp_path):
     (["--neuron-model", "HH-GH"], "missing required option --net"),
     (["--neuron-model", "HH-GHH", "--net", "-"], "did you mean HH-GH"),
     (["--neuron-model", "DIF_single_GH", "--net", "-"], "did you mean DIF-single-GH"),
-    (["--neuron-model", "Hawkes-GH", "--net", "-"], "not supported by neunet"),
-    (["--neuron-model", "HH-GH-cont-syn", "--net", "-"], "not supported by neunet"),
-    (BASE + ["--simulation-method", "SSC-Sparse2"], "not supported by neunet"),
-    (BASE + ["--simulation-method", "big-net-delay"], "not supported by neunet"),
+    (["--neuron-model", "Hawkes-GH", "--net", "-"], "needs --simulation-method simple"),
+    (["--neuron-model", "Hawkes-GH", "--net", "-", "--simulation-method", "SSC"],
+     "cannot be simulated with method SSC"),
+    (["--neuron-model", "HH-GH-cont-syn", "--net", "-", "--simulation-method", "simple"],
+     "cannot be simulated with method simple"),
+    (["--neuron-model", "HH-GH-cont-syn", "--net", "-", "--synaptic-delay", "1"],
+     "--synaptic-delay needs a delay method"),
+    (["--neuron-model", "IF-jump", "--net", "-", "--simulation-method", "SSC"],
+     "cannot be simulated with method SSC"),
+    (BASE + ["--simulation-method", "IF-jump"], "cannot be simulated with method IF-jump"),
+    (["--neuron-model", "IF-jump", "--net", "-", "--simulation-method", "IF-jump-delay"],
+     "needs --synaptic-net-delay or --synaptic-delay"),
+    (BASE + ["--simulation-method", "big-net-delay"], "needs --synaptic-net-delay"),
+    (BASE + ["--simulation-method", "big-net-delay", "--synaptic-delay", "1"],
+     "needs --synaptic-net-delay"),
+    (BASE + ["--simulation-method", "big-delay", "--synaptic-delay", "1",
+             "--synaptic-net-delay", "x"], "needs method big-net-delay"),
+    (BASE + ["--synaptic-net-delay", "x", "--simulation-method", "SSC"],
+     "--synaptic-net-delay needs a delay method"),
+    (["--neuron-model", "HH-GH-sine", "--net", "-", "--synaptic-net-delay", "x"],
+     "cannot be simulated with method big-net-delay"),
     (BASE + ["--simulation-method", "smple"], "did you mean simple"),
-    (BASE + ["--tau-g-path", "x"], "--tau-g-path is not supported by neunet"),
-    (BASE + ["--neuron-const-path", "x"], "not supported by neunet"),
-    (BASE + ["--force-spike-list", "x"], "not supported by neunet"),
-    (BASE + ["--synaptic-net-delay", "x"], "not supported by neunet"),
+    (BASE + ["--tau-g-path", "/no/such/tau"], "--tau-g-path file /no/such/tau not found"),
+    (["--neuron-model", "LIF-G", "--net", "-", "--tau-g-path", "x"],
+     "--tau-g-path works with models LIF-GH, DIF-single-GH, HH-GH only, not LIF-G"),
+    (BASE + ["--neuron-const-path", "x", "--synaptic-delay", "1"],
+     "with --synaptic-delay works with model LIF-GH only"),
+    (BASE + ["--force-spike-list", "/no/such"], "--force-spike-list file /no/such not found"),
+    (BASE + ["--synaptic-net-delay", "/no/such"], "not found"),
+    (BASE + ["--nI", "2", "--nI", "2"], "option '--nI' cannot be specified more than once"),
+    (BASE + ["--sparse-net", "--sparse-net"], "option '--sparse-net' cannot be"),
+    (BASE + ["--s", "1"], "ambiguous option: --s could match --simulation-method, --sparse"),
     (BASE + ["--dt", "0.1", "--stv", "0.3"], "multiple of --dt"),
     (BASE + ["--t", "0"], "--t must be a positive"),
     (BASE + ["--dt", "-1"], "--dt must be a positive"),
@@ -102,7 +125,8 @@ def test_parameter_file_and_command_line_precedence(tmp_path):
     (BASE + ["--seed", "auto", "3"], "--seed takes"),
     (["--neuron-model", "HH-GH-extI", "--net", "-"], "needs --extI"),
     (BASE + ["--synaptic-delay", "0.03125"], "must be larger than --dt"),
-    (BASE + ["--synaptic-delay", "1", "--simulation-method", "simple"], "needs the big-delay"),
+    (BASE + ["--synaptic-delay", "1", "--simulation-method", "simple"],
+     "--synaptic-delay needs a delay method .big-delay, big-net-delay or IF-jump-delay"),
     (BASE + ["--simulation-method", "big-delay"], "needs --synaptic-delay"),
     (["--neuron-model", "DIF-single-GH", "--net", "-", "--synaptic-delay", "1"],
      "cannot be simulated with method big-delay"),
@@ -121,4 +145,35 @@ def test_errors(args, message):
 def test_every_supported_model_parses():
     for model in MODELS:
         extra = ["--extI", "1"] if model.endswith("extI") else []
+        extra += ["--simulation-method", "simple"] if model == "Hawkes-GH" else []
         assert parse_argv(["--neuron-model", model, "--net", "-", *extra]).model == model
+
+
+@pytest.mark.parametrize("model, extra, method", [
+    ("HH-GH-cont-syn", [], "cont-syn"),
+    ("IF-jump", [], "IF-jump"),
+    ("IF-jump", ["--synaptic-delay", "1"], "IF-jump-delay"),
+    ("IF-jump", ["--synaptic-net-delay", "NET"], "IF-jump-delay"),
+    ("LIF-GH", ["--synaptic-net-delay", "NET"], "big-net-delay"),
+    ("LIF-GH", ["--synaptic-net-delay", "NET", "--synaptic-delay", "1"], "big-net-delay"),
+    ("HH-GH", ["--synaptic-delay", "1"], "big-delay"),
+    ("DIF-single-GH", [], "SSC"),
+])
+def test_auto_method_as_the_reference(model, extra, method, tmp_path):
+    """auto resolves to the method gen_neu chooses (spec section 2)."""
+    net = tmp_path / "d.txt"
+    net.write_text("0\n")
+    extra = [str(net) if a == "NET" else a for a in extra]
+    assert parse_argv(["--neuron-model", model, "--net", "-", *extra]).method == method
+
+
+def test_option_prefixes_and_new_paths(tmp_path):
+    """Unambiguous prefixes name their option (Boost does the same); new file options."""
+    f = tmp_path / "f.txt"
+    f.write_text("1 2\n")
+    o = parse_argv(["--neuron-m", "LIF-GH", "--net", "-", "--input-event", str(f),
+                    "--tau-g", str(f), "--neuron-const", str(f), "--force-spike", str(f),
+                    "--t-warm", "2", "--simulation-method", "SSC-Sparse2"])
+    assert o.input_event_path == o.tau_g_path == o.neuron_const_path == str(f)
+    assert o.force_spike_path == str(f) and o.t_warmup_ms == 2.0
+    assert o.method == "SSC-Sparse2"

@@ -61,3 +61,25 @@ def test_sim_command_and_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUNET_DATA_DIR", str(tmp_path / "d"))
     assert params_argv.data_dir() == tmp_path / "d"
     assert params_argv.data_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_per_synapse_and_per_neuron_matrices_reach_the_simulator(tmp_path):
+    """Delay, time-constant, constant and forced-spike matrices become data files the
+    simulator reads (and a run with them goes through)."""
+    from neunet.sim import simulate
+    from neunet.sim.models import CONSTANT_DEFAULTS
+    net = np.array([[0, 1.0], [1.0, 0]])
+    pm = dict(parameters(), nE=2, t=20, net=net, pr=1.0, ps=0.012, **{
+        "neuron-model": "LIF-GH", "simulation-method": "big-net-delay",
+        "synaptic-net-delay": np.array([[0, 0.5], [0.75, 0]]),
+        "tau-g-path": np.tile([0.5, 2.0, 0.8, 5.0], (2, 1)),
+        "neuron-const-path": np.tile(CONSTANT_DEFAULTS["LIF-GH"], (2, 1)),
+        "force-spike-list": np.array([[1, 5.0], [2, 7.5]])})
+    argv = params_argv.to_argv(pm, tmp_path)
+    o = parse_argv(argv)
+    assert o.method == "big-net-delay" and o.net_delay_path.startswith(str(tmp_path))
+    assert np.loadtxt(o.net_delay_path).tolist() == [[0, 0.5], [0.75, 0]]
+    assert np.loadtxt(o.force_spike_path).tolist() == [[1, 5.0], [2, 7.5]]
+    assert np.loadtxt(o.tau_g_path).shape == (2, 4)
+    assert np.loadtxt(o.neuron_const_path).shape == (2, 11)
+    assert simulate(argv)["volt"].shape == (2, 640)

@@ -1,4 +1,5 @@
 """Tests of neunet.plot: every plot renders to PNG under Agg, the CLI, and the live plot."""
+import io
 import os
 import subprocess
 import sys
@@ -172,15 +173,51 @@ def test_gen_neu_live_plot_grows_while_simulating(tmp_path):
     assert (tmp_path / "live.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_gen_neu_live_mode_uses_live_voltage_headless(tmp_path):
+def test_gen_neu_live_mode_uses_live_voltage_headless(tmp_path, capsys):
     import matplotlib.pyplot as plt
 
     from neunet import gen_neu
 
     before = set(plt.get_fignums())
     res = gen_neu(_live_pm(200.0), "live", data_dir=tmp_path / "data")
+    err = capsys.readouterr().err  # Agg cannot redraw: it says so, and how to get a file
+    assert "backend 'agg' cannot redraw" in err.lower() and "save_path=" in err
     new = set(plt.get_fignums()) - before
     assert len(new) == 1
     fig = plt.figure(new.pop())
     np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), res.volt[1])
     _png(fig, tmp_path / "final.png")
+
+
+def test_live_plot_scrolls_a_time_window(tmp_path):
+    live = plot.LiveVoltage(_live_pm(1000.0, stv_ms=1.0), window_ms=100, stream=io.StringIO())
+    volt = np.arange(2000, dtype=float).reshape(2, 1000)
+    live.update(volt[:, :50])
+    assert live.ax.get_xlim() == (0.0, 100.0)
+    live.update(volt)
+    xs = live.fig.axes[0].lines[0].get_xdata()
+    assert live.ax.get_xlim() == (900.0, 1000.0) and xs[0] >= 900.0 and xs[-1] == 1000.0
+    assert live.ax.get_ylim()[0] > 800  # scaled to the window, not to the whole run
+    with pytest.raises(ValueError, match="window_ms"):
+        plot.LiveVoltage({}, window_ms=0)
+
+
+def test_plot_cli_window_neurons_prefix_and_title(tmp_path):
+    run_dir = str(_sweep_dir(tmp_path))
+    out = tmp_path / "r.png"
+    assert plot.main([run_dir, "--raster", "RO", "--window", "10", "20", "--neurons", "1-2",
+                      "-o", str(out)]) == 0  # a unique prefix of RO0
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    fig = plot._cli_figure(plot._parser().parse_args(
+        [run_dir, "--raster", "RO0", "--window", "10", "20", "--neurons", "1,3"]))
+    dots = fig.axes[0].collections[0].get_offsets()
+    assert set(dots[:, 1]) == {1.0, 3.0} and 10 <= dots[:, 0].min() <= dots[:, 0].max() <= 20
+    fig = plot._cli_figure(plot._parser().parse_args(
+        [run_dir, "--voltage", "HH1", "--window", "10", "60", "--neurons", "2"]))
+    ax = fig.axes[0]
+    assert ax.get_title() == "voltage of task HH1: neuron-model=HH-GH, pr=0.2"
+    assert len(ax.lines) == 1 and 10 <= ax.lines[0].get_xdata().min()
+    assert ax.lines[0].get_xdata().max() <= 60
+    assert plot.main([run_dir, "--raster", "RO0", "--neurons", "x"]) == 2
+    assert plot.main([run_dir, "--raster", "RO0", "--window", "5", "1"]) == 2
+    assert plot.main([run_dir, "--raster", "HH"]) == 2  # ambiguous prefix

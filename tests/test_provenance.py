@@ -77,10 +77,12 @@ def test_rerun_matches_every_task_the_slots_stored(finished_run):
 
 def test_rerun_matches_then_detects_a_changed_hash(finished_run, tmp_path):
     _, run_dir = finished_run
-    tid = _db(run_dir).execute("SELECT tid FROM tasks LIMIT 1").fetchone()[0]
-    cmd = [PY, "-m", "neunet.rerun", str(run_dir), tid]
+    tids = sorted(r[0] for r in _db(run_dir).execute("SELECT tid FROM tasks"))
+    tid = tids[0]
+    prefix = next(tid[:n] for n in range(1, 17) if sum(t.startswith(tid[:n]) for t in tids) == 1)
+    cmd = [PY, "-m", "neunet.rerun", str(run_dir), prefix]  # a unique prefix names the task
     ok = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0 and "match" in ok.stdout, ok.stderr
+    assert ok.returncode == 0 and ok.stdout.startswith(f"{tid}: match"), ok.stderr
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-r", str(run_dir), str(copy)], check=True)
     db = sqlite3.connect(copy / "index.sqlite")

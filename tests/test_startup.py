@@ -53,3 +53,27 @@ def test_numpy_starts_no_blas_threads_unless_the_user_asks_for_them(tmp_path):
         return r.stdout.split()
     assert run() == ["1", "1", "1"]                        # one OS thread: no BLAS pool
     assert run(OPENBLAS_NUM_THREADS="2")[:2] == ["2", "1"]  # the user's own count stays
+
+
+_EXTENSIONS = """
+import importlib.metadata as md
+calls = []
+real = md.entry_points
+md.entry_points = lambda *a, **k: calls.append(1) or real(*a, **k)
+from numba import njit
+from neunet.sim.startup import skip_numba_extensions
+skip_numba_extensions()
+print(njit(lambda x: x + 1)(1), len(calls))
+"""
+
+
+def test_numba_skips_its_extension_scan_after_skip_numba_extensions(tmp_path):
+    r = subprocess.run([sys.executable, "-c", _EXTENSIONS], cwd=tmp_path, env=env(),
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["2", "0"]
+    r = subprocess.run([sys.executable, "-c", _EXTENSIONS.replace("skip_numba_extensions()",
+                                                                  "")],
+                       cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert r.stdout.split() == ["2", "1"]          # without it numba scans once

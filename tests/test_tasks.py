@@ -131,3 +131,20 @@ def test_task_file_with_edited_parameters_is_refused(tmp_path):
         tasks_mod.load_tasks(path)
     with pytest.raises(ValueError, match="extension"):
         tasks_mod.save_tasks(tmp_path / "t.txt", [])
+
+
+def test_task_lists_say_what_varies():
+    from neunet import grid, parameters
+    from neunet.sweep.display import TaskList
+    pm = parameters()
+    pm.update(nE=2, nI=0, t=50.0)
+    tasks = grid(pm, pr=[0.5 + 0.1 * i for i in range(6)], **{"neuron-model": ["LIF-GH",
+                                                                              "HH-GH"]})
+    assert isinstance(tasks, TaskList) and len(tasks) == 12 and tasks[0].pm["nE"] == 2
+    text = repr(tasks)
+    assert text.startswith("TaskList of 12 tasks; varying ")
+    assert "neuron-model HH-GH, LIF-GH" in text and "pr 0.5..1.0 (6 values)" in text
+    assert "estimated" in text and "seed" not in text
+    page = tasks._repr_html_()
+    assert "<th>neuron-model</th><th>pr</th>" in page and "4 more" in page
+    assert repr(TaskList()) == "TaskList([])"

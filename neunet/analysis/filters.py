@@ -40,6 +40,9 @@ FILTER_KEYS = ("stats", "keep_if", "keep", "neurons", "window_ms", "downsample",
 KEEPABLE = ("volt", "ras", "isi", "conductance", "ion_gate", "poisson")
 # Arrays with samples along their last axis (windowed and down-sampled).
 SAMPLED = ("volt", "conductance", "ion_gate")
+# Outputs every simulation records (the statistics need them); a filter keeping any other
+# keepable array has it recorded too (`recorded_outputs`).
+BASE_OUTPUTS = ("volt", "ras", "isi")
 # Prefix of the per-neuron statistic arrays added to kept data (e.g. "pn_rate_hz").
 PER_NEURON_PREFIX = "pn_"
 # Version of the spec format, checked by apply_filter.
@@ -203,6 +206,13 @@ def _names(summary: dict, pm: dict, n: int) -> dict:
         names[key] = value
     names.update(summary)
     return names
+
+
+def recorded_outputs(spec) -> tuple:
+    """Outputs the simulation must record for `spec`: the base ones, plus conductance,
+    ion_gate or poisson when the filter keeps them (a `neunet.lab` with ``extra-data``)."""
+    keep = (spec or {}).get("keep") or ()
+    return BASE_OUTPUTS + tuple(k for k in KEEPABLE if k not in BASE_OUTPUTS and k in keep)
 
 
 def keep_decision(spec, summary: dict, pm: dict, n: int) -> bool:

@@ -34,7 +34,8 @@ OPTIONAL_FLOAT_KEYS = ("set-threshold", "extI", "synaptic-delay", "refractory-ti
 # On/off flags.
 BOOL_KEYS = ("sparse-net", "no-threshold", "output-first-data-point", "reference-quirks")
 # Keys whose value may be a file path or an in-memory matrix written to a data file.
-MATRIX_KEYS = ("net", "initial-state-path", "input-event-path")
+MATRIX_KEYS = ("net", "initial-state-path", "input-event-path", "synaptic-net-delay",
+               "tau-g-path", "neuron-const-path", "force-spike-list")
 
 
 class ParameterError(ValueError):
@@ -43,6 +44,14 @@ class ParameterError(ValueError):
 
 def parameters() -> dict:
     """Return the default parameter mapping (a fresh dict on every call).
+
+    The defaults are the simulator's own wherever it has one (``neunet-sim`` without the
+    option runs the same): in particular the couplings ``scee``, ``scie``, ``scei`` and
+    ``scii`` are 0 (uncoupled neurons; the original Python interface had 0.05, which drives
+    networks of more than a few neurons into runaway firing). The exceptions, kept from the
+    original interface: model HH-PT-GH, method simple, net ``'-'``, ``t`` 100 ms, and Poisson
+    input ``pr`` 0.1/ms of strength ``ps`` 0.014. ``neunet.describe(key)`` says what each
+    key means and its unit; ``neunet.describe()`` lists them all.
 
     Returns
     -------
@@ -55,7 +64,7 @@ def parameters() -> dict:
         "sparse-net": False, "t": 100.0, "dt": 1.0 / 32.0, "stv": None,
         "t-warming-up": 0.0, "nE": 1, "nI": 0,
         "pr": 0.1, "ps": 0.014, "pri": 0.0, "psi": 0.0,
-        "scee": 0.05, "scie": 0.05, "scei": 0.05, "scii": 0.05,
+        "scee": 0.0, "scie": 0.0, "scei": 0.0, "scii": 0.0,
         "seed": None, "set-threshold": None, "no-threshold": False,
         "current-sine-amp": 0.0, "current-sine-freq": 0.0, "extI": None,
         "synaptic-delay": None, "refractory-time": None,
@@ -248,8 +257,24 @@ def validate(pm) -> dict:
         "initial-state-path", out["initial-state-path"], n, MODELS[out["neuron-model"]].n_state))
     out["input-event-path"] = (None if out["input-event-path"] is None else _check_events(
         _matrix("input-event-path", out["input-event-path"], n, None), n))
+    _check_file_matrices(out, n)
     _check_options(out)
     return out
+
+
+def _check_file_matrices(pm, n):
+    """Delays (n x n), per-neuron constants (n x 4, n x the model's count) and forced
+    spikes (k x 2): paths, or matrices of these shapes (in place)."""
+    consts = _sim_models.HETEROGENEOUS.get(pm["neuron-model"], ())
+    for key, cols in (("synaptic-net-delay", n), ("tau-g-path", 4),
+                      ("neuron-const-path", len(consts) or None)):
+        if pm[key] is not None:
+            pm[key] = _matrix(key, pm[key], n, cols)
+    spikes = pm["force-spike-list"]
+    if spikes is not None:
+        spikes = pm["force-spike-list"] = _matrix("force-spike-list", spikes, n, None)
+        if isinstance(spikes, np.ndarray) and spikes.shape[1] != 2:
+            _err("force-spike-list", f"needs 2 columns (id, time_ms), got {spikes.shape[1]}")
 
 
 def _check_model_method(pm):
@@ -302,7 +327,7 @@ def _check_options(pm):
     if delay is not None:
         if delay <= pm["dt"]:
             _err("synaptic-delay", f"must be > dt ({pm['dt']!r}), got {delay!r}")
-        if method not in ("big-delay", "auto"):
+        if method not in ("big-delay", "big-net-delay", "IF-jump-delay", "auto"):
             _err("synaptic-delay", f"needs simulation-method 'big-delay' (or 'auto'), "
                                    f"not {method!r}")
         if model == "DIF-single-GH":

@@ -57,12 +57,14 @@ def matrix_file(key, value, directory=None) -> tuple[str, bool]:
         return _write_once(folder / f"net-{matrix_digest(value)[:HASH_CHARS]}.sparse.txt",
                            "% sparse i j a\n" + text), True
     digest = matrix_digest(value) if key == "net" else array_digest(value)
-    if key == "input-event-path":
+    if key in ("input-event-path", "force-spike-list"):
         rows = ["%d %r" % (int(r[0]), float(r[1])) + (" %r" % float(r[2]) if len(r) > 2 else "")
                 for r in value.tolist()]
     else:
         rows = [" ".join(repr(float(x)) for x in r) for r in value.tolist()]
-    name = {"net": "net", "initial-state-path": "init", "input-event-path": "events"}[key]
+    name = {"net": "net", "initial-state-path": "init", "input-event-path": "events",
+            "synaptic-net-delay": "delay", "tau-g-path": "taug", "neuron-const-path": "consts",
+            "force-spike-list": "spikes"}[key]
     return _write_once(folder / f"{name}-{digest[:HASH_CHARS]}.txt",
                        "".join(row + "\n" for row in rows)), False
 
@@ -78,8 +80,9 @@ def _flag(argv, name, value):
 def to_argv(pm, directory=None) -> list[str]:
     """gen_neu flags (without the program name) for a parameter mapping.
 
-    Matrix-valued ``'net'``, ``'initial-state-path'`` and ``'input-event-path'`` are written
-    to files in the data directory named by their content hash.
+    Matrix-valued options (params.MATRIX_KEYS: the net, the initial state, input events,
+    delays, per-neuron constants, forced spikes) are written to files in the data directory
+    named by their content hash.
 
     Parameters
     ----------

@@ -3,15 +3,21 @@
 Exit codes: 0 success; 2 bad input or a simulation error (one line ``neunet-sim: error:
 ...`` on stderr); 1 unexpected internal error (one line, no traceback); 130 interrupted.
 numba and the engine are imported only after the options are valid, so ``--help`` and
-input errors are fast.
+input errors are fast. Run as a program (``neunet-sim``, ``python -m neunet.sim``) a call
+goes to the warm simulator server when one serves this user (`neunet.sim.warm.client`);
+`main` itself always runs here.
 """
 from __future__ import annotations
 
 import sys
 import time
 
-from neunet.sim.options import SimInputError, SimOptions, parse_argv
-from neunet.sim.startup import hide_optional_modules, single_thread_libraries, unhide
+from neunet.sim.startup import (
+    hide_optional_modules,
+    single_thread_libraries,
+    skip_numba_extensions,
+    unhide,
+)
 
 # Program name in messages.
 PROG = "neunet-sim"
@@ -23,64 +29,93 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _echo(opts: SimOptions) -> None:
-    for name, value in vars(opts).items():
-        if value is not None and value is not False:
-            print(f"{name} = {value}")
-    print(f"n_steps = {opts.n_steps}, steps_per_sample = {opts.steps_per_sample}, "
-          f"t_warmup (aligned) = {opts.aligned_warmup_ms!r}", flush=True)
+class FileOutputs:
+    """Where a run's outputs go: the files its options name (the command line's own)."""
+
+    @staticmethod
+    def kinds(opts) -> tuple:
+        """Output kinds to record (they decide which state the engine records)."""
+        from neunet.sim import api
+        return tuple(api.output_paths(opts))
+
+    @staticmethod
+    def sink(opts, progress):
+        """The sink, made once every input has been read (bad input leaves no files)."""
+        from neunet.sim import api, io
+        return io.FileSink(api.output_paths(opts), opts.t_ms, progress)
 
 
-def _run(opts: SimOptions) -> None:
-    from neunet.sim import api, engine, io
+def _run(opts, outputs=FileOutputs) -> None:
+    from neunet.sim import api, echo, engine, io
+    skip_numba_extensions()
 
-    paths = api.output_paths(opts)
-    sinks = []   # the file sink exists only once all inputs have been read
-    on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in paths else None
-    problem, events = api.prepare(opts, tuple(paths), on_events)
+    kinds = outputs.kinds(opts)
+    sinks = []   # the sink exists only once all inputs have been read
+    on_events = (lambda *a: sinks[0].events(*a)) if "poisson" in kinds else None
+    problem, events = api.prepare(opts, kinds, on_events)
+    if opts.verbose_echo:
+        print(echo.header(opts, problem, getattr(events, "count", None)), end="",
+              flush=True)
+        if opts.verbose:
+            print(flush=True)
     progress = (io.Progress(opts.n_steps * opts.dt_ms, sys.stderr) if opts.verbose
                 else None)
-    sinks.append(io.FileSink(paths, opts.t_ms, progress))
+    sinks.append(outputs.sink(opts, progress))
+    engine.load_kernels()
     try:
-        t0 = time.perf_counter()
-        engine.run(problem, events, sinks[0])
-        run_s = time.perf_counter() - t0
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        stats = engine.run(problem, events, sinks[0])
+        run_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         sinks[0].close()
     if opts.verbose_echo:
-        print(api.spike_count_summary(sinks[0].spike_counts), flush=True)
+        if opts.verbose:
+            print()
+        print(echo.footer(sinks[0].spike_counts, stats.quiet_steps), end="", flush=True)
     if opts.timing:
-        print(f"timing: run {run_s:.6f} s (engine.run incl. event generation and output)",
+        print(f"timing: run {run_s:.6f} s, cpu {cpu_s:.6f} s (engine.run: cached kernel loads, "
+              "event generation, kernels, output)",
               file=sys.stderr, flush=True)
 
 
-def main(argv=None) -> int:
-    """Run the command line; returns the process exit code."""
+def main(argv=None, outputs=FileOutputs) -> int:
+    """Run the command line; returns the process exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    outputs : object, optional
+        Where the outputs go: ``kinds(opts)`` and ``sink(opts, progress)`` as in
+        `FileOutputs` (the default: the files the options name). A warm session keeps a
+        gen_neu call's arrays in memory with `neunet.sim.warm.run.ArrayOutputs`.
+    """
     argv = sys.argv[1:] if argv is None else argv
     single_thread_libraries()
     hidden = hide_optional_modules()
     try:
-        return _main(argv)
+        return _main(argv, outputs)
     finally:
         unhide(hidden)
 
 
-def _main(argv) -> int:
+def _main(argv, outputs) -> int:
+    from neunet.sim.options import SimInputError, parse_argv
     try:
         opts = parse_argv(argv)
-        if opts.verbose_echo:
-            _echo(opts)
-        _run(opts)
+        _run(opts, outputs)
     except SimInputError as e:
         return _fail(e, 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as e:
-        if type(e).__name__ == "SimulationError":
+        from neunet.sim.errors import SimulationError
+        if isinstance(e, SimulationError):
             return _fail(f"simulation failed: {e}", 2)
         return _fail(f"internal error: {type(e).__name__}: {e}", 1)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from neunet.sim.warm.client import main as front
+    sys.exit(front(local=main))

@@ -6,9 +6,10 @@ two cannot disagree.
 """
 from __future__ import annotations
 
-import numpy as np
+import math
 
-from neunet.sim import engine, io, readers
+from neunet.sim import engine, engine_inputs, io, readers, readers_extra
+from neunet.sim.models import HETEROGENEOUS
 from neunet.sim.options import SimInputError, SimOptions, parse_argv
 from neunet.sim.rng import PoissonSource
 
@@ -31,7 +32,11 @@ def build_problem(opts: SimOptions, record=()) -> engine.Problem:
     initial = None
     if opts.initial_state_path:
         initial = readers.read_initial_state(opts.initial_state_path, n,
-                                        engine.n_state_vars(opts.model))
+                                             engine.n_state_vars(opts.model))
+    force_ids = force_times = None
+    if opts.force_spike_path:
+        force_ids, force_times = readers_extra.read_force_list(opts.force_spike_path, n,
+                                                               not opts.quirks)
     return engine.Problem(
         model=opts.model, method=opts.method, nE=opts.nE, nI=opts.nI,
         post_ptr=post_ptr, post_idx=post_idx, post_w=post_w,
@@ -42,7 +47,39 @@ def build_problem(opts: SimOptions, record=()) -> engine.Problem:
         sine_amp=opts.sine_amp, sine_freq=opts.sine_freq_khz,
         ext_current=opts.ext_current or 0.0, initial_state=initial, quirks=opts.quirks,
         first_row=opts.first_row, record_conductance="conductance" in record,
-        record_ion_gate=opts.is_hh and "ion_gate" in record)
+        record_ion_gate=opts.is_hh and "ion_gate" in record,
+        delays=_delays(opts, post_ptr, post_idx), constants=_constants(opts),
+        force_ids=force_ids, force_times=force_times)
+
+
+def _delays(opts: SimOptions, post_ptr, post_idx):
+    """Per-edge delays of --synaptic-net-delay (big-net-delay, IF-jump-delay), else None."""
+    if not opts.net_delay_path or opts.method not in ("big-net-delay", "IF-jump-delay"):
+        return None
+    if opts.quirks:       # the reference takes any delay (smaller ones step backwards)
+        low, why = -math.inf, "a delay must be a number"
+    elif opts.method == "big-net-delay":
+        low, why = opts.dt_ms, "big-net-delay needs delays of at least dt"
+    else:
+        low, why = 0.0, "delays cannot be negative"
+    return readers_extra.read_delay_net(opts.net_delay_path, opts.n, post_ptr, post_idx, low,
+                                        why)
+
+
+def _constants(opts: SimOptions):
+    """Per-neuron constants of --tau-g-path / --neuron-const-path, else None. With quirks
+    and --synaptic-net-delay they are ignored, as the reference does."""
+    if not (opts.tau_g_path or opts.neuron_const_path):
+        return None
+    if opts.quirks and opts.net_delay_path:
+        return None
+    tau_g = consts = None
+    if opts.tau_g_path:
+        tau_g = readers_extra.read_tau_g(opts.tau_g_path, opts.n)
+    if opts.neuron_const_path:
+        consts = readers_extra.read_neuron_consts(opts.neuron_const_path, opts.n,
+                                                  HETEROGENEOUS[opts.model])
+    return engine_inputs.constants_table(opts.model, opts.n, tau_g, consts)
 
 
 def make_events(opts: SimOptions, on_events=None):
@@ -57,19 +94,33 @@ def make_events(opts: SimOptions, on_events=None):
     """
     if opts.input_event_path:
         ids, times, strengths = readers.read_events(opts.input_event_path, opts.n,
-                                               opts.per_neuron("ps"))
+                                                    opts.per_neuron("ps"))
         return readers.FileEventSource(opts.n, ids, times, strengths, on_events)
+    return _poisson(opts, on_events)
+
+
+def _poisson(opts: SimOptions, on_events=None) -> PoissonSource:
+    """gen_neu's Poisson generator for `opts` (its start-up draws done)."""
     return PoissonSource(opts.per_neuron("pr"), opts.per_neuron("pri"),
                          opts.per_neuron("ps"), opts.per_neuron("psi"), opts.seed, on_events)
 
 
 def prepare(opts: SimOptions, record=(), on_events=None):
     """Read every input of `opts`: returns (Problem, event source). See build_problem and
-    make_events; nothing is written."""
-    return build_problem(opts, record), make_events(opts, on_events)
+    make_events; nothing is written.
+
+    Hawkes-GH draws its thresholds from the Poisson generator's MT19937 after the start-up
+    draws (which the reference makes even when an event file replaces the events): the
+    Problem gets that state as ``mt``.
+    """
+    problem = build_problem(opts, record)
+    events = make_events(opts, on_events)
+    if opts.model == "Hawkes-GH":
+        problem.mt = events.mt if isinstance(events, PoissonSource) else _poisson(opts).mt
+    return problem, events
 
 
-def run_options(opts: SimOptions, sink, record=()) -> None:
+def run_options(opts: SimOptions, sink, record=()) -> engine.RunStats:
     """Run the simulation of `opts` into `sink` (which may also take ``events``).
 
     Raises
@@ -80,7 +131,7 @@ def run_options(opts: SimOptions, sink, record=()) -> None:
         Runtime failure of the simulation.
     """
     on_events = getattr(sink, "events", None) if "poisson" in record else None
-    engine.run(*prepare(opts, record, on_events), sink)
+    return engine.run(*prepare(opts, record, on_events), sink)
 
 
 def simulate(argv, outputs=("volt", "ras", "isi")) -> dict:
@@ -105,7 +156,9 @@ def simulate(argv, outputs=("volt", "ras", "isi")) -> dict:
     SimInputError
         Bad options or input files.
     engine.SimulationError
-        Runtime failure of the simulation.
+        Runtime failure of the simulation; its subclass SimUnstableError when the state
+        became non-finite (the message names the neuron and the time, and says to try a
+        smaller --dt).
     """
     outputs = tuple(outputs)
     unknown = [k for k in outputs if k not in OUTPUT_KEYS]
@@ -128,9 +181,3 @@ def output_paths(opts: SimOptions) -> dict:
              "ion_gate": opts.ion_gate_path if opts.is_hh else None,
              "poisson": opts.poisson_path}
     return {k: v for k, v in paths.items() if v is not None}
-
-
-def spike_count_summary(counts: np.ndarray) -> str:
-    """`--verbose-echo` end line: the first 10 neurons' spike counts."""
-    shown = " ".join(str(int(c)) for c in counts[:10])
-    return f"spike counts (first {min(10, counts.size)} neurons): {shown}"

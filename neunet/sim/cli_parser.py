@@ -22,11 +22,38 @@ class SimInputError(ValueError):
     """Bad simulator input (options, files); the CLI prints it on one line and exits 2."""
 
 
+class RepeatedOptionError(SimInputError):
+    """An option other than a list option given twice in one source, as gen_neu refuses."""
+
+
+def _refuse_repeat(action, namespace):
+    if hasattr(namespace, action.dest):         # defaults are suppressed: given before
+        name = max(action.option_strings, key=len)
+        raise RepeatedOptionError(f"option '{name}' cannot be specified more than once")
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's store, refusing a second occurrence."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _refuse_repeat(self, namespace)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _StoreTrueOnce(argparse._StoreTrueAction):
+    """argparse's store_true, refusing a second occurrence."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _refuse_repeat(self, namespace)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _flag(p, *names, help):
-    p.add_argument(*names, action="store_true", default=argparse.SUPPRESS, help=help)
+    p.add_argument(*names, action=_StoreTrueOnce, default=argparse.SUPPRESS, help=help)
 
 
 def _opt(p, *names, help, **kw):
+    kw.setdefault("action", _StoreOnce)
     p.add_argument(*names, default=argparse.SUPPRESS, help=help, **kw)
 
 
@@ -43,8 +70,10 @@ def _model_options(p):
     _opt(g, "--neuron-model", metavar="M", help="neuron model: " + ", ".join(MODELS)
          + " (required)")
     _opt(g, "--simulation-method", metavar="S",
-         help="simple, SSC, big-delay or auto (default: big-delay if --synaptic-delay is "
-              "given, else SSC)")
+         help="simple, SSC, SSC-Sparse, SSC-Sparse2, big-delay, big-net-delay, cont-syn, "
+              "IF-jump, IF-jump-delay or auto (default; HH-GH-cont-syn: cont-syn; IF-jump: "
+              "IF-jump-delay with a delay option, else IF-jump; otherwise big-net-delay with "
+              "--synaptic-net-delay, big-delay with --synaptic-delay, else SSC)")
     _flag(g, "--reference-quirks", help="reproduce gen_neu's numerical bugs (HH inhibitory "
           "kappa factor, sine end slope, big-delay ignoring weights, ...) for exact matching")
 
@@ -62,7 +91,11 @@ def _network_options(p):
                        ("scii", "I->I")):
         _opt(g, f"--{name}", type=float, metavar="X", help=f"{what} coupling strength (0)")
     _opt(g, "--synaptic-delay", type=float, metavar="MS", help="constant synaptic delay "
-         "(ms, must exceed dt; selects big-delay)")
+         "(ms, must exceed dt; selects big-delay, or IF-jump-delay)")
+    _opt(g, "--synaptic-net-delay", metavar="PATH", help="delay of every synapse (ms): an "
+         "n x n text matrix oriented like --net, or, after a first line '# sparse', 'i j "
+         "delay' lines; only entries where the net has an edge are used (big-net-delay, "
+         "IF-jump-delay)")
 
 
 def _input_options(p):
@@ -108,6 +141,13 @@ def _neuron_options(p):
     _flag(g, "--no-threshold", help="threshold +inf: no spikes recorded, no LIF reset")
     _opt(g, "--initial-state-path", metavar="PATH", help="initial state: n_var numbers per "
          "neuron in the model's state order")
+    _opt(g, "--tau-g-path", metavar="PATH", help="per-neuron conductance time constants: "
+         "tau_gE_s1 tau_gE tau_gI_s1 tau_gI for each neuron (LIF-GH, DIF-single-GH, HH-GH)")
+    _opt(g, "--neuron-const-path", metavar="PATH", help="per-neuron model constants, all of "
+         "them for each neuron in the model's order (docs/simulator.md; LIF-GH 11, "
+         "DIF-single-GH 12, HH-GH 13 values)")
+    _opt(g, "--force-spike-list", metavar="PATH", help="'id time' lines: reset neuron id at "
+         "the start of the step holding time (no raster line, no synaptic effect)")
 
 
 def _output_options(p):
@@ -130,6 +170,8 @@ def _output_options(p):
 
 def _unsupported_options(p):
     """gen_neu options that neunet rejects (listed so --help documents them)."""
+    if not REFERENCE_ONLY_OPTIONS:
+        return
     g = p.add_argument_group("gen_neu options not supported by neunet (error if given)")
     for name in REFERENCE_ONLY_OPTIONS:
         _opt(g, f"--{name}", metavar="PATH", help="not supported by neunet")
@@ -141,11 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     Built once per process (a warm worker slot parses every task's argv; parsing does not
     change the parser)."""
-    p = _Parser(prog="neunet-sim", allow_abbrev=False,
+    p = _Parser(prog="neunet-sim", allow_abbrev=True,
                 description="Point-neuron network simulator, command-line compatible with "
                             "gen_neu. Times in ms, rates in 1/ms (kHz). List options take "
                             "several values; one value is broadcast to all neurons.",
-                epilog="Exit codes: 0 ok, 2 bad input or simulation error (one line on "
+                epilog="Options may be abbreviated to any unambiguous prefix (--input-event "
+                       "for --input-event-path); a single-valued option may be given once. "
+                       "Exit codes: 0 ok, 2 bad input or simulation error (one line on "
                        "stderr), 1 unexpected internal error, 130 interrupted.")
     for add in (_model_options, _network_options, _input_options, _time_options,
                 _neuron_options, _output_options, _unsupported_options):
@@ -175,7 +219,10 @@ def _parse_tokens(parser, tokens, where):
     fast = _fast_parse(tokens)
     if fast is not None:
         return fast
-    known, extra = parser.parse_known_args(tokens)
+    try:
+        known, extra = parser.parse_known_args(tokens)
+    except RepeatedOptionError as e:
+        raise RepeatedOptionError(f"{e}{where}") from None
     if extra:
         bad = extra[0]
         if bad.startswith("-"):
@@ -206,8 +253,9 @@ def _fast_parse(tokens):
     while i < len(tokens):
         name, eq, inline = tokens[i].partition("=")
         action = table.get(name) if tokens[i].startswith("-") else None
-        if action is None or (eq and not name.startswith("--")):
-            return None
+        if action is None or (eq and not name.startswith("--")) or \
+                (action.dest in given and not isinstance(action, argparse._ExtendAction)):
+            return None                        # (argparse refuses a repeated option)
         j = i + 1
         while j < len(tokens) and not tokens[j].startswith("-"):
             j += 1

@@ -1,10 +1,12 @@
-"""The simulation engine: Problem, model tables and run(problem, events, sink) in chunks of steps.
+"""The simulation engine: Problem and run(problem, events, sink) in chunks of steps.
 
 The contract with options/io/api (docs/design.md) is the block below: ``Problem``,
 ``EventSource``, ``Sink``, ``MODELS``, ``n_state_vars``, ``default_state``,
-``supported_methods``, ``run`` and ``SimulationError``. ``run`` advances the network chunk by
-chunk through the numba kernels (``kernels_*.py``): one ``events.take`` per chunk, then the
-kernel, then ``sink.samples/spikes/progress``; ``sink.finish`` at the end.
+``supported_methods``, ``run``, ``RunStats`` and ``SimulationError``. ``run`` plans the
+chunks (step end times, sample rows, forced resets) and hands each to the runner of the
+model family (``engine_network.NetworkRunner``, ``engine_special``), which takes the
+chunk's input events and runs the numba kernels; then ``sink.samples/spikes/progress``, and
+``sink.finish`` at the end.
 """
 from __future__ import annotations
 
@@ -14,15 +16,21 @@ from typing import Protocol
 
 import numpy as np
 
-from neunet.sim.models import METHODS, MODELS, n_state_vars  # noqa: F401  (engine's API)
+from neunet.sim import engine_inputs
+from neunet.sim.errors import SimulationError, SimUnstableError, unstable_point
+from neunet.sim.models import METHODS, MODELS, finite_rows, n_state_vars, row_names
 from neunet.sim.models import Model as ModelInfo
+
+__all__ = ["MODELS", "EventSource", "Problem", "RunStats", "SimUnstableError",
+           "SimulationError", "Sink", "default_state", "load_kernels", "n_state_vars", "run",
+           "supported_methods"]
 
 
 @dataclass
 class Problem:
     """Everything the engine needs for one run (options.py has validated and resolved it)."""
     model: str            # exact gen_neu model name, e.g. "HH-GH-sine", "LIF-G", "DIF-single-GH"
-    method: str           # "simple" | "SSC" | "big-delay"  (options.py has resolved "auto")
+    method: str           # one of models.METHODS (options.py has resolved "auto")
     nE: int
     nI: int
     post_ptr: np.ndarray  # int64 (n+1,): CSR by PREsynaptic neuron j (0-based) ...
@@ -38,7 +46,14 @@ class Problem:
     steps_per_sample: int  # m = int(stv/dt + 0.1)
     T: float              # --t in ms (the ISI file divides by it)
     delay: float = 0.0            # big-delay constant delay (ms), > dt
-    threshold: float | None = None    # --set-threshold (None: model default); inf: --no-threshold
+    delays: np.ndarray | None = None  # per-edge delays (ms, post_idx order): big-net-delay,
+    #                                   IF-jump-delay (a constant delay repeated)
+    constants: np.ndarray | None = None  # heterogeneous: (n, k) constants in the order of
+    #                                      models.HETEROGENEOUS[model]
+    force_ids: np.ndarray | None = None    # --force-spike-list: neurons (0-based) ...
+    force_times: np.ndarray | None = None  # ... and times (ms), file order
+    mt: np.ndarray | None = None  # Hawkes-GH: MT19937 state its thresholds are drawn from
+    threshold: float | None = None    # --set-threshold (None: model default); inf: no threshold
     refractory: float | None = None   # --refractory-time (None: model default)
     sine_amp: float = 0.0         # -sine models: amplitude
     sine_freq: float = 0.0        # -sine models: frequency (kHz)
@@ -80,13 +95,14 @@ class Sink(Protocol):
         """int64 (n,) spike counts after warm-up (for the ISI file)."""
 
 
-class SimulationError(Exception):
-    """Runtime failure of a simulation, e.g. "Multiple spikes in one dt"."""
-
-
 # Default HH state V, h, m, n (resting point).
-HH_REST = (2.7756626542950876e-04, 5.9611104634682788e-01, 5.2934217620863984e-02,
-           3.1768116757978115e-01)
+HH_REST = engine_inputs.HH_REST
+
+
+@dataclass
+class RunStats:
+    """What a run reports besides its outputs."""
+    quiet_steps: int      # single-neuron quiet steps (the reference's NoInteractDt count)
 
 
 # Method name -> kernel method id (kernels_methods.M_*).
@@ -103,46 +119,16 @@ FIRST_CHUNK_STEPS = 16
 # Most neuron-steps per chunk: bounds the chunk's event and row buffers (memory), whatever
 # the machine's speed (a fast idle machine would otherwise grow chunks to CHUNK_MAX_STEPS).
 CHUNK_MAX_NEURON_STEPS = 1 << 21
-# Initial length of each neuron's big-delay event queue (grown as needed).
-DELAY_QUEUE_START = 16
 
 
 def default_state(model: str, n: int) -> np.ndarray:
     """Default initial state, shape (n, n_state_vars(model)), in the model's state order."""
-    info = MODELS[model]
-    state = np.zeros((n, len(info.rows)))
-    if info.kid >= 3:
-        state[:, :4] = HH_REST
-    return state
+    return engine_inputs.default_state(MODELS[model], n)
 
 
 def supported_methods(model: str) -> tuple[str, ...]:
     """Simulation methods the engine supports for this model."""
     return MODELS[model].methods
-
-
-def _internal_state(problem: Problem, info: ModelInfo, n: int) -> np.ndarray:
-    """State as the kernels hold it: (8, n), rows V, h, m, n, gE, gI, HE, HI."""
-    given = problem.initial_state
-    state = default_state(problem.model, n) if given is None else np.asarray(given, float)
-    if state.shape != (n, len(info.rows)):
-        raise ValueError(f"initial state has shape {state.shape}, expected {(n, len(info.rows))}")
-    S = np.zeros((8, n))
-    for col, row in enumerate(info.rows):
-        S[row] = state[:, col]
-    return S
-
-
-def _params(problem: Problem, info: ModelInfo, n: int) -> tuple[np.ndarray, int]:
-    """Float parameter vector of the kernels (kernels_neuron.P_*) and the current kind."""
-    thr = info.threshold if problem.threshold is None else problem.threshold
-    tref = info.refractory if problem.refractory is None else problem.refractory
-    par = np.array([thr, tref, problem.sine_amp, problem.sine_freq, problem.ext_current, n],
-                   dtype=np.float64)
-    cur = info.current
-    if cur == 1 and info.kid == 5 and problem.quirks:
-        cur = 0                      # QUIRK: HH-PT-GH-sine ignores the sine current
-    return par, cur
 
 
 def _check(problem: Problem) -> ModelInfo:
@@ -189,132 +175,7 @@ def _first_after_warmup(first_step, k, dt, t_warmup):
     return lo
 
 
-class _State:
-    """Mutable per-run arrays handed to the kernel chunk after chunk (the kernels allocate
-    nothing: every buffer is made here)."""
-
-    def __init__(self, problem: Problem, info: ModelInfo):
-        n = problem.nE + problem.nI
-        self.n = n
-        self.S = _internal_state(problem, info, n)
-        self.rc = np.zeros(n)
-        self.flag = np.zeros(n, np.int8)
-        self.par, self.cur = _params(problem, info, n)
-        self.net = (int(problem.nE), problem.post_ptr, problem.post_idx, problem.post_w,
-                    np.array([problem.scee, problem.scie, problem.scei, problem.scii], float))
-        cap = DELAY_QUEUE_START if problem.method == "big-delay" else 1
-        self.q = (np.zeros((n, cap)), np.zeros((n, cap)), np.zeros((n, cap), np.int64),
-                  np.zeros(n, np.int64), np.zeros(n, np.int64))
-        indeg = np.bincount(problem.post_idx, minlength=n) if problem.post_idx.size else [0]
-        self.max_indeg = int(np.max(indeg))
-        self.rec_c = problem.record_conductance
-        self.rec_g = problem.record_ion_gate and info.kid >= 3
-        self.counts = np.zeros(n, np.int64)
-        m = n if problem.method == "SSC" else 0
-        self.bk = (np.empty((8, m)), np.empty(m), np.empty(m, np.int8), np.empty(m, np.int64),
-                   np.empty(m), np.zeros(m, np.int64))
-        self.scr = (np.empty((8, n)), np.empty(n), np.zeros((3, n)), np.zeros(n, np.int8),
-                    np.empty(n, np.int64), np.empty((3, n)))
-        self.bufs = _spike_buffers(0)
-        self.out = _raster_arrays(0)
-
-    def work(self, n_events):
-        """Kernel scratch for a chunk with n_events input events (spike buffers grown)."""
-        need = 4 * self.n + n_events + 16
-        if self.bufs[0].size < need:
-            self.bufs = _spike_buffers(need)
-        if self.out[0].size < 2 * need:
-            self.out = _raster_arrays(2 * need)
-        return (*self.bufs, self.bk, self.scr)
-
-    def rows(self, k):
-        """Output row arrays for k rows (dummies when not recorded)."""
-        n = self.n
-        return (np.empty((k, n)), np.empty((k if self.rec_c else 0, 2 * n)),
-                np.empty((k if self.rec_g else 0, 3 * n)))
-
-    def emit_rows(self, sink, volt, cond, gate):
-        """Send sample rows to the sink."""
-        if volt.shape[0]:
-            sink.samples(volt, cond if self.rec_c else None, gate if self.rec_g else None)
-
-    def grow_out(self, n_out):
-        """Double the raster arrays, keeping their first n_out lines."""
-        grown = _raster_arrays(2 * self.out[0].size)
-        for old, new in zip(self.out, grown):
-            new[:n_out] = old[:n_out]
-        self.out = grown
-
-    def grow_queues(self):
-        """Enlarge the big-delay ring queues (unrolled) for two spikes of every presynaptic
-        neuron on top of the fullest queue."""
-        q_t, q_s, q_r, q_head, q_cnt = self.q
-        n, cap = q_t.shape
-        new_cap = max(2 * cap, int(q_cnt.max()) + 2 * self.max_indeg)
-        order = (q_head[:, None] + np.arange(cap)) % cap
-        grown = []
-        for a in (q_t, q_s, q_r):
-            b = np.zeros((n, new_cap), a.dtype)
-            b[:, :cap] = np.take_along_axis(a, order, axis=1)
-            grown.append(b)
-        q_head[:] = 0
-        self.q = (*grown, q_head, q_cnt)
-
-
-def _spike_buffers(cap):
-    """buf_t, buf_i, rec_t, rec_i: the kernels' per-step spike buffers."""
-    return np.empty(cap), np.empty(cap, np.int64), np.empty(cap), np.empty(cap, np.int64)
-
-
-def _raster_arrays(cap):
-    """out_k, out_i, out_t: a chunk's raster lines (step, neuron, time)."""
-    return np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
-
-
-def _first_row(st: _State, sink) -> None:
-    """The t = 0 row of --output-first-data-point."""
-    volt, cond, gate = st.rows(1)
-    from neunet.sim.kernels_methods import write_row
-    write_row(st.S, 0, volt, cond, gate, st.rec_c, st.rec_g)
-    st.emit_rows(sink, volt, cond, gate)
-
-
-def _run_kernel(problem, info, st, t_ms, t_ends, rows, n_rows, ev):
-    """One chunk through kernels_methods.run_chunk; returns the raster lines and rows.
-
-    The kernel stops early when the raster arrays or the delay queues are full; they are
-    enlarged here and the chunk continues from the step reached.
-    """
-    from neunet.sim.kernels_methods import run_chunk
-    from neunet.sim.kernels_step import ST_MULTI, ST_OUT_FULL, ST_QUEUE_FULL
-    ptr, times, strengths = (np.ascontiguousarray(ev[0], np.int64),
-                             np.ascontiguousarray(ev[1], np.float64),
-                             np.ascontiguousarray(ev[2], np.float64))
-    volt, cond, gate = st.rows(n_rows)
-    cur, work = ptr[:-1].copy(), st.work(times.size)
-    k, n_out = 0, 0
-    while True:
-        t_from = float(t_ms) if k == 0 else float(t_ends[k - 1])
-        status, k, n_out = run_chunk(
-            METHOD_IDS[problem.method], info.kid, st.cur, bool(problem.quirks), st.par,
-            float(problem.dt), st.S, st.rc, st.flag, cur, t_from, k, t_ends, ptr, times,
-            strengths, st.net, float(problem.delay), st.q, st.max_indeg, rows,
-            (volt, cond, gate), st.rec_c, st.rec_g, work, st.out, n_out)
-        if status == ST_OUT_FULL:
-            st.grow_out(n_out)
-        elif status == ST_QUEUE_FULL:
-            st.grow_queues()
-        else:
-            break
-    if status:
-        what = ("Multiple spikes in one dt" if status == ST_MULTI
-                else "Too many spikes in one time step")
-        raise SimulationError(f"{what} (near t = {t_ends[min(k, len(t_ends) - 1)]:.6g} ms)")
-    out_k, out_i, out_t = (a[:n_out].copy() for a in st.out)
-    return out_k, out_i, out_t, volt, cond, gate
-
-
-def run(problem: Problem, events: EventSource, sink: Sink) -> None:
+def run(problem: Problem, events: EventSource, sink: Sink) -> RunStats:
     """Simulate `problem` with input from `events`, streaming outputs to `sink`.
 
     Parameters
@@ -326,39 +187,78 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> None:
     sink : Sink
         Receives sample rows, raster lines and progress per chunk, then ``finish``.
 
+    Returns
+    -------
+    RunStats
+
     Raises
     ------
     SimulationError
         On runtime failures such as "Multiple spikes in one dt".
+    SimUnstableError
+        When the state becomes non-finite; the sink has then received the sample rows
+        before the first non-finite one and the spikes of the steps before it.
     """
     info = _check(problem)
-    from neunet.sim.kernels_cache import prepare_kernel_loads
-    prepare_kernel_loads()
-    st = _State(problem, _as_arrays(problem, info))
+    load_kernels()
+    runner = _make_runner(problem, _as_arrays(problem, info), events)
     if problem.first_row:
-        _first_row(st, sink)
+        runner.first_row(sink)
+    n = problem.nE + problem.nI
+    force = engine_inputs.ForceList(problem.force_ids, problem.force_times, problem.quirks)
+    counts = np.zeros(n, np.int64)
     t_ms, step, post_count, chunk = 0.0, 0, 0, _first_chunk(problem)
-    max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS,
-                                         CHUNK_MAX_NEURON_STEPS // (problem.nE + problem.nI)))
+    max_steps = max(CHUNK_MIN_STEPS, min(CHUNK_MAX_STEPS, CHUNK_MAX_NEURON_STEPS // n))
     while step < problem.n_steps:
         k = min(chunk, problem.n_steps - step)
         t_ends, rows, i_after, post_count, n_rows = _chunk_plan(t_ms, step, k, problem,
                                                                 post_count)
-        ev = events.take(t_ends)
+        forced = force.in_chunk(step, t_ms, t_ends)
         t0 = time.perf_counter()
-        out_k, out_i, out_t, volt, cond, gate = _run_kernel(problem, info, st, t_ms, t_ends,
-                                                            rows, n_rows, ev)
+        out_k, out_i, out_t, volt, cond, gate = runner.chunk(t_ms, t_ends, rows, n_rows,
+                                                             forced)
         elapsed = time.perf_counter() - t0
-        keep = out_k >= i_after
+        stop = unstable_point(runner.S, finite_rows(problem.model), volt, rows, t_ends,
+                              row_names(problem.model))  # keep rows, steps
+        n_ok, k_ok = (n_rows, k) if stop is None else stop[:2]
+        keep = (out_k >= i_after) & (out_k < k_ok)
         ids = out_i[keep]
-        np.add.at(st.counts, ids, 1)
-        st.emit_rows(sink, volt, cond, gate)
+        np.add.at(counts, ids, 1)
+        runner.emit_rows(sink, volt[:n_ok], cond[:n_ok], gate[:n_ok])
         if ids.size:
             sink.spikes(ids, out_t[keep] - problem.t_warmup)
+        if stop is not None:
+            raise stop[2]
         t_ms, step = t_ends[-1], step + k
         sink.progress(float(t_ms))
         chunk = _next_chunk(chunk, k, elapsed, max_steps)
-    sink.finish(st.counts)
+    sink.finish(counts)
+    return RunStats(quiet_steps=runner.quiet_steps())
+
+
+def load_kernels() -> None:
+    """Import the network kernels (their numba dispatchers; a stale cache dropped first).
+
+    `run` does it; a process may do it earlier (the command line does, before its --timing
+    clock starts). Compiled code loads from the cache at a kernel's first call.
+    """
+    from neunet.sim.kernels_cache import prepare_kernel_loads
+    prepare_kernel_loads()
+    import neunet.sim.kernels_methods  # noqa: F401
+
+
+def _make_runner(problem: Problem, info: ModelInfo, events: EventSource):
+    """The runner of the problem's model family, with the initial state in place."""
+    from neunet.sim import engine_network, engine_special
+    n = problem.nE + problem.nI
+    S = engine_inputs.internal_state(problem, info, n)
+    if problem.method in ("IF-jump", "IF-jump-delay"):
+        return engine_special.IFJumpRunner(problem, info, S, events)
+    if problem.method == "cont-syn":
+        return engine_special.ContSynRunner(problem, info, S, events)
+    if problem.model == "Hawkes-GH":
+        return engine_special.HawkesRunner(problem, info, S, events)
+    return engine_network.NetworkRunner(problem, info, S, events)
 
 
 def _first_chunk(problem: Problem) -> int:

@@ -33,8 +33,13 @@ def _open_output(path, mode):
 
 
 def format_ras(ids, times) -> str:
-    """Raster lines ``id<TAB>time`` (id 1-based, %.17g) for 0-based `ids`."""
-    return "".join("%d\t%.17g\n" % (i + 1, t) for i, t in zip(ids.tolist(), times.tolist()))
+    """Raster lines ``id<TAB>time`` (id 1-based, %.17g) for 0-based `ids`.
+
+    One %-format over all the lines: a format per line cost ~1.5x as much."""
+    values = [None] * (2 * len(ids))
+    values[0::2] = (np.asarray(ids) + 1).tolist()
+    values[1::2] = np.asarray(times, dtype=np.float64).tolist()
+    return ("%d\t%.17g\n" * len(ids)) % tuple(values)
 
 
 def format_isi(t_ms, spike_counts) -> str:

@@ -12,16 +12,27 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-# Model ids (engine.MODELS maps names to these).
+# Model ids (engine.MODELS maps names to these); IF-jump, cont-syn and Hawkes-GH have kernels of
+# their own (kernels_ifjump, kernels_contsyn, kernels_hawkes).
 LIF_G, LIF_GH, DIF_GH, HH_G, HH_GH, HH_PT, HH_FT = 0, 1, 2, 3, 4, 5, 6
+# Model ids of the models with kernels of their own.
+IF_JUMP, CONT_SYN, HAWKES = 7, 8, 9
 # External current kinds: none, A*sin(2*pi*f*t + 2*pi*j/n), constant.
 CUR_NONE, CUR_SINE, CUR_CONST = 0, 1, 2
 # Row of each state variable in S.
 RV, RH, RM, RN, RGE, RGI, RHE, RHI = 0, 1, 2, 3, 4, 5, 6, 7
-# Indices into the float parameter vector `par`.
-P_THRESH, P_TREF, P_AMP, P_FREQ, P_EXTI, P_N = 0, 1, 2, 3, 4, 5
-# Length of `par`.
-N_PAR = 6
+# Indices into the float parameter vector `par`: threshold, T_ref, sine amplitude and
+# frequency, extI, n, the quiet-step counter (the kernels add to it), heterogeneous flag.
+P_THRESH, P_TREF, P_AMP, P_FREQ, P_EXTI, P_N, P_QC, P_HET = 0, 1, 2, 3, 4, 5, 6, 7
+# Length of `par` without per-neuron constants.
+N_PAR = 8
+# Heterogeneous models: `par` continues with P_KN constants per neuron (neuron i's block starts
+# at N_PAR + i * P_KN): LIF-GH/DIF: threshold, V_reset, V_L, V_E, V_I, G_L, alpha, T_ref and
+# HH-GH: V_Na, V_K, V_L, G_Na, G_K, G_L, V_gE, V_gI; then both: tau_gE, tau_gE_s1, tau_gI,
+# tau_gI_s1 (K_TAUS on) and, for HH-GH, the threshold (K_HH_THRESH).
+P_KN = 13
+# Offsets in a per-neuron block: the four time constants, the HH-GH threshold.
+K_TAUS, K_HH_THRESH = 8, 12
 # Smallest normal double: the reference adds it to refractory clocks.
 DBL_MIN = 2.2250738585072014e-308
 # LIF: leak conductance (1/ms), reversal potentials (dimensionless), reset, DIF alpha.
@@ -40,6 +51,10 @@ HH_VGE, HH_VGI = 65.0, -15.0
 HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI = 0.5, 3.0, 0.5, 7.0
 # HH-G single-exponential time constants (ms).
 HHG_TE, HHG_TI = 3.0, 7.0
+# LIF dV/dt constants as the generic functions take them: V_L, V_E, V_I, G_L, DIF alpha.
+LIF_KF = (LIF_VL, LIF_VE, LIF_VI, LIF_GL, DIF_ALPHA)
+# HH dV/dt constants: V_Na, V_K, V_L, G_Na, G_K, G_L, V_gE, V_gI.
+HH_KH = (HH_VNA, HH_VK, HH_VL, HH_GNA, HH_GK, HH_GL, HH_VGE, HH_VGI)
 
 
 @intrinsic
@@ -94,8 +109,8 @@ def fexp(x):
 
 @njit(cache=True, inline='always')
 def is_hh(model):
-    """True for the Hodgkin-Huxley family."""
-    return model >= HH_G
+    """True for the Hodgkin-Huxley family of the network kernels (not cont-syn)."""
+    return HH_G <= model <= HH_FT
 
 
 @njit(cache=True, inline='always')
@@ -129,19 +144,71 @@ def cond_coefs(model, h, quirks):
 @njit(cache=True, inline='always')
 def cond_coefs_vals(model, h, quirks):
     """cond_coefs inlined (branch-free in h: usable in loops over neurons that vectorize)."""
-    if model == LIF_G or model == HH_G:
-        te, ti = (LIFG_TE, LIFG_TI) if model == LIF_G else (HHG_TE, HHG_TI)
-        return fexp(-h / te), 0.0, 1.0, fexp(-h / ti), 0.0, 1.0
     if model <= DIF_GH:
-        tge, the, tgi, thi = LIFGH_TGE, LIFGH_THE, LIFGH_TGI, LIFGH_THI
-        ki = tgi * thi / (tgi - thi)
-    else:
-        tge, the, tgi, thi = HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI
-        ki = tgi * thi / ((tgi - the) if quirks else (tgi - thi))
+        return lif_coefs(model, h, lif_taus(model))
+    if model == HH_G:
+        return fexp(-h / HHG_TE), 0.0, 1.0, fexp(-h / HHG_TI), 0.0, 1.0
+    return hh_coefs(h, (HHGH_TGE, HHGH_THE, HHGH_TGI, HHGH_THI), quirks)
+
+
+@njit(cache=True, inline='always')
+def gh_coefs(h, tge, the, tgi, thi, ki):
+    """Propagator of the two-variable synapses over h, ki the inhibitory H factor."""
     ke = tge * the / (tge - the)
     aE, cE = fexp(-h / tge), fexp(-h / the)
     aI, cI = fexp(-h / tgi), fexp(-h / thi)
     return aE, (aE - cE) * ke, cE, aI, (aI - cI) * ki, cI
+
+
+@njit(cache=True, inline='always')
+def lif_taus(model):
+    """Time constants (tau_gE, tau_gE_s1, tau_gI, tau_gI_s1) of a LIF-family model (LIF-G:
+    the single-exponential ones in the tau_gE and tau_gI places)."""
+    if model == LIF_G:
+        return LIFG_TE, 1.0, LIFG_TI, 1.0
+    return LIFGH_TGE, LIFGH_THE, LIFGH_TGI, LIFGH_THI
+
+
+@njit(cache=True, inline='always')
+def lif_coefs(model, h, taus):
+    """Propagator of a LIF-family neuron with time constants taus (see lif_taus)."""
+    tge, the, tgi, thi = taus
+    if model == LIF_G:
+        return fexp(-h / tge), 0.0, 1.0, fexp(-h / tgi), 0.0, 1.0
+    return gh_coefs(h, tge, the, tgi, thi, tgi * thi / (tgi - thi))
+
+
+@njit(cache=True, inline='always')
+def hh_coefs(h, taus, quirks):
+    """Propagator of an HH-GH neuron with time constants taus; with quirks the inhibitory
+    factor uses tau_gI - tau_gE_s1 (the reference's kappa bug)."""
+    tge, the, tgi, thi = taus
+    return gh_coefs(h, tge, the, tgi, thi, tgi * thi / ((tgi - the) if quirks else (tgi - thi)))
+
+
+@njit(cache=True, inline='always')
+def het_taus(par, i):
+    """Neuron i's time constants from its block of per-neuron constants."""
+    b = N_PAR + i * P_KN + K_TAUS
+    return par[b], par[b + 1], par[b + 2], par[b + 3]
+
+
+@njit(cache=True, inline='always')
+def het_lif(par, i):
+    """Neuron i's LIF constants: (threshold, T_ref, V_reset, (V_L, V_E, V_I, G_L, alpha),
+    taus), the tuple the LIF quiet step takes."""
+    b = N_PAR + i * P_KN
+    kf = (par[b + 2], par[b + 3], par[b + 4], par[b + 5], par[b + 6])
+    return par[b], par[b + 7], par[b + 1], kf, het_taus(par, i)
+
+
+@njit(cache=True, inline='always')
+def het_hh(par, i):
+    """Neuron i's HH constants: (threshold, (V_Na, V_K, V_L, G_Na, G_K, G_L, V_gE, V_gI))."""
+    b = N_PAR + i * P_KN
+    kh = (par[b], par[b + 1], par[b + 2], par[b + 3], par[b + 4], par[b + 5], par[b + 6],
+          par[b + 7])
+    return par[b + K_HH_THRESH], kh
 
 
 @njit(cache=True, inline='always')
@@ -157,19 +224,33 @@ def advance_cond(S, i, cf):
 @njit(cache=True, inline='always')
 def lif_f(model, v, ge, gi):
     """dV/dt of the LIF family (DIF adds alpha*gE*gI*(V - V_E))."""
-    f = -LIF_GL * (v - LIF_VL) - ge * (v - LIF_VE) - gi * (v - LIF_VI)
+    return lif_f_k(model, v, ge, gi, LIF_KF)
+
+
+@njit(cache=True, inline='always')
+def lif_f_k(model, v, ge, gi, kf):
+    """lif_f with the constants kf = (V_L, V_E, V_I, G_L, alpha)."""
+    vl, ve, vi, gl, alpha = kf
+    f = -gl * (v - vl) - ge * (v - ve) - gi * (v - vi)
     if model == DIF_GH:
-        f += DIF_ALPHA * ge * gi * (v - LIF_VE)
+        f += alpha * ge * gi * (v - ve)
     return f
 
 
 @njit(cache=True, inline='always')
 def hh_f(v, h, m, n, ge, gi, cur):
-    """Right-hand side (dV, dh, dm, dn) of the HH equations with external current cur.
+    """Right-hand side (dV, dh, dm, dn) of the HH equations with external current cur."""
+    return hh_f_k(v, h, m, n, ge, gi, cur, HH_KH)
+
+
+@njit(cache=True, inline='always')
+def hh_f_k(v, h, m, n, ge, gi, cur, kh):
+    """hh_f with the constants kh (see HH_KH).
 
     Two exponentials (exp(-V/80) gives exp(-V/20) and exp(-V/10) by squaring) and one
     division for the three rational rates.
     """
+    vna, vk, vl, gna, gk, gl, vge, vgi = kh
     y = fexp(-0.0125 * v)
     y4 = y * y
     y4 = y4 * y4
@@ -187,8 +268,8 @@ def hh_f(v, h, m, n, ge, gi, cur):
     m3h = m * m * m * h
     n4 = n * n
     n4 = n4 * n4
-    dv = (-HH_GNA * m3h * (v - HH_VNA) - HH_GK * n4 * (v - HH_VK) - HH_GL * (v - HH_VL)
-          - ge * (v - HH_VGE) - gi * (v - HH_VGI) + cur)
+    dv = (-gna * m3h * (v - vna) - gk * n4 * (v - vk) - gl * (v - vl)
+          - ge * (v - vge) - gi * (v - vgi) + cur)
     return dv, ah - h * (ah + bh), am - m * (am + bm), an - n * (an + bn)
 
 
@@ -200,160 +281,6 @@ def ext_current(cur_kind, par, i, t):
     if cur_kind == CUR_CONST:
         return par[P_EXTI]
     return 0.0
-
-
-@njit(cache=True)
-def solve_quadratic(a, b, c):
-    """Real roots of a*x^2 + b*x + c, ascending: (count, x0, x1); a = 0 gives the linear root."""
-    if a == 0.0:
-        if b == 0.0:
-            return 0, 0.0, 0.0
-        return 1, -c / b, 0.0
-    disc = b * b - 4.0 * a * c
-    if disc < 0.0:
-        return 0, 0.0, 0.0
-    if disc == 0.0:
-        x = -0.5 * b / a
-        return 2, x, x
-    q = -0.5 * (b + math.copysign(math.sqrt(disc), b))
-    x0, x1 = q / a, c / q
-    if x0 > x1:
-        x0, x1 = x1, x0
-    return 2, x0, x1
-
-
-@njit(cache=True)
-def solve_cubic(a, b, c):
-    """Real roots of the monic cubic x^3 + a x^2 + b x + c: (count, x0, x1, x2), closed form."""
-    q = a * a - 3.0 * b
-    r = 2.0 * a * a * a - 9.0 * a * b + 27.0 * c
-    Q, R = q / 9.0, r / 54.0
-    Q3, R2 = Q * Q * Q, R * R
-    if R == 0.0 and Q == 0.0:
-        x = -a / 3.0
-        return 3, x, x, x
-    if 729.0 * r * r == 2916.0 * q * q * q:
-        sq = math.sqrt(Q)
-        if R > 0.0:
-            return 3, -2.0 * sq - a / 3.0, sq - a / 3.0, sq - a / 3.0
-        return 3, -sq - a / 3.0, -sq - a / 3.0, 2.0 * sq - a / 3.0
-    if R2 < Q3:
-        ratio = math.copysign(math.sqrt(R2 / Q3), R)
-        theta = math.acos(ratio)
-        norm = -2.0 * math.sqrt(Q)
-        x0 = norm * math.cos(theta / 3.0) - a / 3.0
-        x1 = norm * math.cos((theta + 2.0 * math.pi) / 3.0) - a / 3.0
-        x2 = norm * math.cos((theta - 2.0 * math.pi) / 3.0) - a / 3.0
-        return 3, x0, x1, x2
-    A = -math.copysign(1.0, R) * (abs(R) + math.sqrt(R2 - Q3)) ** (1.0 / 3.0)
-    B = Q / A if A != 0.0 else 0.0
-    return 1, A + B - a / 3.0, 0.0, 0.0
-
-
-@njit(cache=True, inline='always')
-def _first_in_unit(cnt, x0, x1, x2):
-    """Smallest of the first cnt values lying in [0, 1], or -1."""
-    best = 2.0
-    if cnt > 0 and 0.0 <= x0 <= 1.0:
-        best = x0
-    if cnt > 1 and 0.0 <= x1 <= 1.0 and x1 < best:
-        best = x1
-    if cnt > 2 and 0.0 <= x2 <= 1.0 and x2 < best:
-        best = x2
-    return best if best <= 1.0 else -1.0
-
-
-@njit(cache=True)
-def _cubic_fallback(c0, c1, c2, c3, quirks):
-    """Root of the Hermite cubic bracketed by a sign change over [0, 1] (normalised s).
-
-    The reference takes 6 bisections then 4 Newton steps, which can stop ~1e-4 short of a
-    root where the cubic is flat (quirks); by default the bisection runs until the bracket
-    stops shrinking, so the root is exact to round-off.
-    """
-    lo, hi = 0.0, 1.0
-    for _ in range(6 if quirks else 80):
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        pm = c0 + mid * (c1 + mid * (c2 + mid * c3))
-        if (pm > 0.0) == (c0 > 0.0):
-            lo = mid
-        else:
-            hi = mid
-    s = 0.5 * (lo + hi)
-    if not quirks:
-        return s
-    for _ in range(4):
-        dp = c1 + s * (2.0 * c2 + 3.0 * s * c3)
-        if dp == 0.0:
-            break
-        s -= (c0 + s * (c1 + s * (c2 + s * c3))) / dp
-    return s
-
-
-@njit(cache=True)
-def hermite_root(v0, v1, d0, d1, th, h, quirks):
-    """Local time (in [0, h]) where the cubic Hermite interpolant first reaches th, or -1.
-
-    Under quirks the fallback path returns the normalised root (not multiplied by h).
-    """
-    c0 = v0 - th
-    c1 = h * d0
-    c2 = 3.0 * (v1 - v0) - 2.0 * h * d0 - h * d1
-    c3 = 2.0 * (v0 - v1) + h * d0 + h * d1
-    if c0 == 0.0:
-        return 0.0
-    if c3 == 0.0:
-        if c2 == 0.0 and c1 == 0.0:
-            return 0.0
-        cnt, x0, x1 = solve_quadratic(c2, c1, c0)
-        s = _first_in_unit(cnt, x0, x1, 2.0)
-    else:
-        cnt, u0, u1, u2 = solve_cubic(c1 / c0, c2 / c0, c3 / c0)
-        s0 = 1.0 / u0 if u0 != 0.0 else -1.0
-        s1 = 1.0 / u1 if u1 != 0.0 else -1.0
-        s2 = 1.0 / u2 if u2 != 0.0 else -1.0
-        s = _first_in_unit(cnt, s0, s1, s2)
-    if s >= 0.0:
-        return h * s
-    if c0 * (v1 - th) <= 0.0:
-        s = _cubic_fallback(c0, c1, c2, c3, quirks)
-        return s if quirks else h * s
-    return -1.0
-
-
-@njit(cache=True)
-def _peak_once(v0, v1, d0, d1, h):
-    """Local time of a maximum of the Hermite interpolant in [0, h], or -1."""
-    c1 = h * d0
-    c2 = 3.0 * (v1 - v0) - 2.0 * h * d0 - h * d1
-    c3 = 2.0 * (v0 - v1) + h * d0 + h * d1
-    cnt, x0, x1 = solve_quadratic(3.0 * c3, 2.0 * c2, c1)
-    if cnt > 0 and 0.0 <= x0 <= 1.0 and 2.0 * c2 + 6.0 * c3 * x0 < 0.0:
-        return h * x0
-    if cnt > 1 and 0.0 <= x1 <= 1.0 and 2.0 * c2 + 6.0 * c3 * x1 < 0.0:
-        return h * x1
-    return -1.0
-
-
-@njit(cache=True)
-def hermite_peak(v0, v1, d0, d1, h, quirks):
-    """Peak time of the Hermite interpolant (HH-PT), with the reference's mirrored retry.
-
-    Under quirks the retry passes the already h-scaled slopes (effectively h^2 * d).
-    """
-    t = _peak_once(v0, v1, d0, d1, h)
-    if t >= 0.0:
-        return t
-    if h * d0 >= 0.0 >= h * d1 and h * d0 > -h * d1:
-        if quirks:
-            t = _peak_once(v1, v0, -h * d1, -h * d0, h)
-        else:
-            t = _peak_once(v1, v0, -d1, -d0, h)
-        if t >= 0.0:
-            return h - t
-    return -1.0
 
 
 @njit(cache=True, inline='always')
@@ -370,13 +297,21 @@ def hh_rk4_vals(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh):
     Returns (V, h, m, n, gE, gI, HE, HI) at the end and k1 = dV/dt at the start. c0, ch, c1
     are the external current at the start, middle and end; cfh the propagator over h/2.
     """
-    a1, b1, d1, e1 = hh_f(v0, x0, y0, z0, ge, gi, c0)
+    return hh_rk4_vals_k(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh, HH_KH)
+
+
+@njit(cache=True, inline='always')
+def hh_rk4_vals_k(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh, kh):
+    """hh_rk4_vals with the HH constants kh (see HH_KH)."""
+    a1, b1, d1, e1 = hh_f_k(v0, x0, y0, z0, ge, gi, c0, kh)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
     hh2 = 0.5 * h
-    a2, b2, d2, e2 = hh_f(v0 + hh2 * a1, x0 + hh2 * b1, y0 + hh2 * d1, z0 + hh2 * e1, ge, gi, ch)
-    a3, b3, d3, e3 = hh_f(v0 + hh2 * a2, x0 + hh2 * b2, y0 + hh2 * d2, z0 + hh2 * e2, ge, gi, ch)
+    a2, b2, d2, e2 = hh_f_k(v0 + hh2 * a1, x0 + hh2 * b1, y0 + hh2 * d1, z0 + hh2 * e1, ge, gi,
+                            ch, kh)
+    a3, b3, d3, e3 = hh_f_k(v0 + hh2 * a2, x0 + hh2 * b2, y0 + hh2 * d2, z0 + hh2 * e2, ge, gi,
+                            ch, kh)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
-    a4, b4, d4, e4 = hh_f(v0 + h * a3, x0 + h * b3, y0 + h * d3, z0 + h * e3, ge, gi, c1)
+    a4, b4, d4, e4 = hh_f_k(v0 + h * a3, x0 + h * b3, y0 + h * d3, z0 + h * e3, ge, gi, c1, kh)
     h6 = h / 6.0
     return (v0 + h6 * (a1 + 2.0 * a2 + 2.0 * a3 + a4), x0 + h6 * (b1 + 2.0 * b2 + 2.0 * b3 + b4),
             y0 + h6 * (d1 + 2.0 * d2 + 2.0 * d3 + d4), z0 + h6 * (e1 + 2.0 * e2 + 2.0 * e3 + e4),
@@ -386,10 +321,39 @@ def hh_rk4_vals(v0, x0, y0, z0, ge, gi, he, hi, c0, ch, c1, h, cfh):
 @njit(cache=True, inline='always')
 def lif_rk4_vals(model, v0, ge, gi, he, hi, h, cfh):
     """Mixed RK4 of one LIF-family neuron over h: (V, gE, gI, HE, HI) at the end and k1."""
-    k1 = lif_f(model, v0, ge, gi)
+    return lif_rk4_vals_k(model, v0, ge, gi, he, hi, h, cfh, LIF_KF)
+
+
+@njit(cache=True, inline='always')
+def lif_rk4_vals_k(model, v0, ge, gi, he, hi, h, cfh, kf):
+    """lif_rk4_vals with the constants kf (see LIF_KF)."""
+    k1 = lif_f_k(model, v0, ge, gi, kf)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
-    k2 = lif_f(model, v0 + 0.5 * h * k1, ge, gi)
-    k3 = lif_f(model, v0 + 0.5 * h * k2, ge, gi)
+    k2 = lif_f_k(model, v0 + 0.5 * h * k1, ge, gi, kf)
+    k3 = lif_f_k(model, v0 + 0.5 * h * k2, ge, gi, kf)
     ge, gi, he, hi = cond_vals(ge, gi, he, hi, cfh)
-    k4 = lif_f(model, v0 + h * k3, ge, gi)
+    k4 = lif_f_k(model, v0 + h * k3, ge, gi, kf)
     return v0 + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4), ge, gi, he, hi, k1
+
+
+@njit(cache=True, inline='always')
+def lif_candidate(v0, v1, k1, th, h):
+    """True if an active LIF step may contain a spike (crossing, or near-threshold peak)."""
+    if v0 <= th and v1 > th:
+        return True
+    if v0 > LIF_NEAR and k1 > 0.0:
+        a = (v1 - v0 - k1 * h) / (h * h)
+        if a < 0.0:
+            tv = -k1 / (2.0 * a)
+            return 0.0 < tv < h and v0 - k1 * k1 / (4.0 * a) >= th
+    return False
+
+
+@njit(cache=True, inline='always')
+def hh_candidate(model, v0, v1, k1, th):
+    """True if an HH step may hold a spike: crossing up (G, GH), peak (PT), crossing down (FT)."""
+    if model == HH_PT:
+        return v0 >= th and k1 >= 0.0
+    if model == HH_FT:
+        return v0 > th >= v1
+    return v0 < th <= v1

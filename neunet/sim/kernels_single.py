@@ -10,16 +10,8 @@ general path (a lone neuron has no synapses: SSC and big-delay reduce to simple)
 """
 from numba import njit
 
-from neunet.sim.kernels_neuron import P_THRESH, ext_current, hh_rk4_vals
-from neunet.sim.kernels_step import (
-    ST_MULTI,
-    ST_OK,
-    ST_OUT_FULL,
-    evolve,
-    hh_candidate,
-    hh_spike_time,
-    sort_spikes,
-)
+from neunet.sim.kernels_neuron import P_QC, P_THRESH, ext_current, hh_candidate, hh_rk4_vals
+from neunet.sim.kernels_step import ST_MULTI, ST_OK, ST_OUT_FULL, evolve, hh_spike_time, sort_spikes
 
 
 @njit(cache=True, inline='always')
@@ -83,7 +75,7 @@ def hh_single(S, rc, flag, cur, t_start, k0, t_ends, ctx, row_of_step, rows, rec
                 status = ST_MULTI
                 break
         else:
-            c0 = ext_current(cur_kind, par, 0, t)
+            par[P_QC], c0 = par[P_QC] + 1.0, ext_current(cur_kind, par, 0, t)
             ch = ext_current(cur_kind, par, 0, t + 0.5 * dt)
             c1 = ext_current(cur_kind, par, 0, t + dt)
             v0 = v

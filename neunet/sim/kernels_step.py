@@ -12,13 +12,17 @@ functions doing those keep it).
 """
 from numba import njit
 
+from neunet.sim.kernels_hermite import hermite_peak, hermite_root
 from neunet.sim.kernels_neuron import (
+    CUR_NONE,
     CUR_SINE,
     DBL_MIN,
-    HH_FT,
+    HH_KH,
     HH_PT,
-    LIF_NEAR,
+    LIF_KF,
     LIF_VRESET,
+    P_HET,
+    P_QC,
     P_THRESH,
     P_TREF,
     RGE,
@@ -32,15 +36,21 @@ from neunet.sim.kernels_neuron import (
     advance_cond,
     cond_coefs,
     ext_current,
-    hermite_peak,
-    hermite_root,
-    hh_f,
-    hh_rk4_vals,
+    het_hh,
+    het_lif,
+    het_taus,
+    hh_candidate,
+    hh_coefs,
+    hh_f_k,
+    hh_rk4_vals_k,
     inject,
     inject_rows,
     is_hh,
-    lif_f,
-    lif_rk4_vals,
+    lif_candidate,
+    lif_coefs,
+    lif_f_k,
+    lif_rk4_vals_k,
+    lif_taus,
 )
 
 # Run status of the chunk kernels: ok, two spikes of a neuron in one dt (evolve's err 1),
@@ -49,86 +59,81 @@ from neunet.sim.kernels_neuron import (
 ST_OK, ST_MULTI, ST_TOO_MANY, ST_OUT_FULL, ST_QUEUE_FULL = 0, 1, 2, 3, 4
 
 @njit(cache=True, inline='always')
-def lif_rk4(S, i, h, model, cfh):
+def lif_rk4(S, i, h, model, cfh, kf):
     """Mixed RK4 of V over h (conductances exact, written back): returns (v0, v1, k1)."""
     v0 = S[RV, i]
-    v1, S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i], k1 = lif_rk4_vals(
-        model, v0, S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i], h, cfh)
+    v1, S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i], k1 = lif_rk4_vals_k(
+        model, v0, S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i], h, cfh, kf)
     return v0, v1, k1
 
 
 @njit(cache=True, inline='always')
-def lif_candidate(v0, v1, k1, th, h):
-    """True if an active LIF step may contain a spike (crossing, or near-threshold peak)."""
-    if v0 <= th and v1 > th:
-        return True
-    if v0 > LIF_NEAR and k1 > 0.0:
-        a = (v1 - v0 - k1 * h) / (h * h)
-        if a < 0.0:
-            tv = -k1 / (2.0 * a)
-            return 0.0 < tv < h and v0 - k1 * k1 / (4.0 * a) >= th
-    return False
+def lif_lc(model, par):
+    """Constants of a LIF-family quiet step (threshold, T_ref, V_reset, kf, taus) for the
+    model's standard constants (het_lif gives those of one neuron of a heterogeneous net)."""
+    return par[P_THRESH], par[P_TREF], LIF_VRESET, LIF_KF, lif_taus(model)
 
 
 @njit(cache=True, _nrt=False)
-def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks):
+def lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks, kf):
     """Local spike time of an active LIF step already taken (state at its end), or -1."""
     if not lif_candidate(v0, v1, k1, th, h):
         return -1.0
-    d1 = lif_f(model, v1, S[RGE, i], S[RGI, i])
+    d1 = lif_f_k(model, v1, S[RGE, i], S[RGI, i], kf)
     return hermite_root(v0, v1, k1, d1, th, h, quirks)
 
 
 @njit(cache=True, _nrt=False)
-def lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks):
+def lif_finish(S, rc, i, h, v0, v1, k1, model, lc, quirks):
     """End an active LIF step already taken: spike, reset, wake-up inside the step.
 
-    Returns (local spike time or -1, err); err 1 = a second spike in the same step.
+    lc = (threshold, T_ref, V_reset, kf, taus) (lif_lc). Returns (local spike time or -1,
+    err); err 1 = a second spike in the same step.
     """
-    ts = lif_spike_time(S, i, model, v0, v1, k1, par[P_THRESH], h, quirks)
+    th, tref, vreset, kf, taus = lc
+    ts = lif_spike_time(S, i, model, v0, v1, k1, th, h, quirks, kf)
     if ts < 0.0:
         S[RV, i] = v1
         return -1.0, 0
     r = h - ts + DBL_MIN
-    S[RV, i] = LIF_VRESET
-    tref = par[P_TREF]
+    S[RV, i] = vreset
     if r < tref:
         rc[i] = r
         return ts, 0
     e = r - tref
     rc[i] = 0.0
-    advance_cond(S, i, cond_coefs(model, -e, quirks))
-    v0, v1, k1 = lif_rk4(S, i, e, model, cond_coefs(model, 0.5 * e, quirks))
-    if lif_spike_time(S, i, model, v0, v1, k1, par[P_THRESH], e, quirks) >= 0.0:
+    advance_cond(S, i, lif_coefs(model, -e, taus))
+    v0, v1, k1 = lif_rk4(S, i, e, model, lif_coefs(model, 0.5 * e, taus), kf)
+    if lif_spike_time(S, i, model, v0, v1, k1, th, e, quirks, kf) >= 0.0:
         return ts, 1
     S[RV, i] = v1
     return ts, 0
 
 
 @njit(cache=True, inline='always')
-def lif_active(S, rc, i, h, model, par, quirks, cfh):
+def lif_active(S, rc, i, h, model, lc, quirks, cfh):
     """Active LIF step with reset and wake-up inside the step: (local spike time or -1, err)."""
-    v0, v1, k1 = lif_rk4(S, i, h, model, cfh)
-    if not lif_candidate(v0, v1, k1, par[P_THRESH], h):
+    v0, v1, k1 = lif_rk4(S, i, h, model, cfh, lc[3])
+    if not lif_candidate(v0, v1, k1, lc[0], h):
         S[RV, i] = v1
         return -1.0, 0
-    return lif_finish(S, rc, i, h, v0, v1, k1, model, par, quirks)
+    return lif_finish(S, rc, i, h, v0, v1, k1, model, lc, quirks)
 
 
 @njit(cache=True, _nrt=False)
-def lif_refractory(S, rc, i, h, model, par, quirks):
+def lif_refractory(S, rc, i, h, model, lc, quirks):
     """LIF quiet step of a refractory neuron (r > 0): stays clamped or wakes up inside."""
     r = rc[i]
-    q = par[P_TREF] - r
+    q = lc[1] - r
     if q < h:
-        advance_cond(S, i, cond_coefs(model, q, quirks))
+        advance_cond(S, i, lif_coefs(model, q, lc[4]))
         rc[i] = 0.0
-        ts, err = lif_active(S, rc, i, h - q, model, par, quirks,
-                             cond_coefs(model, 0.5 * (h - q), quirks))
+        ts, err = lif_active(S, rc, i, h - q, model, lc, quirks,
+                             lif_coefs(model, 0.5 * (h - q), lc[4]))
         if ts >= 0.0 and not quirks:
             ts += q
         return ts, err
-    advance_cond(S, i, cond_coefs(model, h, quirks))
+    advance_cond(S, i, lif_coefs(model, h, lc[4]))
     rc[i] = r + h
     return -1.0, 0
 
@@ -136,47 +141,55 @@ def lif_refractory(S, rc, i, h, model, par, quirks):
 @njit(cache=True, inline='always')
 def hh_rk4(S, i, t0, h, cur_kind, par, cfh):
     """Mixed RK4 of neuron i over h, written back: returns (v0, v1, k1v, I at t0+h)."""
-    v0 = S[RV, i]
-    c1 = ext_current(cur_kind, par, i, t0 + h)
-    (S[RV, i], S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i],
-     k1) = hh_rk4_vals(v0, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], S[RHE, i],
-                       S[RHI, i], ext_current(cur_kind, par, i, t0),
-                       ext_current(cur_kind, par, i, t0 + 0.5 * h), c1, h, cfh)
-    return v0, S[RV, i], k1, c1
+    return hh_rk4_k(S, i, t0, h, cur_kind, par, cfh, HH_KH)
 
 
 @njit(cache=True, inline='always')
-def hh_candidate(model, v0, v1, k1, th):
-    """True if an HH step may hold a spike: crossing up (G, GH), peak (PT), crossing down (FT)."""
-    if model == HH_PT:
-        return v0 >= th and k1 >= 0.0
-    if model == HH_FT:
-        return v0 > th >= v1
-    return v0 < th <= v1
+def hh_rk4_k(S, i, t0, h, cur_kind, par, cfh, kh):
+    """hh_rk4 with the HH constants kh."""
+    v0 = S[RV, i]
+    c1 = ext_current(cur_kind, par, i, t0 + h)
+    (S[RV, i], S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], S[RHE, i], S[RHI, i],
+     k1) = hh_rk4_vals_k(v0, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], S[RHE, i],
+                         S[RHI, i], ext_current(cur_kind, par, i, t0),
+                         ext_current(cur_kind, par, i, t0 + 0.5 * h), c1, h, cfh, kh)
+    return v0, S[RV, i], k1, c1
 
 
 @njit(cache=True, _nrt=False)
 def hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks):
     """Local spike time of a candidate HH quiet step already taken (state at its end), or -1."""
+    return hh_spike_time_k(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks,
+                           par[P_THRESH], HH_KH)
+
+
+@njit(cache=True, _nrt=False)
+def hh_spike_time_k(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks, th, kh):
+    """hh_spike_time with the threshold th and HH constants kh."""
     if quirks and cur_kind == CUR_SINE:
         c1 = ext_current(cur_kind, par, i, t0)
-    d1 = hh_f(v1, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], c1)[0]
+    d1 = hh_f_k(v1, S[RH, i], S[RM, i], S[RN, i], S[RGE, i], S[RGI, i], c1, kh)[0]
     if model == HH_PT:
         if d1 >= 0.0:
             return -1.0
         return hermite_peak(v0, v1, k1, d1, h, quirks)
-    return hermite_root(v0, v1, k1, d1, par[P_THRESH], h, quirks)
+    return hermite_root(v0, v1, k1, d1, th, h, quirks)
 
 
 @njit(cache=True, _nrt=False)
 def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
     """One quiet step of neuron i from absolute time t0 over h: (local spike time or -1, err).
 
-    cf_dt are the propagator coefficients over dt/2, reused when h == dt. Zero or negative h
-    changes nothing.
+    cf_dt are the propagator coefficients over dt/2, reused when h == dt. Zero h changes
+    nothing, nor does a negative one, except with quirks: the reference integrates it
+    backwards (a big-net-delay kick delivered after its time has passed). Counts the call in
+    par[P_QC] (the reference's NoInteractDt counter).
     """
-    if not h > 0.0:
+    par[P_QC] += 1.0
+    if not h > 0.0 and not (quirks and h < 0.0):
         return -1.0, 0
+    if par[P_HET] != 0.0:
+        return quiet_het(S, rc, flag, i, t0, h, model, par, quirks)
     cfh = cf_dt if h == dt else cond_coefs(model, 0.5 * h, quirks)
     if is_hh(model):
         v0, v1, k1, c1 = hh_rk4(S, i, t0, h, cur_kind, par, cfh)
@@ -184,21 +197,45 @@ def quiet(S, rc, flag, i, t0, h, model, cur_kind, par, quirks, dt, cf_dt):
         if hh_candidate(model, v0, v1, k1, par[P_THRESH]):
             ts = hh_spike_time(S, i, t0, h, v0, v1, k1, c1, model, cur_kind, par, quirks)
         if flag[i]:
-            flag[i] = 0
+            flag[i] = 0 if h > 0.0 else 1
             ts = -1.0
         return ts, 0
     if rc[i] > 0.0:
-        return lif_refractory(S, rc, i, h, model, par, quirks)
-    return lif_active(S, rc, i, h, model, par, quirks, cfh)
+        return lif_refractory(S, rc, i, h, model, lif_lc(model, par), quirks)
+    return lif_active(S, rc, i, h, model, lif_lc(model, par), quirks, cfh)
 
 
 @njit(cache=True, _nrt=False)
-def force_reset(S, rc, flag, i, model):
-    """Forced reset (SSC): LIF V := reset and refractory; HH only sets the just-forced flag."""
+def quiet_het(S, rc, flag, i, t0, h, model, par, quirks):
+    """quiet (h != 0) for a heterogeneous network: neuron i's own constants from par."""
+    if is_hh(model):
+        th, kh = het_hh(par, i)
+        cfh = hh_coefs(0.5 * h, het_taus(par, i), quirks)
+        v0, v1, k1, c1 = hh_rk4_k(S, i, t0, h, CUR_NONE, par, cfh, kh)
+        ts = -1.0
+        if hh_candidate(model, v0, v1, k1, th):
+            ts = hh_spike_time_k(S, i, t0, h, v0, v1, k1, c1, model, CUR_NONE, par, quirks,
+                                 th, kh)
+        if flag[i]:
+            flag[i] = 0 if h > 0.0 else 1
+            ts = -1.0
+        return ts, 0
+    lc = het_lif(par, i)
+    if rc[i] > 0.0:
+        return lif_refractory(S, rc, i, h, model, lc, quirks)
+    return lif_active(S, rc, i, h, model, lc, quirks, lif_coefs(model, 0.5 * h, lc[4]))
+
+
+@njit(cache=True, _nrt=False)
+def force_reset(S, rc, flag, i, model, par, quirks):
+    """Forced reset (SSC, force list): LIF V := V_reset and refractory; HH only sets the
+    just-forced flag. A heterogeneous neuron resets to its own V_reset (with quirks to the
+    standard one, as the reference does)."""
     if is_hh(model):
         flag[i] = 1
     else:
-        S[RV, i] = LIF_VRESET
+        het = par[P_HET] != 0.0 and not quirks
+        S[RV, i] = het_lif(par, i)[2] if het else LIF_VRESET
         rc[i] = DBL_MIN
 
 

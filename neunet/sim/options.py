@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from neunet.sim.cli_parser import RING_TOKEN, SimInputError, parse_given, suggest
 from neunet.sim.models import (
     AUTO,
+    HETEROGENEOUS,
     METHODS,
     MODELS,
     REFERENCE_ONLY_METHODS,
@@ -23,6 +24,8 @@ from neunet.sim.models import (
     REFERENCE_ONLY_OPTIONS,
 )
 
+# Methods that use a synaptic delay option.
+_DELAY_METHODS = ("big-delay", "big-net-delay", "IF-jump-delay")
 # Largest value of one --seed word (an unsigned 32-bit integer).
 _SEED_MAX = 2**32 - 1
 
@@ -32,7 +35,7 @@ class SimOptions:
     """Validated gen_neu options. Times in ms, rates in 1/ms; paths are None when not given."""
 
     model: str
-    method: str                       # resolved: "simple" | "SSC" | "big-delay"
+    method: str                       # resolved (never "auto"): one of models.METHODS
     net: str                          # "-" (all-to-all), "--" (ring) or a file path
     nE: int = 1
     nI: int = 0
@@ -57,6 +60,10 @@ class SimOptions:
     sine_freq_khz: float = 0.0
     ext_current: float | None = None
     delay_ms: float | None = None
+    net_delay_path: str | None = None     # --synaptic-net-delay
+    tau_g_path: str | None = None
+    neuron_const_path: str | None = None
+    force_spike_path: str | None = None   # --force-spike-list
     initial_state_path: str | None = None
     input_event_path: str | None = None
     volt_path: str | None = None
@@ -145,6 +152,20 @@ def _resolve_model(g):
     return model
 
 
+def _auto_method(model, has_delay, has_net):
+    """The method gen_neu chooses for `auto` (spec section 2)."""
+    if model == "HH-GH-cont-syn":
+        return "cont-syn"
+    if model == "IF-jump":
+        return "IF-jump-delay" if has_delay or has_net else "IF-jump"
+    if model == "Hawkes-GH":
+        raise SimInputError("model Hawkes-GH needs --simulation-method simple (its only "
+                            "method; gen_neu does not choose it by itself)")
+    if has_net:
+        return "big-net-delay"
+    return "big-delay" if has_delay else "SSC"
+
+
 def _resolve_method(g, model):
     method = g.get("simulation_method", AUTO)
     if method in REFERENCE_ONLY_METHODS:
@@ -153,17 +174,44 @@ def _resolve_method(g, model):
     if method not in METHODS + (AUTO,):
         raise SimInputError(f"unknown simulation method {method!r}"
                             f"{suggest(method, list(METHODS + (AUTO,)))}")
-    has_delay = "synaptic_delay" in g
+    has_delay, has_net = "synaptic_delay" in g, "synaptic_net_delay" in g
     if method == AUTO:
-        method = "big-delay" if has_delay else "SSC"
+        method = _auto_method(model, has_delay, has_net)
     if method not in MODELS[model].methods:
         raise SimInputError(f"model {model} cannot be simulated with method {method} "
                             f"(allowed: {', '.join(MODELS[model].methods)})")
-    if has_delay and method != "big-delay":
-        raise SimInputError(f"--synaptic-delay needs the big-delay method, not {method}")
+    _check_delay_options(method, has_delay, has_net)
+    return method
+
+
+def _check_delay_options(method, has_delay, has_net):
+    """The delay options a method needs, and those it cannot use."""
+    if method == "big-delay" and has_net:
+        raise SimInputError("--synaptic-net-delay needs method big-net-delay, not big-delay")
     if method == "big-delay" and not has_delay:
         raise SimInputError("method big-delay needs --synaptic-delay")
-    return method
+    if method == "big-net-delay" and not has_net:
+        raise SimInputError("method big-net-delay needs --synaptic-net-delay")
+    if method == "IF-jump-delay" and not (has_delay or has_net):
+        raise SimInputError("method IF-jump-delay needs --synaptic-net-delay or "
+                            "--synaptic-delay")
+    if method not in _DELAY_METHODS and (has_delay or has_net):
+        name = "--synaptic-net-delay" if has_net else "--synaptic-delay"
+        raise SimInputError(f"{name} needs a delay method (big-delay, big-net-delay or "
+                            f"IF-jump-delay), not {method}")
+
+
+def _check_heterogeneous(g, model):
+    """--tau-g-path / --neuron-const-path: the models and delays gen_neu allows them with."""
+    given = [f"--{n.replace('_', '-')}" for n in ("tau_g_path", "neuron_const_path") if n in g]
+    if not given:
+        return
+    if model not in HETEROGENEOUS:
+        raise SimInputError(f"{given[0]} works with models {', '.join(HETEROGENEOUS)} only, "
+                            f"not {model}")
+    if "synaptic_delay" in g and "synaptic_net_delay" not in g and model != "LIF-GH":
+        raise SimInputError(f"{given[0]} with --synaptic-delay works with model LIF-GH "
+                            f"only, not {model}")
 
 
 def _check_times(t, dt, stv, tw):
@@ -238,7 +286,8 @@ def _check_model_extras(g, model, dt):
             raise SimInputError(f"--{name.replace('_', '-')} must be finite")
     if g.get("refractory_time", 0.0) < 0:
         raise SimInputError("--refractory-time must be >= 0")
-    for name in ("initial_state_path", "input_event_path"):
+    for name in ("initial_state_path", "input_event_path", "synaptic_net_delay", "tau_g_path",
+                 "neuron_const_path", "force_spike_list"):
         if name in g and not os.path.isfile(g[name]):
             raise SimInputError(f"--{name.replace('_', '-')} file {g[name]} not found")
 
@@ -247,6 +296,7 @@ def _validate(g) -> SimOptions:
     _check_unsupported(g)
     model = _resolve_model(g)
     method = _resolve_method(g, model)
+    _check_heterogeneous(g, model)
     t, dt = g.get("t", 1000.0), g.get("dt", 0.03125)
     stv, tw = g.get("stv", dt), g.get("t_warming_up", 0.0)
     _check_times(t, dt, stv, tw)
@@ -264,7 +314,9 @@ def _validate(g) -> SimOptions:
         refractory_ms=g.get("refractory_time"), threshold=threshold,
         sine_amp=g.get("current_sine_amp", 0.0),
         sine_freq_khz=g.get("current_sine_freq", 0.0), ext_current=g.get("extI"),
-        delay_ms=g.get("synaptic_delay"),
+        delay_ms=g.get("synaptic_delay"), net_delay_path=g.get("synaptic_net_delay"),
+        tau_g_path=g.get("tau_g_path"), neuron_const_path=g.get("neuron_const_path"),
+        force_spike_path=g.get("force_spike_list"),
         initial_state_path=g.get("initial_state_path"),
         input_event_path=g.get("input_event_path"),
         volt_path=g.get("volt_path"), ras_path=g.get("ras_path"),

@@ -261,6 +261,7 @@ class FileEventSource:
 
     def __init__(self, n, ids, times, strengths, on_events=None):
         self.n = n
+        self.count = int(ids.size)                 # events in the file (--verbose-echo)
         order = np.argsort(times, kind="stable")   # keeps each neuron's file order
         self._ids, self._times = ids[order], times[order]
         self._strengths = strengths[order]

@@ -351,6 +351,26 @@ class PoissonSource:
             self._bufs = self._new_buffers(want)
         return self._bufs
 
+    @property
+    def mt(self) -> np.ndarray:
+        """The MT19937 state (625 int64) the events are drawn from, shared by reference."""
+        return self._mt
+
+    def queues(self) -> tuple:
+        """(rate_e, rate_i, str_e, str_i, next_t, q_t, q_s, q_head, q_len): the arrays a
+        kernel that consumes the events itself works on (kernels_hawkes); never mixed with
+        `take` in one run."""
+        return (*self._params, *self._queues)
+
+    def writes_events(self) -> bool:
+        """True when the events go to an on_events callback (--output-poisson-path)."""
+        return self._on_events is not None
+
+    def emit(self, ids, times, strengths):
+        """Hand events consumed by such a kernel to on_events (already in output order)."""
+        if self._on_events is not None and len(ids):
+            self._on_events(ids, times, strengths)
+
     def take(self, t_ends):
         """Events of the steps ending at `t_ends`, as CSR by neuron (ptr, times, strengths)."""
         t_ends = np.ascontiguousarray(t_ends, dtype=np.float64)

@@ -28,6 +28,9 @@ from neunet.store.schema import (
     flat_value,
 )
 
+# Task ids named in the error of an ambiguous prefix.
+PREFIX_SHOWN = 5
+
 
 def _param_columns(df, names) -> dict:
     """Parameter name -> column: the mirror columns, completed from the JSON of the rows not
@@ -53,6 +56,21 @@ def _param_columns(df, names) -> dict:
     return {k: cols[k] for k in order}
 
 
+def varying_columns(table, params: list, stats: list):
+    """`table` reduced to tid, status, real_s (failure_class, reason when a task failed), the
+    parameters that vary and the statistics (see `Run.table`)."""
+    keep = ["tid", "status", "real_s"]
+    if (table["status"] == "failed").any():
+        keep += ["failure_class", "reason"]
+    for name in params:
+        col = PARAM_PREFIX + name if PARAM_PREFIX + name in table.columns else name
+        values = table[col].astype(str)
+        n = values.nunique()
+        if n > 1 and not (name == "seed" and n == len(table)):
+            keep.append(col)
+    return table[keep + [c for c in stats if c in table.columns]]
+
+
 class Run:
     """A read-only view of a run directory (use `open_run`)."""
 
@@ -67,7 +85,48 @@ class Run:
         self._connect(check=True).close()
 
     def __repr__(self):
-        return f"open_run({str(self.run_dir)!r})"
+        from neunet.store.display import run_repr
+        return run_repr(self)
+
+    def _repr_html_(self):
+        from neunet.store.display import run_html
+        return run_html(self)
+
+    def resolve(self, tid: str) -> str:
+        """The full task id of `tid` or of a unique prefix of one (as git takes commits).
+
+        Raises
+        ------
+        StoreError
+            When no task starts with `tid`, or several do (some of them are named).
+        """
+        tid = str(tid)
+        if not tid:
+            raise StoreError("an empty task id")
+        rows = self._rows("SELECT tid FROM tasks WHERE tid >= ? AND tid < ? ORDER BY tid "
+                          "LIMIT ?", (tid, tid + "\U0010ffff", PREFIX_SHOWN + 1))
+        if any(r[0] == tid for r in rows):
+            return tid
+        if not rows:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        if len(rows) > 1:
+            some = ", ".join(r[0] for r in rows[:PREFIX_SHOWN])
+            more = " ..." if len(rows) > PREFIX_SHOWN else ""
+            raise StoreError(f"task id prefix {tid!r} is ambiguous in {self.run_dir}: "
+                             f"{some}{more}")
+        return rows[0][0]
+
+    def task(self, tid: str) -> dict:
+        """The index row of task `tid` (or of a unique prefix): state, worker, attempts,
+        estimates, times (UNIX s), failure class and reason, data file."""
+        tid = self.resolve(tid)
+        names = ", ".join(TABLE_COLUMNS)
+        db = self._connect()
+        try:
+            cur = db.execute(f"SELECT {names} FROM tasks WHERE tid = ?", (tid,))
+            return dict(zip(TABLE_COLUMNS, cur.fetchone()))
+        finally:
+            db.close()
 
     def _connect(self, check: bool = False):
         """A read-only connection; `check`: verify the index reads back (once, at open)."""
@@ -102,8 +161,12 @@ class Run:
             pm = self._params_cache[tid] = json.loads(text)
         return pm
 
-    def table(self):
+    def table(self, varying: bool = False):
         """All tasks as a pandas DataFrame, one row per task, in the order they were added.
+
+        With ``varying=True``: tid, status, real_s (failure_class and reason when a task
+        failed), only the parameters whose value differs between tasks (a per-task seed
+        that is different in every task is left out), then the summary statistics.
 
         Columns: tid, status, worker, attempts, est_cost, est_s, real_s, started, finished
         (UNIX s), failure_class, reason, data_file, result_hash, then one column per parameter
@@ -131,7 +194,12 @@ class Run:
         for col in (c for c in names if c.startswith(STAT_PREFIX)):
             name = col[len(STAT_PREFIX):]
             out[col if name in out else name] = df[col].astype(float)
-        return pd.DataFrame(out, index=df.index)
+        table = pd.DataFrame(out, index=df.index)
+        if varying:
+            stats = [c[len(STAT_PREFIX):] if c[len(STAT_PREFIX):] not in TABLE_COLUMNS else c
+                     for c in names if c.startswith(STAT_PREFIX)]
+            return varying_columns(table, list(params), stats)
+        return table
 
     def query(self, expr: str, table=None):
         """Rows of `table()` (or of `table`) matching a query.
@@ -160,14 +228,17 @@ class Run:
         return df.loc[mask]
 
     def params(self, tid: str) -> dict:
-        """The parameters of task `tid`."""
+        """The parameters of task `tid` (or of a unique prefix of one)."""
+        tid = self.resolve(tid)
         rows = self._rows("SELECT params FROM tasks WHERE tid = ?", (tid,))
         if not rows:
             raise StoreError(f"no task {tid!r} in {self.run_dir}")
         return dict(self._params(tid, rows[0][0]))
 
     def summary(self, tid: str) -> dict:
-        """The summary statistics of task `tid` ({} when it has none yet)."""
+        """The summary statistics of task `tid` ({} when it has none yet; a unique prefix of
+        a task id will do)."""
+        tid = self.resolve(tid)
         rows = self._rows("SELECT summary FROM tasks WHERE tid = ?", (tid,))
         if not rows:
             raise StoreError(f"no task {tid!r} in {self.run_dir}")
@@ -177,13 +248,16 @@ class Run:
         """The kept data of task `tid` as a `Result` (reads only that task's data: its file, or
         its row of table `blobs`).
 
+        `tid` may be a unique prefix of a task id.
+
         Raises
         ------
         NoDataError
             When the task kept no bulk data (filtered out, failed or not finished yet).
         StoreError
-            When there is no such task.
+            When there is no such task (or the prefix is ambiguous).
         """
+        tid = self.resolve(tid)
         rows = self._rows("SELECT params, status, data_file FROM tasks WHERE tid = ?", (tid,))
         if not rows:
             raise StoreError(f"no task {tid!r} in {self.run_dir}")

@@ -127,6 +127,22 @@ def firing_guess(pm_v, sp=None) -> float:
     return f
 
 
+def _method(pm_v) -> str:
+    """The simulation method, "auto" resolved as the simulator does."""
+    method = pm_v["simulation-method"]
+    if method != "auto":
+        return method
+    model = pm_v["neuron-model"]
+    if model == "HH-GH-cont-syn":
+        return "cont-syn"
+    has_net = pm_v["synaptic-net-delay"] is not None
+    if model == "IF-jump":
+        return "IF-jump-delay" if has_net or pm_v["synaptic-delay"] is not None else "IF-jump"
+    if has_net:
+        return "big-net-delay"
+    return "big-delay" if pm_v["synaptic-delay"] is not None else "SSC"
+
+
 def _interp(x, xs, ys) -> float:
     """Piecewise-linear interpolation (clamped at both ends); scalar, faster than np.interp."""
     if x <= xs[0]:
@@ -149,17 +165,19 @@ def cost_features(pm_v, firing_rate=None) -> dict:
     r = _mean_rate(pm_v["pr"], n) + _mean_rate(pm_v["pri"], n)
     sp = density(pm_v["net"], n, pm_v["sparse-net"])
     f = firing_guess(pm_v, sp) if firing_rate is None else firing_rate
-    method = pm_v["simulation-method"]
-    if method == "auto":
-        method = "big-delay" if pm_v["synaptic-delay"] is not None else "SSC"
+    method = _method(pm_v)
     phi = max(0.0, 1.0 - n * f * dt / 4)
     spikes = total_ms * n * f
+    # neurons an SSC method re-integrates per spike: all, or the post neurons (and itself)
+    rolled = {"SSC": n, "SSC-Sparse": n * sp + 1, "SSC-Sparse2": n * sp}.get(method, 0.0)
+    delayed = method in ("big-delay", "big-net-delay")
     feats = {"model": pm_v["neuron-model"], "steps": total_ms / dt, "grid": n * total_ms / dt,
-             "event": total_ms * n * r, "syn": spikes * n * sp,
-             "ssc": spikes * n * (2 + phi * r * dt) if method == "SSC" else 0.0,
-             "delay": spikes * n * sp if method == "big-delay" else 0.0,
+             "event": total_ms * n * r * (n if method == "cont-syn" else 1),
+             "syn": spikes * n * sp,
+             "ssc": spikes * rolled * (2 + phi * r * dt),
+             "delay": spikes * n * sp if delayed else 0.0,
              "samples": n * pm_v["t"] / pm_v["stv"]}
-    feats["grid_ssc"] = feats["grid"] if method == "SSC" else 0.0
-    feats["grid_delay"] = feats["grid"] if method == "big-delay" else 0.0
+    feats["grid_ssc"] = feats["grid"] if rolled else 0.0
+    feats["grid_delay"] = feats["grid"] if delayed else 0.0
     feats["Q"] = feats["grid"] + feats["event"] + feats["ssc"] + feats["delay"]
     return feats

@@ -22,6 +22,10 @@ SECONDS_PER_STEP = {
     'HH-FT-GH-sine': 1.037e-07,
     'HH-G-extI': 6.912e-08,
     'HH-GH-extI': 6.34e-08,
+    # issue 15's models, estimated from benchmarks/sim_speed.py (not yet calibrated)
+    'HH-GH-cont-syn': 1.5e-07,
+    'IF-jump': 1.0e-08,
+    'Hawkes-GH': 5.0e-08,
 }
 
 # Shared coefficients: ssc_grid/delay_grid (extra per neuron-step of SSC / big-delay) and

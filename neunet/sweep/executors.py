@@ -59,7 +59,7 @@ def default_run_dir(tasks) -> Path:
 
 
 def run(tasks, run_dir=None, executor="local", filter=None, retries: int = 2,
-        slots: int | None = None, progress=None):
+        slots: int | None = None, progress=True, dashboard: bool = True):
     """Run a sweep and return its run directory's reader.
 
     Parameters
@@ -79,8 +79,12 @@ def run(tasks, run_dir=None, executor="local", filter=None, retries: int = 2,
         Extra attempts for a task whose simulation fails.
     slots : int, optional
         Local worker slots for ``"local"`` (default: the number of CPUs).
-    progress : callable, optional
-        Dask executor only: called with a dict of counts as the sweep advances.
+    progress : bool or callable
+        True (default): a progress bar (``tqdm.auto``: a widget in Jupyter, text in a
+        terminal) with the finished, failed and running counts; False: none; a callable:
+        called with a dict of counts (total, finished, failed, running, queued) instead.
+    dashboard : bool
+        Serve the live web dashboard while the sweep runs and print its URL (default).
 
     Returns
     -------
@@ -105,11 +109,32 @@ def run(tasks, run_dir=None, executor="local", filter=None, retries: int = 2,
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(tasks)
     kind, target = classify_executor(executor)
     if kind == "local":
-        _run_local(tasks, filter, run_dir, retries, slots)
+        _run_local(tasks, filter, run_dir, retries, slots, progress, dashboard)
     else:
-        from neunet.runner.dask.executor import run_on_dask
-        run_on_dask(tasks, spec, run_dir, target, retries=retries, progress=progress)
+        _run_dask(tasks, spec, run_dir, target, retries, progress, dashboard)
     return open_run(run_dir)
+
+
+def _run_dask(tasks, spec, run_dir: Path, target, retries: int, progress, dashboard: bool):
+    """Run the sweep on Dask here, with a progress bar and a dashboard thread."""
+    from neunet.runner.dask.executor import run_on_dask
+    from neunet.store import RunStore
+    from neunet.sweep.progress import SweepProgress
+
+    bar = SweepProgress(len(tasks)) if progress is True else None
+    callback = bar.update if bar is not None else (progress if callable(progress) else None)
+    stop = None
+    with RunStore(run_dir) as store:
+        if dashboard:  # the index exists now: the dashboard thread can read it
+            from neunet.runner.dashboard.embed import serve_in_thread
+            _, stop = serve_in_thread(run_dir, stream=sys.stdout)
+        try:
+            run_on_dask(tasks, spec, store, target, retries=retries, progress=callback)
+        finally:
+            if bar is not None:
+                bar.close()
+            if stop is not None:
+                stop()
 
 
 def classify_executor(executor) -> tuple[str, object]:
@@ -143,8 +168,10 @@ def _tasks_script(tasks_json: Path, user_filter) -> str:
             f"filter = json.loads({json.dumps(user_filter)!r})\n")
 
 
-def _run_local(tasks, user_filter, run_dir: Path, retries: int, slots: int | None) -> int:
-    """Run the sweep through `python -m neunet.coordinator` with local workers."""
+def _run_local(tasks, user_filter, run_dir: Path, retries: int, slots: int | None,
+               progress=True, dashboard: bool = True) -> int:
+    """Run the sweep through `python -m neunet.coordinator` with local workers, following it
+    with a progress bar (see `run`) and printing its dashboard's URL."""
     from neunet.sweep.tasks import save_tasks
 
     slots = int(slots) if slots is not None else (os.cpu_count() or 1)
@@ -158,8 +185,10 @@ def _run_local(tasks, user_filter, run_dir: Path, retries: int, slots: int | Non
         cmd = [sys.executable, "-m", "neunet.coordinator", str(script),
                "--local-slots", str(slots), "--run-dir", str(Path(run_dir).absolute()),
                "--port", "0", "--retries", str(int(retries))]
+        cmd += [] if dashboard else ["--no-dashboard"]
         with open(Path(tmp) / "stderr.txt", "w+") as err:
-            status = _wait(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err))
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+            status = _wait(proc, _watcher(run_dir, len(tasks), proc.pid, progress))
             err.seek(0)
             tail = "\n".join(err.read().strip().splitlines()[-STDERR_TAIL_LINES:])
     if status == EXIT_INTERRUPTED:
@@ -169,10 +198,25 @@ def _run_local(tasks, user_filter, run_dir: Path, retries: int, slots: int | Non
     return status
 
 
-def _wait(proc: subprocess.Popen) -> int:
-    """Wait for the coordinator; on ctrl-c let it stop cleanly (SIGINT), then re-raise."""
+def _watcher(run_dir, total: int, pid: int, progress):
+    """What follows a local sweep: its progress (see `run`) and its dashboard's URL."""
+    from neunet.sweep.progress import RunWatcher
+    return RunWatcher(run_dir, total, pid, progress=progress if callable(progress)
+                      else bool(progress))
+
+
+def _wait(proc: subprocess.Popen, watcher=None) -> int:
+    """Wait for the coordinator (showing its progress); on ctrl-c let it stop cleanly (SIGINT),
+    then re-raise."""
     try:
-        return proc.wait()
+        while proc.poll() is None:
+            if watcher is not None:
+                watcher.poll()
+            try:
+                proc.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+        return proc.returncode
     except KeyboardInterrupt:
         try:  # a terminal's ctrl-c reached it too; a notebook's did not
             proc.send_signal(signal.SIGINT)
@@ -181,3 +225,6 @@ def _wait(proc: subprocess.Popen) -> int:
             proc.kill()
             proc.wait()
         raise
+    finally:
+        if watcher is not None:
+            watcher.close()

@@ -49,15 +49,24 @@ def _stored_task(run_dir: Path, tid: str) -> tuple:
     return json.loads(row[0]), (json.loads(spec[0]) if spec else None), row[2]
 
 
+def full_tid(run_dir, tid: str) -> str:
+    """The task id of `tid` or of a unique prefix of one; _UsageError if none or several."""
+    from neunet.store import StoreError, open_run
+    try:
+        return open_run(run_dir).resolve(tid)
+    except StoreError as exc:
+        raise _UsageError(str(exc)) from None
+
+
 def rerun(run_dir, tid: str) -> tuple[bool, str, str]:
-    """Re-run task `tid` of `run_dir` in this process.
+    """Re-run task `tid` (or the task of a unique prefix) of `run_dir` in this process.
 
     Returns
     -------
     (match, stored_hash, new_hash) : tuple
     """
     from neunet.sweep.task_run import run_task
-    pm, spec, stored = _stored_task(Path(run_dir), tid)
+    pm, spec, stored = _stored_task(Path(run_dir), full_tid(run_dir, tid))
     new = run_task(pm, spec).digest
     return new == stored, stored, new
 
@@ -67,9 +76,10 @@ def main(argv=None) -> int:
     p = _Parser(prog="python -m neunet.rerun",
                 description="Re-run one task of a run directory and check its result hash.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("tid", metavar="TID")
+    p.add_argument("tid", metavar="TID", help="a task id, or a unique prefix of one")
     try:
         args = p.parse_args(argv)
+        args.tid = full_tid(args.run_dir, args.tid)
         match, stored, new = rerun(args.run_dir, args.tid)
     except _UsageError as exc:
         print(f"neunet.rerun: error: {exc}", file=sys.stderr)

@@ -56,7 +56,7 @@ def run_task(pm, filter_spec=None, on_simulated=None) -> TaskOutput:
     from neunet.store.digest import result_hash
     from neunet.store.schema import stored_summary
     t0_s = time.perf_counter()
-    result = simulate(pm)
+    result = simulate(pm, outputs=filters.recorded_outputs(filter_spec))
     if on_simulated is not None:
         on_simulated(time.perf_counter() - t0_s)
     summary, kept = filters.apply_filter(filter_spec, result, pm)

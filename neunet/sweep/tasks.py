@@ -19,6 +19,7 @@ from neunet.atomic import atomic_write
 from neunet.params import hashing as params_hash
 from neunet.store.schema import STATES
 from neunet.sweep.cost import _time_cost, time_cost  # noqa: F401  (time_cost is public here)
+from neunet.sweep.display import TaskList
 
 # The task states, in their usual order (the store's one list).
 STATUSES = STATES
@@ -172,9 +173,10 @@ class TaskGenerator:
         self.pms = [dict(pm, **dict(zip(axes, row))) for pm in self.pms for row in rows]
         return self
 
-    def generate(self) -> list:
-        """Validate every parameter set and return the `Task` list (duplicates collapse)."""
-        tasks, seen = [], set()
+    def generate(self) -> TaskList:
+        """Validate every parameter set and return the tasks (a `TaskList`, a list that shows
+        what varies; duplicates collapse)."""
+        tasks, seen = TaskList(), set()
         for i, pm in enumerate(self.pms):
             try:
                 task = Task(pm)
@@ -272,4 +274,4 @@ def load_tasks(path) -> list:
         raise ValueError(f"task file {path}: use a .json, .msgpack or .mpk extension")
     if not isinstance(body, dict) or body.get("format") != TASK_FILE_FORMAT:
         raise ValueError(f"{path} is not a neunet task file")
-    return [Task.from_dict(d) for d in body["tasks"]]
+    return TaskList(Task.from_dict(d) for d in body["tasks"])

@@ -13,17 +13,21 @@ import argparse
 import glob
 import logging
 import os
-import runpy
 import shutil
 import socket
 import sys
-from collections.abc import Mapping
 
 from neunet.runner.coordinator.local import (
     LocalWorker,
     local_spool,
     remove_spool,
     start_local_worker,
+)
+from neunet.runner.coordinator.sweep_input import (  # noqa: F401  (task_rows: public here)
+    UsageError,
+    load_sweep,
+    sweep_of,
+    task_rows,
 )
 from neunet.runner.exits import EXIT_INTERRUPTED
 from neunet.store.errors import StoreError
@@ -32,8 +36,6 @@ from neunet.store.errors import StoreError
 DEFAULT_PORT = 22222
 # Default seconds of silence after which a worker is dead (heartbeats come every second).
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
-class UsageError(Exception):
-    """Bad command line or TASKS.py: reported as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "workers check it with --tls-ca (docs/cluster.md)")
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--log-level", default="INFO", help="logging level")
+    p.add_argument("--quiet", action="store_true",
+                   help="no status line (failures and errors are still shown)")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run the sweep on an existing Dask cluster (tcp://scheduler:8786) "
                         "instead of serving workers; same run directory and filter")
@@ -73,62 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "tid (default: `seed` of TASKS.py, else 0)")
     p.add_argument("--allow-version-change", action="store_true",
                    help="resume a run directory written by another neunet version")
+    p.add_argument("--dashboard", metavar="[HOST:]PORT", default=None,
+                   help="where the live web dashboard listens (default 127.0.0.1, a free port "
+                        "from 8722 up); beyond loopback it asks for the sweep's token")
+    p.add_argument("--no-dashboard", action="store_true", help="serve no web dashboard")
     return p
 
 
-def task_rows(tasks, source: str) -> list:
-    """The `TaskRow` of each Task or parameter dict; UsageError if invalid."""
-    from neunet.store.schema import TaskRow
-    from neunet.sweep.tasks import Task
-    if not isinstance(tasks, (list, tuple)):
-        raise UsageError(f"{source}: `tasks` must be a list of Task or of parameter dicts, "
-                         f"not {type(tasks).__name__}")
-    rows = []
-    for i, task in enumerate(tasks):
-        try:
-            if isinstance(task, Mapping):
-                task = Task(dict(task))
-            elif not isinstance(task, Task):
-                raise ValueError(f"is a {type(task).__name__}, not a Task or a dict")
-            cost, est_s = (list(task.time or []) + [None, None])[:2]
-            rows.append(TaskRow(task.tid, task.pm, float(cost or 0), float(est_s or 0)))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UsageError(f"{source}: task {i}: {exc}") from None
-    return rows
-
-
-def load_sweep(path: str, sweep_seed: int | None = None) -> tuple[list, dict | None]:
-    """Run TASKS.py; return its task rows and its compiled filter (None without one).
-
-    A task without a seed gets one derived from the sweep seed (`sweep_seed`, else TASKS.py's
-    `seed`, else 0) and its tid, which stays the hash of the parameters as the user gave them.
-    """
-    if not os.path.isfile(path):
-        raise UsageError(f"no such file: {path}")
-    try:
-        ns = runpy.run_path(path, run_name="__neunet_tasks__")
-    except BaseException as exc:  # the user's script: any failure is a usage error
-        raise UsageError(f"{path} failed: {type(exc).__name__}: {exc}") from None
-    if "tasks" not in ns:
-        raise UsageError(f"{path} defines no `tasks`")
-    rows = task_rows(ns["tasks"], path)
-    sweep_seed = ns.get("seed", 0) if sweep_seed is None else sweep_seed
-    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or sweep_seed < 0:
-        raise UsageError(f"{path}: the sweep seed must be an integer >= 0, not {sweep_seed!r}")
-    from neunet.sweep.provenance import with_seed
-    rows = [r._replace(pm=with_seed(r.pm, sweep_seed, r.tid)) for r in rows]
-    spec = None
-    if ns.get("filter") is not None:
-        from neunet.analysis import filters
-        try:
-            spec = filters.compile_filter(ns["filter"])
-        except filters.FilterError as exc:
-            raise UsageError(f"{path}: invalid filter: {exc}") from None
-    return rows, spec
-
-
-def _access(args) -> tuple:
-    """(token or None, local slots) from the options; UsageError if they are unusable."""
+def _access(args, token=None) -> tuple:
+    """(token or None, local slots) from the options (or the `token` given); UsageError if
+    they are unusable."""
     from neunet.runner.wire import auth
     if args.port < 0 or args.port > 65535:
         raise UsageError(f"--port {args.port} is not a port number")
@@ -138,7 +96,10 @@ def _access(args) -> tuple:
     if local is None:
         local = (os.cpu_count() or 1) if auth.is_loopback(args.host) else 0
     try:
-        token = auth.load_token(args.token_file)
+        token = auth.load_token(args.token_file) if token is None else _as_bytes(token)
+        if not args.no_dashboard:
+            from neunet.runner.dashboard.embed import check_where
+            check_where(args.dashboard, token)
         if token is None:
             auth.require_token_for(args.host, token)
             if local > 0:
@@ -167,6 +128,10 @@ def _listen_early(args, token, local):
                          f"{exc.strerror or exc}") from None
     return sock, start_local_worker(args.host, sock.getsockname()[1], local, token,
                                     local_spool(run_dir_of(args)), args.tls_cert)
+
+
+def _as_bytes(token) -> bytes:
+    return token.encode() if isinstance(token, str) else bytes(token)
 
 
 def run_dir_of(args) -> str:
@@ -210,9 +175,9 @@ def _abandon(early, args, lock) -> None:
         remove_spool(run_dir_of(args))  # the run directory too, if that left it empty
 
 
-def _prepare(args):
+def _prepare(args, sweep=None):
     from neunet.store import RunStore
-    rows, spec = load_sweep(args.tasks, args.seed)
+    rows, spec = sweep() if sweep is not None else load_sweep(args.tasks, args.seed)
     run_dir = run_dir_of(args)
     store = RunStore(run_dir)
     _check_version(store, args.allow_version_change)
@@ -249,20 +214,45 @@ def _record_start(store, rows, argv) -> None:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
+    try:
+        return serve(argv)
+    except UsageError as exc:
+        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(argv=None, sweep=None, token=None) -> int:
+    """Serve a sweep as the command line `argv` says; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+    sweep : callable, optional
+        Returns ``(task rows, compiled filter)`` (see `sweep_of`) instead of running the
+        TASKS.py of `argv` (`neunet.lab` gives its tasks this way; TASKS.py then only names
+        the default run directory).
+    token : str or bytes, optional
+        The shared token, instead of --token-file or $NEUNET_TOKEN.
+
+    Raises
+    ------
+    UsageError
+        Bad arguments, tasks or filter (nothing was started).
+    """
     early = args = lock = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
         lock = _lock(args)
-        token, local = _access(args)
+        token, local = _access(args, token)
         args.tls_context = _server_tls(args)
         early = _listen_early(args, token, local)
-        rows, spec, store = _prepare(args)
+        rows, spec, store = _prepare(args, sweep)
     except (UsageError, ValueError, StoreError) as exc:
         _abandon(early, args, lock)
-        print(f"neunet.coordinator: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     todo = _start_run(args, store, rows, spec, argv)
     if not todo:  # nothing to run: no local worker to start or to wait for
         local, early = 0, _without_local_worker(early, args)
@@ -306,7 +296,10 @@ def _run_dask(args, rows, spec, store) -> int:
     """Hand the sweep to a Dask cluster: no listener, no local worker."""
     from neunet.runner.dask.cli import main_dask
     try:
-        return main_dask(rows, spec, store, args.dask, retries=args.retries)
+        from neunet.runner.wire import auth
+        return main_dask(rows, spec, store, args.dask, retries=args.retries,
+                         dashboard=False if args.no_dashboard else (args.dashboard or True),
+                         token=auth.load_token(args.token_file))
     finally:
         store.close()
 
@@ -323,6 +316,10 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     store.run_lock.describe(address=f"{args.host}:{port}")
     worker = LocalWorker(args.host, port, local, token, run_dir_of(args),
                          early[1] if early else None, args.tls_cert)
+    dash = None
+    if not args.no_dashboard:  # while the local worker's slots warm up
+        from neunet.runner.dashboard.embed import start_for_coordinator
+        dash = await start_for_coordinator(coord, store, args.dashboard, args.token_file)
 
     def hard_exit():  # second ctrl-c: the journal is SQLite (atomic commits), safe to leave
         worker.kill()
@@ -331,13 +328,16 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     from neunet.runner.coordinator.progress import Progress, base_params
     from neunet.runner.coordinator.server import install_signals
     install_signals(coord, hard_exit)
-    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows))
+    progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
+                        run_dir=_shown_dir(args), quiet=args.quiet)
     import asyncio  # here: the local worker is started before asyncio is imported
     watchers = [asyncio.ensure_future(progress.run()), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
     for watcher in watchers:
         watcher.cancel()
     await coord.shutdown()
+    if dash is not None:
+        await dash.close()
     await worker.wait_and_clean()
     return _finish(coord, sched, store, progress, rows)
 
@@ -360,19 +360,27 @@ async def _start_server(args, sched, store, token, spec, local, early):
 
 
 def _finish(coord, sched, store, progress, rows) -> int:
-    """Report the end of the sweep; the exit status."""
+    """Report the end of the sweep (last line: the summary); the exit status (checked)."""
     progress.report_failures()
-    progress.update(final=True)
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
-    logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
+    log = logging.getLogger("neunet.coordinator")
+    log.info("peak memory %.0f MB", peak_memory_mb())
+    progress.finish(interrupted=coord.interrupted)
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
     stored = len(store.finished() & {r.tid for r in rows})
     if stored != sched.n_finished:  # never report what the run directory does not hold
-        logging.getLogger("neunet.coordinator").error(
-            "%d tasks finished but %d are stored in %s", sched.n_finished, stored, store.run_dir)
+        log.error("%d tasks finished but %d are stored in %s", sched.n_finished, stored,
+                  store.run_dir)
         return 1
     return 1 if sched.n_failed or coord.journal.errors else 0
+
+
+def _shown_dir(args) -> str:
+    """The run directory as the user may type it: relative when it is below the current one."""
+    path = run_dir_of(args)
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def peak_memory_mb() -> float:

@@ -27,7 +27,7 @@ log = logging.getLogger("neunet.coordinator")
 MAX_RESULT_BYTES = 1024 * 1024 * 1024
 # Seconds between tries to write a result's data while the disk is full.
 DISK_RETRY_S = 1.0
-# Results at least this large get a log line with their transfer time (bytes).
+# Results at least this large get a DEBUG log line with their transfer time (bytes).
 LOG_TRANSFER_MIN_BYTES = 1024 * 1024
 
 
@@ -65,8 +65,8 @@ class Intake:
         await self.coord.handle(S.Stored(ins.wid, ins.tid, now))
         if up is not None and up.size >= LOG_TRANSFER_MIN_BYTES:
             how = "moved from the local spool" if up.spooled else "received"
-            log.info("result %s: %.1f MB %s and stored in %.3f s", up.tid, up.size / 1e6,
-                     how, now - up.t0)
+            log.debug("result %s: %.1f MB %s and stored in %.3f s", up.tid, up.size / 1e6,
+                      how, now - up.t0)
 
     async def header(self, conn, msg: dict) -> None:
         """A ``result`` header: checked, and its upload begun (refused ones drop their data)."""

@@ -1,7 +1,8 @@
 """The coordinator's live progress: a redrawn status line on a terminal, log lines otherwise.
 
-Shows done/failed/running/queued, each worker's busy slots, and an ETA from the time_cost
-estimates of the open tasks, scaled by the measured/estimated ratio of the finished ones.
+Shows done/failed/running/queued, each worker's busy slots, elapsed time, tasks/s and, while
+workers are connected, an ETA from the time_cost estimates of the open tasks, scaled by the
+measured/estimated ratio of the finished ones. The run ends with one summary line.
 Each failed task is printed as soon as it fails: its tid, class, the parameters in which it
 differs from the sweep's base (the most common value of each parameter) and its reason.
 """
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections import Counter
 
+from neunet.runner.status import StatusLine, progress_text, summary_text
+
 log = logging.getLogger("neunet.coordinator")
 
-# Seconds between redraws on a terminal, and between log lines otherwise.
-TTY_PERIOD_S, LOG_PERIOD_S = 0.5, 10.0
+# Seconds of recent progress over which tasks/s is measured.
+RATE_WINDOW_S = 10.0
 # Tasks sampled to find the sweep's base parameters (most common value of each).
 BASE_SAMPLE = 1000
 # Parameters left out of a failure's differences (derived per task, always differ).
@@ -49,41 +51,60 @@ def failure_line(tid: str, kind: str, reason: str, pm: dict | None, base: dict) 
             f"{first[0][:REASON_CHARS]}")
 
 
-def _fmt_s(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def status_line(coord, total: int) -> str:
-    """One line describing the sweep's progress (see the module docstring)."""
+def status_line(coord, total: int, rate: float | None = None) -> str:
+    """One line describing the sweep's progress: counts, workers, elapsed, tasks/s and, while
+    some worker is connected, an ETA (time_cost estimates of the open tasks, scaled by the
+    measured/estimated ratio of the finished ones, over the live slots)."""
     sched = coord.sched
     c = sched.counts()
-    slots = sum(w.slots for w in sched.workers.values() if w.alive) or 1
-    eta_s = sched.open_estimate_s() * sched.time_scale() / slots
+    slots = sum(w.slots for w in sched.workers.values() if w.alive)
+    eta_s = None
+    if slots:
+        eta_s = sched.open_estimate_s() * sched.time_scale() / slots
     workers = " ".join(f"{name}:{sum(v for k, v in st.items() if k != 'assigned')}/{n}"
                        for name, n, st in sched.worker_view()[:8])
+    counts = {"finished": c["finished"], "failed": c["failed"], "running": c["running"],
+              "queued": c["queued"] + c["prefetched"], "total": total}
     paused = f"  PAUSED ({coord.disk_full})" if getattr(coord, "disk_full", None) else ""
-    return (f"done {c['finished']}/{total}  failed {c['failed']}  running {c['running']}  "
-            f"queued {c['queued']}  workers {c['workers']} [{workers}]  ETA {_fmt_s(eta_s)}"
-            f"{paused}")
+    return progress_text(counts, time.monotonic() - coord.started_s, rate, eta_s,
+                         f"{c['workers']} [{workers}]") + paused
 
 
 class Progress:
-    """Periodic progress output for a coordinator."""
+    """The coordinator's terminal output: failures as they happen, the status line (never
+    mixed with log lines: `neunet.runner.status.StatusLine`), and the closing summary.
 
-    def __init__(self, coord, total: int, stream=None, base=None):
-        self.coord, self.total = coord, total
+    Parameters
+    ----------
+    coord : Coordinator
+    total : int
+        Tasks in the sweep.
+    stream : file, optional
+        Default stderr.
+    base : dict or callable, optional
+        The sweep's base parameters (or a function computing them at the first failure).
+    run_dir : str, optional
+        Named by the summary (``open_run(...)``).
+    resume : str, optional
+        What to do to resume, said by the summary after ctrl-c.
+    quiet : bool
+        No status line and no summary (failures are still shown): `neunet.lab` without
+        ``v`` in its gen_cmd.
+    """
+
+    def __init__(self, coord, total: int, stream=None, base=None, run_dir=None, resume=None,
+                 quiet=False):
+        self.coord, self.total, self.quiet = coord, total, quiet
         self._base = base  # dict, or a function computing it at the first failure (start-up)
         self._n_reported = 0
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = 0.0
+        self.line = StatusLine(stream).install()
+        self.stream, self.tty = self.line.stream, self.line.tty
+        self.run_dir, self.resume = run_dir, resume
+        self._done_log: list = []  # (monotonic s, finished) of recent updates
 
     def period_s(self) -> float:
         """Seconds between updates."""
-        return TTY_PERIOD_S if self.tty else LOG_PERIOD_S
+        return self.line.period_s
 
     @property
     def base(self) -> dict:
@@ -99,21 +120,39 @@ class Progress:
             task = sched.tasks.get(tid)
             line = failure_line(tid, kind, reason, task.pm if task else None, self.base)
             if self.tty:
-                self.stream.write("\r\x1b[K" + line + "\n")
-                self.stream.flush()
+                self.line.print_above(line + "\n")
             else:
                 log.warning("%s", line)
         self._n_reported = len(sched.failure_log)
 
-    def update(self, final: bool = False) -> None:
-        """Redraw the line (terminal) or log it (otherwise, and at the end)."""
-        line = status_line(self.coord, self.total)
+    def rate(self) -> float | None:
+        """Tasks finished per second over the last `RATE_WINDOW_S`."""
+        now, done = time.monotonic(), self.coord.sched.n_finished
+        self._done_log.append((now, done))
+        while len(self._done_log) > 2 and now - self._done_log[1][0] > RATE_WINDOW_S:
+            self._done_log.pop(0)
+        (t0, n0) = self._done_log[0]
+        return (done - n0) / (now - t0) if now - t0 >= 0.5 else None
+
+    def update(self) -> None:
+        """Redraw the line (terminal) or log it (otherwise); nothing when quiet."""
+        if self.quiet:
+            return
+        line = status_line(self.coord, self.total, self.rate())
         if self.tty:
-            self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
-            self.stream.flush()
+            self.line.show(line)
         else:
             log.info("%s", line)
-        self._last = time.monotonic()
+
+    def finish(self, interrupted: bool = False) -> None:
+        """Replace the status line by the one-line summary of the run (none when quiet)."""
+        if self.quiet:
+            self.line.finish(None)
+            return
+        sched = self.coord.sched
+        counts = {"finished": sched.n_finished, "failed": sched.n_failed, "total": self.total}
+        wall_s = time.monotonic() - self.coord.started_s
+        self.line.finish(summary_text(counts, wall_s, self.run_dir, interrupted, self.resume))
 
     async def run(self) -> None:
         """Print failures within `FAILURE_POLL_S` and the status line on its period, until

@@ -12,55 +12,50 @@ import time
 
 from neunet.runner.dask.executor import CONNECT_TIMEOUT_S, DaskNotInstalled, run_on_dask
 from neunet.runner.exits import EXIT_INTERRUPTED
-
-# Seconds between redraws on a terminal, and between plain lines otherwise.
-TTY_PERIOD_S, LOG_PERIOD_S = 0.5, 10.0
+from neunet.runner.status import StatusLine, progress_text, summary_text
 
 
 class DaskProgress:
-    """Progress callback for `run_on_dask`: a redrawn line on a terminal, else a line per period.
+    """Progress callback for `run_on_dask`: the shared status line (redrawn on a terminal, a
+    plain line per period otherwise) and, at the end, the one-line summary.
 
     Parameters
     ----------
     stream : file, optional
         Where to write (default stderr).
+    run_dir : str, optional
+        Named by the summary.
     """
 
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.period_s = TTY_PERIOD_S if self.tty else LOG_PERIOD_S
-        self._last_s = -float("inf")
+    def __init__(self, stream=None, run_dir=None):
+        self.line = StatusLine(stream)
+        self.run_dir = run_dir
+        self.started_s = time.monotonic()
         self.counts: dict | None = None
 
-    @staticmethod
-    def line(counts: dict) -> str:
+    def text(self, counts: dict) -> str:
         """One status line from `run_on_dask`'s counts."""
-        return (f"dask: done {counts['finished']}/{counts['total']}  failed {counts['failed']}"
-                f"  running {counts['running']}  queued {counts['queued']}")
+        elapsed = time.monotonic() - self.started_s
+        rate = counts["finished"] / elapsed if counts["finished"] and elapsed > 0 else None
+        return "dask: " + progress_text(counts, elapsed, rate)
 
     def __call__(self, counts: dict) -> None:
         self.counts = counts
-        now_s = time.monotonic()
-        if now_s - self._last_s >= self.period_s:
-            self._write(self.line(counts), final=False)
-            self._last_s = now_s
+        if self.line.due():
+            self.line.show(self.text(counts))
 
-    def close(self) -> None:
-        """Write the final figures."""
-        if self.counts is not None:
-            self._write(self.line(self.counts), final=True)
-
-    def _write(self, text: str, final: bool) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+    def close(self, interrupted: bool = False) -> None:
+        """Replace the status line by the summary of the run."""
+        if self.counts is None:
+            self.line.finish()
+            return
+        self.line.finish(summary_text(self.counts, time.monotonic() - self.started_s,
+                                      self.run_dir, interrupted))
 
 
 def main_dask(tasks, filter_spec, run_dir, address, retries: int = 2, stream=None,
-              connect_timeout_s: float = CONNECT_TIMEOUT_S) -> int:
+              connect_timeout_s: float = CONNECT_TIMEOUT_S, dashboard: str | bool = False,
+              token: bytes | None = None) -> int:
     """Run a sweep on a Dask cluster for the command line; return the exit status.
 
     Parameters
@@ -79,6 +74,11 @@ def main_dask(tasks, filter_spec, run_dir, address, retries: int = 2, stream=Non
         Where progress and errors go (default stderr).
     connect_timeout_s : float
         How long to keep trying to reach the scheduler.
+    dashboard : str or bool
+        Serve neunet's dashboard of the run directory from a thread while the sweep runs:
+        ``[HOST:]PORT``, True (the default place) or False (none).
+    token : bytes, optional
+        The sweep's token (the dashboard's login beyond loopback).
 
     Returns
     -------
@@ -88,7 +88,9 @@ def main_dask(tasks, filter_spec, run_dir, address, retries: int = 2, stream=Non
     stream = stream or sys.stderr
     if isinstance(address, str) and address.startswith("dask://"):
         address = "tcp://" + address[len("dask://"):]
-    progress = DaskProgress(stream)
+    where = getattr(run_dir, "run_dir", run_dir)
+    progress = DaskProgress(stream, where)
+    stop = _dashboard(where, dashboard, token, stream)
     try:
         status = run_on_dask(tasks, filter_spec, run_dir, address, retries=retries,
                              progress=progress, connect_timeout_s=connect_timeout_s)
@@ -97,11 +99,26 @@ def main_dask(tasks, filter_spec, run_dir, address, retries: int = 2, stream=Non
     except (OSError, ValueError) as exc:  # unreachable scheduler, bad address
         return _error(stream, f"--dask {address}: {exc}")
     except KeyboardInterrupt:
-        progress.close()
-        stream.write("neunet.coordinator: stopped; run the same command again to resume\n")
+        progress.close(interrupted=True)
         return EXIT_INTERRUPTED
+    finally:
+        stop()
     progress.close()
     return status
+
+
+def _dashboard(run_dir, where, token, stream):
+    """Start the run directory's dashboard in a thread (when asked); its stop function."""
+    if not where:
+        return lambda: None
+    import os
+    if not os.path.exists(os.path.join(os.fspath(run_dir), "index.sqlite")):
+        from neunet.store import RunStore
+        RunStore(run_dir).close()  # the dashboard reads the index: create it first
+    from neunet.runner.dashboard.embed import serve_in_thread
+    _, stop = serve_in_thread(run_dir, where if isinstance(where, str) else None, token,
+                              stream=stream)
+    return stop
 
 
 def _error(stream, message: str) -> int:

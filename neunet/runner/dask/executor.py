@@ -247,6 +247,15 @@ def _connect(distributed, client_or_address, timeout_s: float):
         raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
+def _record_dashboard(store, client) -> None:
+    """Name the Dask scheduler's own dashboard in the run directory (meta `dask_dashboard`)."""
+    try:  # None when the scheduler serves none (or an older distributed does not say)
+        served = "dashboard" in client.scheduler_info().get("services", {})
+    except Exception:
+        served = False
+    store.set_meta("dask_dashboard", client.dashboard_link if served else None)
+
+
 def _start(store, tasks, filter_spec, retries, report_states) -> tuple:
     """Sync the tasks into the store; return the sweep state and the tids to submit."""
 
@@ -377,6 +386,7 @@ def run_on_dask(tasks, filter_spec, run_dir, client_or_address, retries: int = 2
             progress(sweep.counts())
         if todo:
             client, owned = _connect(distributed, client_or_address, connect_timeout_s)
+            _record_dashboard(store, client)
             try:
                 if progress is not None:
                     progress(sweep.counts())

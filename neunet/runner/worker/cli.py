@@ -14,6 +14,9 @@ import argparse
 import logging
 import os
 import sys
+import time
+
+from neunet.runner.status import StatusLine
 
 
 class UsageError(Exception):
@@ -70,8 +73,9 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def main(argv=None) -> int:
-    """Entry point; returns the exit status."""
+def main(argv=None, token=None) -> int:
+    """Entry point; returns the exit status. `token` (str or bytes) replaces --token-file
+    and $NEUNET_TOKEN (`neunet.Servant` passes its own)."""
     from neunet.runner.wire import auth
     prestarted = []
     try:
@@ -79,7 +83,10 @@ def main(argv=None) -> int:
         host, port = parse_address(args.connect)
         _check_counts(args)
         args.tls_context = _client_tls(args, host)
-        token = auth.load_token(args.token_file)
+        if token is None:
+            token = auth.load_token(args.token_file)
+        elif isinstance(token, str):
+            token = token.encode()
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
         from neunet.runner.worker.slot_process import spawn
@@ -155,7 +162,13 @@ async def run_worker(worker) -> int:
     conn = asyncio.ensure_future(worker.connect_loop())
     slots = [asyncio.ensure_future(worker.runner.slot_loop(s)) for s in worker.runner.slots]
     watch = asyncio.ensure_future(worker.watch_stopping())
+    shown = logging.getLogger().isEnabledFor(logging.INFO)  # not a local worker's WARNING
+    line = StatusLine().install() if shown else None
+    status = asyncio.ensure_future(show_status(worker, line)) if shown else None
     await worker.finished.wait()
+    if shown:
+        status.cancel()
+        line.finish(status_text(worker))
     if worker.out is not None:
         try:
             worker.send({"t": "bye"})
@@ -168,6 +181,30 @@ async def run_worker(worker) -> int:
     if worker.own_spool:
         shutil.rmtree(worker.spool, ignore_errors=True)
     return worker.exit_status
+
+
+def status_text(worker) -> str:
+    """The worker's status line: tasks done and failed, busy slots and what each runs."""
+    now = time.monotonic()
+    busy = [s for s in worker.runner.slots if s.task is not None]
+    text = (f"worker {worker.name}: {worker.n_replies.get('done', 0)} done, "
+            f"{worker.n_replies.get('failed', 0)} failed, {len(busy)}/{worker.n_slots} slots busy")
+    if worker.out is None:
+        text += " (not connected)"
+    running = [f"{s.task['tid'][:12]} {s.state} {now - s.started_s:.0f}s" for s in busy[:4]]
+    return text + (": " + ", ".join(running) if running else "")
+
+
+async def show_status(worker, line) -> None:
+    """Redraw the worker's status line (a terminal), or log it every period (INFO)."""
+    import asyncio
+    log = logging.getLogger("neunet.worker")
+    while True:
+        await asyncio.sleep(line.period_s)
+        if line.tty:
+            line.show(status_text(worker))
+        else:
+            log.info("%s", status_text(worker))
 
 
 if __name__ == "__main__":

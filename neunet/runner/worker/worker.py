@@ -69,6 +69,7 @@ class Worker:
         self.runner = SlotRunner(slots, self.spool, self, timeout_min_s, timeout_factor,
                                  prestarted)
         self.pending: dict = {}   # tid -> reply (done with file, or failed) awaiting ack
+        self.n_replies: dict = {}  # reply kind ("done", "failed") -> tasks its slots ended
         self.out: BatchedWriter | None = None  # the connection's frames, None when away
         self.stopping = False     # first ctrl-c: no more pulling
         self.deliver_lock = asyncio.Lock()
@@ -120,6 +121,7 @@ class Worker:
         """A slot finished `tid`: keep its reply until acknowledged and deliver it now (the
         slot goes on meanwhile)."""
         self.pending[tid] = reply
+        self.n_replies[reply["t"]] = self.n_replies.get(reply["t"], 0) + 1
         if reply["t"] == "done" and delivery.in_spool_file(reply):
             self.send({"t": "state", "tid": tid, "state": PULLING})  # a file to stream
         job = asyncio.ensure_future(self._deliver(tid))
