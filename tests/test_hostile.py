@@ -310,7 +310,7 @@ def test_authenticated_workers_cannot_poison_the_store(tmp_path):
     _all_stored_once(tmp_path / "run", n, by="real")
     text = _log(log)
     assert "Traceback" not in text
-    assert f"done {n}/{n}  failed 0" in text
+    assert f"sweep done: {n} finished, 0 failed of {n}" in text
     for reason in ("which it does not hold", "summary value of 'mean_rate' is a str",
                    "is not a duration", "exceed --max-result-mb", "is not an .npz archive",
                    "unexpected data chunk",

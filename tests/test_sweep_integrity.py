@@ -93,7 +93,7 @@ def test_a_full_disk_pauses_the_sweep_and_it_resumes_losing_nothing(tmp_path, sm
     table = _stored_once(run_dir, n)
     text = _log(log)
     assert text.count("disk full") <= 3 and "the sweep resumes after" in text
-    assert f"done {n}/{n}  failed 0" in text
+    assert f"sweep done: {n} finished, 0 failed of {n}" in text
     assert "Traceback" not in text
     assert all(r[3] >= 1 for r in table)
     assert not list(run_dir.rglob("*.part"))
