@@ -193,8 +193,7 @@ def figure_scale(work: Path, n_workers: int, n_tasks: int, slots: int, result) -
             proc.wait()
     wall = time.perf_counter() - t0
     peak = float(_wait_log(log, r"peak memory (\d+) MB", 30).group(1))
-    stored = len(re.findall(r"done (\d+)/", log.read_text())) and int(
-        re.findall(r"done (\d+)/", log.read_text())[-1])
+    stored = int(_wait_log(log, r"sweep done: (\d+) finished", 30).group(1))
     return {"n": n_workers, "tasks_s": stored / wall, "cpu_s": cpu, "peak_mb": peak,
             "stored": stored, "acked": acked, "rc": proc.returncode, "wall": wall}
 

@@ -292,13 +292,13 @@ def test_poisoned_run_times_do_not_starve_walltime_workers():
 
 
 def test_no_one_is_declared_dead_while_the_coordinator_is_stalled():
-    s = _sched([1], heartbeat_timeout_s=3.0)
+    s = _sched([2, 1], heartbeat_timeout_s=3.0)
     _join(s, "a")
     s.handle(S.Request("a", 1, 0))
     s.handle(S.Stall(1, True))
     assert not _of(s.handle(S.Tick(30)), S.DropWorker)
-    assert not _assigned(s.handle(S.Request("a", 2, 30)))  # no dispatch meanwhile
-    s.handle(S.Stall(31, False))
+    assert not _assigned(s.handle(S.Request("a", 2, 30)))  # no dispatch meanwhile ...
+    assert _assigned(s.handle(S.Stall(31, False))) == ["t1"]  # ... until the stall ends
     assert not _of(s.handle(S.Tick(33)), S.DropWorker)  # a full timeout from the resume
     assert _of(s.handle(S.Tick(34.5)), S.DropWorker)
 

@@ -76,6 +76,7 @@ class _Worker:
     alive: bool = True
     end_s: float | None = None  # end of its allocation (walltime), on the events' clock
     tids: dict = field(default_factory=dict)  # tid -> state
+    wants: int = 0  # tasks it last asked to hold (served again when a stall ends)
 
 
 @dataclass
@@ -318,6 +319,8 @@ class Scheduler:
     def _on_Request(self, ev: Request, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)
         n_more = 0 if worker is None else ev.n - len(worker.tids)
+        if worker is not None:
+            worker.wants = ev.n
         if self.stopping or self.stalled or n_more <= 0:
             return
         if ev.left_s is not None:
@@ -360,11 +363,13 @@ class Scheduler:
         out.append(DropWorker(worker.wid, reason))
 
     def _on_Stall(self, ev: Stall, out: list) -> None:
-        self.stalled = ev.stalled
-        if not ev.stalled:  # reading again: everyone gets a full timeout from now
-            for worker in self.workers.values():
+        was, self.stalled = self.stalled, ev.stalled
+        if was and not ev.stalled:  # reading again: a full timeout from now, and the
+            for worker in list(self.workers.values()):  # requests refused meanwhile served
                 if worker.alive:
                     worker.last_seen_s = max(worker.last_seen_s, ev.now_s)
+                    if worker.wants > len(worker.tids):
+                        self._on_Request(Request(worker.wid, worker.wants, ev.now_s), out)
 
     def _on_Stop(self, ev: Stop, out: list) -> None:
         self.stopping = True
