@@ -211,7 +211,9 @@ def _parser():
     p.add_argument("--y", default="mean_rate", help="column on the y axis (default mean_rate)")
     p.add_argument("--hue", default="neuron-model",
                    help="one line per value of this column (default neuron-model; '' for none)")
-    p.add_argument("--query", default=None, help="pandas query selecting the tasks to plot")
+    p.add_argument("--query", default=None,
+                   help="tasks to plot, in the smart filter's expression language "
+                        "(e.g. \"neuron_model == 'HH-GH' and pr < 0.4\")")
     p.add_argument("--raster", metavar="TID", default=None,
                    help="plot the raster of this task instead of the sweep")
     p.add_argument("--voltage", metavar="TID", default=None,

@@ -104,6 +104,31 @@ def stop(*procs) -> None:
             p.wait()
 
 
+def tagged_env(**extra) -> tuple:
+    """(env, tag): `env()` plus a unique NEUNET_TEST_TAG that every process started with it,
+    and their children, inherit; `tagged_pids(tag)` then finds exactly those processes (not
+    another test's or another user's neunet, as a machine-wide pgrep would)."""
+    import uuid
+    tag = uuid.uuid4().hex
+    return env(NEUNET_TEST_TAG=tag, **extra), tag
+
+
+def tagged_pids(tag: str) -> list:
+    """Pids of the live processes whose environment holds NEUNET_TEST_TAG=`tag`."""
+    needle = f"NEUNET_TEST_TAG={tag}".encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    with open(f"/proc/{entry}/stat") as st:  # a zombie is gone already
+                        if st.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            found.append(int(entry))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
 def port_is_free(port: int) -> bool:
     """Can a new server listen on the port (as a restarted coordinator does, SO_REUSEADDR)?"""
     with socket.socket() as s:
@@ -124,3 +149,82 @@ def warm_numba_cache() -> None:
     pm = neunet.parameters()
     pm.update(nE=1, nI=0, t=10, pr=0.5)
     neunet.simulate(pm)
+
+
+class RawWorker:
+    """A worker speaking the protocol by hand over a blocking socket, frame by frame: for
+    attacks (forged, replayed, oversize frames) and for fake workers in fault tests."""
+
+    def __init__(self, port: int, timeout_s: float = 30.0):
+        from neunet.runner.wire import frames
+        self.frames = frames
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+        self.challenge = frames.unpack(self.read_body())
+        self.session = None
+
+    def read_body(self) -> bytes:
+        """The next frame's body, as it is (b"" when the connection closed)."""
+        head = self.sock.recv(4, socket.MSG_WAITALL)
+        if len(head) < 4:
+            return b""
+        (n,) = self.frames.HEADER.unpack(head)
+        return self.sock.recv(n, socket.MSG_WAITALL)
+
+    def hello(self, token: bytes, wid: str = "x", name: str = "raw", slots: int = 1) -> dict:
+        """Send a sealed hello; return the welcome (or what came instead, unsealed)."""
+        from neunet.runner.wire import auth
+        cnonce = auth.new_nonce()
+        self.session = auth.worker_session(token, self.challenge["nonce"], cnonce)
+        self.send({"t": "hello", "worker": wid, "name": name, "slots": slots, "cnonce": cnonce})
+        body = self.read_body()
+        try:
+            return self.frames.unpack(self.session.open(body))
+        except self.frames.ProtocolError:
+            return self.frames.unpack(body) if body else {}
+
+    def join(self, token: bytes, held=(), running=(), **hello) -> dict:
+        """hello + join: an authenticated worker; returns the welcome."""
+        welcome = self.hello(token, **hello)
+        assert welcome.get("t") == "welcome", welcome
+        self.send({"t": "join", "running": list(running), "held": list(held)})
+        return welcome
+
+    def sealed(self, msg: dict) -> bytes:
+        return self.session.seal(self.frames.pack_body(msg))
+
+    def send(self, msg: dict) -> None:
+        self.sock.sendall(self.sealed(msg))
+
+    def send_result(self, tid: str, data: bytes, summary=None, real_s=0.1, **extra) -> None:
+        """result + chunk + end of a result whose data is `data`."""
+        head = {"t": "result", "tid": tid, "summary": summary or {"mean_rate": 1.0},
+                "real_s": real_s, "size": len(data)}
+        head.update(extra)
+        self.send(head)
+        if data:
+            self.sock.sendall(b"".join(self.session.seal_chunk(self.frames.chunk_head(tid),
+                                                               data)))
+        self.send({"t": "end", "tid": tid})
+
+    def recv(self) -> dict | None:
+        """The next sealed message (None when the connection closed)."""
+        body = self.read_body()
+        return self.frames.unpack(self.session.open(body)) if body else None
+
+    def recv_until(self, kind: str, limit: int = 1000) -> dict:
+        """Messages until one of type `kind` (heartbeats need not be answered here)."""
+        for _ in range(limit):
+            msg = self.recv()
+            if msg is None or msg["t"] == kind:
+                return msg
+        raise AssertionError(f"no {kind!r} in {limit} messages")
+
+    def closed(self) -> bool:
+        """True if the peer closed the connection without sending anything more."""
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, TimeoutError):
+            return True
+
+    def close(self) -> None:
+        self.sock.close()

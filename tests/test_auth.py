@@ -4,16 +4,30 @@ import pytest
 from neunet.runner.wire import auth
 
 
-def test_proofs_match_only_with_the_same_token_and_nonces():
+def test_session_keys_differ_by_token_nonces_and_direction():
     s, w = auth.new_nonce(), auth.new_nonce()
-    mac = auth.worker_proof(b"secret", s, w)
-    assert auth.check(auth.worker_proof(b"secret", s, w), mac)
-    assert not auth.check(auth.worker_proof(b"other", s, w), mac)
-    assert not auth.check(auth.worker_proof(b"secret", auth.new_nonce(), w), mac)
-    # the coordinator's proof is not the worker's proof replayed
-    assert not auth.check(auth.coordinator_proof(b"secret", s, w), mac)
-    assert not auth.check(mac, "not bytes")
-    assert b"secret" not in mac
+    to_coord, to_worker = auth.session_keys(b"secret", s, w)
+    assert to_coord != to_worker
+    assert auth.session_keys(b"secret", s, w) == (to_coord, to_worker)
+    assert auth.session_keys(b"other", s, w)[0] != to_coord
+    assert auth.session_keys(b"secret", auth.new_nonce(), w)[0] != to_coord
+    assert auth.session_keys(b"secret", w, s)[0] != to_coord  # the nonces' roles matter
+    assert b"secret" not in to_coord + to_worker
+    with pytest.raises(auth.AuthError, match="32 bytes"):
+        auth.session_keys(b"secret", b"short", w)
+
+
+def test_a_hello_sealed_with_the_wrong_token_does_not_open():
+    from neunet.runner.wire import frames
+    s, w = auth.new_nonce(), auth.new_nonce()
+    body = auth.worker_session(b"guess", s, w).seal(frames.pack_body({"t": "bye"}))[4:]
+    with pytest.raises(frames.ProtocolError):
+        auth.coordinator_session(b"secret", s, w).open(body)
+    body = auth.worker_session(b"secret", s, w).seal(frames.pack_body({"t": "bye"}))[4:]
+    assert frames.unpack(auth.coordinator_session(b"secret", s, w).open(body)) == {"t": "bye"}
+    reply = auth.coordinator_session(b"secret", s, w).seal(frames.pack_body({"t": "bye"}))[4:]
+    with pytest.raises(frames.ProtocolError):  # a worker checks the coordinator's proof
+        auth.worker_session(b"guess", s, w).open(reply)
 
 
 def test_load_token_from_file_env_and_errors(tmp_path):

@@ -64,7 +64,9 @@ def test_sweep_through_two_workers_equals_running_each_task_directly(tmp_path):
         assert run.summary(tid)["n_spikes"] == summary["n_spikes"]
 
 
-def test_failing_task_is_retried_then_failed_with_the_simulator_message(tmp_path):
+def test_a_bad_input_fails_its_task_at_once_with_the_simulator_message(tmp_path):
+    """A malformed input file fails the same way wherever it runs: not retried (it was, like a
+    crash, --retries times), class 'input', the run counted once, the others all finish."""
     (tmp_path / "bad.txt").write_text("not a matrix\n")
     extra = ("bad = dict(pm, net=%r)\ntasks = tasks + [bad]\n" % str(tmp_path / "bad.txt"))
     tasks_py = write_tasks(tmp_path / "sweep.py", 3, extra=extra)
@@ -77,7 +79,8 @@ def test_failing_task_is_retried_then_failed_with_the_simulator_message(tmp_path
         by_status.setdefault(status, []).append((attempts, reason))
     assert len(by_status["finished"]) == 3
     [(attempts, reason)] = by_status["failed"]
-    assert attempts == 2 and "bad number 'not'" in reason
+    assert attempts == 1 and "bad number 'not'" in reason
+    assert "failed (input)" in r.stderr
     assert port_is_free(port)
 
 
@@ -133,7 +136,7 @@ def test_local_slots_hand_large_results_over_by_moving_their_spool_files(tmp_pat
               "--log-level", "DEBUG"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("moved from the local spool") == 2  # no copy through the socket
-    assert sorted(p.name for p in run_dir.iterdir()) == ["data", "index.sqlite"]  # no .spool
+    assert sorted(p.name for p in run_dir.iterdir()) == ["data", "index.sqlite", "lock"]
     run = neunet.open_run(run_dir)
     for tid in run.table().tid:
         pm = run.params(tid)

@@ -4,25 +4,32 @@ import asyncio
 import os
 import socket
 
-from neunet.runner.wire import streams
+from neunet.runner.wire import auth, streams
 from neunet.runner.wire.batching import BatchedWriter
 from neunet.runner.worker import delivery
 
 
-def _send_and_read(reply, spool_dir, chunk_bytes):
-    """Stream `reply` over a real socket pair; return (frames queued, messages received)."""
+def _send_and_read(reply, spool_dir, chunk_bytes, sealed=False):
+    """Stream `reply` over a real socket pair (its frames sealed, as between a worker and its
+    coordinator, if `sealed`); return (frames queued, messages received)."""
     async def go():
         a, b = socket.socketpair()
         _, writer = await asyncio.open_connection(sock=a)
         reader, _ = await asyncio.open_connection(sock=b)
-        out = BatchedWriter(writer)
+        nonces = auth.new_nonce(), auth.new_nonce()
+        mine = auth.worker_session(b"t", *nonces) if sealed else None
+        theirs = auth.coordinator_session(b"t", *nonces) if sealed else None
+        out = BatchedWriter(writer, session=mine)
+        out.send({"t": "request", "n": 1})  # queued before: goes first
+        before = out.n_queued
         await delivery.stream_result(out, reply, str(spool_dir), chunk_bytes)
-        n_queued = out.n_queued
+        n_queued = out.n_queued - (before if out.n_queued else 0)
         await out.drain()
         writer.close()
         msgs = []
-        while (msg := await streams.read_message(reader)) is not None:
+        while (msg := await streams.read_message(reader, session=theirs)) is not None:
             msgs.append(msg)
+        assert msgs.pop(0) == {"t": "request", "n": 1}
         return n_queued, msgs
     return asyncio.run(go())
 
@@ -39,7 +46,7 @@ def _reply(tid, size, data=None, digest=None):
 def test_small_result_in_memory_is_queued_with_the_other_frames(tmp_path):
     data = os.urandom(1000)
     n_queued, msgs = _send_and_read(_reply("a", len(data), data, "ab" * 32), tmp_path, 4096)
-    assert n_queued == 5  # result, chunk (3 parts), end: one write with everything else
+    assert n_queued == 3  # result, chunk, end: one write with everything else
     assert [m["t"] for m in msgs] == ["result", "chunk", "end"]
     assert msgs[0]["hash"] == "ab" * 32 and msgs[0]["summary"] == {"rate": 1.5}
     assert bytes(msgs[1]["data"]) == data
@@ -94,3 +101,12 @@ def test_spool_file_ok_tells_a_vanished_spool_file(tmp_path):
     assert not delivery.spool_file_ok(_reply("f", 10), str(tmp_path))         # file gone
     (tmp_path / "f.npz").write_bytes(b"x" * 10)
     assert delivery.spool_file_ok(_reply("f", 10), str(tmp_path))
+
+
+def test_sealed_frames_of_every_kind_open_in_order_on_the_other_side(tmp_path):
+    big = os.urandom(50_000)
+    (tmp_path / "f.npz").write_bytes(big)
+    for reply in (_reply("f", len(big), digest="ab" * 32), _reply("m", 1000, big[:1000])):
+        _, msgs = _send_and_read(reply, tmp_path, 4096, sealed=True)
+        assert msgs[0]["t"] == "result" and msgs[0].get("hash") == reply.get("hash")
+        assert b"".join(bytes(m["data"]) for m in msgs[1:-1]) == big[:reply["size"]]

@@ -24,3 +24,17 @@ def test_result_hash_of_a_file_equals_the_hash_of_its_loaded_arrays(tmp_path):
     expected = digest.result_hash(summary, decode_arrays(path))
     assert digest.result_hash_of_file(summary, path) == expected
     assert digest.result_hash_of_file({"rate": 3.5}, path) != expected
+
+
+def test_hashing_a_file_that_holds_a_pickle_never_unpickles_it(tmp_path):
+    import numpy as np
+    import pytest
+
+    class Touch:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "unpickled"), "w"))
+
+    np.savez(tmp_path / "p.npz", x=np.array([Touch()], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        digest.result_hash_of_file({}, tmp_path / "p.npz")
+    assert not (tmp_path / "unpickled").exists()

@@ -58,19 +58,24 @@ def test_a_batch_of_results_lands_whole_small_ones_inside_the_index(tmp_path):
     store.close()
 
 
-def test_a_failed_write_fails_the_results_of_its_batch(tmp_path):
+def test_a_result_that_cannot_be_written_fails_alone_never_its_batch(tmp_path):
+    """Two results in one batch, one of them impossible to store (its file is gone, or its
+    summary will not go into SQLite): the other is stored and acknowledged all the same."""
     store = RunStore(tmp_path / "run")
-    store.sync_tasks(_tasks(2))
+    store.sync_tasks(_tasks(4))
 
     async def body(journal):
         ok = journal.record("t0", {}, 0.1, "w", None, encode_arrays({"v": np.ones(3)}))
         missing = journal.record("t1", {}, 0.1, "w", str(tmp_path / "gone.part"))
-        results = await asyncio.gather(ok, missing, return_exceptions=True)
-        assert all(isinstance(r, OSError) for r in results)  # no ack for either
-        assert journal.errors
+        ok2 = journal.record("t2", {"rate": 2.0}, 0.1, "w", None, None)
+        bad = journal.record("t3", {"rate": "text"}, 0.1, "w", None, None)
+        results = await asyncio.gather(ok, missing, ok2, bad, return_exceptions=True)
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], OSError) and isinstance(results[3], ValueError)
+        assert not journal.errors  # the states and the other results were written
 
     _run(store, body)
-    assert store.finished() == set()
+    assert store.finished() == {"t0", "t2"}
     store.close()
 
 

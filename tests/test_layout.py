@@ -23,7 +23,7 @@ STAGES = [
     ("neunet.result", "neunet.live"),
     ("neunet.single",),
     ("neunet.analysis",),
-    ("neunet.store.npz", "neunet.store.digest", "neunet.store.schema"),
+    ("neunet.store.npz", "neunet.store.digest", "neunet.store.schema", "neunet.store.errors"),
     ("neunet.sweep.tasks", "neunet.sweep.cost", "neunet.sweep.cost_constants",
      "neunet.sweep.provenance", "neunet.sweep.task_run", "neunet.sweep"),
     ("neunet.store",),

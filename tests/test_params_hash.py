@@ -51,3 +51,16 @@ def test_canonical_is_json_and_hash_is_stable_across_processes():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
     assert out.stdout.strip() == params_hash.param_hash(pm)
+
+
+def test_network_weights_are_part_of_the_task_id():
+    """grid over nets that differ only by their weights makes one task per net (the weights
+    once left the hash: net=[A, 3*A] made a single task)."""
+    from neunet.sweep.tasks import grid
+
+    a = np.array([[0, 1.0, 0], [0.5, 0, 0], [0, 2.0, 0]])
+    pm = dict(parameters(), nE=3)
+    tasks = grid(pm, net=[a, 3 * a, sparse.csr_matrix(3 * a), (a > 0) * 1.0])
+    assert len({t.tid for t in tasks}) == 3  # dense and sparse 3*A are one simulation
+    assert params_hash.param_hash(dict(pm, net=a)) != params_hash.param_hash(
+        dict(pm, net=a * (1 + 1e-12)))

@@ -115,6 +115,8 @@ def test_cli_writes_sweep_and_raster(tmp_path):
     (["{run}", "--raster", "nope"], "no task 'nope'"),
     (["{run}", "--raster", "LI3"], "has no kept data"),
     (["{run}", "--query", "pr >"], "bad query"),
+    (["{run}", "--query", "@np.f2py.os.system('id') == 0 or pr > 0"], "bad query"),
+    (["{run}", "--query", "pr > 10**10**10"], "constant overflows"),
     (["{run}", "--voltage", "RO0"], "has no 'volt' data"),
     (["{run}", "--bogus"], "unrecognized arguments"),
 ])

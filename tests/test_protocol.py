@@ -37,7 +37,7 @@ def test_round_trip_with_arrays_of_several_dtypes():
 
 def test_two_frames_split_at_every_byte_are_read_whole():
     # the seed's bug: a message arriving in pieces must never be read broken
-    frames = P.pack({"t": "ack", "tid": "a" * 100}) + P.pack({"t": "request", "n": 3})
+    frames = P.pack({"t": "ack", "tid": "a" * 64}) + P.pack({"t": "request", "n": 3})
 
     async def run():
         reader = asyncio.StreamReader()
@@ -47,7 +47,7 @@ def test_two_frames_split_at_every_byte_are_read_whole():
         return [await A.read_message(reader) for _ in range(3)]
 
     a, b, end = asyncio.run(run())
-    assert a == {"t": "ack", "tid": "a" * 100} and b == {"t": "request", "n": 3}
+    assert a == {"t": "ack", "tid": "a" * 64} and b == {"t": "request", "n": 3}
     assert end is None
 
 
@@ -152,13 +152,13 @@ def test_pipe_frames_count_what_waits_and_read_in_order():
     try:
         frames = P.PipeFrames(r)
         assert frames.waiting() == 0
-        first, second = P.pack({"t": "ready"}), P.pack({"t": "ack", "tid": "x" * 300})
+        first, second = P.pack({"t": "ready"}), P.pack({"t": "ack", "tid": "x" * 64})
         os.write(w, first + second[:7])  # one whole frame and the start of the next
         assert frames.waiting() == 1
         os.write(w, second[7:])
         assert frames.waiting() == 2
         assert frames.next() == {"t": "ready"} and frames.waiting() == 1
-        assert frames.next() == {"t": "ack", "tid": "x" * 300} and frames.waiting() == 0
+        assert frames.next() == {"t": "ack", "tid": "x" * 64} and frames.waiting() == 0
         os.write(w, first[:3])
         os.close(w)
         w = None
@@ -174,3 +174,18 @@ def test_pipe_frames_count_what_waits_and_read_in_order():
         P.PipeFrames(r).waiting()  # refused from its header, before anything is allocated
     os.close(w)
     os.close(r)
+
+
+@pytest.mark.parametrize("bad", ["", "a" * 65, "a\0b", ".hidden", "../x", "a/b", ["a"],
+                                 "t\u00e9"])
+def test_a_task_id_that_could_name_no_file_or_is_too_long_is_refused(bad):
+    with pytest.raises(P.ProtocolError, match="task id|wrong type"):
+        P.unpack(msgpack.packb({"t": "ack", "tid": bad}))
+    with pytest.raises(P.ProtocolError, match="task id"):
+        P.unpack(msgpack.packb({"t": "released", "tids": ["ok", bad]}))
+    assert P.valid_tid("0123456789abcdef") and P.valid_tid("t0000.x_y-z")
+
+
+def test_a_string_where_a_number_belongs_is_refused():
+    with pytest.raises(P.ProtocolError, match="'left_s' of wrong type"):
+        P.unpack(msgpack.packb({"t": "request", "n": 2, "left_s": "1e9"}))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from neunet.runner.wire import frames as P
+from neunet.runner.wire import reader as R
 from neunet.runner.wire import streams as A
 
 
@@ -66,10 +67,10 @@ def test_frame_reader_gives_small_and_large_frames_whole_in_order(use_uvloop):
 
 
 def test_frame_reader_reassembles_frames_split_at_any_byte():
-    frames = [P.pack({"t": "ack", "tid": "a" * 300}), b"".join(P.pack_chunk("b", b"x" * 70_000)),
+    frames = [P.pack({"t": "ack", "tid": "a" * 64}), b"".join(P.pack_chunk("b", b"x" * 70_000)),
               P.pack({"t": "request", "n": 3})]
     got = _serve_frames(frames, pieces=997)
-    assert got[0]["tid"] == "a" * 300 and got[1]["data"] == b"x" * 70_000
+    assert got[0]["tid"] == "a" * 64 and got[1]["data"] == b"x" * 70_000
     assert got[2] == {"t": "request", "n": 3} and got[3] is None
 
 
@@ -139,7 +140,7 @@ def test_frame_reader_stops_reading_while_its_queue_is_full():
         return n, peak[0]
 
     n, peak = asyncio.run(run())
-    assert n == 40 and peak <= A.QUEUE_BYTES + len(chunk)
+    assert n == 40 and peak <= R.QUEUE_BYTES + len(chunk)
 
 
 def _stream_chunks(chunks, keep: bool):

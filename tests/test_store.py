@@ -361,3 +361,27 @@ def test_table_mixes_mirrored_and_pending_rows(tmp_path):
     assert list(again["pr"]) == [0.1, "0.1, 0.2", 0.1] and again.loc[2, "extra_key"] == 5
     db = sqlite3.connect(tmp_path / "run" / "index.sqlite")
     assert db.execute("SELECT SUM(mirrored) FROM tasks").fetchone()[0] == 3
+
+
+class _Touch:
+    """Unpickling this creates a file: it shows whether a pickle in a data file ever ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_data_file_holding_a_pickle_is_refused_never_unpickled(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.sync_tasks([_task(0)])
+    marker = tmp_path / "unpickled"
+    path = store.data_path("t0000")
+    np.savez(path, x=np.array([_Touch(marker)], dtype=object), y=np.arange(3.0))
+    with pytest.raises(ValueError, match="allow_pickle=False"):  # hashing it: refused
+        store.record_result("t0000", {"mean_rate": 1.0}, 0.1, "w", path)
+    store.record_results([("t0000", {"mean_rate": 1.0}, 0.1, "w", path, "0" * 64)])
+    with pytest.raises(StoreError, match="cannot read data of task t0000.*allow_pickle=False"):
+        open_run(tmp_path / "run").load("t0000")
+    assert not marker.exists()

@@ -48,4 +48,8 @@ def test_repr_and_notebook_html(run, tmp_path):
     broken = tmp_path / "broken"
     (broken).mkdir()
     (broken / "index.sqlite").write_bytes(b"not a database")
-    assert "unreadable" in repr(open_run(broken))
+    with pytest.raises(StoreError, match="is not an SQLite database"):  # said at open
+        open_run(broken)
+    opened = open_run(tmp_path / "run")  # an index damaged after it was opened
+    (tmp_path / "run" / "index.sqlite").write_bytes(b"not a database")
+    assert "unreadable" in repr(opened)

@@ -60,9 +60,17 @@ def test_incomplete_oversized_and_unknown_uploads_are_protocol_errors(tmp_path):
         with pytest.raises(frames.ProtocolError, match="incomplete result for 'e'"):
             await uploads.finish(None, "e")
     _run(go())
-    for tid in ("../x", ".hidden"):
-        with pytest.raises(frames.ProtocolError, match="bad result header"):
-            uploads.begin(_result(tid, 1), str(tmp_path), None)
+
+
+def test_a_refused_result_drops_its_data_and_nothing_is_reserved(tmp_path):
+    async def go():
+        up = uploads.begin(_result("g", 10 ** 12), str(tmp_path), None, refused="not leased")
+        uploads.add_chunk(up, {"tid": "g", "data": b"z" * 1000})
+        assert up.fd is None and up.buf is None and os.listdir(tmp_path) == []
+        big = uploads.begin(_result("h", 10 ** 12), str(tmp_path), None)  # announced: 1 TB
+        assert os.path.getsize(big.tmp) == 0  # no space taken on its word
+        await uploads.discard(big)
+    _run(go())
 
 
 def test_a_spooled_result_is_moved_from_the_local_spool(tmp_path):

@@ -13,6 +13,8 @@ from dist_helpers import (
     rows,
     short_tasks,
     stop,
+    tagged_env,
+    tagged_pids,
     wait_until,
     warm_numba_cache,
     worker,
@@ -101,13 +103,12 @@ def test_slot_process_answers_done_with_data_inline_or_in_a_file_or_error(tmp_pa
     (["--walltime", "abc", "--slots", "2"], "--walltime 'abc'"),  # after its slots started
 ])
 def test_bad_usage_exits_2_with_one_line(args, message):
-    r = subprocess.run([PY, "-m", "neunet.worker", *args], env=env(), capture_output=True,
+    tagged, tag = tagged_env()
+    r = subprocess.run([PY, "-m", "neunet.worker", *args], env=tagged, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    left = subprocess.run(["pgrep", "-f", "neunet.runner.worker.slot_process"],
-                          capture_output=True, text=True)
-    assert left.stdout == "", "slot processes left behind"
+    assert wait_until(lambda: tagged_pids(tag) == [], 10), "slot processes left behind"
 
 
 def test_worker_started_before_the_coordinator_connects_when_it_appears(tmp_path):
@@ -130,7 +131,7 @@ def test_worker_started_before_the_coordinator_connects_when_it_appears(tmp_path
     assert "not reachable" in (tmp_path / "w.log").read_text()
 
 
-def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
+def test_a_worker_with_a_wrong_or_missing_token_exits_2_saying_what_to_pass(tmp_path):
     (tmp_path / "good").write_text("right")
     (tmp_path / "bad").write_text("wrong")
     port = free_port()
@@ -138,16 +139,19 @@ def test_worker_with_the_wrong_token_gets_no_tasks(tmp_path):
     coord = coordinator(tasks_py, tmp_path / "run", port, "--local-slots", 0, "--token-file",
                         tmp_path / "good", log=tmp_path / "c.log")
     impostor = worker(port, 1, "--token-file", tmp_path / "bad", log=tmp_path / "w.log")
+    tokenless = worker(port, 1, log=tmp_path / "n.log")
     good = None
     try:
-        assert wait_until(lambda: "refused" in (tmp_path / "c.log").read_text(), 120)
-        assert wait_until(lambda: "handshake with coordinator failed"
-                          in (tmp_path / "w.log").read_text(), 60)
+        assert impostor.wait(timeout=120) == 2 and tokenless.wait(timeout=120) == 2
+        assert "refused this worker's token: pass the coordinator's token with --token-file" \
+            in (tmp_path / "w.log").read_text()
+        assert "this worker has no token and the coordinator requires one: pass" \
+            in (tmp_path / "n.log").read_text()
         assert {r[1] for r in rows(tmp_path / "run")} == {"not-assigned"}
         good = worker(port, 1, "--token-file", tmp_path / "good", "--name", "good")
         assert coord.wait(timeout=240) == 0
     finally:
-        stop(coord, impostor, good)
+        stop(coord, impostor, tokenless, good)
     assert "wrong token" in (tmp_path / "c.log").read_text()
     assert {r[4] for r in rows(tmp_path / "run")} == {"good"}
 

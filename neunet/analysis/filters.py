@@ -23,7 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from neunet.analysis import summary as _summary
-from neunet.analysis.expr import FilterError, evaluate, parse_predicate, suggest, tree_names
+from neunet.analysis.expr import (
+    FilterError,
+    alias,
+    evaluate,
+    parse_predicate,
+    suggest,
+    tree_names,
+)
 from neunet.result import Result
 
 # Keys a filter dict may have.
@@ -176,7 +183,7 @@ def compile_filter(user_filter, param_names="auto") -> dict | None:
 def _check_names(spec, param_names):
     known = set(spec["stats"]) | {"n"}
     if param_names is not None:
-        known |= {_summary_alias(p) for p in param_names} | set(param_names)
+        known |= {alias(p) for p in param_names} | set(param_names)
     for name, col in sorted(tree_names(spec["tree"]).items(), key=lambda item: item[1]):
         if name in _summary.STATS and name not in spec["stats"]:
             raise FilterError(f"keep_if {spec['keep_if']!r}, column {col}: {name!r} is "
@@ -184,10 +191,6 @@ def _check_names(spec, param_names):
         if param_names is not None and name not in known:
             raise FilterError(f"keep_if {spec['keep_if']!r}, column {col}: unknown name "
                               f"{name!r}{suggest(name, known)}")
-
-
-def _summary_alias(name: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
 
 
 # ----------------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def _names(summary: dict, pm: dict, n: int) -> dict:
     for key, value in (pm or {}).items():
         if isinstance(value, np.generic):
             value = value.item()
-        names[_summary_alias(key)] = value
+        names[alias(key)] = value
         names[key] = value
     names.update(summary)
     return names

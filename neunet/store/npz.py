@@ -4,8 +4,8 @@
 arrays' own memory (no joined copy: a worker writes or sends them in order);
 `encode_arrays` joins them, `decode_arrays` reads an archive back with numpy (no pickle) and
 `ends_like_npz` is the cheap completeness check the journal makes before trusting a file.
-`StoreError` and `NoDataError` live here, the lowest layer of the store, and are re-exported
-by `neunet.store`.
+`StoreError` and `NoDataError` (`neunet.store.errors`) are re-exported here and by
+`neunet.store`.
 """
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ import zlib
 
 import numpy as np
 from numpy.lib import format as npy_format
+
+from neunet.store.errors import NoDataError, StoreError
+
+__all__ = ["NoDataError", "StoreError", "decode_arrays", "encode_arrays", "ends_like_npz",
+           "npz_parts"]
 
 # Bytes of a zip end-of-central-directory record without a comment (the end of an .npz).
 _EOCD_BYTES = 22
@@ -30,14 +35,6 @@ _ZIP32_LIMIT = 0xFFFF0000
 # .npy headers by (dtype, shape), and how many are kept before the memo starts over.
 _HEADERS: dict = {}
 _HEADERS_MAX = 512
-
-
-class StoreError(Exception):
-    """A run directory that cannot be opened or read, or a bad request to it."""
-
-
-class NoDataError(StoreError, LookupError):
-    """The task exists but has no kept bulk data (filtered out, failed or not finished)."""
 
 
 def encode_arrays(kept: dict) -> bytes:

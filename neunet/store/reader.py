@@ -1,7 +1,9 @@
 """The reader of a run directory: `Run` (table, query, load, failures), opened by `open_run`.
 
 Read-only SQLite connections, one per call, so a `Run` works while the sweep is still
-writing (WAL) and sees its progress. The writer and the file format are in neunet/store.py.
+writing (WAL) and sees its progress. Opening checks the index once (`neunet.store.index`:
+an empty, damaged or foreign index is a `StoreError` naming it). The writer is
+`neunet.store.writer`, the file format `neunet.store.schema`.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from neunet.analysis.expr import FilterError, alias
 from neunet.result import Result
+from neunet.store.index import check_index, verify
 from neunet.store.npz import NoDataError, StoreError, decode_arrays
 from neunet.store.schema import (
     BOOL_PARAMS_KEY,
@@ -26,11 +30,6 @@ from neunet.store.schema import (
 
 # Task ids named in the error of an ambiguous prefix.
 PREFIX_SHOWN = 5
-
-
-def alias(name: str) -> str:
-    """The identifier form of a column name: `neuron-model` -> `neuron_model`."""
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in str(name))
 
 
 def _param_columns(df, names) -> dict:
@@ -77,11 +76,13 @@ class Run:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        index = self.run_dir / INDEX_NAME
-        if not index.is_file():
-            raise StoreError(f"{self.run_dir} is not a run directory (no {INDEX_NAME})")
-        self._index = index
+        if self.run_dir.is_dir():
+            check_index(self.run_dir, must_exist=True)
+        else:
+            raise StoreError(f"{self.run_dir} is not a run directory (no such directory)")
+        self._index = self.run_dir / INDEX_NAME
         self._params_cache: dict[str, dict] = {}
+        self._connect(check=True).close()
 
     def __repr__(self):
         from neunet.store.display import run_repr
@@ -127,13 +128,24 @@ class Run:
         finally:
             db.close()
 
-    def _connect(self):
+    def _connect(self, check: bool = False):
+        """A read-only connection; `check`: verify the index reads back (once, at open)."""
         uri = f"{self._index.resolve().as_uri()}?mode=ro"
         try:
             db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
-            db.execute("SELECT 1 FROM tasks LIMIT 1")
         except sqlite3.Error as err:
             raise StoreError(f"cannot read {self._index}: {err}") from None
+        try:
+            if check:
+                verify(db, self._index)
+            else:
+                db.execute("SELECT 1 FROM tasks LIMIT 1")
+        except sqlite3.Error as err:
+            db.close()
+            raise StoreError(f"cannot read {self._index}: {err}") from None
+        except StoreError:
+            db.close()
+            raise
         return db
 
     def _rows(self, sql: str, args=()) -> list:
@@ -190,19 +202,30 @@ class Run:
         return table
 
     def query(self, expr: str, table=None):
-        """Rows of `table()` matching a pandas query expression.
+        """Rows of `table()` (or of `table`) matching a query.
 
-        Column names with hyphens can be written with underscores (`neuron_model ==
-        'HH-GH'`) or in backticks (`` `neuron-model` == 'HH-GH' ``).
+        The query is in the smart filter's safe expression language (`neunet.analysis.expr`:
+        names, numbers, strings, arithmetic, comparisons, and/or/not; no calls, attributes
+        or indexing), evaluated over whole columns (`neunet.analysis.expr_table`). Column
+        names with hyphens can be written with underscores (`neuron_model == 'HH-GH'`) or in
+        backticks (`` `neuron-model` == 'HH-GH' ``).
+
+        Raises
+        ------
+        StoreError
+            ``bad query: ...`` with the column of the fault, for an invalid query.
         """
+        from neunet.analysis.expr_table import select
+
         df = self.table() if table is None else table
-        extra = {alias(c): df[c] for c in df.columns if alias(c) != c and alias(c) not in df}
-        work = df.assign(**extra) if extra else df
+        columns = {c: df[c] for c in df.columns}
+        for c in df.columns:
+            columns.setdefault(alias(c), df[c])
         try:
-            picked = work.query(expr)
-        except Exception as err:  # pandas raises many kinds; one clear message
-            raise StoreError(f"bad query {expr!r}: {err}") from None
-        return df.loc[picked.index]
+            mask = select(expr, columns, len(df))
+        except FilterError as err:
+            raise StoreError(f"bad query: {err}") from None
+        return df.loc[mask]
 
     def params(self, tid: str) -> dict:
         """The parameters of task `tid` (or of a unique prefix of one)."""
@@ -257,6 +280,14 @@ class Run:
             raise StoreError(f"cannot read data of task {tid} ({where}): {err}") from None
         paths = {k: str(source) for k in arrays} if isinstance(source, Path) else None
         return Result.from_arrays(arrays, pm=dict(self._params(tid, text)), paths=paths)
+
+    def history(self, tid: str) -> list:
+        """Every failed or lost run of task `tid`, oldest first: dicts with the worker, the
+        failure class and the reason ([] when it never failed)."""
+        rows = self._rows("SELECT history FROM tasks WHERE tid = ?", (tid,))
+        if not rows:
+            raise StoreError(f"no task {tid!r} in {self.run_dir}")
+        return json.loads(rows[0][0]) if rows[0][0] else []
 
     def failures(self):
         """Failed tasks grouped by reason: DataFrame reason, failure_class, count, tids."""

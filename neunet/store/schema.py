@@ -44,7 +44,7 @@ class TaskRow(NamedTuple):
     est_s: float       # estimated seconds
 # Columns of `tasks` other than tid / params / summary that set_status may change.
 FIELDS = ("status", "worker", "attempts", "est_cost", "est_s", "real_s", "started", "finished",
-          "failure_class", "reason", "data_file", "data_bytes", "result_hash")
+          "failure_class", "reason", "data_file", "data_bytes", "result_hash", "history")
 # Columns of table() that come first, in this order.
 TABLE_COLUMNS = ("tid", "status", "worker", "attempts", "est_cost", "est_s", "real_s",
                  "started", "finished", "failure_class", "reason", "data_file", "result_hash")
@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     data_bytes INTEGER,
     summary TEXT,
     result_hash TEXT,
+    history TEXT,
     mirrored INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);

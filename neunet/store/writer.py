@@ -7,7 +7,9 @@ Layout (docs/design.md)::
                        table `blobs` (tid -> .npz bytes of kept data up to `INDEX_BLOB_MAX_BYTES`)
       data/<tid>.npz   larger bulk data a task kept (numpy .npz, written atomically)
 
-`RunStore` is the single writer (the coordinator, or an executor); every method commits with
+`RunStore` is the single writer (the coordinator, or an executor: it holds the run
+directory's lock, `neunet.store.lock`, and refuses an empty or damaged index,
+`neunet.store.index`); every method commits with
 ``synchronous=FULL`` in WAL mode before returning, so a crash never loses what a method
 reported as done. `open_run` returns the reader (`neunet.store.reader.Run`): a read-only
 connection that works while a sweep is running and gives a pandas DataFrame (`table`,
@@ -16,23 +18,22 @@ connection that works while a sweep is running and gives a pandas DataFrame (`ta
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from neunet.atomic import atomic_write
 from neunet.store.digest import result_hash, result_hash_of_file
+from neunet.store.index import check_index, connect_writer, create_index
+from neunet.store.lock import RunLock
 from neunet.store.npz import StoreError, decode_arrays, encode_arrays, ends_like_npz
 from neunet.store.schema import (
     BOOL_PARAMS_KEY,
-    BUSY_TIMEOUT_S,
     DATA_DIR,
     FIELDS,
     INDEX_NAME,
     INLINE_DATA_FILE,
     PARAM_PREFIX,
-    SCHEMA,
     STAT_PREFIX,
     STATES,
     TaskRow,
@@ -106,17 +107,21 @@ class RunStore:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
+        self.run_lock = RunLock.acquire(self.run_dir)
+        try:
+            (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
+            if not check_index(self.run_dir, must_exist=False):
+                create_index(self.run_dir / INDEX_NAME)
+            self._db = connect_writer(self.run_dir / INDEX_NAME)
+        except BaseException:
+            self.run_lock.release()
+            raise
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.run_dir / INDEX_NAME, timeout=BUSY_TIMEOUT_S,
-                                   isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
         self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
-        if "result_hash" not in self._columns:  # a run directory from before provenance
-            self._db.execute("ALTER TABLE tasks ADD COLUMN result_hash TEXT")
-            self._columns.add("result_hash")
+        for name in ("result_hash", "history"):  # a run directory from an earlier version
+            if name not in self._columns:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} TEXT")
+                self._columns.add(name)
         self._bools = set(self.get_meta(BOOL_PARAMS_KEY, []))
 
     def _add_columns(self, names):
@@ -140,15 +145,26 @@ class RunStore:
                     changed += self._db.executemany(sql, rows).rowcount
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 self._columns = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
                 raise
             return changed
 
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it rolls back by itself
+        after a full disk: a second ROLLBACK would hide the real error behind 'cannot
+        rollback - no transaction is active')."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
     def close(self):
-        """Close the connection (the files stay consistent whether or not this is called)."""
+        """Close the connection and release the run directory's lock (the files stay
+        consistent whether or not this is called)."""
         with self._lock:
             self._db.close()
+            if self.run_lock is not None:
+                self.run_lock.release()
+                self.run_lock = None
 
     def __enter__(self):
         return self
@@ -165,7 +181,7 @@ class RunStore:
                        else self._db.execute(sql, rows or ()))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             return cur.rowcount
 

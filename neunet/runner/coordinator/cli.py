@@ -13,9 +13,9 @@ import argparse
 import glob
 import logging
 import os
+import shutil
 import socket
 import sys
-import time
 
 from neunet.runner.coordinator.local import (
     LocalWorker,
@@ -30,13 +30,12 @@ from neunet.runner.coordinator.sweep_input import (  # noqa: F401  (task_rows: p
     task_rows,
 )
 from neunet.runner.exits import EXIT_INTERRUPTED
+from neunet.store.errors import StoreError
 
 # Default TCP port (the seed's).
 DEFAULT_PORT = 22222
 # Default seconds of silence after which a worker is dead (heartbeats come every second).
 DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0
-# Seconds between checks for newly failed tasks to print.
-FAILURE_POLL_S = 0.5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speculate-after", type=float, default=1.0,
                    help="seconds a task must run before an idle slot copies it")
     p.add_argument("--max-frame-mb", type=float, default=64.0, help="largest frame accepted")
+    p.add_argument("--max-result-mb", type=float, default=1024.0,
+                   help="largest result a worker may deliver (a larger one fails its task)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain); "
+                   "workers check it with --tls-ca (docs/cluster.md)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--log-level", default="INFO", help="logging level")
     p.add_argument("--quiet", action="store_true",
                    help="no status line (failures and errors are still shown)")
@@ -123,7 +127,7 @@ def _listen_early(args, token, local):
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
     return sock, start_local_worker(args.host, sock.getsockname()[1], local, token,
-                                    local_spool(run_dir_of(args)))
+                                    local_spool(run_dir_of(args)), args.tls_cert)
 
 
 def _as_bytes(token) -> bytes:
@@ -136,17 +140,39 @@ def run_dir_of(args) -> str:
         "runs", os.path.splitext(os.path.basename(args.tasks))[0]))
 
 
-def _abandon(early, args) -> None:
+def _lock(args):
+    """Take the run directory's lock (`neunet.store.lock`) before anything else: a second
+    coordinator on it stops here, naming the first (a `StoreError`)."""
+    from neunet.store.lock import RunLock
+    return RunLock.acquire(run_dir_of(args), program="a coordinator")
+
+
+def _server_tls(args):
+    """The TLS context of --tls-cert/--tls-key (None without them); UsageError if unusable."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert is None:
+        return None
+    from neunet.runner.wire import tls
+    try:
+        return tls.server_context(args.tls_cert, args.tls_key)
+    except tls.TLSError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _abandon(early, args, lock) -> None:
     """Kill the early local worker (it holds nothing yet; its warming slots exit when their
-    input closes), remove its spool (and the run directory if that leaves it empty) and close
-    the socket, after a usage error found while loading the sweep."""
-    if early is None:
-        return
-    sock, proc = early
-    proc.kill()
-    proc.wait()
-    sock.close()
-    remove_spool(run_dir_of(args))
+    input closes), remove its spool and our lock (and the run directory if that leaves it
+    empty) and close the socket, after a usage error found while loading the sweep."""
+    if early is not None:
+        sock, proc = early
+        proc.kill()
+        proc.wait()
+        sock.close()
+        remove_spool(run_dir_of(args))
+    if lock is not None:
+        lock.abandon()
+        remove_spool(run_dir_of(args))  # the run directory too, if that left it empty
 
 
 def _prepare(args, sweep=None):
@@ -214,18 +240,22 @@ def serve(argv=None, sweep=None, token=None) -> int:
     UsageError
         Bad arguments, tasks or filter (nothing was started).
     """
-    early = args = None
+    early = args = lock = None
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        lock = _lock(args)
         token, local = _access(args, token)
+        args.tls_context = _server_tls(args)
         early = _listen_early(args, token, local)
         rows, spec, store = _prepare(args, sweep)
-    except (UsageError, ValueError) as exc:
-        _abandon(early, args)
+    except (UsageError, ValueError, StoreError) as exc:
+        _abandon(early, args, lock)
         raise UsageError(str(exc)) from None
     todo = _start_run(args, store, rows, spec, argv)
+    if not todo:  # nothing to run: no local worker to start or to wait for
+        local, early = 0, _without_local_worker(early, args)
     if args.dask:
         return _run_dask(args, rows, spec, store)
     from neunet.runner.coordinator import scheduler as S
@@ -237,6 +267,16 @@ def serve(argv=None, sweep=None, token=None) -> int:
         return run_async(_serve(args, sched, store, token, spec, local, rows, early))
     finally:
         store.close()
+
+
+def _without_local_worker(early, args):
+    """Stop the early local worker (nothing is left to run): the early socket alone."""
+    if early is None:
+        return None
+    early[1].kill()
+    early[1].wait()
+    shutil.rmtree(local_spool(run_dir_of(args)), ignore_errors=True)
+    return early[0], None
 
 
 def _start_run(args, store, rows, spec, argv) -> list:
@@ -273,8 +313,9 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     # while workers already connect (100,000 tasks dispatch seconds sooner)
     coord.journal.call(store.sync_tasks, rows)
     store.set_meta("address", f"{args.host}:{port}")
+    store.run_lock.describe(address=f"{args.host}:{port}")
     worker = LocalWorker(args.host, port, local, token, run_dir_of(args),
-                         early[1] if early else None)
+                         early[1] if early else None, args.tls_cert)
     dash = None
     if not args.no_dashboard:  # while the local worker's slots warm up
         from neunet.runner.dashboard.embed import start_for_coordinator
@@ -290,7 +331,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     progress = Progress(coord, len(rows), base=lambda: base_params(r.pm for r in rows),
                         run_dir=_shown_dir(args), quiet=args.quiet)
     import asyncio  # here: the local worker is started before asyncio is imported
-    watchers = [asyncio.ensure_future(_show(progress)), asyncio.ensure_future(worker.watch(coord))]
+    watchers = [asyncio.ensure_future(progress.run()), asyncio.ensure_future(worker.watch(coord))]
     await coord.run()
     for watcher in watchers:
         watcher.cancel()
@@ -298,7 +339,7 @@ async def _serve(args, sched, store, token, spec, local, rows, early=None) -> in
     if dash is not None:
         await dash.close()
     await worker.wait_and_clean()
-    return _finish(coord, sched, store, progress)
+    return _finish(coord, sched, store, progress, rows)
 
 
 async def _start_server(args, sched, store, token, spec, local, early):
@@ -307,7 +348,9 @@ async def _start_server(args, sched, store, token, spec, local, early):
     from neunet.runner.coordinator.server import Coordinator
     spool = local_spool(run_dir_of(args)) if local > 0 else None
     coord = Coordinator(sched, store, token, spec, args.host, args.port,
-                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool)
+                        int(args.max_frame_mb * 1024 * 1024), encode_pm=plain, local_spool=spool,
+                        max_result_bytes=int(args.max_result_mb * 1024 * 1024),
+                        ssl=args.tls_context)
     try:
         return coord, await coord.start(sock=early[0] if early else None)
     except OSError as exc:
@@ -316,14 +359,20 @@ async def _start_server(args, sched, store, token, spec, local, early):
         return None, None
 
 
-def _finish(coord, sched, store, progress) -> int:
-    """Report the end of the sweep (its last line: the summary); the exit status."""
+def _finish(coord, sched, store, progress, rows) -> int:
+    """Report the end of the sweep (last line: the summary); the exit status (checked)."""
     progress.report_failures()
     store.set_meta("time_scale", sched.time_scale())  # measured / estimated seconds
-    logging.getLogger("neunet.coordinator").info("peak memory %.0f MB", peak_memory_mb())
+    log = logging.getLogger("neunet.coordinator")
+    log.info("peak memory %.0f MB", peak_memory_mb())
     progress.finish(interrupted=coord.interrupted)
     if coord.interrupted and sched.n_open() > 0:
         return EXIT_INTERRUPTED
+    stored = len(store.finished() & {r.tid for r in rows})
+    if stored != sched.n_finished:  # never report what the run directory does not hold
+        log.error("%d tasks finished but %d are stored in %s", sched.n_finished, stored,
+                  store.run_dir)
+        return 1
     return 1 if sched.n_failed or coord.journal.errors else 0
 
 
@@ -345,17 +394,6 @@ def peak_memory_mb() -> float:
         pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-async def _show(progress) -> None:
-    import asyncio
-    last_s = time.monotonic()
-    while True:  # failures are printed within FAILURE_POLL_S, the status line on its period
-        await asyncio.sleep(min(FAILURE_POLL_S, progress.period_s()))
-        progress.report_failures()
-        if time.monotonic() - last_s >= progress.period_s():
-            last_s = time.monotonic()
-            progress.update()
 
 
 if __name__ == "__main__":

@@ -67,8 +67,28 @@ class ResultIn:
 
 
 @dataclass
+class Stored:
+    """The result `Record` asked for is durable in the run directory: the task is finished."""
+    wid: str
+    tid: str
+    now_s: float
+
+
+@dataclass
+class StoreFailed:
+    """The result `Record` asked for could not be stored (`reason`); `counted`: the result
+    itself was at fault (invalid), so it counts against the task's retries."""
+    wid: str
+    tid: str
+    reason: str
+    counted: bool
+    now_s: float
+
+
+@dataclass
 class Failure:
-    """A task failed on a worker; kind is 'fault' (simulator error) or 'timeout' (hang)."""
+    """A task failed on a worker; kind is 'fault' (simulator error), 'timeout' (hang),
+    'input' (its input is bad: not retried) or 'invalid' (its result broke the rules)."""
     wid: str
     tid: str
     error: str
@@ -88,6 +108,14 @@ class Released:
 class Tick:
     """Time passes: expire silent workers."""
     now_s: float
+
+
+@dataclass
+class Stall:
+    """The coordinator stopped reading (its journal is behind, or the disk is full) or
+    reads again: no worker is declared dead and nothing is dispatched meanwhile."""
+    now_s: float
+    stalled: bool
 
 
 @dataclass
@@ -121,7 +149,8 @@ class Journal:
 
 @dataclass
 class Record:
-    """Store the received result as the task's result (durably), then acknowledge it."""
+    """Store the received result as the task's result (durably), then report `Stored` (or
+    `StoreFailed`); the acknowledgement follows `Stored`."""
     tid: str
     wid: str
     real_s: float

@@ -39,21 +39,25 @@ def remove_spool(run_dir: str) -> None:
 
 
 def start_local_worker(host: str, port: int, slots: int, token: bytes,
-                       spool_dir: str) -> subprocess.Popen:
+                       spool_dir: str, tls_cert: str | None = None) -> subprocess.Popen:
     """Start a worker process on this machine that exits when the coordinator goes away (here,
     not in the server: started before the server's modules are imported), with a fresh spool
     directory `spool_dir` (what an earlier run left there is gone: its tasks run
-    again)."""
+    again). With TLS (`tls_cert`, the coordinator's certificate) it checks that certificate."""
     import shutil
 
     from neunet.runner.wire import auth
     shutil.rmtree(spool_dir, ignore_errors=True)
     env = dict(os.environ, **{auth.TOKEN_ENV: token.decode()})
     connect = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    tls = []
+    if tls_cert is not None:
+        from neunet.runner.wire.tls import certificate_name
+        tls = ["--tls-ca", tls_cert, "--tls-server-name", certificate_name(tls_cert) or host]
     return subprocess.Popen(
         [sys.executable, "-m", "neunet.worker", "--connect", connect, "--slots", str(slots),
          "--name", f"local@{socket.gethostname()}", "--exit-on-disconnect",
-         "--log-level", "WARNING", "--spool-dir", spool_dir],
+         "--log-level", "WARNING", "--spool-dir", spool_dir, *tls],
         env=env, start_new_session=True)
 
 
@@ -63,15 +67,15 @@ class LocalWorker:
     waited for at the end, and its spool removed."""
 
     def __init__(self, host: str, port: int, slots: int, token: bytes, run_dir: str,
-                 proc=None):
+                 proc=None, tls_cert: str | None = None):
         self.host, self.port, self.slots, self.token = host, port, slots, token
-        self.run_dir = run_dir
+        self.run_dir, self.tls_cert = run_dir, tls_cert
         self.restarts = 0
         self.proc = proc if proc is not None or slots <= 0 else self._start()
 
     def _start(self):
         return start_local_worker(self.host, self.port, self.slots, self.token,
-                                  local_spool(self.run_dir))
+                                  local_spool(self.run_dir), self.tls_cert)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

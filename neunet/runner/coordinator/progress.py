@@ -25,6 +25,8 @@ BASE_SAMPLE = 1000
 NOT_SHOWN = ("seed",)
 # Characters of a failure's reason shown on its line (its first line only).
 REASON_CHARS = 300
+# Seconds between checks for newly failed tasks to print.
+FAILURE_POLL_S = 0.5
 
 
 def base_params(pms) -> dict:
@@ -58,14 +60,14 @@ def status_line(coord, total: int, rate: float | None = None) -> str:
     slots = sum(w.slots for w in sched.workers.values() if w.alive)
     eta_s = None
     if slots:
-        scale = coord.real_s_total / coord.est_s_done if coord.est_s_done > 0 else 1.0
-        eta_s = sched.open_estimate_s() * scale / slots
+        eta_s = sched.open_estimate_s() * sched.time_scale() / slots
     workers = " ".join(f"{name}:{sum(v for k, v in st.items() if k != 'assigned')}/{n}"
                        for name, n, st in sched.worker_view()[:8])
     counts = {"finished": c["finished"], "failed": c["failed"], "running": c["running"],
               "queued": c["queued"] + c["prefetched"], "total": total}
+    paused = f"  PAUSED ({coord.disk_full})" if getattr(coord, "disk_full", None) else ""
     return progress_text(counts, time.monotonic() - coord.started_s, rate, eta_s,
-                         f"{c['workers']} [{workers}]")
+                         f"{c['workers']} [{workers}]") + paused
 
 
 class Progress:
@@ -151,3 +153,15 @@ class Progress:
         counts = {"finished": sched.n_finished, "failed": sched.n_failed, "total": self.total}
         wall_s = time.monotonic() - self.coord.started_s
         self.line.finish(summary_text(counts, wall_s, self.run_dir, interrupted, self.resume))
+
+    async def run(self) -> None:
+        """Print failures within `FAILURE_POLL_S` and the status line on its period, until
+        cancelled."""
+        import asyncio
+        last_s = time.monotonic()
+        while True:
+            await asyncio.sleep(min(FAILURE_POLL_S, self.period_s()))
+            self.report_failures()
+            if time.monotonic() - last_s >= self.period_s():
+                last_s = time.monotonic()
+                self.update()

@@ -8,17 +8,23 @@ events.
 Rules: the queue is ordered by estimated cost, most expensive first; a worker pulls up to the
 number of tasks it asks for; a worker silent for longer than the heartbeat timeout is dead and
 its tasks go back to the queue without counting an attempt; when the queue is empty a worker
-with free slots steals tasks that are held but not started by the busiest worker, and when
-nothing can be stolen it runs a speculative copy of the longest-running task (first result
-wins, the other copies are cancelled); a simulator fault or hang counts against the retry
-budget, and the retry goes to another worker when one is alive.
+with free slots steals the most expensive task another worker holds but has not started, and
+when nothing can be stolen it runs a speculative copy of the longest-running task
+(`idle_work`: the same cost per request however many workers and tasks; never a task whose
+result is in); a simulator fault, hang or invalid result counts against the retry budget,
+and the retry goes to another worker when one is alive; a bad input fails the task at once.
+
+A result is taken only from a worker the task was leased to (ever), and the task is finished
+only when the result is durable (`Stored` after `Record`): until then another copy may still
+deliver, and if storing fails the task runs again. Each failed or lost run is kept in the
+task's `history` (worker, class, reason), and `attempts` counts the runs that started.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-# The events it handles and the instructions it returns (its vocabulary, in events.py).
+from neunet.runner.coordinator import idle_work, outcomes
 from neunet.runner.coordinator.events import (
     Ack,
     AllDone,
@@ -35,20 +41,30 @@ from neunet.runner.coordinator.events import (
     Released,
     Request,
     ResultIn,
+    Stall,
     Stop,
+    Stored,
+    StoreFailed,
     TaskState,
     Tick,
 )
+from neunet.runner.coordinator.idle_work import IdleWork
 from neunet.runner.coordinator.task_queue import QueuedTask, TaskQueue
+from neunet.runner.coordinator.time_scale import TimeScale
 from neunet.store.schema import (
     ASSIGNED,
-    FAILED,
-    FINISHED,
+    CLOSED_STATES,
     NOT_ASSIGNED,
     SIMULATING,
     STARTED_STATES,
     TaskRow,
 )
+
+__all__ = [  # the vocabulary re-exported: callers write scheduler.Record etc.
+    "Ack", "AllDone", "Assign", "Cancel", "Config", "Discard", "Disconnect", "DropWorker",
+    "Failure", "Heartbeat", "Join", "Journal", "Record", "Released", "Request", "ResultIn",
+    "Scheduler", "Stall", "Stop", "StoreFailed", "Stored", "TaskState", "Tick",
+]
 
 
 @dataclass
@@ -60,6 +76,7 @@ class _Worker:
     alive: bool = True
     end_s: float | None = None  # end of its allocation (walltime), on the events' clock
     tids: dict = field(default_factory=dict)  # tid -> state
+    wants: int = 0  # tasks it last asked to hold (served again when a stall ends)
 
 
 @dataclass
@@ -90,12 +107,14 @@ class Scheduler:
         self.tasks: dict[str, QueuedTask] = {}
         self.workers: dict[str, _Worker] = {}
         self.queue = TaskQueue()
+        self.idle = IdleWork()
+        self.scale = TimeScale()
         self.n_finished, self.n_failed = n_finished, 0
         self._n_closed = 0
         self._open_est_s = 0.0
-        self.stopping = False
+        self.stopping = self.stalled = False
+        self.n_alive = 0
         self._done_sent = False
-        self._real_s_done = self._est_s_done = 0.0  # measured vs estimated, finished tasks
         self.failure_log: list = []  # (tid, failure class, reason) of each failed task, in order
         for tid, pm, est_cost, est_s in map(TaskRow._make, tasks):
             if tid not in self.tasks:
@@ -115,8 +134,15 @@ class Scheduler:
         return out
 
     def n_open(self) -> int:
-        """Tasks neither finished nor failed."""
+        """Tasks neither finished nor failed (a result being stored is still open)."""
         return len(self.tasks) - self._n_closed
+
+    def leased(self, wid: str, tid: str) -> bool:
+        """Whether task `tid` is open and was ever given to worker `wid` (only then is a
+        result of it from `wid` taken)."""
+        task = self.tasks.get(tid)
+        return (task is not None and task.leased is not None and wid in task.leased
+                and task.status not in CLOSED_STATES)
 
     def counts(self) -> dict:
         """Numbers for the progress display (copies count once per worker)."""
@@ -143,9 +169,7 @@ class Scheduler:
 
     def time_scale(self) -> float:
         """Measured / estimated seconds of the finished tasks (1.0 before any result)."""
-        if self._est_s_done <= 0 or self._real_s_done <= 0:
-            return 1.0
-        return self._real_s_done / self._est_s_done
+        return self.scale.value()
 
     def _fits(self, worker: _Worker, task: QueuedTask, now_s: float) -> bool:
         """Whether the task's scaled estimate, with the margin, fits the worker's time left."""
@@ -162,25 +186,37 @@ class Scheduler:
     def _requeue(self, task: QueuedTask, out: list) -> None:
         self._push(task)
         self.n_queued += 1
-        out.append(Journal(task.tid, NOT_ASSIGNED, {"worker": None, "attempts": task.attempts}))
+        out.append(Journal(task.tid, NOT_ASSIGNED, outcomes.run_fields(task, worker=None)))
 
     def _pop_for(self, wid: str, n: int, now_s: float = 0.0) -> list:
         worker = self.workers[wid]
-        others_alive = [w for w in self.workers.values() if w.alive and w.wid != wid]
 
         def usable(task: QueuedTask) -> bool:  # not a worker it failed on, if another is up
-            return (not (wid in task.excluded
-                         and any(w.wid not in task.excluded for w in others_alive))
+            return ((wid not in task.excluded or not self._another_worker_for(task, wid))
                     and self._fits(worker, task, now_s))
 
         taken = self.queue.pop(n, self.tasks, usable)
         self.n_queued -= len(taken)
         return taken
 
+    def _another_worker_for(self, task: QueuedTask, wid: str) -> bool:
+        """Whether a live worker that has not failed on `task` exists (`wid` has)."""
+        excluded_alive = sum(1 for w in task.excluded
+                             if w in self.workers and self.workers[w].alive)
+        return self.n_alive - excluded_alive > 0
+
     # ------------------------------------------------------------ helpers
     def _give(self, worker: _Worker, task: QueuedTask, out: list, started_s=None) -> None:
         task.copies[worker.wid] = started_s
+        if task.leased is None:  # most tasks meet one worker: no set for each up front
+            task.leased = set()
+        task.leased.add(worker.wid)
         worker.tids[task.tid] = ASSIGNED if started_s is None else SIMULATING
+        if started_s is None:
+            self.idle.waiting(task, worker.wid)
+        else:
+            task.runs += 1
+            self.idle.started(task, worker.wid, started_s)
         if task.status == NOT_ASSIGNED:
             task.status = ASSIGNED
             out.append(Journal(task.tid, ASSIGNED, {"worker": worker.name}))
@@ -191,6 +227,7 @@ class Scheduler:
 
     def _close(self, task: QueuedTask, status: str) -> None:
         task.status = status
+        task.storing = None
         self._n_closed += 1
         self._open_est_s -= task.est_s
         for wid in list(task.copies):
@@ -202,6 +239,9 @@ class Scheduler:
         worker = self.workers.get(wid)
         if worker is not None:
             worker.tids.pop(task.tid, None)
+        for other, started_s in task.copies.items():  # a copy may be made of it again
+            if started_s is not None:
+                self.idle.started(task, other, started_s)
 
     def _touch(self, wid: str, now_s: float) -> _Worker | None:
         worker = self.workers.get(wid)
@@ -210,17 +250,19 @@ class Scheduler:
             return worker
         return None
 
-    # ------------------------------------------------------------ handlers
+    # ------------------------------------------------------------ workers
     def _on_Join(self, ev: Join, out: list) -> None:
         worker = _Worker(ev.wid, ev.name, max(0, ev.slots), ev.now_s)
         old = self.workers.get(ev.wid)
         if old is not None and old.alive:
             worker.tids = old.tids  # a reconnect within the timeout keeps its leases
+        else:
+            self.n_alive += 1
         self.workers[ev.wid] = worker
-        running = set(ev.running)
+        running, held = set(ev.running), set(ev.held)
         for tid in ev.held:
             task = self.tasks.get(tid)
-            if task is None or task.status in (FINISHED, FAILED):
+            if task is None or task.status in CLOSED_STATES:
                 if tid in running:
                     out.append(Cancel(ev.wid, tid))
                 continue
@@ -228,12 +270,14 @@ class Scheduler:
                 if task.status == NOT_ASSIGNED:
                     self.n_queued -= 1
                 self._give(worker, task, out, ev.now_s if tid in running else None)
-        for tid in [t for t in worker.tids if t not in set(ev.held)]:
-            self._lose_copy(self.tasks[tid], ev.wid, out)  # it forgot these: lost
+        for tid in [t for t in worker.tids if t not in held]:  # it forgot these: lost
+            self._lose_copy(self.tasks[tid], ev.wid, out, "the worker no longer holds it")
 
-    def _lose_copy(self, task: QueuedTask, wid: str, out: list) -> None:
+    def _lose_copy(self, task: QueuedTask, wid: str, out: list, why: str = "") -> None:
+        if why and task.copies.get(wid) is not None:  # a started run ended without a result
+            outcomes.remember(self, task, wid, "lost", why)
         self._remove_copy(task, wid)
-        if not task.copies and task.status not in (FINISHED, FAILED):
+        if not task.copies and task.status not in CLOSED_STATES and task.storing is None:
             self._requeue(task, out)
 
     def _on_Disconnect(self, ev: Disconnect, out: list) -> None:
@@ -252,12 +296,14 @@ class Scheduler:
         first = task.copies.get(worker.wid) is None
         if first:
             task.copies[worker.wid] = now_s
+            task.runs += 1
+            self.idle.started(task, worker.wid, now_s)
         if worker.tids.get(task.tid) != state:
             worker.tids[task.tid] = state
             fields = {"worker": worker.name}
             if first:
-                fields["started"] = now_s
-            if task.status not in (FINISHED, FAILED):
+                fields.update(started=now_s, attempts=task.runs)
+            if task.status not in CLOSED_STATES and task.storing is None:
                 task.status = state
                 out.append(Journal(task.tid, state, fields))
 
@@ -269,10 +315,13 @@ class Scheduler:
         if ev.state in STARTED_STATES:
             self._mark_started(worker, task, ev.state, ev.now_s, out)
 
+    # ------------------------------------------------------------ dispatch
     def _on_Request(self, ev: Request, out: list) -> None:
         worker = self._touch(ev.wid, ev.now_s)
         n_more = 0 if worker is None else ev.n - len(worker.tids)
-        if self.stopping or n_more <= 0:
+        if worker is not None:
+            worker.wants = ev.n
+        if self.stopping or self.stalled or n_more <= 0:
             return
         if ev.left_s is not None:
             worker.end_s = ev.now_s + ev.left_s
@@ -281,96 +330,15 @@ class Scheduler:
             self._give(worker, task, out)
         if self.n_queued == 0:
             # queue empty: free slots steal waiting tasks, then run speculative copies
+            idle_work.activate(self)
             want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
-                given += self._steal(worker, want, out, ev.now_s)
+                given += idle_work.steal(self, worker, want, out, ev.now_s)
             want = min(n_more - len(given), worker.slots - len(worker.tids))
             if want > 0:
-                given += self._speculate(worker, want, ev.now_s, out)
+                given += idle_work.speculate(self, worker, want, ev.now_s, out)
         if given:
             out.append(Assign(ev.wid, [self._wire(t) for t in given]))
-
-    def _steal(self, thief: _Worker, n: int, out: list, now_s: float = 0.0) -> list:
-        victims = sorted((w for w in self.workers.values() if w.alive and w.wid != thief.wid),
-                         key=lambda w: -len(w.tids))
-        stolen = []
-        for victim in victims:
-            waiting = [tid for tid, st in victim.tids.items() if st == ASSIGNED
-                       and self.tasks[tid].copies.get(victim.wid) is None
-                       and self._fits(thief, self.tasks[tid], now_s)]
-            waiting.sort(key=lambda tid: -self.tasks[tid].est_cost)
-            for tid in waiting[:n - len(stolen)]:
-                task = self.tasks[tid]
-                self._remove_copy(task, victim.wid)
-                out.append(Cancel(victim.wid, tid))
-                self._give(thief, task, out)
-                stolen.append(task)
-            if len(stolen) >= n:
-                break
-        return stolen
-
-    def _speculate(self, worker: _Worker, n: int, now_s: float, out: list) -> list:
-        cands = []
-        for other in self.workers.values():
-            if other.wid == worker.wid or not other.alive:
-                continue
-            for tid in other.tids:
-                task = self.tasks[tid]
-                started = task.copies.get(other.wid)
-                if (started is not None and worker.wid not in task.copies
-                        and len(task.copies) < self.config.max_copies
-                        and now_s - started >= self.config.speculate_after_s
-                        and worker.wid not in task.excluded and self._fits(worker, task, now_s)):
-                    cands.append((started, tid))
-        cands.sort()
-        chosen = []
-        for _, tid in cands:
-            task = self.tasks[tid]
-            if worker.wid in task.copies or len(chosen) >= n:
-                continue
-            self._give(worker, task, out)
-            chosen.append(task)
-        return chosen
-
-    def _on_ResultIn(self, ev: ResultIn, out: list) -> None:
-        self._touch(ev.wid, ev.now_s)
-        task = self.tasks.get(ev.tid)
-        if task is None or task.status in (FINISHED, FAILED):
-            out += [Discard(ev.tid, ev.wid, ev.upload), Ack(ev.wid, ev.tid)]
-            if task is not None:
-                self._remove_copy(task, ev.wid)
-            return
-        if task.status == NOT_ASSIGNED:
-            self.n_queued -= 1  # delivered after a restart or after being requeued
-        others = [w for w in task.copies if w != ev.wid]
-        if ev.real_s and ev.real_s > 0 and task.est_s > 0:
-            self._real_s_done += ev.real_s
-            self._est_s_done += task.est_s
-        self._close(task, FINISHED)
-        self.n_finished += 1
-        out += [Record(ev.tid, ev.wid, ev.real_s, ev.upload), Ack(ev.wid, ev.tid)]
-        out += [Cancel(w, ev.tid) for w in others if self.workers[w].alive]
-
-    def _on_Failure(self, ev: Failure, out: list) -> None:
-        self._touch(ev.wid, ev.now_s)
-        out.append(Ack(ev.wid, ev.tid))  # the worker may forget the failure report now
-        task = self.tasks.get(ev.tid)
-        if task is None or task.status in (FINISHED, FAILED) or ev.wid not in task.copies:
-            return
-        self._remove_copy(task, ev.wid)
-        task.attempts += 1
-        task.excluded.add(ev.wid)
-        if task.copies:
-            return  # another copy is still running
-        if task.attempts > self.config.retries:
-            self._close(task, FAILED)
-            self.n_failed += 1
-            self.failure_log.append((task.tid, ev.kind, ev.error))
-            out.append(Journal(task.tid, FAILED, {"attempts": task.attempts, "reason": ev.error,
-                                                   "failure_class": ev.kind,
-                                                   "finished": ev.now_s}))
-        else:
-            self._requeue(task, out)
 
     def _on_Released(self, ev: Released, out: list) -> None:
         for tid in ev.tids:
@@ -379,6 +347,9 @@ class Scheduler:
                 self._lose_copy(task, ev.wid, out)
 
     def _on_Tick(self, ev: Tick, out: list) -> None:
+        idle_work.prune(self)
+        if self.stalled:
+            return  # the coordinator is not reading: silence proves nothing
         limit = self.config.heartbeat_timeout_s
         for worker in self.workers.values():
             if worker.alive and ev.now_s - worker.last_seen_s > limit:
@@ -386,9 +357,19 @@ class Scheduler:
 
     def _kill(self, worker: _Worker, reason: str, out: list) -> None:
         worker.alive = False
+        self.n_alive -= 1
         for tid in list(worker.tids):
-            self._lose_copy(self.tasks[tid], worker.wid, out)
+            self._lose_copy(self.tasks[tid], worker.wid, out, f"worker {reason}")
         out.append(DropWorker(worker.wid, reason))
+
+    def _on_Stall(self, ev: Stall, out: list) -> None:
+        was, self.stalled = self.stalled, ev.stalled
+        if was and not ev.stalled:  # reading again: a full timeout from now, and the
+            for worker in list(self.workers.values()):  # requests refused meanwhile served
+                if worker.alive:
+                    worker.last_seen_s = max(worker.last_seen_s, ev.now_s)
+                    if worker.wants > len(worker.tids):
+                        self._on_Request(Request(worker.wid, worker.wants, ev.now_s), out)
 
     def _on_Stop(self, ev: Stop, out: list) -> None:
         self.stopping = True
@@ -396,5 +377,7 @@ class Scheduler:
     # Event type -> its handler (an explicit table: readers and tools see every handler).
     _HANDLERS: ClassVar[dict] = {
         Join: _on_Join, Disconnect: _on_Disconnect, Heartbeat: _on_Heartbeat,
-        TaskState: _on_TaskState, Request: _on_Request, ResultIn: _on_ResultIn,
-        Failure: _on_Failure, Released: _on_Released, Tick: _on_Tick, Stop: _on_Stop}
+        TaskState: _on_TaskState, Request: _on_Request, Released: _on_Released,
+        Tick: _on_Tick, Stall: _on_Stall, Stop: _on_Stop,
+        ResultIn: outcomes.on_result_in, Stored: outcomes.on_stored,
+        StoreFailed: outcomes.on_store_failed, Failure: outcomes.on_failure}

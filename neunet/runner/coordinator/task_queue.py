@@ -22,10 +22,14 @@ class QueuedTask:
     est_cost: float
     est_s: float
     status: str = NOT_ASSIGNED
-    attempts: int = 0
+    attempts: int = 0                             # failures counted against the retries
+    runs: int = 0                                 # copies started (the `attempts` column)
     qseq: int = -1                                # its current entry in the queue
     copies: dict = field(default_factory=dict)    # wid -> started_s (None if not started)
     excluded: set = field(default_factory=set)    # workers it failed on
+    leased: set | None = None                     # every worker it was ever given to
+    storing: str | None = None                    # worker whose result is being stored
+    history: list | None = None                   # each failed or lost run: worker, class, why
 
 
 class TaskQueue:

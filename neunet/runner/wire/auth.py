@@ -1,10 +1,13 @@
-"""Shared-token authentication of the sweep runner: HMAC challenge-response, token loading.
+"""Shared-token authentication of the sweep runner: the handshake's session keys, token loading.
 
-The token never crosses the network. The coordinator sends a random nonce; the worker answers
-with its own nonce and HMAC-SHA256(token, "worker" | server nonce | worker nonce); the
-coordinator checks it in constant time and proves itself back with
-HMAC-SHA256(token, "coordinator" | worker nonce | server nonce), so a worker will not take
-tasks from an impostor either.
+The token never crosses the network. The coordinator sends a random nonce (the challenge);
+the worker picks its own nonce, and both derive the session key
+``HMAC-SHA256(token, label | coordinator nonce | worker nonce)`` and from it one key per
+direction. The worker's hello is the first sealed frame of its direction
+(`neunet.runner.wire.session`), so its tag proves the worker knows the token; the
+coordinator's welcome is the first of the other direction and proves the coordinator knows
+it too, so a worker will not take tasks from an impostor. Every later frame is sealed the
+same way (a tag and a sequence number), so nothing can be injected, replayed or reordered.
 """
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ import os
 import secrets
 import socket
 
+from neunet.runner.wire.session import Session
+
 # Length of each side's random nonce (bytes).
 NONCE_BYTES = 32
 # Environment variable holding the shared token.
 TOKEN_ENV = "NEUNET_TOKEN"
-# Domain-separation labels of the two proofs.
-_WORKER_LABEL, _COORD_LABEL = b"neunet-worker-v1", b"neunet-coordinator-v1"
+# Domain-separation labels of the session key and of its two directions.
+_SESSION_LABEL = b"neunet-session-v2"
+_TO_COORD, _TO_WORKER = b"worker->coordinator", b"coordinator->worker"
 
 
 class AuthError(Exception):
@@ -37,19 +43,25 @@ def new_token() -> str:
     return secrets.token_hex(32)
 
 
-def worker_proof(token: bytes, server_nonce: bytes, worker_nonce: bytes) -> bytes:
-    """The MAC a worker sends to prove it knows the token."""
-    return hmac.new(token, _WORKER_LABEL + server_nonce + worker_nonce, hashlib.sha256).digest()
+def session_keys(token: bytes, server_nonce: bytes, worker_nonce: bytes) -> tuple:
+    """(worker -> coordinator key, coordinator -> worker key) of one connection."""
+    if len(server_nonce) != NONCE_BYTES or len(worker_nonce) != NONCE_BYTES:
+        raise AuthError(f"a nonce must have {NONCE_BYTES} bytes")
+    key = hmac.new(token, _SESSION_LABEL + server_nonce + worker_nonce, hashlib.sha256).digest()
+    return (hmac.new(key, _TO_COORD, hashlib.sha256).digest(),
+            hmac.new(key, _TO_WORKER, hashlib.sha256).digest())
 
 
-def coordinator_proof(token: bytes, server_nonce: bytes, worker_nonce: bytes) -> bytes:
-    """The MAC the coordinator sends back to prove it knows the token too."""
-    return hmac.new(token, _COORD_LABEL + worker_nonce + server_nonce, hashlib.sha256).digest()
+def worker_session(token: bytes, server_nonce: bytes, worker_nonce: bytes) -> Session:
+    """The worker's end of a connection: it sends with the worker's key."""
+    to_coord, to_worker = session_keys(token, server_nonce, worker_nonce)
+    return Session(to_coord, to_worker)
 
 
-def check(expected: bytes, got) -> bool:
-    """Constant-time comparison of a received MAC (any type) with the expected one."""
-    return isinstance(got, bytes) and hmac.compare_digest(expected, got)
+def coordinator_session(token: bytes, server_nonce: bytes, worker_nonce: bytes) -> Session:
+    """The coordinator's end of a connection: it sends with the coordinator's key."""
+    to_coord, to_worker = session_keys(token, server_nonce, worker_nonce)
+    return Session(to_worker, to_coord)
 
 
 def load_token(token_file: str | None = None, environ=None) -> bytes | None:

@@ -1,10 +1,13 @@
-"""Owns sending frames in batches: what is queued in one event-loop pass goes out in one write.
+"""Owns sending frames on a connection: sealed in the order they are written, batched per loop pass.
 
 Both ends of a worker connection send many small messages (states, requests, acks) in bursts;
 a write per message costs a syscall here and a wake-up of the peer there. `BatchedWriter`
-queues packed frames and writes them together at the end of the loop pass (one
-``writer.write``), after an optional `before_flush` hook has added its last frames (the
-worker's request for tasks, sized by its capacity at that moment).
+queues messages and writes them together at the end of the loop pass (one
+``writer.write``), after an optional `before_flush` hook has added its last ones (the
+worker's request for tasks, sized by its capacity at that moment). Large results are written
+at once, after what is queued (`write_now`, `write_chunk_now`). Every frame is sealed with
+the connection's `neunet.runner.wire.session.Session` at the moment it is handed to the
+transport, so the sequence numbers follow the order of the bytes on the wire.
 """
 from __future__ import annotations
 
@@ -22,12 +25,15 @@ class BatchedWriter:
         The connection (frames queued after it closes are dropped).
     before_flush : callable, optional
         Called at each flush before the queue is written (it may `send` more).
+    session : neunet.runner.wire.session.Session, optional
+        Seals every frame (None: plain frames, e.g. in tests of the framing alone).
     """
 
-    def __init__(self, writer, before_flush=None):
+    def __init__(self, writer, before_flush=None, session=None):
         self.writer = writer
         self.before_flush = before_flush
-        self._out: list = []
+        self.session = session
+        self._out: list = []   # message bodies, and (chunk head, data) pairs
         self._due = False
 
     @property
@@ -42,12 +48,14 @@ class BatchedWriter:
 
     def send(self, msg: dict) -> None:
         """Queue one message."""
-        self.queue(frames.pack(msg))
-
-    def queue(self, *packed) -> None:
-        """Queue already packed frames (written in this order, after those queued before)."""
         if not self.writer.is_closing():
-            self._out.extend(packed)
+            self._out.append(frames.pack_body(msg))
+            self.schedule()
+
+    def send_chunk(self, tid: str, data) -> None:
+        """Queue one raw ``chunk`` frame of result data (a small result: copied once)."""
+        if not self.writer.is_closing():
+            self._out.append((frames.chunk_head(tid), data))
             self.schedule()
 
     def schedule(self) -> None:
@@ -57,6 +65,17 @@ class BatchedWriter:
             self._due = True
             asyncio.get_running_loop().call_soon(self.flush)
 
+    def _frame_parts(self, item) -> list:
+        """The bytes of one queued item as a sealed (or plain) frame, in parts."""
+        if isinstance(item, tuple):
+            head, data = item
+            if self.session is not None:
+                return self.session.seal_chunk(head, data)
+            return [frames.HEADER.pack(len(head) + len(data)) + head, data]
+        if self.session is not None:
+            return [self.session.seal(item)]
+        return [frames.HEADER.pack(len(item)), item]
+
     def flush(self) -> None:
         """Write what is queued now, in one write."""
         self._due = False
@@ -64,7 +83,20 @@ class BatchedWriter:
             self.before_flush()
         out, self._out = self._out, []
         if out and not self.writer.is_closing():
-            self.writer.write(b"".join(out))
+            self.writer.write(b"".join(p for item in out for p in self._frame_parts(item)))
+
+    def write_now(self, msg: dict) -> None:
+        """Write one message now, after everything queued."""
+        self.flush()
+        if not self.writer.is_closing():
+            self.writer.writelines(self._frame_parts(frames.pack_body(msg)))
+
+    def write_chunk_now(self, tid: str, data) -> None:
+        """Write one ``chunk`` frame now, after everything queued, without copying `data`
+        (a view of a memory-mapped spool file goes to the socket as it is)."""
+        self.flush()
+        if not self.writer.is_closing():
+            self.writer.writelines(self._frame_parts((frames.chunk_head(tid), data)))
 
     async def drain(self) -> None:
         """Flush, then wait until the transport's buffer has room."""

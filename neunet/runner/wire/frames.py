@@ -24,11 +24,11 @@ import msgpack
 HEADER = struct.Struct("!I")
 # Default largest accepted frame body (bytes).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
-# Largest frame accepted before a connection has authenticated (bytes).
-PREAUTH_FRAME_BYTES = 64 * 1024
+# Largest frame accepted before a connection has authenticated: only the hello (bytes).
+PREAUTH_FRAME_BYTES = 4 * 1024
 # Size of the data chunks a result file is streamed in (bytes).
 CHUNK_BYTES = 4 * 1024 * 1024
-# Size of the reused buffer small frames are read into, and of a pipe read (bytes).
+# Size of a pipe read (bytes).
 READ_BUFFER_BYTES = 256 * 1024
 # msgpack extension type code of a numpy array.
 EXT_NDARRAY = 42
@@ -38,16 +38,21 @@ _DTYPE_KINDS = set("biufcSU")
 RAW_MARK = 0
 # Raw data frame prefix after the mark: length of the msgpack head that precedes the data.
 RAW_HEAD = struct.Struct("!I")
-# Protocol version, checked in the handshake.
-VERSION = 1
+# Protocol version, checked in the handshake (2: sealed frames, `neunet.runner.wire.session`).
+VERSION = 2
+# Longest task id accepted on the wire, and the characters it may use (tids are hex hashes;
+# anything else, e.g. a NUL or a path, is refused as a protocol error).
+MAX_TID_CHARS = 64
+_TID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 # Message type -> {field: python type(s)} that must be present.
 MESSAGES = {
-    # handshake (see auth.py)
+    # handshake (see auth.py and session.py): hello and welcome are sealed, the proofs
     "challenge": {"nonce": bytes, "version": int},
-    "hello": {"worker": str, "name": str, "slots": int, "cnonce": bytes, "mac": bytes,
-              "running": list, "held": list},
-    "welcome": {"mac": bytes, "heartbeat_s": (int, float)},
+    "hello": {"worker": str, "name": str, "slots": int, "cnonce": bytes},
+    "welcome": {"heartbeat_s": (int, float)},
+    "refused": {"reason": str},
+    "join": {"running": list, "held": list},
     # worker -> coordinator
     "request": {"n": int},
     "heartbeat": {"slots": list},
@@ -73,10 +78,16 @@ MESSAGES = {
 # Message type -> {optional field: python type(s)} checked when present.
 OPTIONAL = {
     "hello": {"spool": str},
-    "welcome": {"spooled": bool},
+    "welcome": {"spooled": bool, "max_frame": int, "max_result": int},
+    "refused": {"code": str},
+    "request": {"left_s": (int, float)},
     "result": {"hash": str, "spooled": bool},
+    "failed": {"kind": str},
     "done": {"hash": str},
+    "error": {"kind": str},
 }
+# Fields holding one task id, and fields holding a list of them (checked by `valid_tid`).
+_TID_FIELDS, _TID_LIST_FIELDS = ("tid",), ("tids", "running", "held")
 
 
 class ProtocolError(Exception):
@@ -121,8 +132,14 @@ def _ext_hook(code: int, data: bytes):
         raise ProtocolError(f"bad array in message: {exc}") from None
 
 
+def pack_body(msg: dict) -> bytes:
+    """Encode one message as a frame body (msgpack; numpy arrays allowed anywhere inside)."""
+    return msgpack.packb(msg, default=_default, use_bin_type=True)
+
+
 def pack(msg: dict) -> bytes:
-    """Encode one message as a complete frame (header + body).
+    """Encode one message as a complete unsealed frame (header + body): the challenge, a
+    refusal, and the frames of a slot's pipes.
 
     Parameters
     ----------
@@ -134,20 +151,22 @@ def pack(msg: dict) -> bytes:
     bytes
         The frame.
     """
-    body = msgpack.packb(msg, default=_default, use_bin_type=True)
+    body = pack_body(msg)
     return HEADER.pack(len(body)) + body
 
 
-def pack_chunk(tid: str, data) -> list:
-    """A ``chunk`` message as frame parts (header, head, data) for ``writelines``.
-
-    The data bytes follow a small msgpack head inside the frame instead of being msgpack
-    encoded, so neither side copies them to encode or decode (50 MB results stream at disk
-    speed).
-    """
+def chunk_head(tid: str) -> bytes:
+    """The body of a raw ``chunk`` frame up to its data: the mark, the head's length, the
+    msgpack head. The data bytes follow it inside the frame instead of being msgpack encoded,
+    so neither side copies them to encode or decode (50 MB results stream at disk speed)."""
     head = msgpack.packb({"t": "chunk", "tid": tid}, use_bin_type=True)
-    prefix = bytes([RAW_MARK]) + RAW_HEAD.pack(len(head))
-    return [HEADER.pack(len(prefix) + len(head) + len(data)), prefix + head, data]
+    return bytes([RAW_MARK]) + RAW_HEAD.pack(len(head)) + head
+
+
+def pack_chunk(tid: str, data) -> list:
+    """An unsealed ``chunk`` message as frame parts (header + head, data) for ``writelines``."""
+    head = chunk_head(tid)
+    return [HEADER.pack(len(head) + len(data)) + head, data]
 
 
 def _unpack_raw(body: bytes) -> dict:
@@ -169,9 +188,10 @@ def _unpack_raw(body: bytes) -> dict:
     return msg
 
 
-def unpack(body: bytes) -> dict:
-    """Decode and validate one frame body; raise `ProtocolError` if it is not a valid message."""
-    if body[:1] == bytes([RAW_MARK]):
+def unpack(body) -> dict:
+    """Decode and validate one frame body (bytes or a memoryview; a sealed frame's payload);
+    raise `ProtocolError` if it is not a valid message."""
+    if len(body) and body[0] == RAW_MARK:
         return _unpack_raw(body)
     try:
         msg = msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=True)
@@ -198,6 +218,19 @@ def validate(msg) -> None:
         value = msg.get(name)
         if value is not None and not _is_a(value, types):
             raise ProtocolError(f"message {kind!r}: field {name!r} of wrong type")
+    for name in _TID_FIELDS:
+        if name in fields and not valid_tid(msg[name]):
+            raise ProtocolError(f"message {kind!r}: {name!r} is not a task id")
+    for name in _TID_LIST_FIELDS:
+        if name in fields and not all(valid_tid(t) for t in msg[name]):
+            raise ProtocolError(f"message {kind!r}: {name!r} holds something not a task id")
+
+
+def valid_tid(value) -> bool:
+    """Whether `value` can be a task id: a string of 1 to `MAX_TID_CHARS` letters, digits,
+    ``_``, ``-`` or ``.``, not starting with ``.`` (it names a file in the run directory)."""
+    return (isinstance(value, str) and 0 < len(value) <= MAX_TID_CHARS
+            and value[0] != "." and _TID_CHARS.issuperset(value))
 
 
 def _is_a(value, types) -> bool:

@@ -1,10 +1,12 @@
 """Command line of a sweep worker: ``python -m neunet.worker --connect HOST:PORT --slots N``.
 
-Connects to a coordinator (waiting and retrying with backoff until it appears), proves the
-shared token (``--token-file`` or ``$NEUNET_TOKEN``) and runs up to N simulations at once in
-warm simulator processes. Ctrl-c once: finish and deliver the running tasks, then exit; twice:
-kill them and hand them back. Exit status 0, 1 when a simulator slot cannot start (the reason
-is logged), or 2 for bad usage (one line on stderr).
+Connects to a coordinator (waiting and retrying with backoff until it appears; with TLS when
+``--tls-ca`` or ``--tls`` is given), proves the shared token (``--token-file`` or
+``$NEUNET_TOKEN``) and runs up to N simulations at once in warm simulator processes. Ctrl-c
+once: finish and deliver the running tasks, then exit; twice: kill them and hand them back.
+Exit status 0, 1 when a simulator slot cannot start (the reason is logged), or 2 for bad usage
+(one line on stderr), a token the coordinator refuses, a coordinator that cannot prove it
+knows the token, or a certificate that does not check out.
 """
 from __future__ import annotations
 
@@ -49,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drain", type=float, default=None, metavar="SECONDS",
                    help="stop taking work this long before the end (default: 10%% of the "
                         "walltime, at most 120 s)")
+    p.add_argument("--tls-ca", metavar="PEM",
+                   help="connect with TLS and check the coordinator's certificate against this "
+                        "CA (or the coordinator's own self-signed certificate)")
+    p.add_argument("--tls", action="store_true",
+                   help="connect with TLS, checking the certificate against the system's CAs")
+    p.add_argument("--tls-server-name", metavar="NAME",
+                   help="the name the certificate must carry (default: the --connect host)")
     p.add_argument("--exit-on-disconnect", action="store_true",
                    help="exit when the coordinator goes away (local workers)")
     p.add_argument("--log-level", default="INFO")
@@ -73,6 +82,7 @@ def main(argv=None, token=None) -> int:
         args = build_parser().parse_args(argv)
         host, port = parse_address(args.connect)
         _check_counts(args)
+        args.tls_context = _client_tls(args, host)
         if token is None:
             token = auth.load_token(args.token_file)
         elif isinstance(token, str):
@@ -91,6 +101,17 @@ def main(argv=None, token=None) -> int:
         return 2
     from neunet.runner.loop import run_async
     return run_async(_run(args, host, port, token, end_s, prestarted))
+
+
+def _client_tls(args, host: str):
+    """(TLS context, name the certificate must carry), or None without --tls/--tls-ca."""
+    if args.tls_ca is None and not args.tls:
+        return None
+    from neunet.runner.wire import tls
+    try:
+        return tls.client_context(args.tls_ca), args.tls_server_name or host
+    except tls.TLSError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_counts(args) -> None:
@@ -112,7 +133,7 @@ async def _run(args, host, port, token, end_s, prestarted) -> int:
     kw = dict(spool_dir=args.spool_dir, name=args.name, prefetch=args.prefetch,
               exit_on_disconnect=args.exit_on_disconnect,
               timeout_min_s=args.task_timeout_min, timeout_factor=args.task_timeout_factor,
-              prestarted=prestarted)
+              prestarted=prestarted, tls=args.tls_context)
     if end_s is None:
         return await run_worker(Worker(host, port, args.slots, token, **kw))
     worker = WalltimeWorker(host, port, args.slots, token, end_s=end_s, drain_s=args.drain, **kw)

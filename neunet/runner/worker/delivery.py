@@ -12,8 +12,6 @@ from __future__ import annotations
 import mmap
 import os
 
-from neunet.runner.wire import frames
-
 
 def in_spool_file(reply: dict) -> bool:
     """Whether a ``done`` reply's data is in its spool file (not in the reply, not empty)."""
@@ -52,38 +50,41 @@ async def stream_result(out, reply: dict, spool_dir: str, chunk_bytes: int,
         result["hash"] = reply["hash"]
     if spooled and in_spool_file(reply):  # the coordinator moves the file
         result["spooled"] = True
-        out.queue(frames.pack(result), frames.pack({"t": "end", "tid": tid}))
+        out.send(result)
+        out.send({"t": "end", "tid": tid})
         return
-    head = frames.pack(result)
     if reply.get("data") and len(reply["data"]) <= chunk_bytes:  # kept in memory
-        out.queue(head, *frames.pack_chunk(tid, reply["data"]),
-                  frames.pack({"t": "end", "tid": tid}))
+        out.send(result)
+        out.send_chunk(tid, reply["data"])
+        out.send({"t": "end", "tid": tid})
         return
-    out.flush()  # what was queued goes first
-    writer = out.writer
-    writer.write(head)
+    out.write_now(result)  # after what was queued
     path = os.path.join(spool_dir, f"{tid}.npz")
     if reply.get("data"):
         for start in range(0, len(reply["data"]), chunk_bytes):
-            view = memoryview(reply["data"])[start:start + chunk_bytes]
-            writer.writelines(frames.pack_chunk(tid, view))
+            out.write_chunk_now(tid, memoryview(reply["data"])[start:start + chunk_bytes])
     elif 0 < reply["size"] <= chunk_bytes:  # small: one read, no thread hop
         with open(path, "rb") as fh:
-            writer.writelines(frames.pack_chunk(tid, fh.read()))
+            out.write_chunk_now(tid, fh.read())
     elif reply["size"]:  # a just-written spool file, mapped: sent from the page cache
-        writer.transport.set_write_buffer_limits(high=2 * chunk_bytes)
-        view = _mapped(path)
-        if view is not None:
-            for start in range(0, len(view), chunk_bytes):
-                writer.writelines(frames.pack_chunk(tid, view[start:start + chunk_bytes]))
-                await writer.drain()
-            del view  # unmapped when the transport lets go of its last slice
-        else:
-            with open(path, "rb", buffering=0) as fh:
-                while data := fh.read(chunk_bytes):
-                    writer.writelines(frames.pack_chunk(tid, data))
-                    await writer.drain()
-    writer.write(frames.pack({"t": "end", "tid": tid}))
+        await _stream_file(out, tid, path, chunk_bytes)
+    out.write_now({"t": "end", "tid": tid})
+
+
+async def _stream_file(out, tid: str, path: str, chunk_bytes: int) -> None:
+    """Send a spool file in chunks, waiting for the socket between them (bounded memory)."""
+    out.writer.transport.set_write_buffer_limits(high=2 * chunk_bytes)
+    view = _mapped(path)
+    if view is not None:
+        for start in range(0, len(view), chunk_bytes):
+            out.write_chunk_now(tid, view[start:start + chunk_bytes])
+            await out.writer.drain()
+        del view  # unmapped when the transport lets go of its last slice
+        return
+    with open(path, "rb", buffering=0) as fh:
+        while data := fh.read(chunk_bytes):
+            out.write_chunk_now(tid, data)
+            await out.writer.drain()
 
 
 def _mapped(path: str) -> memoryview | None:

@@ -5,8 +5,10 @@ kernels come from the cache), answers ``ready``, then runs each ``run`` request 
 out = spool directory, filter spec) through `neunet.sweep.task_run.run_task`, reports the
 ``filtering`` state (after a simulation of at least `REPORT_FILTERING_S`) and answers ``done``
 (summary, real seconds, size of the kept arrays' .npz, ``hash``: the result's
-`neunet.store.digest.result_hash`) or ``error`` (the simulator's message). The .npz of a result
-of at most `REPLY_DATA_MAX_BYTES` travels in the ``done`` reply (field ``data``); a larger one
+`neunet.store.digest.result_hash`) or ``error`` (the simulator's message, and its
+`failure_kind`).
+The .npz of a result of at most `REPLY_DATA_MAX_BYTES` travels in the ``done`` reply (field
+``data``); a larger one
 is written atomically as ``<out>/<tid>.npz``. Replies go to the original stdout; anything else
 the process prints goes to stderr so it cannot corrupt the frames. A crash or kill of this
 process fails only the task it was running. While several short tasks wait in its input (the
@@ -48,6 +50,16 @@ HOLD_MAX_S = 0.05
 HOLD_MAX_REPLIES = 16
 
 
+def failure_kind(exc: BaseException) -> str:
+    """``input`` for an error the task's own input causes wherever it runs (bad parameters,
+    a malformed input file, a filter that cannot apply): running it again cannot help; else
+    ``fault`` (retried, on another worker if one is up)."""
+    from neunet.analysis.expr import FilterError
+    from neunet.params import ParameterError
+    from neunet.sim.cli_parser import SimInputError
+    return "input" if isinstance(exc, (FilterError, ParameterError, SimInputError)) else "fault"
+
+
 def _error_text(exc: BaseException) -> str:
     """The simulator's message: exception type and text, plus where it came from."""
     text = f"{type(exc).__name__}: {exc}".strip()
@@ -72,7 +84,7 @@ def run_one(msg: dict, send) -> dict:
     try:
         out = run_task(msg["pm"], msg.get("filter"), simulated)
     except Exception as exc:  # any simulator or filter failure fails this task only
-        return {"t": "error", "tid": tid, "error": _error_text(exc)}
+        return {"t": "error", "tid": tid, "error": _error_text(exc), "kind": failure_kind(exc)}
     reply = {"t": "done", "tid": tid, "size": out.size, "summary": out.summary,
              "hash": out.digest, "real_s": out.real_s}
     if out.size > REPLY_DATA_MAX_BYTES:  # the arrays' memory itself: no 50 MB joined copy

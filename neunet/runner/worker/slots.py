@@ -378,4 +378,5 @@ class SlotRunner:
             elif msg["t"] == "done":
                 return msg
             elif msg["t"] == "error":
-                return slot.failed(tid, msg["error"], "fault")
+                kind = "input" if msg.get("kind") == "input" else "fault"
+                return slot.failed(tid, msg["error"], kind)

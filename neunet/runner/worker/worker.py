@@ -14,10 +14,12 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 import tempfile
 import time
 import uuid
 
+from neunet.runner.exits import EXIT_USAGE
 from neunet.runner.wire import auth, frames, streams
 from neunet.runner.wire.batching import BatchedWriter
 from neunet.runner.worker import delivery
@@ -39,14 +41,22 @@ HANDSHAKE_TIMEOUT_S = 10.0
 # Seconds allowed for the first handshake of a local worker (--exit-on-disconnect): its
 # coordinator starts it before loading TASKS.py and answers once the sweep is loaded.
 LOCAL_HANDSHAKE_TIMEOUT_S = 600.0
+# Longest spool path sent in the hello (it must fit the coordinator's pre-auth frame limit).
+MAX_SPOOL_CHARS = 1024
+class Refused(Exception):
+    """The coordinator refused this worker (or failed to prove itself): retrying cannot help,
+    the worker exits with status 2 and the message says what to pass."""
+
+
 class Worker:
     """The worker's connection and its asyncio tasks (see the module docstring); its slots
     are `runner` (a `SlotRunner`)."""
 
     def __init__(self, host, port, slots, token, spool_dir=None, name=None, prefetch=None,
                  exit_on_disconnect=False, timeout_min_s=300.0, timeout_factor=20.0,
-                 prestarted=()):
+                 prestarted=(), tls=None):
         self.host, self.port, self.n_slots = host, port, slots
+        self.tls = tls  # (ssl context, the name the coordinator's certificate must carry)
         self.token = token or b""
         self.wid = uuid.uuid4().hex
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -124,7 +134,12 @@ class Worker:
         backoff = BACKOFF_MIN_S
         while not self.finished.is_set():
             try:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await self._open()
+            except ssl.SSLCertVerificationError as exc:  # not our coordinator: say so, exit 2
+                log.error("the coordinator at %s failed the TLS check: %s (check --tls-ca and "
+                          "--tls-server-name)", self._where(), exc.verify_message or exc)
+                self.exit_status = EXIT_USAGE
+                return self._finish(kill=True)
             except OSError as exc:
                 if self.exit_on_disconnect:
                     log.error("cannot reach coordinator: %s", exc)
@@ -146,20 +161,25 @@ class Worker:
 
     async def _serve(self, reader, writer) -> None:
         try:
-            await asyncio.wait_for(self._handshake(reader, writer), self._handshake_s())
+            out = await asyncio.wait_for(self._handshake(reader, writer), self._handshake_s())
+        except Refused as exc:  # the same answer every time: say what to do, exit 2
+            log.error("%s", exc)
+            self.exit_status = EXIT_USAGE
+            writer.close()
+            return self._finish(kill=True)
         except (frames.ProtocolError, auth.AuthError, asyncio.TimeoutError,
                 ConnectionError) as exc:
             log.error("handshake with coordinator failed: %s", exc or type(exc).__name__)
             writer.close()
             await asyncio.sleep(BACKOFF_MAX_S)
             return
-        self.out, self._connected_once = BatchedWriter(writer, self._before_flush), True
+        self.out, self._connected_once = out, True
         log.info("connected to %s:%s as %s", self.host, self.port, self.name)
         beat = asyncio.ensure_future(self._heartbeats())
         redeliver = asyncio.ensure_future(self._redeliver())
         try:
             while True:
-                msg = await streams.read_message(reader)
+                msg = await streams.read_message(reader, session=out.session)
                 if msg is None:
                     break
                 await self._on_message(msg)
@@ -173,6 +193,14 @@ class Worker:
         if not self.finished.is_set():
             log.info("coordinator went away; keeping %d results", len(self.pending))
 
+    async def _open(self) -> tuple:
+        """A connection to the coordinator (TLS, checked, when configured)."""
+        if self.tls is None:
+            return await asyncio.open_connection(self.host, self.port)
+        context, name = self.tls
+        return await asyncio.open_connection(self.host, self.port, ssl=context,
+                                             server_hostname=name)
+
     def _handshake_s(self) -> float:
         """Seconds the handshake may take: long for a local worker's first connection (its
         coordinator may still be loading the sweep; it closes the connection if it dies)."""
@@ -180,23 +208,57 @@ class Worker:
             return LOCAL_HANDSHAKE_TIMEOUT_S
         return HANDSHAKE_TIMEOUT_S
 
-    async def _handshake(self, reader, writer) -> None:
+    async def _handshake(self, reader, writer) -> BatchedWriter:
+        """Prove the token and check the coordinator's proof (`auth`); return the sealed
+        writer of the session, after queueing what this worker holds (``join``)."""
         challenge = await streams.read_message(reader, frames.PREAUTH_FRAME_BYTES)
         if challenge is None or challenge["t"] != "challenge":
             raise frames.ProtocolError("coordinator did not send a challenge")
+        if challenge["version"] != frames.VERSION:
+            raise Refused(f"the coordinator at {self._where()} speaks protocol version "
+                          f"{challenge['version']}, this worker {frames.VERSION}: run the "
+                          "same neunet version on both")
         cnonce = auth.new_nonce()
-        running = self.runner.running()
-        writer.write(frames.pack({
-            "t": "hello", "worker": self.wid, "name": self.name, "slots": self.n_slots,
-            "cnonce": cnonce, "mac": auth.worker_proof(self.token, challenge["nonce"], cnonce),
-            "running": running, "held": self.held(), "spool": os.path.realpath(self.spool)}))
+        session = auth.worker_session(self.token, challenge["nonce"], cnonce)
+        out = BatchedWriter(writer, self._before_flush, session)
+        out.write_now({"t": "hello", "worker": self.wid, "name": self.name,
+                       "slots": self.n_slots, "cnonce": cnonce,
+                       "spool": os.path.realpath(self.spool)[:MAX_SPOOL_CHARS]})
         await writer.drain()
-        welcome = await streams.read_message(reader, frames.PREAUTH_FRAME_BYTES)
-        if welcome is None or welcome["t"] != "welcome":
-            raise auth.AuthError("coordinator refused the token")
-        expected = auth.coordinator_proof(self.token, challenge["nonce"], cnonce)
-        if not auth.check(expected, welcome["mac"]):
-            raise auth.AuthError("coordinator could not prove it knows the token")
+        welcome = self._check_welcome(session, await streams.read_body(reader))
+        self._configure(welcome)
+        out.send({"t": "join", "running": self.runner.running(), "held": self.held()})
+        return out
+
+    def _where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _check_welcome(self, session, body) -> dict:
+        """The welcome, once its tag proves the coordinator knows the token; `Refused` when
+        the coordinator refused ours or could not prove its own."""
+        if body is None:
+            raise ConnectionError("the coordinator closed the connection during the handshake")
+        try:
+            welcome = frames.unpack(session.open(body))
+        except frames.ProtocolError:
+            welcome = None
+        if welcome is not None and welcome["t"] == "welcome":
+            return welcome
+        try:
+            refusal = frames.unpack(body)
+        except frames.ProtocolError:
+            refusal = {}
+        if refusal.get("t") == "refused" and refusal.get("code") == "token":
+            what = ("this worker has no token and the coordinator requires one" if not
+                    self.token else "the coordinator refused this worker's token")
+            raise Refused(f"{what}: pass the coordinator's token with --token-file FILE or "
+                          f"${auth.TOKEN_ENV}")
+        raise Refused(f"the coordinator at {self._where()} could not prove it knows the token "
+                      "(another token, or not a neunet coordinator): check --token-file on "
+                      "both sides")
+
+    def _configure(self, welcome: dict) -> None:
+        """Take the coordinator's settings from its welcome."""
         self.runner.filter_spec = welcome.get("filter")
         self.spooled = welcome.get("spooled") is True  # our spool is the coordinator's
         limit = welcome.get("max_frame")
