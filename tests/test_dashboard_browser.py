@@ -14,10 +14,11 @@ from selenium.webdriver.common.by import By
 from neunet.runner.dashboard.embed import serve_in_thread
 from neunet.store import RunStore
 
-# A sweep slow enough to watch: 36 tasks of ~0.2-0.4 s on one slot, with spikes to show.
+# A sweep slow enough to watch: 36 tasks of ~0.5-1 s on one slot (~25 s in all), with spikes
+# to show (at 3 s of model time the sweep ended in 4 s, before the page had watched it grow).
 SLOW_SWEEP = """\
 from neunet import parameters, grid
-pm = parameters(); pm['nE'] = 4; pm['nI'] = 1; pm['t'] = 3000; pm['ps'] = 0.02
+pm = parameters(); pm['nE'] = 4; pm['nI'] = 1; pm['t'] = 20000; pm['ps'] = 0.02
 tasks = grid(pm, pr=[1.0 + 0.1 * i for i in range(12)], scee=[0.03, 0.05, 0.07])
 filter = {"keep": ["ras", "volt"], "downsample": 16}
 """

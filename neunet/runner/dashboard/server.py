@@ -38,6 +38,8 @@ KEEPALIVE_S = 15.0
 MAX_STREAMS, MAX_DETAIL_READS = 16, 2
 # Tells an event stream's browser to reconnect after 300 ms (a new sweep on the same port).
 RETRY_LINE = b"retry: 300\n\n"
+# The last event of a stream when the coordinator stops: pages stop fetching until it is back
+BYE_EVENT = b"event: bye\ndata: {}\n\n"
 # Default dashboard port and how many ports above it are tried when it is taken.
 DEFAULT_PORT, PORT_TRIES = 8722, 20
 # A task id, and a parameter or statistic name, as a query may give them.
@@ -252,7 +254,8 @@ class Dashboard:
                     await write(b": keep-alive\n\n")
                     continue
                 payload, getter = getter.result(), None
-                if payload is None:  # closing
+                if payload is None:  # closing: the page stops asking until a server is back
+                    await write(BYE_EVENT)
                     return
                 await write(b"data: " + payload + b"\n\n")
         finally:

@@ -164,7 +164,7 @@
 
   async function fetchSweep(event) {
     const x = $("sweep-x").value, y = $("sweep-y").value, c = $("sweep-c").value;
-    if (!x || !y || sweepBusy || (!event && (!visible.sweep || document.hidden))) return;
+    if (!x || !y || sweepBusy || offline || (!event && (!visible.sweep || document.hidden))) return;
     const wait = SWEEP_MIN_MS - (performance.now() - sweepFetchedAt);
     if (!event && sweepKey && wait > 0 && dash.state.progress.running > 0) {
       if (!sweepTimer) sweepTimer = setTimeout(() => { sweepTimer = null; fetchSweep(); }, wait);
@@ -177,6 +177,8 @@
       const r = await fetch("/api/sweep?" + new URLSearchParams({x: x, y: y, c: c}).toString());
       const data = await r.json();
       if (r.ok) { drawSweep(data); sweepKey = key; }
+    } catch (e) {
+      setText("conn", "cannot load the sweep plot; retrying");  // the server went meanwhile
     } finally { sweepBusy = false; }
   }
 
@@ -260,11 +262,18 @@
   }
 
   let events = null;
+  let offline = false;  // the event stream is down: the server is gone or restarting
   function listen() {
     events = new EventSource("/events");
     events.onmessage = (e) => render(JSON.parse(e.data));
-    events.onopen = () => setText("conn", "");
-    events.onerror = () => setText("conn", "connection lost; retrying");
+    events.onopen = () => { offline = false; setText("conn", ""); };
+    events.onerror = () => { goOffline(); setText("conn", "connection lost; retrying"); };
+    events.addEventListener("bye", () => { goOffline(); setText("conn", "coordinator stopped"); });
+  }
+  // no fetches while the server is gone (they could only fail); the stream reconnects by itself
+  function goOffline() {
+    offline = true;
+    if (sweepTimer) { clearTimeout(sweepTimer); sweepTimer = null; }
   }
   start();
 })();
