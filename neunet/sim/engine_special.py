@@ -21,12 +21,23 @@ HEAP_START = 1024
 
 def step_buffers(ev):
     """A chunk's CSR events, each neuron's next one, and a step buffer large enough for all
-    of them: (ev, cur, g, gctl) as the IF-jump and cont-syn kernels take them."""
+    of them: (ev, cur, g, gctl) as the cont-syn kernel takes them."""
     ev = csr_events(ev)
     m = ev[1].size
     g = (np.empty(m), np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty(m, np.int64),
          np.empty(m))
     return ev, ev[0][:-1].copy(), g, np.array([0, 0, -1], np.int64)
+
+
+def chunk_buffers(ev):
+    """A chunk's CSR events with a count scratch, the buffer of their (time, neuron) order
+    and its position: (ev, g, gctl) as the IF-jump kernels take them
+    (kernels_events.order_chunk)."""
+    ptr, times, strengths = csr_events(ev)
+    m = times.size
+    g = (np.empty(m), np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty(m, np.int64),
+         np.empty(m))
+    return (ptr, times, strengths, np.empty(m + 1, np.int64)), g, np.array([0, 0, -1], np.int64)
 
 
 def _net(problem):
@@ -72,7 +83,7 @@ class IFJumpRunner(Runner):
     def chunk(self, t_ms, t_ends, rows, n_rows, forced):
         from neunet.sim.kernels_ifjump import ifjump_chunk, ifjump_delay_chunk
         from neunet.sim.kernels_step import ST_OUT_FULL, ST_QUEUE_FULL
-        ev, cur, g, gctl = step_buffers(self.events.take(t_ends))
+        ev, g, gctl = chunk_buffers(self.events.take(t_ends))
         volt, cond, gate = self.rows(n_rows)
         k, n_out, status = 0, 0, ST_OUT_FULL
         if self.out[0].size < 4 * self.n + 64:
@@ -80,12 +91,12 @@ class IFJumpRunner(Runner):
         while k < t_ends.size or status:
             if self.delayed:
                 status, k, n_out = ifjump_delay_chunk(
-                    self.S, self.q, t_ends, k, cur, ev, g, gctl, self.net, self.delays,
+                    self.S, self.q, t_ends, k, ev, g, gctl, self.net, self.delays,
                     self.heap, self.ctl, rows, (volt, cond), self.rec_c, self.scr, self.out,
                     n_out)
             else:
                 status, k, n_out = ifjump_chunk(
-                    self.S, self.q, t_ends, k, cur, ev, g, gctl, self.net, rows,
+                    self.S, self.q, t_ends, k, ev, g, gctl, self.net, rows,
                     (volt, cond), self.rec_c, self.scr, self.out, n_out)
             if status == ST_OUT_FULL:
                 self.grow_out(n_out, self.n + 1)
