@@ -1,8 +1,8 @@
-"""order_chunk and gather_step against numpy's stable sort of the events in neuron order."""
+"""gather_block and gather_step against numpy's stable sort of the events in neuron order."""
 import numpy as np
 import pytest
 
-from neunet.sim.kernels_events import INSERTION_MAX, gather_step, order_chunk
+from neunet.sim.kernels_events import INSERTION_MAX, gather_block, gather_step
 
 
 def csr(ids, times, n):
@@ -40,7 +40,7 @@ def chunk_times(rng, kind, m):
 
 @pytest.mark.parametrize("kind", ["uniform", "ties", "crowded", "same"])
 @pytest.mark.parametrize("m", [0, 1, 7, 40 * INSERTION_MAX])
-def test_order_chunk_is_a_stable_time_sort_in_neuron_order(kind, m):
+def test_gather_block_is_a_stable_time_sort_in_neuron_order(kind, m):
     rng = np.random.default_rng(m)
     n = 13
     ids = rng.integers(0, n, m)
@@ -48,11 +48,16 @@ def test_order_chunk_is_a_stable_time_sort_in_neuron_order(kind, m):
     order = np.lexsort((times, ids))            # each neuron's events in time order
     ptr, t, s = csr(ids[order], times[order], n)
     g = buffers(m)
-    got = order_chunk(ptr, t, s, g, np.empty(m + 1, np.int64))
-    assert got == m
-    want = expected(ptr, t, s)
-    for a, b in zip(g[:3], want):
-        np.testing.assert_array_equal(a[:m], b)
+    blk = (ptr[:-1].copy(), np.empty(m, np.int64), np.empty(m + 1, np.int64))
+    got = [[], [], []]
+    for t_end in (10.0 + 5e-10, 40.0, np.inf):     # blocks, the last takes the rest
+        k = gather_block(blk, ptr, t, s, t_end, g)
+        assert np.all(g[0][:k] < t_end)
+        for a, b in zip(got, g[:3]):
+            a.append(b[:k].copy())
+    np.testing.assert_array_equal(blk[0], ptr[1:])
+    for a, b in zip(got, expected(ptr, t, s)):
+        np.testing.assert_array_equal(np.concatenate(a), b)
 
 
 def test_gather_step_takes_the_events_before_the_step_end_in_order():

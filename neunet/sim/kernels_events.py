@@ -8,6 +8,8 @@ a whole chunk's events at once, by a stable counting sort into time buckets (abo
 each) followed by a stable sort of each bucket, so that each step's events are the next ones
 before its end. Neither allocates: the caller owns the buffers.
 """
+import math
+
 from numba import njit
 
 # Buckets of order_chunk with more events than this are merge-sorted, smaller ones by
@@ -111,42 +113,57 @@ def _insertion_sort(g_t, g_i, g_s, lo, hi):
 
 
 @njit(cache=True, _nrt=False)
-def _bucket_counts(ev_t, m, bucket, count):
-    """Bucket of each event (a non-decreasing function of its time, buckets of equal length
-    over the events' time span) into bucket[:m]; count[b + 1] := events in bucket b.
-    Returns the number of buckets."""
-    nb = max(1, m // EVENTS_PER_BUCKET)
-    lo, hi = ev_t[0], ev_t[0]
-    for e in range(m):
-        lo = min(lo, ev_t[e])
-        hi = max(hi, ev_t[e])
-    scale = nb / (hi - lo) if hi > lo else 0.0
-    for b in range(nb + 1):
-        count[b] = 0
-    for e in range(m):
-        b = min(int((ev_t[e] - lo) * scale), nb - 1)
-        bucket[e] = b
-        count[b + 1] += 1
-    for b in range(nb):
-        count[b + 1] += count[b]
-    return nb
+def _take_block(cur, ev_ptr, ev_t, ev_s, t_end, h):
+    """Copy every neuron's events from cur with time < t_end (cur advanced) into h[0:3] in
+    neuron order; returns (their number, earliest time, latest time)."""
+    (h_t, h_i, h_s) = h[3], h[4], h[5]
+    m, lo, hi = 0, math.inf, -math.inf
+    for j in range(cur.shape[0]):
+        k, end = cur[j], ev_ptr[j + 1]
+        while k < end and ev_t[k] < t_end:
+            t = ev_t[k]
+            lo = min(lo, t)
+            hi = max(hi, t)
+            h_t[m], h_i[m], h_s[m] = t, j, ev_s[k]
+            m += 1
+            k += 1
+        cur[j] = k
+    return m, lo, hi
 
 
 @njit(cache=True, _nrt=False)
-def order_chunk(ev_ptr, ev_t, ev_s, g, count):
-    """All the events of (ev_ptr, ev_t, ev_s) (CSR by neuron) into g[0:3] sorted by (time,
-    neuron): a stable sort by time of the events in neuron order. count: int64 scratch of
-    at least m + 1 entries. Returns m, the number of events."""
-    (g_t, g_i, g_s, bucket) = g[0], g[1], g[2], g[4]
-    m = ev_ptr[ev_ptr.shape[0] - 1]
+def _bucket_counts(h_t, m, nb, lo, scale, bucket, count):
+    """Bucket of each event (a non-decreasing function of its time) into bucket[:m]; then
+    count[b] := first slot of bucket b."""
+    for b in range(nb + 1):
+        count[b] = 0
+    for x in range(m):
+        b = min(int((h_t[x] - lo) * scale), nb - 1)
+        bucket[x] = b
+        count[b + 1] += 1
+    for b in range(nb):
+        count[b + 1] += count[b]
+
+
+@njit(cache=True, _nrt=False)
+def gather_block(blk, ev_ptr, ev_t, ev_s, t_end, g):
+    """Take every neuron's events with time < t_end into g[0:3] sorted by (time, neuron):
+    a stable sort by time of the events in neuron order (copied to g[3:6] first, so that
+    the sort works on the block's events alone), by a stable counting sort into time
+    buckets and a stable sort of each bucket. blk = (cur, bucket, count): each neuron's
+    next event (advanced), int64 scratch of at least m and m + 1. Returns m, the number of
+    events taken."""
+    (g_t, g_i, g_s, h_t, h_i, h_s) = g
+    (cur, bucket, count) = blk
+    m, lo, hi = _take_block(cur, ev_ptr, ev_t, ev_s, t_end, g)
     if m == 0:
         return 0
-    nb = _bucket_counts(ev_t, m, bucket, count)
-    for j in range(ev_ptr.shape[0] - 1):      # stable scatter, neuron by neuron
-        for e in range(ev_ptr[j], ev_ptr[j + 1]):
-            p = count[bucket[e]]
-            count[bucket[e]] = p + 1
-            g_t[p], g_i[p], g_s[p] = ev_t[e], j, ev_s[e]
+    nb = max(1, m // EVENTS_PER_BUCKET)
+    _bucket_counts(h_t, m, nb, lo, nb / (hi - lo) if hi > lo else 0.0, bucket, count)
+    for x in range(m):                        # stable scatter
+        p = count[bucket[x]]
+        count[bucket[x]] = p + 1
+        g_t[p], g_i[p], g_s[p] = h_t[x], h_i[x], h_s[x]
     lo = 0                                    # count[b] is now the end of bucket b
     for b in range(nb):
         hi = count[b]

@@ -6,8 +6,9 @@ volt output). Between events V decays exactly, V(t) = V(t_last) exp(-G_L (t - t_
 input of strength s at time t first brings V to t, then adds s unless the neuron is
 refractory (t - t_spike <= T_ref); V > threshold fires at exactly t (V := V_reset).
 
-``ifjump_chunk`` (method IF-jump): the chunk's input events are put in (time, neuron) order
-once (kernels_events.order_chunk); each step takes the next ones before its end. A spike
+``ifjump_chunk`` (method IF-jump): the input events are put in (time, neuron) order a block
+of steps at a time (kernels_events.gather_block); each step takes the next ones before its
+end. A spike
 kicks its post neurons at the same instant (summed per post neuron over the neurons that
 fired in the same round), round after round.
 ``ifjump_delay_chunk`` (IF-jump-delay): a spike sends a kick of A[i][j] sc to each post
@@ -20,7 +21,7 @@ import math
 
 from numba import njit
 
-from neunet.sim.kernels_events import order_chunk
+from neunet.sim.kernels_events import gather_block
 from neunet.sim.kernels_neuron import fexp
 from neunet.sim.kernels_step import ST_OK, ST_OUT_FULL, ST_QUEUE_FULL
 
@@ -145,30 +146,34 @@ def write_ifjump_row(S, row, out_v, out_c, rec_c):
 
 
 @njit(cache=True, inline='always')
-def _chunk_events(ev, g, gctl):
-    """The chunk's events in (time, neuron) order in g, ordered at the first call of a
-    chunk (gctl = [next event, count, ordered], gctl[2] = -1 at a chunk's start); returns
-    (next event, count)."""
-    if gctl[2] < 0:
-        gctl[1] = order_chunk(ev[0], ev[1], ev[2], g, ev[3])
+def _block_events(k, t_ends, blk, ev, g, gctl):
+    """The events of the block of steps that holds step k, in (time, neuron) order in g
+    (gathered at the block's first step; gctl = [next event, count, first step after the
+    block, events wanted per block], gctl[2] = -1 at a chunk's start). A block has about
+    gctl[3] events (at least 4 per neuron). Returns (next event, count)."""
+    if k >= gctl[2]:
+        n, n_steps = blk[0].shape[0], t_ends.shape[0]
+        want = max(gctl[3], 4 * n)
+        steps = max(1, want * n_steps // max(1, ev[0][n] - ev[0][0]))
+        gctl[2] = min(n_steps, k + steps)
+        gctl[1] = gather_block(blk, ev[0], ev[1], ev[2], t_ends[gctl[2] - 1], g)
         gctl[0] = 0
-        gctl[2] = 0
     return gctl[0], gctl[1]
 
 
 @njit(cache=True, _nrt=False)
-def ifjump_chunk(S, q, t_ends, k, ev, g, gctl, net, row_of_step, rows, rec_c, scr, out,
-                 n_out):
-    """IF-jump over the steps k, k+1, ... ending at t_ends. ev = (ptr, times, strengths,
-    count scratch) the chunk's events by neuron, g their buffer in (time, neuron) order
-    (see kernels_events.order_chunk) and gctl its position (see _chunk_events). Returns
-    (status, step reached, n_out)."""
+def ifjump_chunk(S, q, t_ends, k, blk, ev, g, gctl, net, row_of_step, rows, rec_c, scr,
+                 out, n_out):
+    """IF-jump over the steps k, k+1, ... ending at t_ends. ev = (ptr, times, strengths)
+    the chunk's events by neuron, blk = (each neuron's next one, scratch, scratch) and g
+    the buffer of a block's events in (time, neuron) order (see kernels_events.gather_block)
+    and gctl its position (see _block_events). Returns (status, step reached, n_out)."""
     n = S.shape[1]
     cap = out[0].shape[0]
-    e, m = _chunk_events(ev, g, gctl)
     g_t, g_i, g_s = g[0], g[1], g[2]
     while k < t_ends.shape[0]:
         t_end = t_ends[k]
+        e, m = _block_events(k, t_ends, blk, ev, g, gctl)
         while e < m and g_t[e] < t_end:
             if n_out + n + 1 > cap:
                 gctl[0] = e
@@ -180,11 +185,11 @@ def ifjump_chunk(S, q, t_ends, k, ev, g, gctl, net, row_of_step, rows, rec_c, sc
                 _fire(S, j, t, q)
                 out[0][n_out], out[1][n_out], out[2][n_out] = k, j, t
                 n_out = _cascade(S, t, j, k, q, net, scr, out, n_out + 1)
+        gctl[0] = e
         if row_of_step[k] >= 0:
             grid_volt_gl(S, t_end, q[Q_GL])
             write_ifjump_row(S, row_of_step[k], rows[0], rows[1], rec_c)
         k += 1
-    gctl[0] = e
     return ST_OK, k, n_out
 
 
@@ -286,16 +291,16 @@ def _apply_batch(S, t, k, nb, b_i, b_s, q, net, delay, heap, ctl, out, n_out):
 
 
 @njit(cache=True, _nrt=False)
-def ifjump_delay_chunk(S, q, t_ends, k, ev, g, gctl, net, delay, heap, ctl, row_of_step,
-                       rows, rec_c, scr, out, n_out):
+def ifjump_delay_chunk(S, q, t_ends, k, blk, ev, g, gctl, net, delay, heap, ctl,
+                       row_of_step, rows, rec_c, scr, out, n_out):
     """IF-jump-delay over the steps k, k+1, ... (see ifjump_chunk); delay[edge] aligned with
     the CSR edges of net. Delayed kicks at exactly a step end belong to that step, inputs
     at a step end to the next one (as in the reference). Returns (status, k, n_out)."""
     n, n_edges = S.shape[1], net[2].shape[0]
     b_i, b_s = scr[2], scr[0]          # batch: at most 2n entries (scratch of 2n)
-    e, m = _chunk_events(ev, g, gctl)
     while k < t_ends.shape[0]:
         t_end = t_ends[k]
+        e, m = _block_events(k, t_ends, blk, ev, g, gctl)
         while True:
             t_in = g[0][e] if e < m else math.inf
             t_q = heap[0][0] if ctl[0] > 0 else math.inf
