@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dispatch import _wait_log  # noqa: E402  (one log-polling helper for both benchmarks)
 
 # Interpreter of every process.
 PY = sys.executable
@@ -67,16 +68,6 @@ def _coordinator(tasks_py: Path, run_dir: Path, log: Path, root: Path = ROOT, *a
                             cwd=str(tasks_py.parent))
     port = int(_wait_log(log, r"listening on [^:]+:(\d+)", 120).group(1))
     return proc, port
-
-
-def _wait_log(log: Path, pattern: str, timeout_s: float):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        m = re.search(pattern, log.read_text()) if log.exists() else None
-        if m:
-            return m
-        time.sleep(0.02)
-    raise RuntimeError(f"{pattern!r} not seen in {log} within {timeout_s} s")
 
 
 def _proc_cpu_s(pid: int) -> float:

@@ -99,8 +99,9 @@ def test_idle_and_junk_connections_cost_little_and_a_real_worker_is_served(tmp_p
     at, and past the caps new ones are closed at once: 300 idle sockets and 100 that pour
     frames of empty msgpack arrays change the coordinator's memory by little (it was +256
     KiB each, and 1.7 GB for such junk), while a real worker finishes the sweep."""
-    n = 6  # about a second each: the sweep outlasts the attack
-    coord, port, log = _start(tmp_path, n, 1e5, extra=NO_BULK)
+    n = 12  # ~1.3 s each here (200 s of model time): the sweep outlasts the ~2 s attack even
+    # on a machine several times faster (6 tasks of 100 s ended before it on CI)
+    coord, port, log = _start(tmp_path, n, 2e5, extra=NO_BULK)
     real = _real_worker(tmp_path, port)
     socks = []
     try:
@@ -116,6 +117,7 @@ def test_idle_and_junk_connections_cost_little_and_a_real_worker_is_served(tmp_p
                 except OSError:
                     pass  # closed by the coordinator already
         time.sleep(1.0)
+        assert coord.poll() is None, "the sweep ended before the attack did: lengthen it"
         grown = _rss_mb(coord.pid) - before
         assert grown < 48, f"coordinator grew by {grown:.0f} MB"
         assert coord.wait(timeout=240) == 0, _log(log)

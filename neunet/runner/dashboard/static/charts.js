@@ -77,7 +77,7 @@
     function drawBars(u) {
       const ctx = clip(u), px = uPlot.pxRatio, n = Math.max(1, data.lanes.length);
       const h = Math.max(2 * px, Math.min(24 * px, 0.7 * u.bbox.height / n));
-      const minW = 1.5 * px, gap = px;
+      const minW = 1.5 * px, gap = 2 * px;  // back-to-back tasks stay apart
       const byState = {};
       for (const b of data.bars) (byState[b[3]] || (byState[b[3]] = [])).push(b);
       for (const [code, bars] of Object.entries(byState)) {

@@ -158,7 +158,7 @@
     fillSelect($("sweep-x"), sweep.params, d[0], false);
     fillSelect($("sweep-y"), sweep.stats, d[1], false);
     fillSelect($("sweep-c"), sweep.params, d[2] || "", true);
-    setText("sweep-note", sweep.params.length ? (dash.sweep ? dash.sweep.n_tasks + " finished tasks" : "")
+    setText("sweep-note", sweep.params.length ? (dash.sweep ? finishedTasks(dash.sweep.n_tasks) : "")
       : "(no parameter varies between finished tasks yet)");
   }
 
@@ -182,11 +182,13 @@
     } finally { sweepBusy = false; }
   }
 
+  const finishedTasks = (n) => n + (n === 1 ? " finished task" : " finished tasks");
+
   function drawSweep(data) {
     dash.sweep = data;
     charts.sweep.draw(data);
     dash.sweepDraws += 1;
-    setText("sweep-note", data.n_tasks + " finished tasks");
+    setText("sweep-note", finishedTasks(data.n_tasks));
     if (data.n_tasks && !dash.marks.sweep) dash.marks.sweep = performance.now();
   }
 
