@@ -87,7 +87,7 @@ def _collect(mask, exc):
     return ne
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, error_model='numpy')
 def _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t):
     """Start of a round: each listed neuron's h (to its next event or b), state and clock."""
     for p in range(m):
@@ -100,7 +100,7 @@ def _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t):
         R[3, p], R[4, p] = S[RHE, i], S[RHI, i]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, error_model='numpy')
 def _round_steps(V, GE, GI, HE, HI, K1, H, RC, m, model, quirks):
     """Vectorizable part of a round: each listed neuron's interval over its own h = H[p].
 
@@ -144,6 +144,35 @@ def _finish_one(S, rc, i, h, R, K1, p, model, lc, quirks):
 
 
 @njit(cache=True, _nrt=False, error_model='numpy')
+def _round_finish(S, rc, cur, lst, m, b, ctx, lc, R, K1, W, buf_t, buf_i, nb):
+    """End of a round: scalar part of each listed neuron's interval, then its next event.
+
+    Neurons with an event left before b are kept in lst (in order, with their new start
+    time in W[0]) and get the event's input. Returns (neurons kept, new buffer count, err).
+    """
+    ev_ptr, ev_t, ev_s, model, quirks = ctx[0], ctx[1], ctx[2], ctx[3], ctx[6]
+    q = 0
+    for p in range(m):
+        i, t0, h = lst[p], W[0, p], W[1, p]
+        if h > 0.0:
+            ts, err = _finish_one(S, rc, i, h, R, K1, p, model, lc, quirks)
+            if ts >= 0.0:
+                buf_t[nb], buf_i[nb] = t0 + ts, i
+                nb += 1
+            if err:
+                return q, nb, err
+        k = cur[i]
+        if k < ev_ptr[i + 1] and ev_t[k] < b:
+            if h > 0.0:
+                t0 = ev_t[k]
+            inject(S, i, ev_s[k], model)
+            cur[i] = k + 1
+            lst[q], W[0, q] = i, t0
+            q += 1
+    return q, nb, 0
+
+
+@njit(cache=True, _nrt=False, error_model='numpy')
 def lif_rounds(S, rc, cur, lst, m, a, b, ctx, R, K1, W, buf_t, buf_i, nb):
     """Evolve the m LIF neurons lst[:m] from a to b through their input events.
 
@@ -153,34 +182,24 @@ def lif_rounds(S, rc, cur, lst, m, a, b, ctx, R, K1, W, buf_t, buf_i, nb):
     kernels_step.quiet counts them). Returns (new buffer count, err); err 1 = "Multiple
     spikes in one dt".
     """
-    ev_ptr, ev_t, ev_s, model, par, quirks = ctx[0], ctx[1], ctx[2], ctx[3], ctx[5], ctx[6]
-    lc = lif_lc(model, par)
     for p in range(m):
         W[0, p] = a
+    return lif_rounds_from(S, rc, cur, lst, m, b, ctx, R, K1, W, buf_t, buf_i, nb)
+
+
+@njit(cache=True, _nrt=False, error_model='numpy')
+def lif_rounds_from(S, rc, cur, lst, m, b, ctx, R, K1, W, buf_t, buf_i, nb):
+    """lif_rounds with each listed neuron's own start time in W[0, :m] (lst is reused)."""
+    ev_ptr, ev_t, model, par, quirks = ctx[0], ctx[1], ctx[3], ctx[5], ctx[6]
+    lc = lif_lc(model, par)
     while m > 0:
         par[P_QC] += m
         _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t)
         _round_steps(R[0], R[1], R[2], R[3], R[4], K1, W[1], W[2], min(pad(m), W.shape[1]),
                      model, quirks)
-        q = 0
-        for p in range(m):
-            i, t0, h = lst[p], W[0, p], W[1, p]
-            if h > 0.0:
-                ts, err = _finish_one(S, rc, i, h, R, K1, p, model, lc, quirks)
-                if ts >= 0.0:
-                    buf_t[nb], buf_i[nb] = t0 + ts, i
-                    nb += 1
-                if err:
-                    return nb, err
-            k = cur[i]
-            if k < ev_ptr[i + 1] and ev_t[k] < b:
-                if h > 0.0:
-                    t0 = ev_t[k]
-                inject(S, i, ev_s[k], model)
-                cur[i] = k + 1
-                lst[q], W[0, q] = i, t0
-                q += 1
-        m = q
+        m, nb, err = _round_finish(S, rc, cur, lst, m, b, ctx, lc, R, K1, W, buf_t, buf_i, nb)
+        if err:
+            return nb, err
     return nb, 0
 
 
