@@ -279,3 +279,19 @@ def test_cli_run_does_not_load_scipy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=600)
     assert r.stdout.split() == ["0", "False", "True"], r.stderr
+
+
+def test_cli_start_up_runs_without_collections_and_leaves_the_gc_on():
+    """The cyclic GC is paused while a process's first call imports numba and reads its
+    inputs (~125 collections otherwise) and is on for the run and after it, also after an
+    error."""
+    code = ("import gc\nfrom neunet.sim import engine\nfrom neunet.sim.__main__ import main\n"
+            "count, seen, run = [], [], engine.run\n"
+            "gc.callbacks.append(lambda phase, info: count.append(phase))\n"
+            "engine.run = lambda *a: (seen.append((len(count), gc.isenabled())), run(*a))[1]\n"
+            "start = len(count)\n"
+            "rc = main(['--neuron-model', 'IF-jump', '--nE', '3', '--net', '-', '--t', '1'])\n"
+            "print(rc, seen[0][0] - start, seen[0][1], main(['--t', 'x']), gc.isenabled())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=600)
+    assert r.stdout.split() == ["0", "0", "True", "2", "True"], r.stderr

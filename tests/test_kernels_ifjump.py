@@ -186,3 +186,22 @@ def test_ifjump_delay_heap_grows(tmp_path, monkeypatch):
     small = simulate(args)
     assert grown and np.array_equal(big["ras"], small["ras"])
     assert np.array_equal(big["volt"], small["volt"])
+
+
+@pytest.mark.parametrize("delay", [False, True])
+def test_ifjump_small_blocks_and_a_growing_raster(tmp_path, monkeypatch, delay):
+    """Input events sorted a few at a time (blocks of a step or two) and a raster enlarged
+    mid-chunk give the same results as one block and a large raster."""
+    from neunet.sim import engine_network, engine_special
+    n, t, dt = 7, 120.0, 0.5
+    _setup(tmp_path, 6)
+    args = _args(tmp_path, n, t, dt, ["--synaptic-delay", "0.75"] if delay else [])
+    big = simulate(args)
+    monkeypatch.setattr(engine_special, "BLOCK_EVENTS", 1)
+    grown = []
+    original = engine_network.Runner.grow_out
+    monkeypatch.setattr(engine_network.Runner, "grow_out",
+                        lambda self, *a: (grown.append(a), original(self, *a))[1])
+    small = simulate(args)
+    assert any(n_out > 0 for n_out, *_ in grown)          # enlarged mid-chunk
+    assert np.array_equal(big["ras"], small["ras"]) and np.array_equal(big["volt"], small["volt"])

@@ -52,6 +52,54 @@ def test_sparse_sums_duplicates_and_names_bad_lines(tmp_path):
         readers.read_net(str(tmp_path / "missing"), 3)
 
 
+def py_sparse(text, n):
+    """(post, pre) -> summed weight (file order) of a sparse file, the dropping rules applied,
+    parsed line by line in plain Python."""
+    lines = text.splitlines()
+    if lines and lines[0].lstrip()[:1] in ("#", "%"):
+        lines = lines[1:]
+    sums = {}
+    for line in lines:
+        if line.split():
+            i, j, a = line.split()
+            key = (int(float(i)), int(float(j)))
+            sums[key] = sums.get(key, 0.0) + float(a)
+    return {k: a for k, a in sums.items() if k[0] != k[1] and np.isfinite(a) and a != 0}
+
+
+@pytest.mark.parametrize("weight", ["int", "float", "exponent", "huge"])
+@pytest.mark.parametrize("form", ["plain", "header", "crlf", "blank"])
+def test_sparse_fast_path_matches_a_line_by_line_read(tmp_path, weight, form):
+    rng = np.random.default_rng(7)
+    n, m = 40, 600
+    ids = rng.integers(1, n + 1, (m, 2))      # duplicates and diagonal entries included
+    w = {"int": rng.integers(-3, 4, m).astype(str),
+         "float": [repr(float(x)) for x in rng.normal(size=m)],
+         "exponent": [f"{x:.6e}" for x in rng.normal(size=m)],
+         "huge": rng.choice(["1", "-2", "36028797018963971", "0"], m)}[weight]
+    lines = [f"{i}\t{j} {a}" for (i, j), a in zip(ids.tolist(), w)]
+    if form == "blank":
+        lines[5:5] = ["", "  "]
+    text = {"header": "% i j a\n", "crlf": ""}.get(form, "") + "\n".join(lines) + "\n"
+    f = tmp_path / "net.txt"
+    f.write_bytes(text.replace("\n", "\r\n").encode() if form == "crlf" else text.encode())
+    assert readers._plain_sparse(f.read_bytes(), n) is not None      # the fast path read it
+    assert edges(readers.read_net(str(f), n, sparse=True)) == py_sparse(text, n)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("2 1 1\n3 1-2\n", r"net.txt:2: expected 'i j a'"),   # '1-2' parses as two numbers
+    ("2 1 1\n3 2\n1 3 1 1\n", r"net.txt:2: expected 'i j a'"),  # ragged, 9 numbers
+    ("2 1 1\n2.5 1 1\n", r"net.txt:2: bad number '2.5'"),
+    ("2 1 1\n3 1 1e\n", r"net.txt:2: bad number '1e'"),
+    ("2 1 1\n3 1 -\n", r"net.txt:2: bad number '-'")])     # numpy's integer parse: 0
+def test_sparse_unusual_files_take_the_line_path(tmp_path, text, message):
+    f = tmp_path / "net.txt"
+    f.write_bytes(text.encode())
+    with pytest.raises(SimInputError, match=message):
+        readers.read_net(str(f), 3, sparse=True)
+
+
 def test_events_default_strength_and_checks(tmp_path):
     f = tmp_path / "ev.txt"
     f.write_text("2 1.0 2.0\n1 0.5\n1 0.7 -0.3\n2 1.5\n")

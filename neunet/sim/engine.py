@@ -10,6 +10,7 @@ chunk's input events and runs the numba kernels; then ``sink.samples/spikes/prog
 """
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -105,6 +106,9 @@ class RunStats:
     quiet_steps: int      # single-neuron quiet steps (the reference's NoInteractDt count)
 
 
+# Methods with kernel modules of their own (the others run kernels_methods.run_chunk).
+KERNEL_MODULES = {"IF-jump": "kernels_ifjump", "IF-jump-delay": "kernels_ifjump",
+                  "cont-syn": "kernels_contsyn"}
 # Method name -> kernel method id (kernels_methods.M_*).
 METHOD_IDS = {name: i for i, name in enumerate(METHODS)}
 # Wall time one chunk of steps should take (s): progress updates several times a second.
@@ -200,7 +204,7 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> RunStats:
         before the first non-finite one and the spikes of the steps before it.
     """
     info = _check(problem)
-    load_kernels()
+    load_kernels(problem.method)
     runner = _make_runner(problem, _as_arrays(problem, info), events)
     if problem.first_row:
         runner.first_row(sink)
@@ -236,15 +240,17 @@ def run(problem: Problem, events: EventSource, sink: Sink) -> RunStats:
     return RunStats(quiet_steps=runner.quiet_steps())
 
 
-def load_kernels() -> None:
-    """Import the network kernels (their numba dispatchers; a stale cache dropped first).
+def load_kernels(method: str | None = None) -> None:
+    """Import the kernels of `method` (their numba dispatchers; a stale cache dropped first).
 
     `run` does it; a process may do it earlier (the command line does, before its --timing
-    clock starts). Compiled code loads from the cache at a kernel's first call.
+    clock starts). Compiled code loads from the cache at a kernel's first call. Without a
+    method, the network methods' kernels (kernels_methods); methods with kernels of their
+    own import only those (each kernel module imported costs start-up time).
     """
     from neunet.sim.kernels_cache import prepare_kernel_loads
     prepare_kernel_loads()
-    import neunet.sim.kernels_methods  # noqa: F401
+    importlib.import_module(f"neunet.sim.{KERNEL_MODULES.get(method, 'kernels_methods')}")
 
 
 def _make_runner(problem: Problem, info: ModelInfo, events: EventSource):

@@ -15,18 +15,33 @@ from neunet.sim.engine_network import Runner, SimulationError, csr_events, spike
 
 # IF-jump leak conductance G_L (1/ms) and reset potential.
 IF_JUMP_GL, IF_JUMP_VRESET = 0.05, 0.0
+# IF-jump: input events per block of steps put in time order at once (a block's sort stays
+# in the cache; kernels_events.gather_block).
+BLOCK_EVENTS = 16384
 # Initial capacity of the IF-jump-delay heap of delayed kicks (grown as needed).
 HEAP_START = 1024
 
 
 def step_buffers(ev):
     """A chunk's CSR events, each neuron's next one, and a step buffer large enough for all
-    of them: (ev, cur, g, gctl) as the IF-jump and cont-syn kernels take them."""
+    of them: (ev, cur, g, gctl) as the cont-syn kernel takes them."""
     ev = csr_events(ev)
     m = ev[1].size
     g = (np.empty(m), np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty(m, np.int64),
          np.empty(m))
     return ev, ev[0][:-1].copy(), g, np.array([0, 0, -1], np.int64)
+
+
+def block_buffers(ev, n):
+    """A chunk's CSR events, the block scratch (each neuron's next event, scratch of m and
+    of m + 1), the buffer of a block's events in (time, neuron) order and its position:
+    (ev, blk, g, gctl) as the IF-jump kernels take them (kernels_events.gather_block)."""
+    ev = csr_events(ev)
+    m = ev[1].size
+    g = (np.empty(m), np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty(m, np.int64),
+         np.empty(m))
+    blk = (ev[0][:-1].copy(), np.empty(m, np.int64), np.empty(m + 1, np.int64))
+    return ev, blk, g, np.array([0, 0, -1, BLOCK_EVENTS], np.int64)
 
 
 def _net(problem):
@@ -72,7 +87,7 @@ class IFJumpRunner(Runner):
     def chunk(self, t_ms, t_ends, rows, n_rows, forced):
         from neunet.sim.kernels_ifjump import ifjump_chunk, ifjump_delay_chunk
         from neunet.sim.kernels_step import ST_OUT_FULL, ST_QUEUE_FULL
-        ev, cur, g, gctl = step_buffers(self.events.take(t_ends))
+        ev, blk, g, gctl = block_buffers(self.events.take(t_ends), self.n)
         volt, cond, gate = self.rows(n_rows)
         k, n_out, status = 0, 0, ST_OUT_FULL
         if self.out[0].size < 4 * self.n + 64:
@@ -80,12 +95,12 @@ class IFJumpRunner(Runner):
         while k < t_ends.size or status:
             if self.delayed:
                 status, k, n_out = ifjump_delay_chunk(
-                    self.S, self.q, t_ends, k, cur, ev, g, gctl, self.net, self.delays,
+                    self.S, self.q, t_ends, k, blk, ev, g, gctl, self.net, self.delays,
                     self.heap, self.ctl, rows, (volt, cond), self.rec_c, self.scr, self.out,
                     n_out)
             else:
                 status, k, n_out = ifjump_chunk(
-                    self.S, self.q, t_ends, k, cur, ev, g, gctl, self.net, rows,
+                    self.S, self.q, t_ends, k, blk, ev, g, gctl, self.net, rows,
                     (volt, cond), self.rec_c, self.scr, self.out, n_out)
             if status == ST_OUT_FULL:
                 self.grow_out(n_out, self.n + 1)

@@ -6,9 +6,11 @@ volt output). Between events V decays exactly, V(t) = V(t_last) exp(-G_L (t - t_
 input of strength s at time t first brings V to t, then adds s unless the neuron is
 refractory (t - t_spike <= T_ref); V > threshold fires at exactly t (V := V_reset).
 
-``ifjump_chunk`` (method IF-jump): each step takes the input events before its end in (time,
-neuron) order (kernels_events.gather_step); a spike kicks its post neurons at the same instant
-(summed per post neuron over the neurons that fired in the same round), round after round.
+``ifjump_chunk`` (method IF-jump): the input events are put in (time, neuron) order a block
+of steps at a time (kernels_events.gather_block); each step takes the next ones before its
+end. A spike
+kicks its post neurons at the same instant (summed per post neuron over the neurons that
+fired in the same round), round after round.
 ``ifjump_delay_chunk`` (IF-jump-delay): a spike sends a kick of A[i][j] sc to each post
 neuron i at t + D[i][j] instead, held in a binary heap; events at the same time form one
 batch (the delayed ones first, consecutive ones for the same neuron summed). Both stop early
@@ -19,7 +21,7 @@ import math
 
 from numba import njit
 
-from neunet.sim.kernels_events import gather_step
+from neunet.sim.kernels_events import gather_block
 from neunet.sim.kernels_neuron import fexp
 from neunet.sim.kernels_step import ST_OK, ST_OUT_FULL, ST_QUEUE_FULL
 
@@ -144,32 +146,40 @@ def write_ifjump_row(S, row, out_v, out_c, rec_c):
 
 
 @njit(cache=True, inline='always')
-def _step_events(k, t_ends, cur, ev, g, gctl):
-    """The step buffer of step k (gathered once; gctl = [next, count, step])."""
-    if gctl[2] != k:
-        gctl[1] = gather_step(cur, ev[0], ev[1], ev[2], t_ends[k], g)
+def _block_events(k, t_ends, blk, ev, g, gctl):
+    """The events of the block of steps that holds step k, in (time, neuron) order in g
+    (gathered at the block's first step; gctl = [next event, count, first step after the
+    block, events wanted per block], gctl[2] = -1 at a chunk's start). A block has about
+    gctl[3] events (at least 4 per neuron). Returns (next event, count)."""
+    if k >= gctl[2]:
+        n, n_steps = blk[0].shape[0], t_ends.shape[0]
+        want = max(gctl[3], 4 * n)
+        steps = max(1, want * n_steps // max(1, ev[0][n] - ev[0][0]))
+        gctl[2] = min(n_steps, k + steps)
+        gctl[1] = gather_block(blk, ev[0], ev[1], ev[2], t_ends[gctl[2] - 1], g)
         gctl[0] = 0
-        gctl[2] = k
     return gctl[0], gctl[1]
 
 
 @njit(cache=True, _nrt=False)
-def ifjump_chunk(S, q, t_ends, k, cur, ev, g, gctl, net, row_of_step, rows, rec_c, scr,
+def ifjump_chunk(S, q, t_ends, k, blk, ev, g, gctl, net, row_of_step, rows, rec_c, scr,
                  out, n_out):
-    """IF-jump over the steps k, k+1, ... ending at t_ends. ev = (ptr, times, strengths) the
-    chunk's events by neuron, cur each neuron's next one, g the step buffer (see
-    kernels_events) and gctl its position (gctl[2] = -1 at a chunk's start). Returns
-    (status, step reached, n_out)."""
+    """IF-jump over the steps k, k+1, ... ending at t_ends. ev = (ptr, times, strengths)
+    the chunk's events by neuron, blk = (each neuron's next one, scratch, scratch) and g
+    the buffer of a block's events in (time, neuron) order (see kernels_events.gather_block)
+    and gctl its position (see _block_events). Returns (status, step reached, n_out)."""
     n = S.shape[1]
     cap = out[0].shape[0]
+    g_t, g_i, g_s = g[0], g[1], g[2]
     while k < t_ends.shape[0]:
-        e, m = _step_events(k, t_ends, cur, ev, g, gctl)
-        while e < m:
+        t_end = t_ends[k]
+        e, m = _block_events(k, t_ends, blk, ev, g, gctl)
+        while e < m and g_t[e] < t_end:
             if n_out + n + 1 > cap:
                 gctl[0] = e
                 return ST_OUT_FULL, k, n_out
-            t, j = g[0][e], g[1][e]
-            _kick(S, j, t, g[2][e], q)
+            t, j = g_t[e], g_i[e]
+            _kick(S, j, t, g_s[e], q)
             e += 1
             if S[R_V, j] > q[Q_THRESH]:
                 _fire(S, j, t, q)
@@ -177,7 +187,7 @@ def ifjump_chunk(S, q, t_ends, k, cur, ev, g, gctl, net, row_of_step, rows, rec_
                 n_out = _cascade(S, t, j, k, q, net, scr, out, n_out + 1)
         gctl[0] = e
         if row_of_step[k] >= 0:
-            grid_volt_gl(S, t_ends[k], q[Q_GL])
+            grid_volt_gl(S, t_end, q[Q_GL])
             write_ifjump_row(S, row_of_step[k], rows[0], rows[1], rec_c)
         k += 1
     return ST_OK, k, n_out
@@ -281,7 +291,7 @@ def _apply_batch(S, t, k, nb, b_i, b_s, q, net, delay, heap, ctl, out, n_out):
 
 
 @njit(cache=True, _nrt=False)
-def ifjump_delay_chunk(S, q, t_ends, k, cur, ev, g, gctl, net, delay, heap, ctl,
+def ifjump_delay_chunk(S, q, t_ends, k, blk, ev, g, gctl, net, delay, heap, ctl,
                        row_of_step, rows, rec_c, scr, out, n_out):
     """IF-jump-delay over the steps k, k+1, ... (see ifjump_chunk); delay[edge] aligned with
     the CSR edges of net. Delayed kicks at exactly a step end belong to that step, inputs
@@ -290,7 +300,7 @@ def ifjump_delay_chunk(S, q, t_ends, k, cur, ev, g, gctl, net, delay, heap, ctl,
     b_i, b_s = scr[2], scr[0]          # batch: at most 2n entries (scratch of 2n)
     while k < t_ends.shape[0]:
         t_end = t_ends[k]
-        e, m = _step_events(k, t_ends, cur, ev, g, gctl)
+        e, m = _block_events(k, t_ends, blk, ev, g, gctl)
         while True:
             t_in = g[0][e] if e < m else math.inf
             t_q = heap[0][0] if ctl[0] > 0 else math.inf
