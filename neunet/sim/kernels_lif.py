@@ -87,7 +87,7 @@ def _collect(mask, exc):
     return ne
 
 
-@njit(cache=True, _nrt=False, error_model='numpy')
+@njit(cache=True, inline='always')
 def _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t):
     """Start of a round: each listed neuron's h (to its next event or b), state and clock."""
     for p in range(m):
@@ -100,7 +100,7 @@ def _round_gather(S, rc, R, W, lst, m, cur, b, ev_ptr, ev_t):
         R[3, p], R[4, p] = S[RHE, i], S[RHI, i]
 
 
-@njit(cache=True, _nrt=False, error_model='numpy')
+@njit(cache=True, inline='always')
 def _round_steps(V, GE, GI, HE, HI, K1, H, RC, m, model, quirks):
     """Vectorizable part of a round: each listed neuron's interval over its own h = H[p].
 
@@ -143,7 +143,7 @@ def _finish_one(S, rc, i, h, R, K1, p, model, lc, quirks):
     return lif_finish(S, rc, i, h, v0, v1, k1, model, lc, quirks)
 
 
-@njit(cache=True, _nrt=False, error_model='numpy')
+@njit(cache=True, inline='always')
 def _round_finish(S, rc, cur, lst, m, b, ctx, lc, R, K1, W, buf_t, buf_i, nb):
     """End of a round: scalar part of each listed neuron's interval, then its next event.
 
