@@ -85,11 +85,19 @@ def rate_curves(quick: bool) -> dict:
     return curves
 
 
+def calibrated_methods(model: str) -> list:
+    """The methods a model is calibrated with: simple, SSC and big-delay where the reference's
+    pairing allows them (DIF-single-GH: no big-delay), else the model's own (IF-jump, cont-syn)."""
+    allowed = MODELS[model].methods
+    methods = [m for m in ("simple", "SSC", "big-delay") if m in allowed
+               and not (m == "big-delay" and model == "DIF-single-GH")]
+    return methods or [allowed[0]]
+
+
 def random_task(rng, model=None, constants=None):
     """A random parameter set (model, method, n, net, t, input) sized to run <= MAX_RUN_S."""
     model = model or rng.choice(list(params.MODELS))
-    methods = ["simple", "SSC"] + ([] if model == "DIF-single-GH" else ["big-delay"])
-    method = str(rng.choice(methods))
+    method = str(rng.choice(calibrated_methods(model)))
     n = int(np.clip(np.round(np.exp(rng.uniform(0, np.log(300)))), 1, 300))
     dt = float(rng.choice([1 / 32, 1 / 32, 1 / 16, 1 / 8]))
     pr = float(rng.uniform(0.1, 4.0))
@@ -250,9 +258,7 @@ def warm_up():
     """Run every model with every method once, tiny, so compilation is not timed."""
     start = time.perf_counter()
     for model in params.MODELS:
-        for method in ("simple", "SSC", "big-delay"):
-            if model == "DIF-single-GH" and method == "big-delay":
-                continue
+        for method in calibrated_methods(model):
             pm = dict(params.parameters(), **{"neuron-model": model,
                                               "simulation-method": method}, t=2.0, nE=2)
             if method == "big-delay":
