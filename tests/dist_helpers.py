@@ -1,5 +1,6 @@
 """Helpers shared by the distributed-runner tests: real processes on 127.0.0.1, free ports."""
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -90,6 +91,17 @@ def wait_until(cond, timeout_s=60.0, step_s=0.05) -> bool:
             return True
         time.sleep(step_s)
     return False
+
+
+def dashboard_url(log: Path, timeout_s: float = 60.0) -> str:
+    """The URL a coordinator (or `python -m neunet.dashboard`) printed into `log`."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        m = re.search(r"dashboard: (http://\S+)", log.read_text() if log.exists() else "")
+        if m:
+            return m.group(1)
+        time.sleep(0.05)
+    raise AssertionError(f"no dashboard URL in {log}: {log.read_text() if log.exists() else ''}")
 
 
 def stop(*procs) -> None:

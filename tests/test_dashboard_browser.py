@@ -1,13 +1,12 @@
 """The dashboard in a real browser (headless Chromium + Selenium) during a real sweep: a
 coordinator, a worker process, simulations. Screenshots go to the test's tmp directory."""
-import re
 import signal
 import sys
 import time
 import urllib.parse
 
 from browser import chrome, console_errors, wait_for
-from dist_helpers import coordinator, free_port, worker
+from dist_helpers import coordinator, dashboard_url, free_port, worker
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -29,16 +28,6 @@ filter = {"keep": ["ras", "volt"], "downsample": 16}
 CENTRE_OF_A_FINISHED_BAR = "return window.neunetDash.charts.stream.centreOf('finished')"
 
 
-def _url(log, timeout_s=60.0) -> str:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        m = re.search(r"dashboard: (http://\S+)", log.read_text() if log.exists() else "")
-        if m:
-            return m.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"no dashboard URL in {log}: {log.read_text()}")
-
-
 def _counts(driver) -> dict:
     return driver.execute_script("const s = window.neunetDash.state; return s && s.progress")
 
@@ -52,7 +41,7 @@ def test_watching_a_live_sweep_in_a_browser(tmp_path):
                         "--dashboard", "127.0.0.1:0", log=log)
     work = None
     try:
-        url = _url(log)
+        url = dashboard_url(log)
         with chrome() as driver:
             driver.get(url)
             wait_for(driver, "window.neunetDash && window.neunetDash.state", 60, "first state")

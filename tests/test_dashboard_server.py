@@ -13,7 +13,15 @@ import time
 import urllib.parse
 
 import pytest
-from dist_helpers import PY, coordinator, env, free_port, n_finished, write_tasks
+from dist_helpers import (
+    PY,
+    coordinator,
+    dashboard_url,
+    env,
+    free_port,
+    n_finished,
+    write_tasks,
+)
 
 from neunet.runner.dashboard import access, httpd
 from neunet.runner.dashboard.assets import STATIC_DIR as STATIC
@@ -190,7 +198,7 @@ def test_a_sweep_ends_while_a_browser_holds_an_event_stream(tmp_path):
     coord = coordinator(tasks_py, tmp_path / "run", free_port(), "--local-slots", 1,
                         "--dashboard", "127.0.0.1:0", log=log)
     try:
-        stream = _open_stream(_wait_url(log))
+        stream = _open_stream(dashboard_url(log))
         assert coord.wait(120) == 0  # the coordinator does not wait for the browser
         assert b"data: " in _read_to_end(stream)  # states came, then the stream was closed
         stream.close()
@@ -235,7 +243,7 @@ def test_a_flood_of_connections_does_not_hurt_the_sweep(tmp_path):
                         "--dashboard", "127.0.0.1:0", log=log)
     socks = []
     try:
-        url = _wait_url(log)
+        url = dashboard_url(log)
         port = urllib.parse.urlsplit(url).port
         refused = 0
         for i in range(FLOOD):
@@ -270,16 +278,6 @@ def _still_open(sock) -> bool:
         return True  # nothing to read: still open
     except OSError:
         return False
-
-
-def _wait_url(log, timeout_s=60.0) -> str:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        m = re.search(r"dashboard: (http://\S+)", log.read_text() if log.exists() else "")
-        if m:
-            return m.group(1)
-        time.sleep(0.05)
-    raise AssertionError(log.read_text())
 
 
 def test_command_line_serves_a_finished_run_until_ctrl_c(tmp_path):

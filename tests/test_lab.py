@@ -10,10 +10,10 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from dist_helpers import wait_until
 
 import neunet
 from neunet.lab import LabError, lab, parse_gen_cmd
@@ -36,15 +36,6 @@ def copy_demo(name, folder, port):
 
 def run_env():
     return dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(Path(neunet.__file__).parents[1]))
-
-
-def wait_until(check, timeout_s=120.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_the_seed_demos_run_as_written(tmp_path):
@@ -112,7 +103,7 @@ def test_lab_stops_on_ctrl_c_resumes_and_returns_the_tasks_filled_in(tmp_path):
                                f"slots=2, name='s1').start()"],
         cwd=tmp_path, env=run_env(), stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "runs" / "sweep_lab"
-    assert wait_until(lambda: finished(run_dir) == 4)
+    assert wait_until(lambda: finished(run_dir) == 4, 120)
     first.send_signal(signal.SIGINT)
     out, err = first.communicate(timeout=120)
     assert first.returncode == 130, err

@@ -8,9 +8,9 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
+from dist_helpers import wait_until
 
 from neunet.sim.warm import control, wire
 
@@ -51,14 +51,6 @@ def status(env):
         else:
             os.environ[wire.DIR_ENV] = old
 
-
-def wait_until(check, timeout_s=60.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")

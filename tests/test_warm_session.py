@@ -6,10 +6,10 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import numpy as np
 import pytest
+from dist_helpers import wait_until
 
 from neunet import gen_neu, parameters, simulate, single
 from neunet.sim.warm import session
@@ -41,14 +41,6 @@ def alive(pid):
     return not open(f"/proc/{pid}/stat").read().split()[2] == "Z" \
         if os.path.exists(f"/proc/{pid}/stat") else True
 
-
-def wait_until(check, timeout_s=60.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_one_process_serves_call_after_call_in_every_mode(data_dir, capsys):
